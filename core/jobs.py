@@ -1,0 +1,118 @@
+"""Running a job inside a Celery task: claim it, keep its heartbeat, report progress, record the end.
+
+Task bodies stay one line: `job_run(job_id=..., worker=..., body=some_service)`. The body is a plain
+function of (job, context) that returns a JSON-able result; it reports progress through the context
+and raises `JobError` for failures whose message should reach the user as it is.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+
+from celery.exceptions import SoftTimeLimitExceeded
+from django.conf import settings
+from django.db import close_old_connections, connection
+
+from core import services
+from core.models import Job
+
+logger = logging.getLogger(__name__)
+
+
+class JobError(Exception):
+    """A failure whose message is meant for the user (bad input, missing weights, ...)."""
+
+
+class JobCancelled(Exception):
+    """Raised by a job body that noticed a cancel request and stopped."""
+
+
+class JobContext:
+    """What a job body sees: progress reporting and the cancel flag, throttled for the database."""
+
+    def __init__(self, job: Job, *, min_interval_s: float = 0.5) -> None:
+        self.job = job
+        self.min_interval_s = min_interval_s
+        self._last_write = 0.0
+        self._cancel_requested = False
+
+    def progress(
+        self,
+        fraction: float,
+        message: str | None = None,
+        detail: dict[str, Any] | None = None,
+        *,
+        force: bool = False,
+    ) -> None:
+        now = time.monotonic()
+        if not force and now - self._last_write < self.min_interval_s:
+            return
+        self._last_write = now
+        self._cancel_requested = services.job_report(
+            job_id=self.job.pk, progress=fraction, message=message, detail=detail
+        )
+
+    def should_abort(self) -> bool:
+        """Whether a cancel was requested, as of the last progress write."""
+        return self._cancel_requested
+
+    def raise_if_cancelled(self) -> None:
+        if self._cancel_requested:
+            raise JobCancelled
+
+
+class _Heartbeat(threading.Thread):
+    """Keeps the job's heartbeat fresh while its body is busy between progress reports."""
+
+    def __init__(self, job_id: Any, interval_s: float) -> None:
+        super().__init__(daemon=True, name=f"heartbeat-{job_id}")
+        self.job_id = job_id
+        self.interval_s = interval_s
+        self.stopped = threading.Event()
+
+    def run(self) -> None:
+        try:
+            while not self.stopped.wait(self.interval_s):
+                try:
+                    services.job_report(job_id=self.job_id)
+                except Exception:  # a database hiccup must not kill the job; the next beat retries
+                    logger.exception("heartbeat of job %s failed", self.job_id)
+                    close_old_connections()
+        finally:
+            connection.close()
+
+
+JobBody = Callable[[Job, JobContext], dict[str, Any] | None]
+
+
+def job_run(*, job_id: str, worker: str, body: JobBody) -> str:
+    """Run `body` for the job if this worker can claim it; returns the job's final state."""
+    job = services.job_claim(job_id=job_id, worker=worker)
+    if job is None:
+        current = Job.objects.filter(pk=job_id).values_list("state", flat=True).first()
+        logger.info("job %s not claimed (state %s): skipped", job_id, current)
+        return str(current)
+    heartbeat = _Heartbeat(job.pk, max(1.0, settings.JOB_HEARTBEAT_TIMEOUT_S / 4))
+    heartbeat.start()
+    context = JobContext(job)
+    try:
+        result = body(job, context)
+    except JobCancelled:
+        services.job_mark_cancelled(job_id=job.pk)
+    except JobError as exc:
+        services.job_fail(job_id=job.pk, error=str(exc))
+    except SoftTimeLimitExceeded:
+        services.job_fail(job_id=job.pk, error="The job ran past its time limit and was stopped.")
+    except Exception as exc:
+        logger.exception("job %s failed", job.pk)
+        services.job_fail(job_id=job.pk, error=f"Unexpected error: {type(exc).__name__}: {exc}")
+    else:
+        services.job_finish(job_id=job.pk, result=result)
+    finally:
+        heartbeat.stopped.set()
+        heartbeat.join(timeout=5)
+    return str(Job.objects.values_list("state", flat=True).get(pk=job.pk))

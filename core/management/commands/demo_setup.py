@@ -1,0 +1,41 @@
+from __future__ import annotations
+
+from typing import Any
+
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.core.management.base import BaseCommand, CommandParser
+
+from core import services
+from gan.services import dataset_import
+
+DEMO_USERS = (
+    ("manager", "manager", "demo-manager"),
+    ("expert1", "expert", "demo-expert1"),
+    ("expert2", "expert", "demo-expert2"),
+)
+DEMO_DATASETS = (("CRC-VAL-HE-7K", "Demo CRC-VAL-HE-7K"), ("NCT-CRC-HE-100K", "Demo NCT-CRC-HE-100K"))
+
+
+class Command(BaseCommand):
+    help = "Import the bundled demo patches and create the demo accounts (idempotent)."
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("--quiet-users", action="store_true", help="do not print the demo passwords")
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        demo_root = settings.BASE_DIR / "demo" / "data"
+        for folder, name in DEMO_DATASETS:
+            report = dataset_import(path=demo_root / folder, name=name, is_demo=True)
+            self.stdout.write(f"{name}: {report.total_imported} new patches")
+        User = get_user_model()
+        lines = []
+        for username, role, password in DEMO_USERS:
+            if not User.objects.filter(username=username).exists():
+                services.user_create(username=username, role=role, password=password, validate=False)
+            label = "study manager" if role == "manager" else "expert"
+            lines.append(f"  {label:<14} user {username:<9} password {password}")
+        if not options["quiet_users"]:
+            self.stdout.write("Demo accounts (for a local demo only):")
+            for line in lines:
+                self.stdout.write(line)

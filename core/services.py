@@ -1,0 +1,181 @@
+"""Writes of the core app: users and background jobs."""
+
+from __future__ import annotations
+
+import logging
+import secrets
+from datetime import timedelta
+from typing import Any
+
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.contrib.auth.models import AbstractUser, Group
+from django.contrib.auth.password_validation import validate_password
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.db.models import Q
+from django.utils import timezone
+
+from core.models import Job
+from core.roles import EXPERTS_GROUP
+
+logger = logging.getLogger(__name__)
+
+ROLES = ("expert", "manager")
+
+
+def user_create(
+    *, username: str, role: str, password: str | None = None, email: str = "", validate: bool = True
+) -> tuple[AbstractUser, str]:
+    """Create an expert or a study manager; returns the user and the password it was given."""
+    if role not in ROLES:
+        raise ValidationError(f"Unknown role {role!r}: use one of {', '.join(ROLES)}.")
+    User = get_user_model()
+    if User.objects.filter(username=username).exists():
+        raise ValidationError(f"A user named {username!r} already exists.")
+    password = password or secrets.token_urlsafe(12)
+    # Study managers reach everything, the admin included.
+    user = User(
+        username=username, email=email, is_staff=(role == "manager"), is_superuser=(role == "manager")
+    )
+    if validate:
+        validate_password(password, user)
+    user.set_password(password)
+    with transaction.atomic():
+        user.save()
+        if role == "expert":
+            group, _ = Group.objects.get_or_create(name=EXPERTS_GROUP)
+            user.groups.add(group)
+    return user, password
+
+
+def job_create(
+    *,
+    kind: str,
+    task_name: str,
+    params: dict[str, Any] | None = None,
+    title: str = "",
+    queue: str = Job.Queue.DEFAULT,
+    created_by: Any = None,
+) -> Job:
+    """Create a job and enqueue its task once the surrounding transaction commits."""
+    job = Job.objects.create(
+        kind=kind,
+        task_name=task_name,
+        params=params or {},
+        title=title,
+        queue=queue,
+        created_by=created_by if getattr(created_by, "is_authenticated", False) else None,
+    )
+    job_enqueue_on_commit(job=job)
+    return job
+
+
+def job_enqueue_on_commit(*, job: Job) -> None:
+    from config.celery import app
+
+    job_id, task_name, queue = str(job.id), job.task_name, job.queue
+    # A worker must never see a job id whose row is not committed yet.
+    transaction.on_commit(lambda: app.send_task(task_name, kwargs={"job_id": job_id}, queue=queue))
+
+
+def job_cancel(*, job: Job) -> Job:
+    """Ask a job to stop; a queued job is cancelled at once, a running one at its next check."""
+    now = timezone.now()
+    if Job.objects.filter(pk=job.pk, state=Job.State.QUEUED).update(
+        state=Job.State.CANCELLED,
+        cancel_requested=True,
+        finished_at=now,
+        message="Cancelled before it started.",
+    ):
+        pass
+    else:
+        Job.objects.filter(pk=job.pk, state=Job.State.RUNNING).update(cancel_requested=True)
+    job.refresh_from_db()
+    return job
+
+
+def job_claim(*, job_id: str, worker: str) -> Job | None:
+    """Take a job for this worker, or None when it is not ours to run.
+
+    A job can be claimed when it is queued, or when it is marked running but its heartbeat is
+    stale (its worker died). A second delivery of the same message while the first is alive
+    finds a fresh heartbeat and is skipped, so a job never runs twice at once.
+    """
+    now = timezone.now()
+    stale = now - timedelta(seconds=settings.JOB_HEARTBEAT_TIMEOUT_S)
+    claimable = Q(state=Job.State.QUEUED) | Q(state=Job.State.RUNNING, heartbeat_at__lt=stale)
+    with transaction.atomic():
+        job = Job.objects.select_for_update().filter(claimable, pk=job_id).first()
+        if job is None:
+            return None
+        job.state = Job.State.RUNNING
+        job.attempts += 1
+        job.worker = worker
+        job.started_at = job.started_at or now
+        job.heartbeat_at = now
+        job.save(update_fields=["state", "attempts", "worker", "started_at", "heartbeat_at"])
+    return job
+
+
+def job_report(
+    *,
+    job_id: Any,
+    progress: float | None = None,
+    message: str | None = None,
+    detail: dict[str, Any] | None = None,
+) -> bool:
+    """Write progress and a heartbeat; returns whether cancellation was requested."""
+    fields: dict[str, Any] = {"heartbeat_at": timezone.now()}
+    if progress is not None:
+        fields["progress"] = max(0.0, min(1.0, float(progress)))
+    if message is not None:
+        fields["message"] = message[:500]
+    if detail is not None:
+        fields["detail"] = detail
+    Job.objects.filter(pk=job_id, state=Job.State.RUNNING).update(**fields)
+    return bool(Job.objects.filter(pk=job_id, cancel_requested=True).exists())
+
+
+def job_finish(*, job_id: Any, result: dict[str, Any] | None = None, message: str = "") -> None:
+    Job.objects.filter(pk=job_id, state=Job.State.RUNNING).update(
+        state=Job.State.FINISHED,
+        progress=1.0,
+        result=result,
+        message=message[:500],
+        finished_at=timezone.now(),
+    )
+
+
+def job_fail(*, job_id: Any, error: str) -> None:
+    Job.objects.filter(pk=job_id).exclude(state__in=Job.ENDED_STATES).update(
+        state=Job.State.FAILED,
+        error=error,
+        message=error.splitlines()[0][:500] if error else "",
+        finished_at=timezone.now(),
+    )
+
+
+def job_mark_cancelled(*, job_id: Any, result: dict[str, Any] | None = None) -> None:
+    Job.objects.filter(pk=job_id).exclude(state__in=Job.ENDED_STATES).update(
+        state=Job.State.CANCELLED, result=result, message="Cancelled.", finished_at=timezone.now()
+    )
+
+
+def jobs_recover_orphans() -> list[str]:
+    """Re-enqueue running jobs whose worker stopped sending heartbeats (it died)."""
+    stale = timezone.now() - timedelta(seconds=settings.JOB_HEARTBEAT_TIMEOUT_S)
+    recovered: list[str] = []
+    with transaction.atomic():
+        for job in Job.objects.select_for_update(skip_locked=True).filter(
+            state=Job.State.RUNNING, heartbeat_at__lt=stale
+        ):
+            # Back to queued first: of two workers recovering at once, one wins the row.
+            job.state = Job.State.QUEUED
+            job.message = "Re-queued: its worker stopped responding."
+            job.save(update_fields=["state", "message"])
+            job_enqueue_on_commit(job=job)
+            recovered.append(str(job.id))
+    if recovered:
+        logger.warning("re-queued %d orphaned job(s): %s", len(recovered), ", ".join(recovered))
+    return recovered

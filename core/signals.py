@@ -1,0 +1,34 @@
+"""The worker's recovery loop: jobs orphaned by a dead worker are re-queued by a living one."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from typing import Any
+
+from celery.signals import worker_ready
+from django.conf import settings
+from django.db import close_old_connections
+
+logger = logging.getLogger(__name__)
+
+
+def _recovery_loop(stop: threading.Event) -> None:
+    from core.services import jobs_recover_orphans
+
+    interval = max(2.0, settings.JOB_HEARTBEAT_TIMEOUT_S / 2)
+    while True:
+        try:
+            close_old_connections()
+            jobs_recover_orphans()
+        except Exception:  # keep looping: the database may be restarting
+            logger.exception("orphaned-job recovery failed")
+        if stop.wait(interval):
+            return
+
+
+@worker_ready.connect
+def start_recovery(**_: Any) -> None:
+    threading.Thread(
+        target=_recovery_loop, args=(threading.Event(),), daemon=True, name="job-recovery"
+    ).start()

@@ -1,0 +1,1 @@
+# FID reports and study statistics.

@@ -1,0 +1,291 @@
+"""Writes of the gan app: importing datasets (training and sampling runs come in gan.training)."""
+
+from __future__ import annotations
+
+import logging
+import zipfile
+import zlib
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from django.conf import settings
+from django.core.files.base import ContentFile
+from django.core.files.storage import default_storage
+from django.db import transaction
+
+from core.models import Job
+from gan import imaging
+from gan.models import Dataset, Patch, Source
+from gan.sources import DEFAULT_CLASSES, KNOWN_CLASSES, ImportSource, SourceError
+
+if TYPE_CHECKING:
+    from core.jobs import JobContext
+
+logger = logging.getLogger(__name__)
+
+ProgressFn = Callable[[int, int], None]
+AbortFn = Callable[[], bool]
+BATCH = 200
+
+
+class DatasetImportError(ValueError):
+    """The import cannot start; nothing was written."""
+
+
+class ImportAborted(Exception):
+    """The import was cancelled; what was imported before stays."""
+
+    def __init__(self, report: ImportReport) -> None:
+        super().__init__("import cancelled")
+        self.report = report
+
+
+@dataclass
+class ImportReport:
+    dataset_name: str
+    source_path: str
+    classes: list[str]
+    dataset_id: int | None = None
+    imported: dict[str, int] = field(default_factory=dict)
+    already_present: dict[str, int] = field(default_factory=dict)
+    skipped: list[dict[str, str]] = field(default_factory=list)
+    not_selected: dict[str, int] = field(default_factory=dict)
+    empty_classes: list[str] = field(default_factory=list)
+
+    @property
+    def total_imported(self) -> int:
+        return sum(self.imported.values())
+
+    def skip(self, path: str, reason: str) -> None:
+        self.skipped.append({"path": path, "reason": reason})
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self) | {"total_imported": self.total_imported, "lines": self.lines()}
+
+    def lines(self) -> list[str]:
+        lines = [f"Dataset {self.dataset_name!r} from {self.source_path}"]
+        for tissue_class in self.classes:
+            new, old = self.imported.get(tissue_class, 0), self.already_present.get(tissue_class, 0)
+            lines.append(f"  {tissue_class:<5} imported {new:>7,}   already present {old:>7,}")
+        lines.append(f"  total imported {self.total_imported:,}, skipped {len(self.skipped):,}")
+        for tissue_class, count in sorted(self.not_selected.items()):
+            lines.append(f"  left out {count:,} file(s) of class {tissue_class} (not selected)")
+        for folder in self.empty_classes:
+            lines.append(f"  empty class folder: {folder}")
+        for item in self.skipped:
+            lines.append(f"  skipped {item['path']}: {item['reason']}")
+        return lines
+
+
+def _validate_classes(classes: Sequence[str] | None) -> tuple[str, ...]:
+    if not classes:
+        return DEFAULT_CLASSES
+    chosen = tuple(dict.fromkeys(c.strip().upper() for c in classes if c.strip()))
+    unknown = [c for c in chosen if c not in KNOWN_CLASSES]
+    if unknown:
+        raise DatasetImportError(
+            f"unknown tissue class(es) {', '.join(unknown)}: choose from {', '.join(KNOWN_CLASSES)}"
+        )
+    if not chosen:
+        raise DatasetImportError("no tissue class selected")
+    return chosen
+
+
+@contextmanager
+def _open_source(path: Path, classes: tuple[str, ...]) -> Iterator[ImportSource]:
+    try:
+        source = ImportSource(path, classes).__enter__()
+    except SourceError as exc:
+        raise DatasetImportError(str(exc)) from None
+    try:
+        yield source
+    finally:
+        source.__exit__(None, None, None)
+
+
+def _default_name(path: Path) -> str:
+    return path.stem if path.suffix.lower() == ".zip" else path.name
+
+
+def dataset_import(
+    *,
+    path: Path,
+    name: str | None = None,
+    classes: Sequence[str] | None = None,
+    created_by: Any = None,
+    is_demo: bool = False,
+    progress: ProgressFn | None = None,
+    should_abort: AbortFn | None = None,
+) -> ImportReport:
+    """Import a folder or zip laid out like NCT-CRC-HE-100K into the dataset `name`.
+
+    Idempotent: a patch whose pixels are already in the dataset is counted, not stored again.
+    Every file that cannot be imported gets a line in the report; the rest goes on, and each
+    batch is committed as it is done, so a later failure loses nothing imported before it.
+    """
+    chosen = _validate_classes(classes)
+    path = Path(path)
+    dataset_name = (name or _default_name(path)).strip()
+    if not dataset_name:
+        raise DatasetImportError("the dataset needs a name")
+    existing = Dataset.objects.filter(name=dataset_name).first()
+    if existing is not None and existing.source != Source.REAL:
+        raise DatasetImportError(
+            f"dataset {dataset_name!r} holds {existing.source} patches: choose another name"
+        )
+
+    report = ImportReport(dataset_name=dataset_name, source_path=str(path), classes=list(chosen))
+    with _open_source(path, chosen) as source:
+        listing = source.listing
+        for problem_path, reason in listing.problems:
+            report.skip(problem_path, reason)
+        report.not_selected = dict(listing.not_selected)
+        report.empty_classes = list(listing.empty_classes)
+        if not listing.files and not listing.problems and not listing.not_selected:
+            raise DatasetImportError(f"no image files found in {path}")
+        if not listing.files:
+            return report
+
+        dataset = existing or Dataset.objects.create(
+            name=dataset_name,
+            source=Source.REAL,
+            is_demo=is_demo,
+            created_by=created_by if getattr(created_by, "is_authenticated", False) else None,
+            provenance={
+                "imported_from": str(path),
+                "resampling": imaging.RESAMPLE_NAME,
+                "pipeline_version": imaging.PIPELINE_VERSION,
+            },
+        )
+        report.dataset_id = dataset.pk
+        known_hashes = set(dataset.patches.values_list("content_hash", flat=True))
+        total = len(listing.files)
+        pending: list[Patch] = []
+        for index, item in enumerate(source.files(), start=1):
+            if should_abort is not None and index % 50 == 0 and should_abort():
+                _commit(pending)
+                raise ImportAborted(report)
+            patch = _import_one(source, item, dataset, known_hashes, report)
+            if patch is not None:
+                pending.append(patch)
+            if len(pending) >= BATCH:
+                _commit(pending)
+            if progress is not None:
+                progress(index, total)
+        _commit(pending)
+    return report
+
+
+def _import_one(
+    source: ImportSource, item: Any, dataset: Dataset, known_hashes: set[str], report: ImportReport
+) -> Patch | None:
+    try:
+        data = source.read(item)
+    except (OSError, EOFError, zipfile.BadZipFile, zlib.error) as exc:
+        report.skip(item.path, f"could not be read: {exc}")
+        return None
+    try:
+        decoded = imaging.decode_patch(data, max_pixels=settings.IMPORT_MAX_PIXELS)
+    except imaging.ImageRejected as exc:
+        report.skip(item.path, str(exc))
+        return None
+    digest = imaging.content_hash(decoded.image)
+    if digest in known_hashes:
+        report.already_present[item.tissue_class] = report.already_present.get(item.tissue_class, 0) + 1
+        return None
+    known_hashes.add(digest)
+    # Named by content: a re-run after a crash finds the file and does not store a second copy.
+    storage_name = f"patches/{dataset.pk}/{digest[:2]}/{digest}.png"
+    if not default_storage.exists(storage_name):
+        storage_name = default_storage.save(storage_name, ContentFile(imaging.encode_png(decoded.image)))
+    report.imported[item.tissue_class] = report.imported.get(item.tissue_class, 0) + 1
+    return Patch(
+        dataset=dataset,
+        tissue_class=item.tissue_class,
+        source=Source.REAL,
+        content_hash=digest,
+        image=storage_name,
+        original_name=item.path[-500:],
+        provenance={"format": decoded.source_format, "size": list(decoded.source_size)},
+    )
+
+
+def _commit(pending: list[Patch]) -> None:
+    if not pending:
+        return
+    with transaction.atomic():
+        # ignore_conflicts: a concurrent import of the same files must not fail the batch.
+        Patch.objects.bulk_create(pending, ignore_conflicts=True)
+    pending.clear()
+
+
+# --- Imports as background jobs ----------------------------------------------------------------
+
+
+def import_path_resolve(*, relative: str) -> Path:
+    """A folder or zip below IMPORT_ROOT, named by a study manager on the import page."""
+    root = settings.IMPORT_ROOT.resolve()
+    candidate = (root / relative.strip().lstrip("/")).resolve()
+    if candidate != root and root not in candidate.parents:
+        raise DatasetImportError(f"{relative!r} is outside the import folder {root}")
+    if not candidate.exists():
+        raise DatasetImportError(f"{relative!r} does not exist in the import folder {root}")
+    return candidate
+
+
+def dataset_import_start(
+    *,
+    path: Path,
+    name: str | None,
+    classes: Sequence[str] | None,
+    created_by: Any,
+    delete_source_after: bool = False,
+) -> Job:
+    """Check what can be checked now, then queue the import as a job."""
+    from core.services import job_create
+
+    chosen = _validate_classes(classes)
+    return job_create(
+        kind="import",
+        task_name="gan.dataset_import",
+        title=f"Import {name or _default_name(path)}",
+        params={
+            "path": str(path),
+            "name": name or _default_name(path),
+            "classes": list(chosen),
+            "delete_source_after": delete_source_after,
+        },
+        created_by=created_by,
+    )
+
+
+def dataset_import_job(job: Job, context: JobContext) -> dict[str, Any]:
+    """The body of the import task: run the import with live progress, then clean up an upload."""
+    from core.jobs import JobCancelled, JobError
+
+    params = job.params
+    path = Path(params["path"])
+
+    def progress(done: int, total: int) -> None:
+        context.progress(done / max(total, 1), f"{done:,} of {total:,} files", {"done": done, "total": total})
+
+    try:
+        report = dataset_import(
+            path=path,
+            name=params.get("name"),
+            classes=params.get("classes"),
+            created_by=job.created_by,
+            progress=progress,
+            should_abort=context.should_abort,
+        )
+    except DatasetImportError as exc:
+        raise JobError(str(exc)) from None
+    except ImportAborted:
+        raise JobCancelled from None
+    finally:
+        if params.get("delete_source_after"):
+            path.unlink(missing_ok=True)
+    return report.as_dict()

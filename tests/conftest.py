@@ -1,0 +1,190 @@
+from __future__ import annotations
+
+import contextlib
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+import pytest
+from django.conf import settings as django_settings
+from django.test import Client
+
+from core import services as core_services
+
+REPO = Path(__file__).resolve().parents[1]
+SAMPLE = REPO.parent / "shared" / "data" / "crc-he-sample"
+DEMO_DATA = REPO / "demo" / "data"
+
+
+@pytest.fixture(scope="session")
+def sample_root() -> Path:
+    """The 117 real TIFF patches beside the checkout (../shared/data/crc-he-sample)."""
+    if not (SAMPLE / "CRC-VAL-HE-7K").is_dir():
+        pytest.fail(f"the real sample data is missing: expected {SAMPLE}")
+    return SAMPLE
+
+
+@pytest.fixture
+def media_root(settings: Any, tmp_path: Path) -> Path:
+    settings.MEDIA_ROOT = tmp_path / "media"
+    return Path(settings.MEDIA_ROOT)
+
+
+def _make_user(role: str, username: str) -> Any:
+    user, _ = core_services.user_create(
+        username=username, role=role, password="a-long-test-pass-1", validate=False
+    )
+    return user
+
+
+@pytest.fixture
+def expert(db: None) -> Any:
+    return _make_user("expert", "expert-a")
+
+
+@pytest.fixture
+def other_expert(db: None) -> Any:
+    return _make_user("expert", "expert-b")
+
+
+@pytest.fixture
+def manager(db: None) -> Any:
+    return _make_user("manager", "manager-a")
+
+
+@pytest.fixture
+def expert_client(expert: Any) -> Client:
+    client = Client()
+    client.force_login(expert)
+    return client
+
+
+@pytest.fixture
+def manager_client(manager: Any) -> Client:
+    client = Client()
+    client.force_login(manager)
+    return client
+
+
+# --- The real Celery worker ---------------------------------------------------------------------
+
+
+def _database_url(db: dict[str, Any]) -> str:
+    if db["ENGINE"].endswith("sqlite3"):
+        return f"sqlite:///{db['NAME']}"
+    user = quote(db.get("USER") or "")
+    password = quote(db.get("PASSWORD") or "")
+    auth = f"{user}:{password}@" if password else (f"{user}@" if user else "")
+    return f"postgres://{auth}{db.get('HOST') or ''}:{db.get('PORT') or 5432}/{db['NAME']}"
+
+
+def _purge_queues() -> None:
+    from config.celery import app
+
+    with app.connection_for_write() as conn:
+        for queue in ("default", "gpu"):
+            with contextlib.suppress(Exception):  # an unknown queue is already empty
+                conn.default_channel.queue_purge(queue)
+
+
+class WorkerProcess:
+    def __init__(self, log_path: Path, env: dict[str, str]) -> None:
+        self.log_path = log_path
+        self.env = env
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def start(self, *, timeout_s: float = 120) -> None:
+        log = self.log_path.open("ab")
+        self.proc = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "celery",
+                "-A",
+                "config",
+                "worker",
+                "-Q",
+                "default,gpu",
+                "-c",
+                "1",
+                "-n",
+                f"test-{os.getpid()}@%h",
+                "--without-gossip",
+                "--without-mingle",
+                "--loglevel",
+                "INFO",
+            ],
+            cwd=REPO,
+            env=self.env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        start = self.log_path.stat().st_size if self.log_path.exists() else 0
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"the Celery worker exited early:\n{self.log_path.read_text()[-4000:]}")
+            with self.log_path.open("rb") as handle:
+                handle.seek(start)
+                if b" ready." in handle.read():
+                    return
+            time.sleep(0.2)
+        raise RuntimeError(
+            f"the Celery worker did not start in {timeout_s} s:\n{self.log_path.read_text()[-4000:]}"
+        )
+
+    def stop(self) -> None:
+        if self.proc is None or self.proc.poll() is not None:
+            return
+        self.proc.terminate()
+        try:
+            self.proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            os.killpg(self.proc.pid, 9)
+            self.proc.wait()
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+
+@pytest.fixture(scope="session")
+def celery_worker(
+    django_db_setup: None, django_db_blocker: Any, tmp_path_factory: Any
+) -> Iterator[WorkerProcess]:
+    """One real worker process for the session, on the test database and the configured broker."""
+    from django.db import connection
+
+    with django_db_blocker.unblock():
+        env = dict(os.environ)
+        env["DATABASE_URL"] = _database_url(connection.settings_dict)
+        env["HISTOTURING_DATA_DIR"] = str(django_settings.DATA_DIR)
+        env["MEDIA_ROOT"] = str(django_settings.MEDIA_ROOT)
+        env["PYTHONUNBUFFERED"] = "1"
+        _purge_queues()
+    worker = WorkerProcess(tmp_path_factory.mktemp("worker") / "worker.log", env)
+    worker.start()
+    yield worker
+    worker.stop()
+
+
+@pytest.fixture
+def wait_for_job() -> Callable[..., Any]:
+    from core.models import Job
+
+    def wait(job_id: Any, *, timeout_s: float = 60, worker: WorkerProcess | None = None) -> Job:
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            job = Job.objects.get(pk=job_id)
+            if job.is_ended:
+                return job
+            time.sleep(0.2)
+        detail = worker.log()[-4000:] if worker else ""
+        raise AssertionError(f"job {job_id} did not end in {timeout_s} s (state {job.state})\n{detail}")
+
+    return wait

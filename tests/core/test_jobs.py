@@ -1,0 +1,123 @@
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+import pytest
+from django.test import Client
+from django.urls import reverse
+from django.utils import timezone
+
+from core import jobs, selectors, services
+from core.models import Job
+
+pytestmark = pytest.mark.django_db
+
+
+def _job(**fields: Any) -> Job:
+    return Job.objects.create(kind="ping", task_name="core.ping", **fields)
+
+
+def test_job_create_enqueues_only_after_commit(django_capture_on_commit_callbacks: Any) -> None:
+    with django_capture_on_commit_callbacks(execute=False) as callbacks:
+        job = services.job_create(kind="ping", task_name="core.ping")
+    assert job.state == Job.State.QUEUED
+    assert len(callbacks) == 1
+
+
+def test_a_queued_job_is_claimed_once() -> None:
+    job = _job()
+    assert services.job_claim(job_id=str(job.pk), worker="w1") is not None
+    # A second delivery of the same message while the first worker is alive is skipped.
+    assert services.job_claim(job_id=str(job.pk), worker="w2") is None
+    job.refresh_from_db()
+    assert (job.state, job.attempts, job.worker) == (Job.State.RUNNING, 1, "w1")
+
+
+def test_a_running_job_with_a_stale_heartbeat_can_be_claimed_again(settings: Any) -> None:
+    stale = timezone.now() - timedelta(seconds=settings.JOB_HEARTBEAT_TIMEOUT_S + 5)
+    job = _job(state=Job.State.RUNNING, heartbeat_at=stale, attempts=1)
+    claimed = services.job_claim(job_id=str(job.pk), worker="w2")
+    assert claimed is not None and claimed.attempts == 2
+
+
+def test_ended_jobs_are_never_claimed() -> None:
+    for state in Job.ENDED_STATES:
+        assert services.job_claim(job_id=str(_job(state=state).pk), worker="w") is None
+
+
+def test_orphaned_jobs_are_requeued(settings: Any, django_capture_on_commit_callbacks: Any) -> None:
+    stale = timezone.now() - timedelta(seconds=settings.JOB_HEARTBEAT_TIMEOUT_S + 5)
+    orphan = _job(state=Job.State.RUNNING, heartbeat_at=stale)
+    alive = _job(state=Job.State.RUNNING, heartbeat_at=timezone.now())
+    with django_capture_on_commit_callbacks(execute=False) as callbacks:
+        recovered = services.jobs_recover_orphans()
+    assert recovered == [str(orphan.pk)]
+    assert len(callbacks) == 1
+    orphan.refresh_from_db()
+    alive.refresh_from_db()
+    assert orphan.state == Job.State.QUEUED and alive.state == Job.State.RUNNING
+
+
+def test_cancel_of_a_queued_job_is_immediate() -> None:
+    job = services.job_cancel(job=_job())
+    assert job.state == Job.State.CANCELLED
+    assert services.job_claim(job_id=str(job.pk), worker="w") is None
+
+
+def test_job_run_records_result_errors_and_cancellation() -> None:
+    ok = _job()
+    assert jobs.job_run(job_id=str(ok.pk), worker="w", body=lambda job, ctx: {"n": 1}) == "finished"
+    ok.refresh_from_db()
+    assert ok.result == {"n": 1} and ok.progress == 1.0 and ok.finished_at is not None
+
+    def bad_input(job: Job, ctx: jobs.JobContext) -> None:
+        raise jobs.JobError("dataset 'x' has no LYM patches")
+
+    failed = _job()
+    assert jobs.job_run(job_id=str(failed.pk), worker="w", body=bad_input) == "failed"
+    failed.refresh_from_db()
+    assert failed.error == "dataset 'x' has no LYM patches"
+
+    def crash(job: Job, ctx: jobs.JobContext) -> None:
+        raise ZeroDivisionError("boom")
+
+    crashed = _job()
+    jobs.job_run(job_id=str(crashed.pk), worker="w", body=crash)
+    crashed.refresh_from_db()
+    assert crashed.state == Job.State.FAILED and "ZeroDivisionError: boom" in crashed.error
+
+    def cancelled_midway(job: Job, ctx: jobs.JobContext) -> None:
+        Job.objects.filter(pk=job.pk).update(cancel_requested=True)
+        ctx.progress(0.5, force=True)
+        ctx.raise_if_cancelled()
+
+    stopped = _job()
+    assert jobs.job_run(job_id=str(stopped.pk), worker="w", body=cancelled_midway) == "cancelled"
+
+
+def test_progress_is_written_for_pages(manager_client: Client) -> None:
+    job = _job(state=Job.State.RUNNING, heartbeat_at=timezone.now())
+    services.job_report(job_id=job.pk, progress=0.25, message="24 of 96 files", detail={"done": 24})
+    status = manager_client.get(reverse("job_status", args=[job.pk])).json()
+    assert status["progress"] == 0.25 and status["message"] == "24 of 96 files" and not status["ended"]
+    page = manager_client.get(reverse("job_detail", args=[job.pk]))
+    assert page.status_code == 200 and b"data-job-status-url" in page.content
+
+
+def test_job_pages_are_for_study_managers(expert_client: Client) -> None:
+    job = _job()
+    assert expert_client.get(reverse("job_status", args=[job.pk])).status_code == 403
+    assert expert_client.post(reverse("job_cancel", args=[job.pk])).status_code == 403
+
+
+def test_healthz_reports_database_and_broker(client: Client) -> None:
+    response = client.get("/healthz")
+    body = response.json()
+    assert response.status_code == 200, body
+    assert body["database"]["ok"] and body["broker"]["ok"]
+
+
+def test_unreachable_broker_is_reported() -> None:
+    ok, info = selectors.health_broker(url="redis://127.0.0.1:1/0", timeout_s=1)
+    assert not ok and info

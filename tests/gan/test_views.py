@@ -1,0 +1,79 @@
+from __future__ import annotations
+
+import io
+from pathlib import Path
+from typing import Any
+
+import pytest
+from django.test import Client
+from django.urls import reverse
+
+from core.models import Job
+from gan import services
+
+pytestmark = pytest.mark.django_db
+
+
+def test_import_form_needs_exactly_one_source(manager_client: Client) -> None:
+    response = manager_client.post(reverse("gan:dataset_import"), {"classes": ["LYM"]})
+    assert response.status_code == 200
+    assert b"either a .zip to upload or a path on the server" in response.content
+    assert not Job.objects.exists()
+
+
+def test_import_by_server_path_queues_a_job(
+    manager_client: Client, settings: Any, tmp_path: Path, django_capture_on_commit_callbacks: Any
+) -> None:
+    settings.IMPORT_ROOT = tmp_path
+    (tmp_path / "set" / "LYM").mkdir(parents=True)
+    with django_capture_on_commit_callbacks(execute=False) as callbacks:
+        response = manager_client.post(
+            reverse("gan:dataset_import"), {"server_path": "set", "classes": ["LYM"]}
+        )
+    job = Job.objects.get()
+    assert response["Location"] == reverse("job_detail", args=[job.pk])
+    assert job.params["classes"] == ["LYM"] and job.params["path"] == str((tmp_path / "set").resolve())
+    assert len(callbacks) == 1
+
+
+def test_import_by_path_outside_the_root_is_refused(
+    manager_client: Client, settings: Any, tmp_path: Path
+) -> None:
+    settings.IMPORT_ROOT = tmp_path / "root"
+    (tmp_path / "root").mkdir()
+    response = manager_client.post(reverse("gan:dataset_import"), {"server_path": "../", "classes": ["LYM"]})
+    assert b"outside the import folder" in response.content
+    assert not Job.objects.exists()
+
+
+def test_upload_must_be_a_zip(manager_client: Client) -> None:
+    upload = io.BytesIO(b"x")
+    upload.name = "patches.tar"
+    response = manager_client.post(reverse("gan:dataset_import"), {"archive": upload, "classes": ["LYM"]})
+    assert b"Upload a .zip archive" in response.content
+
+
+def test_dataset_pages_show_counts_and_patches(
+    manager_client: Client, sample_root: Path, media_root: Path
+) -> None:
+    report = services.dataset_import(path=sample_root / "CRC-VAL-HE-7K", classes=["LYM"])
+    listing = manager_client.get(reverse("gan:dataset_list"))
+    assert b"CRC-VAL-HE-7K" in listing.content and b"LYM 12" in listing.content
+    detail = manager_client.get(reverse("gan:dataset_detail", args=[report.dataset_id]))
+    assert detail.status_code == 200
+    image_url = reverse("gan:patch_image", args=[detail.context["sample"]["LYM"][0].pk])
+    assert image_url.encode() in detail.content
+    image = manager_client.get(image_url)
+    assert image["Content-Type"] == "image/png"
+    assert b"".join(image.streaming_content)[:4] == b"\x89PNG"
+
+
+def test_experts_cannot_fetch_patch_images_directly(
+    expert_client: Client, sample_root: Path, media_root: Path
+) -> None:
+    services.dataset_import(path=sample_root / "CRC-VAL-HE-7K", classes=["LYM"])
+    from gan.models import Patch
+
+    patch = Patch.objects.first()
+    assert patch is not None
+    assert expert_client.get(reverse("gan:patch_image", args=[patch.pk])).status_code == 403

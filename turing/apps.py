@@ -1,0 +1,6 @@
+from django.apps import AppConfig
+
+
+class TuringConfig(AppConfig):
+    name = "turing"
+    verbose_name = "Visual Turing test"

@@ -1,0 +1,1 @@
+# Studies, study items, reader assignments and answers.
