@@ -89,7 +89,7 @@ class _Heartbeat(threading.Thread):
 JobBody = Callable[[Job, JobContext], dict[str, Any] | None]
 
 
-def job_run(*, job_id: str, worker: str, body: JobBody) -> str:
+def job_run(*, job_id: str, worker: str, body: JobBody, context_class: type[JobContext] = JobContext) -> str:
     """Run `body` for the job if this worker can claim it; returns the job's final state."""
     job = services.job_claim(job_id=job_id, worker=worker)
     if job is None:
@@ -98,7 +98,7 @@ def job_run(*, job_id: str, worker: str, body: JobBody) -> str:
         return str(current)
     heartbeat = _Heartbeat(job.pk, max(1.0, settings.JOB_HEARTBEAT_TIMEOUT_S / 4))
     heartbeat.start()
-    context = JobContext(job)
+    context = context_class(job)
     try:
         result = body(job, context)
     except JobCancelled:

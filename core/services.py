@@ -57,8 +57,12 @@ def job_create(
     title: str = "",
     queue: str = Job.Queue.DEFAULT,
     created_by: Any = None,
+    enqueue: bool = True,
 ) -> Job:
-    """Create a job and enqueue its task once the surrounding transaction commits."""
+    """Create a job and enqueue its task once the surrounding transaction commits.
+
+    `enqueue=False` is for jobs that a management command runs itself, in the foreground.
+    """
     job = Job.objects.create(
         kind=kind,
         task_name=task_name,
@@ -67,7 +71,8 @@ def job_create(
         queue=queue,
         created_by=created_by if getattr(created_by, "is_authenticated", False) else None,
     )
-    job_enqueue_on_commit(job=job)
+    if enqueue:
+        job_enqueue_on_commit(job=job)
     return job
 
 

@@ -1,10 +1,13 @@
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from django import forms
 
+from gan.models import Checkpoint, Dataset, Source
 from gan.sources import DEFAULT_CLASSES, KNOWN_CLASSES
+from gan.training.config import PAPER_CLASSES
 
 
 class DatasetImportForm(forms.Form):
@@ -34,3 +37,61 @@ class DatasetImportForm(forms.Form):
         if archive is not None and not archive.name.lower().endswith(".zip"):
             self.add_error("archive", "Upload a .zip archive.")
         return data
+
+
+class TrainingRunForm(forms.Form):
+    dataset = forms.ModelChoiceField(
+        queryset=Dataset.objects.filter(source=Source.REAL),
+        help_text="A real dataset holding every chosen class.",
+    )
+    classes = forms.MultipleChoiceField(
+        choices=[(c, c) for c in KNOWN_CLASSES],
+        initial=list(PAPER_CLASSES),
+        widget=forms.CheckboxSelectMultiple,
+        help_text="The paper trains on every class but BACK.",
+    )
+    steps = forms.IntegerField(min_value=1, initial=20_000, help_text="Training steps (batches).")
+    demo = forms.BooleanField(
+        required=False,
+        label="CPU demo configuration",
+        help_text="Narrow layers, batch 32: trains in minutes on a CPU. Not the paper's model.",
+    )
+    overrides = forms.CharField(
+        required=False,
+        widget=forms.Textarea(
+            attrs={"rows": 4, "placeholder": "label_smoothing = 0.1\naugmentations = hflip,vflip"}
+        ),
+        help_text="Other config fields, one `name = value` per line (seed, lr_g, d_label_mode, ...).",
+    )
+    sample_class = forms.ChoiceField(
+        required=False, choices=[("", "—")] + [(c, c) for c in KNOWN_CLASSES], label="Then sample class"
+    )
+    sample_count = forms.IntegerField(required=False, min_value=1, initial=2534, label="Then sample count")
+
+    def clean_overrides(self) -> dict[str, Any]:
+        return parse_overrides(self.cleaned_data.get("overrides") or "")
+
+
+def parse_overrides(text: str) -> dict[str, Any]:
+    """`name = value` lines to a dict; values are JSON where they parse (numbers, true/false), else text."""
+    overrides: dict[str, Any] = {}
+    for number, raw in enumerate(text.splitlines(), start=1):
+        line = raw.strip()
+        if not line or line.startswith("#"):
+            continue
+        name, sep, value = line.partition("=")
+        if not sep or not name.strip():
+            raise forms.ValidationError(f"line {number}: expected `name = value`, got {line!r}")
+        value = value.strip()
+        try:
+            overrides[name.strip()] = json.loads(value)
+        except ValueError:
+            overrides[name.strip()] = value
+    return overrides
+
+
+class SamplingRunForm(forms.Form):
+    checkpoint = forms.ModelChoiceField(queryset=Checkpoint.objects.select_related("run"))
+    tissue_class = forms.ChoiceField(choices=[(c, c) for c in KNOWN_CLASSES], initial="LYM")
+    count = forms.IntegerField(min_value=1, initial=2534, help_text="The paper generated 2,534 LYM patches.")
+    seed = forms.IntegerField(min_value=0, initial=0, help_text="Image i gets seed + i.")

@@ -44,6 +44,12 @@ class Patch(models.Model):
     content_hash = models.CharField(max_length=64, db_index=True)
     image = models.FileField(upload_to=patch_upload_to, max_length=300)
     original_name = models.CharField(max_length=500, blank=True)
+    # For synthetic patches: the sampling run and the image's own seed (with the run's checkpoint and
+    # class, it reproduces the image).
+    sampling_run = models.ForeignKey(
+        "SamplingRun", null=True, blank=True, on_delete=models.SET_NULL, related_name="patches"
+    )
+    seed = models.BigIntegerField(null=True, blank=True)
     provenance = models.JSONField(default=dict, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
@@ -52,9 +58,97 @@ class Patch(models.Model):
         constraints = [
             models.UniqueConstraint(
                 fields=["dataset", "content_hash"], name="patch_unique_content_per_dataset"
-            )
+            ),
+            models.UniqueConstraint(
+                fields=["sampling_run", "seed"],
+                condition=models.Q(sampling_run__isnull=False),
+                name="patch_unique_seed_per_sampling_run",
+            ),
         ]
         indexes = [models.Index(fields=["dataset", "tissue_class"])]
 
     def __str__(self) -> str:
         return f"{self.tissue_class} patch {self.pk} of {self.dataset_id}"
+
+
+class TrainingRun(models.Model):
+    """One training of the cGAN: its config, where it ran, and its live progress."""
+
+    name = models.CharField(max_length=200)
+    dataset = models.ForeignKey(Dataset, on_delete=models.PROTECT, related_name="training_runs")
+    job = models.OneToOneField("core.Job", on_delete=models.PROTECT, related_name="training_run")
+    config = models.JSONField()
+    # Where it ran: device, library versions (written when training starts).
+    environment = models.JSONField(default=dict, blank=True)
+    # Continue from this checkpoint (of this or another run) instead of fresh weights.
+    init_checkpoint = models.ForeignKey(
+        "Checkpoint", null=True, blank=True, on_delete=models.PROTECT, related_name="continued_by"
+    )
+    # After training: sample this many patches of this class from the last checkpoint.
+    sample_after = models.JSONField(default=dict, blank=True)
+    step = models.PositiveIntegerField(default=0)
+    epoch = models.PositiveIntegerField(default=0)
+    loss_d_real = models.FloatField(null=True, blank=True)
+    loss_d_fake = models.FloatField(null=True, blank=True)
+    loss_g = models.FloatField(null=True, blank=True)
+    images_per_second = models.FloatField(null=True, blank=True)
+    seconds_left = models.FloatField(null=True, blank=True)
+    # [[step, loss_d_real, loss_d_fake, loss_g], ...] at every log interval.
+    history = models.JSONField(default=list, blank=True)
+    grid = models.FileField(upload_to="runs/", max_length=300, blank=True)
+    grid_step = models.PositiveIntegerField(null=True, blank=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return self.name
+
+    @property
+    def is_demo(self) -> bool:
+        return bool(self.config.get("demo"))
+
+    @property
+    def steps(self) -> int:
+        return int(self.config.get("steps", 0))
+
+
+class Checkpoint(models.Model):
+    run = models.ForeignKey(TrainingRun, on_delete=models.CASCADE, related_name="checkpoints")
+    step = models.PositiveIntegerField()
+    file = models.FileField(max_length=300)
+    size = models.BigIntegerField(default=0)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["run", "step"]
+        constraints = [models.UniqueConstraint(fields=["run", "step"], name="checkpoint_unique_step")]
+
+    def __str__(self) -> str:
+        return f"{self.run} step {self.step}"
+
+
+class SamplingRun(models.Model):
+    """Synthetic patches of one class from one checkpoint; image i has seed `seed + i`."""
+
+    checkpoint = models.ForeignKey(Checkpoint, on_delete=models.PROTECT, related_name="sampling_runs")
+    tissue_class = models.CharField(max_length=8)
+    count = models.PositiveIntegerField()
+    seed = models.BigIntegerField(default=0)
+    dataset = models.OneToOneField(Dataset, on_delete=models.PROTECT, related_name="sampling_run")
+    job = models.OneToOneField("core.Job", on_delete=models.PROTECT, related_name="sampling_run")
+    environment = models.JSONField(default=dict, blank=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"{self.count} {self.tissue_class} from {self.checkpoint}"

@@ -4,8 +4,10 @@ from collections import defaultdict
 from typing import Any
 
 from django.db.models import Count
+from django.urls import reverse
 
-from gan.models import Dataset, Patch
+from core.selectors import job_status
+from gan.models import Dataset, Patch, SamplingRun, TrainingRun
 
 
 def dataset_class_counts(*, dataset: Dataset) -> dict[str, int]:
@@ -13,18 +15,19 @@ def dataset_class_counts(*, dataset: Dataset) -> dict[str, int]:
     return {row["tissue_class"]: row["n"] for row in rows}
 
 
-def datasets_overview() -> list[dict[str, Any]]:
+def datasets_overview(*, source: str | None = None) -> list[dict[str, Any]]:
     """Every dataset with its patch count per class, in two queries."""
     counts: dict[int, dict[str, int]] = defaultdict(dict)
     for row in Patch.objects.values("dataset_id", "tissue_class").annotate(n=Count("id")):
         counts[row["dataset_id"]][row["tissue_class"]] = row["n"]
+    datasets = Dataset.objects.all() if source is None else Dataset.objects.filter(source=source)
     return [
         {
             "dataset": dataset,
             "classes": dict(sorted(counts[dataset.pk].items())),
             "total": sum(counts[dataset.pk].values()),
         }
-        for dataset in Dataset.objects.all()
+        for dataset in datasets
     ]
 
 
@@ -35,3 +38,41 @@ def dataset_sample_patches(*, dataset: Dataset, per_class: int = 6) -> dict[str,
             dataset.patches.filter(tissue_class=tissue_class).order_by("id")[:per_class]
         )
     return sample
+
+
+def training_runs() -> list[TrainingRun]:
+    return list(TrainingRun.objects.select_related("dataset", "job").order_by("-created_at"))
+
+
+def sampling_runs() -> list[SamplingRun]:
+    return list(
+        SamplingRun.objects.select_related("checkpoint__run", "dataset", "job").order_by("-created_at")
+    )
+
+
+def training_run_status(*, run: TrainingRun) -> dict[str, Any]:
+    """What the run page polls: the job, the live figures, the latest grid, the checkpoints."""
+    return {
+        "job": job_status(job=run.job),
+        "step": run.step,
+        "steps": run.steps,
+        "epoch": run.epoch,
+        "loss_d_real": run.loss_d_real,
+        "loss_d_fake": run.loss_d_fake,
+        "loss_g": run.loss_g,
+        "images_per_second": run.images_per_second,
+        "seconds_left": run.seconds_left,
+        "grid_step": run.grid_step,
+        "grid_url": f"{reverse('gan:run_grid', args=[run.pk])}?step={run.grid_step}" if run.grid else None,
+        "losses_url": f"{reverse('gan:run_losses', args=[run.pk])}?points={len(run.history)}",
+        "checkpoints": [
+            {
+                "id": c.pk,
+                "step": c.step,
+                "size": c.size,
+                "sample_url": f"{reverse('gan:sampling_new')}?checkpoint={c.pk}",
+            }
+            for c in run.checkpoints.order_by("step")
+        ],
+        "environment": run.environment,
+    }

@@ -8,4 +8,12 @@ urlpatterns = [
     path("import/", views.dataset_import, name="dataset_import"),
     path("datasets/<int:dataset_id>/", views.dataset_detail, name="dataset_detail"),
     path("patches/<int:patch_id>.png", views.patch_image, name="patch_image"),
+    path("runs/", views.run_list, name="run_list"),
+    path("runs/new/", views.run_new, name="run_new"),
+    path("runs/<int:run_id>/", views.run_detail, name="run_detail"),
+    path("runs/<int:run_id>/status.json", views.run_status, name="run_status"),
+    path("runs/<int:run_id>/losses.svg", views.run_losses, name="run_losses"),
+    path("runs/<int:run_id>/grid.png", views.run_grid, name="run_grid"),
+    path("sampling/new/", views.sampling_new, name="sampling_new"),
+    path("sampling/<int:run_id>/", views.sampling_detail, name="sampling_detail"),
 ]

@@ -3,14 +3,19 @@ from __future__ import annotations
 import uuid
 
 from django.conf import settings
-from django.http import FileResponse, HttpRequest, HttpResponse
+from django.http import FileResponse, Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods
 
+from core.charts import line_chart_svg
 from core.roles import study_manager_required
 from gan import selectors, services
-from gan.forms import DatasetImportForm
-from gan.models import Dataset, Patch
+from gan.forms import DatasetImportForm, SamplingRunForm, TrainingRunForm
+from gan.models import Dataset, Patch, SamplingRun, TrainingRun
+from gan.services import sampling as sampling_services
+from gan.services import training as training_services
+from gan.services.training import RunError
 
 
 @study_manager_required
@@ -76,3 +81,116 @@ def patch_image(request: HttpRequest, patch_id: int) -> FileResponse:
     response = FileResponse(patch.image.open("rb"), content_type="image/png")
     response["Cache-Control"] = "private, max-age=3600"
     return response
+
+
+# --- Training and sampling runs -------------------------------------------------------------------
+
+
+@study_manager_required
+@require_GET
+def run_list(request: HttpRequest) -> HttpResponse:
+    return render(
+        request,
+        "gan/run_list.html",
+        {"training_runs": selectors.training_runs(), "sampling_runs": selectors.sampling_runs()},
+    )
+
+
+@study_manager_required
+@require_http_methods(["GET", "POST"])
+def run_new(request: HttpRequest) -> HttpResponse:
+    form = TrainingRunForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        data = form.cleaned_data
+        overrides = data["overrides"] | {"classes": data["classes"], "steps": data["steps"]}
+        sample_after = (
+            {"tissue_class": data["sample_class"], "count": data["sample_count"] or 2534}
+            if data["sample_class"]
+            else None
+        )
+        try:
+            config = training_services.config_build(overrides=overrides, demo=data["demo"])
+            run = training_services.training_run_start(
+                dataset=data["dataset"], config=config, created_by=request.user, sample_after=sample_after
+            )
+        except RunError as exc:
+            form.add_error(None, str(exc))
+        else:
+            return redirect("gan:run_detail", run_id=run.pk)
+    return render(request, "gan/run_new.html", {"form": form})
+
+
+@study_manager_required
+@require_GET
+def run_detail(request: HttpRequest, run_id: int) -> HttpResponse:
+    run = get_object_or_404(TrainingRun.objects.select_related("dataset", "job"), pk=run_id)
+    return render(
+        request, "gan/run_detail.html", {"run": run, "status": selectors.training_run_status(run=run)}
+    )
+
+
+@never_cache
+@study_manager_required
+@require_GET
+def run_status(request: HttpRequest, run_id: int) -> JsonResponse:
+    run = get_object_or_404(TrainingRun.objects.select_related("job"), pk=run_id)
+    return JsonResponse(selectors.training_run_status(run=run))
+
+
+@study_manager_required
+@require_GET
+def run_losses(request: HttpRequest, run_id: int) -> HttpResponse:
+    run = get_object_or_404(TrainingRun, pk=run_id)
+    rows = run.history
+    svg = line_chart_svg(
+        x=[r[0] for r in rows],
+        series={
+            "D on real": [r[1] for r in rows],
+            "D on fake": [r[2] for r in rows],
+            "G": [r[3] for r in rows],
+        },
+        title=f"Losses of {run.name}",
+        x_label="step",
+        y_label="binary cross-entropy",
+    )
+    return HttpResponse(svg, content_type="image/svg+xml")
+
+
+@study_manager_required
+@require_GET
+def run_grid(request: HttpRequest, run_id: int) -> FileResponse:
+    run = get_object_or_404(TrainingRun, pk=run_id)
+    if not run.grid:
+        raise Http404("No samples yet.")
+    return FileResponse(run.grid.open("rb"), content_type="image/png")
+
+
+@study_manager_required
+@require_http_methods(["GET", "POST"])
+def sampling_new(request: HttpRequest) -> HttpResponse:
+    initial = {"checkpoint": request.GET.get("checkpoint")} if request.method == "GET" else None
+    form = SamplingRunForm(request.POST or None, initial=initial)
+    if request.method == "POST" and form.is_valid():
+        data = form.cleaned_data
+        try:
+            run = sampling_services.sampling_run_start(
+                checkpoint=data["checkpoint"],
+                tissue_class=data["tissue_class"],
+                count=data["count"],
+                seed=data["seed"],
+                created_by=request.user,
+            )
+        except RunError as exc:
+            form.add_error(None, str(exc))
+        else:
+            return redirect("gan:sampling_detail", run_id=run.pk)
+    return render(request, "gan/sampling_new.html", {"form": form})
+
+
+@study_manager_required
+@require_GET
+def sampling_detail(request: HttpRequest, run_id: int) -> HttpResponse:
+    run = get_object_or_404(
+        SamplingRun.objects.select_related("checkpoint__run", "dataset", "job"), pk=run_id
+    )
+    return render(request, "gan/sampling_detail.html", {"run": run})

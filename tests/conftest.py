@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -149,6 +150,12 @@ class WorkerProcess:
             os.killpg(self.proc.pid, 9)
             self.proc.wait()
 
+    def kill(self) -> None:
+        """SIGKILL the worker and its pool children, as a crash or an OOM kill would."""
+        assert self.proc is not None
+        os.killpg(self.proc.pid, signal.SIGKILL)
+        self.proc.wait()
+
     def log(self) -> str:
         return self.log_path.read_text(errors="replace")
 
@@ -166,6 +173,8 @@ def celery_worker(
         env["HISTOTURING_DATA_DIR"] = str(django_settings.DATA_DIR)
         env["MEDIA_ROOT"] = str(django_settings.MEDIA_ROOT)
         env["PYTHONUNBUFFERED"] = "1"
+        # Short heartbeats so that a killed worker's job is recovered within seconds in tests.
+        env["JOB_HEARTBEAT_TIMEOUT_S"] = "6"
         _purge_queues()
     worker = WorkerProcess(tmp_path_factory.mktemp("worker") / "worker.log", env)
     worker.start()

@@ -50,3 +50,7 @@ def test_demo_setup_is_idempotent(media_root: object) -> None:
     call_command("demo_setup", stdout=again)
     assert "Demo CRC-VAL-HE-7K: 0 new patches" in again.getvalue()
     assert get_user_model().objects.count() == 3
+    from gan.models import TrainingRun
+
+    run = TrainingRun.objects.get()  # queued once, not again
+    assert run.is_demo and run.sample_after["tissue_class"] == "LYM" and run.job.queue == "gpu"

@@ -185,7 +185,7 @@ def test_failure_mid_import_keeps_committed_batches(
     root = tmp_path / "many"
     for index in range(10):
         _write(root, f"LYM/LYM-{index:02}.tif", images.rgb_tiff(100 + index))
-    monkeypatch.setattr(services, "BATCH", 3)
+    monkeypatch.setattr("gan.services.datasets.BATCH", 3)
 
     def crash(done: int, total: int) -> None:
         if done == 7:

@@ -7,7 +7,9 @@ from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandParser
 
 from core import services
+from gan.models import Dataset, TrainingRun
 from gan.services import dataset_import
+from gan.services.training import config_build, training_run_start
 
 DEMO_USERS = (
     ("manager", "manager", "demo-manager"),
@@ -22,6 +24,7 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--quiet-users", action="store_true", help="do not print the demo passwords")
+        parser.add_argument("--no-training", action="store_true", help="do not queue the demo training run")
 
     def handle(self, *args: Any, **options: Any) -> None:
         demo_root = settings.BASE_DIR / "demo" / "data"
@@ -35,6 +38,18 @@ class Command(BaseCommand):
                 services.user_create(username=username, role=role, password=password, validate=False)
             label = "study manager" if role == "manager" else "expert"
             lines.append(f"  {label:<14} user {username:<9} password {password}")
+        if not options["no_training"] and not TrainingRun.objects.exists():
+            # The CPU demo config on the demo patches: a few minutes on the gpu-queue worker, then
+            # 48 LYM patches are sampled from it.
+            run = training_run_start(
+                dataset=Dataset.objects.get(name=DEMO_DATASETS[0][1]),
+                config=config_build(demo=True),
+                name="Demo cGAN (CPU demo configuration)",
+                sample_after={"tissue_class": "LYM", "count": 48},
+            )
+            self.stdout.write(
+                f"Queued a demo training run: /manage/gan/runs/{run.pk}/ (a few minutes on a CPU)"
+            )
         if not options["quiet_users"]:
             self.stdout.write("Demo accounts (for a local demo only):")
             for line in lines:

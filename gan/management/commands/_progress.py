@@ -1,0 +1,44 @@
+"""A job context that also draws a progress bar, for jobs a command runs in the foreground."""
+
+from __future__ import annotations
+
+import socket
+from typing import Any
+
+from django.core.management.base import CommandError
+from tqdm import tqdm
+
+from core.jobs import JobContext, JobError, job_run
+from core.models import Job
+
+
+def run_in_foreground(*, job: Job, body: Any, unit: str) -> Job:
+    bar = tqdm(total=1000, unit="‰", desc=unit, bar_format="{l_bar}{bar}| {postfix}")
+
+    class BarContext(JobContext):
+        def progress(
+            self,
+            fraction: float,
+            message: str | None = None,
+            detail: dict[str, Any] | None = None,
+            *,
+            force: bool = False,
+        ) -> None:
+            bar.update(int(fraction * 1000) - bar.n)
+            if message:
+                bar.set_postfix_str(message, refresh=False)
+            super().progress(fraction, message, detail, force=force)
+
+    try:
+        job_run(job_id=str(job.pk), worker=f"cli@{socket.gethostname()}", body=body, context_class=BarContext)
+    except KeyboardInterrupt:
+        raise CommandError("interrupted: the last checkpoint is kept, and the run can be continued") from None
+    finally:
+        bar.close()
+    job.refresh_from_db()
+    if job.state == Job.State.FAILED:
+        raise CommandError(job.error)
+    return job
+
+
+__all__ = ["JobError", "run_in_foreground"]

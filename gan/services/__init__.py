@@ -1,0 +1,34 @@
+"""Writes of the gan app: dataset imports, training runs, sampling runs."""
+
+from gan.services.datasets import (
+    DatasetImportError,
+    ImportAborted,
+    ImportReport,
+    dataset_import,
+    dataset_import_job,
+    dataset_import_start,
+    import_path_resolve,
+)
+from gan.services.sampling import sampling_run_job, sampling_run_start
+from gan.services.training import (
+    RunError,
+    training_data_pack,
+    training_run_job,
+    training_run_start,
+)
+
+__all__ = [
+    "DatasetImportError",
+    "ImportAborted",
+    "ImportReport",
+    "RunError",
+    "dataset_import",
+    "dataset_import_job",
+    "dataset_import_start",
+    "import_path_resolve",
+    "sampling_run_job",
+    "sampling_run_start",
+    "training_data_pack",
+    "training_run_job",
+    "training_run_start",
+]

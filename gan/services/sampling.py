@@ -1,0 +1,144 @@
+"""Sampling runs: synthetic patches of one class from one checkpoint, through the common pipeline."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from django.core.files.base import ContentFile
+from django.core.files.storage import default_storage
+from django.db import transaction
+
+from core.models import Job
+from gan import imaging
+from gan.models import Checkpoint, Dataset, Patch, SamplingRun, Source
+from gan.services.training import RunError, checkpoint_check, checkpoint_path
+
+if TYPE_CHECKING:
+    from core.jobs import JobContext
+
+PAPER_COUNT = 2534  # the paper's 2,534 synthetic LYM patches
+MAX_COUNT = 1_000_000
+
+
+def sampling_run_start(
+    *,
+    checkpoint: Checkpoint,
+    tissue_class: str,
+    count: int = PAPER_COUNT,
+    seed: int = 0,
+    created_by: Any = None,
+    device: str = "auto",
+    enqueue: bool = True,
+) -> SamplingRun:
+    """Check the request against the checkpoint, then queue the sampling on the gpu queue."""
+    if not 1 <= count <= MAX_COUNT:
+        raise RunError(f"count must be between 1 and {MAX_COUNT:,}, got {count}")
+    if seed < 0:
+        raise RunError(f"seed must not be negative, got {seed}")
+    config = checkpoint_check(checkpoint=checkpoint)
+    tissue_class = tissue_class.strip().upper()
+    if tissue_class not in config.classes:
+        raise RunError(
+            f"class {tissue_class!r} is not one the checkpoint was trained on ({', '.join(config.classes)})"
+        )
+    from core.services import job_create
+
+    with transaction.atomic():
+        run = checkpoint.run
+        job = job_create(
+            kind="sampling",
+            task_name="gan.sampling_run",
+            title=f"Sampling: {count:,} {tissue_class} from {run.name}, step {checkpoint.step:,}",
+            queue=Job.Queue.GPU,
+            params={"device": device},
+            created_by=created_by,
+            enqueue=enqueue,
+        )
+        dataset = Dataset.objects.create(
+            name=f"{tissue_class} samples #{job.pk.hex[:8]} of {run.name}, step {checkpoint.step}"[:200],
+            source=Source.SYNTHETIC,
+            is_demo=run.is_demo,
+            created_by=job.created_by,
+            provenance={
+                "training_run": run.pk,
+                "checkpoint_step": checkpoint.step,
+                "tissue_class": tissue_class,
+                "seeds": f"{seed} to {seed + count - 1}",
+                "pipeline_version": imaging.PIPELINE_VERSION,
+                "demo_model": run.is_demo,
+            },
+        )
+        return SamplingRun.objects.create(
+            checkpoint=checkpoint,
+            tissue_class=tissue_class,
+            count=count,
+            seed=seed,
+            dataset=dataset,
+            job=job,
+            created_by=job.created_by,
+        )
+
+
+def sampling_run_execute(
+    *, run: SamplingRun, context: JobContext | None, device_preference: str = "auto", batch_size: int = 64
+) -> dict[str, Any]:
+    """Generate the run's missing images (a retry adds no duplicates) and store them as patches."""
+    from gan.training.loop import environment, pick_device
+    from gan.training.sampling import generate, load_generator
+
+    device = pick_device(device_preference)
+    generator, config, step = load_generator(checkpoint_path(run.checkpoint), device)
+    run.environment = environment(device) | {"precision": "fp32"}
+    run.save(update_fields=["environment"])
+    class_index = config.classes.index(run.tissue_class)
+    done = set(run.patches.values_list("seed", flat=True))
+    seeds = [s for s in range(run.seed, run.seed + run.count) if s not in done]
+    stored = len(done)
+    for chunk, images in generate(
+        generator,
+        class_index=class_index,
+        seeds=seeds,
+        latent_dim=config.latent_dim,
+        device=device,
+        batch_size=batch_size,
+    ):
+        patches = []
+        for seed, pixels in zip(chunk, images, strict=True):
+            image = imaging.from_array(pixels)
+            digest = imaging.content_hash(image)
+            name = f"patches/{run.dataset_id}/{digest[:2]}/{digest}.png"
+            if not default_storage.exists(name):
+                name = default_storage.save(name, ContentFile(imaging.encode_png(image)))
+            patches.append(
+                Patch(
+                    dataset_id=run.dataset_id,
+                    tissue_class=run.tissue_class,
+                    source=Source.SYNTHETIC,
+                    content_hash=digest,
+                    image=name,
+                    sampling_run=run,
+                    seed=seed,
+                    provenance={"training_run": run.checkpoint.run_id, "checkpoint_step": step},
+                )
+            )
+        with transaction.atomic():
+            Patch.objects.bulk_create(patches, ignore_conflicts=True)
+        stored += len(patches)
+        if context is not None:
+            context.progress(stored / run.count, f"{stored:,} of {run.count:,} patches", {"stored": stored})
+            context.raise_if_cancelled()
+    total = run.patches.count()
+    return {"stored": total, "requested": run.count, "duplicates_of_other_seeds": run.count - total}
+
+
+def sampling_run_job(job: Job, context: JobContext) -> dict[str, Any]:
+    from core.jobs import JobError
+    from gan.training.checkpoint import CheckpointError
+
+    run = SamplingRun.objects.select_related("checkpoint__run").get(job=job)
+    try:
+        return sampling_run_execute(
+            run=run, context=context, device_preference=job.params.get("device", "auto")
+        )
+    except (CheckpointError, RunError) as exc:
+        raise JobError(str(exc)) from None

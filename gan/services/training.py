@@ -1,0 +1,301 @@
+"""Training runs: checked before they start, run as jobs on the gpu queue, resumable after a crash."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import logging
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+from django.conf import settings
+from django.core.files.base import ContentFile
+from django.core.files.storage import default_storage
+from django.db import transaction
+
+from core.models import Job
+from gan import imaging
+from gan.models import Checkpoint, Dataset, TrainingRun
+from gan.training.checkpoint import CheckpointError, load_checkpoint, require_compatible
+from gan.training.config import ConfigError, TrainingConfig, demo_config
+from gan.training.data import PackedPatches, open_pack, pack_exists, pack_patches
+
+if TYPE_CHECKING:
+    from core.jobs import JobContext
+    from gan.training.loop import Progress
+
+logger = logging.getLogger(__name__)
+
+
+class RunError(ValueError):
+    """A training or sampling run that cannot start; the message says why."""
+
+
+def config_build(*, overrides: dict[str, Any] | None = None, demo: bool = False) -> TrainingConfig:
+    """The paper's config (or the CPU demo config) with `overrides`, validated."""
+    try:
+        base = demo_config() if demo else TrainingConfig()
+        return base.replace(**(overrides or {}))
+    except ConfigError as exc:
+        raise RunError(str(exc)) from None
+    except TypeError as exc:
+        raise RunError(f"invalid config: {exc}") from None
+
+
+def _class_counts(dataset: Dataset, classes: tuple[str, ...]) -> dict[str, int]:
+    counts = {c: 0 for c in classes}
+    for tissue_class in dataset.patches.filter(tissue_class__in=classes).values_list(
+        "tissue_class", flat=True
+    ):
+        counts[tissue_class] += 1
+    return counts
+
+
+def training_run_start(
+    *,
+    dataset: Dataset,
+    config: TrainingConfig,
+    name: str = "",
+    created_by: Any = None,
+    init_checkpoint: Checkpoint | None = None,
+    sample_after: dict[str, Any] | None = None,
+    device: str = "auto",
+    enqueue: bool = True,
+) -> TrainingRun:
+    """Check everything that can be checked, then queue the run on the gpu queue."""
+    counts = _class_counts(dataset, config.classes)
+    empty = [c for c, n in counts.items() if n == 0]
+    if empty:
+        raise RunError(f"dataset {dataset.name!r} has no patches of class(es) {', '.join(empty)}")
+    if init_checkpoint is not None:
+        checkpoint_check(checkpoint=init_checkpoint, config=config)
+    if sample_after and sample_after.get("tissue_class") not in config.classes:
+        raise RunError(
+            f"cannot sample class {sample_after.get('tissue_class')!r}: it is not among the run's classes"
+        )
+    from core.services import job_create
+
+    with transaction.atomic():
+        title = name or f"{'Demo c' if config.demo else 'C'}GAN on {dataset.name}, {config.steps:,} steps"
+        job = job_create(
+            kind="training",
+            task_name="gan.training_run",
+            title=f"Training: {title}",
+            queue=Job.Queue.GPU,
+            params={"device": device},
+            created_by=created_by,
+            enqueue=enqueue,
+        )
+        return TrainingRun.objects.create(
+            name=title,
+            dataset=dataset,
+            job=job,
+            config=config.to_dict(),
+            init_checkpoint=init_checkpoint,
+            sample_after=sample_after or {},
+            created_by=job.created_by,
+        )
+
+
+def checkpoint_path(checkpoint: Checkpoint) -> Path:
+    # Checkpoints are written by torch.save to a local path under MEDIA_ROOT.
+    return Path(default_storage.path(str(checkpoint.file.name)))
+
+
+def checkpoint_check(*, checkpoint: Checkpoint, config: TrainingConfig | None = None) -> TrainingConfig:
+    """Load a checkpoint's header and (optionally) check it fits `config`; returns its config."""
+    try:
+        loaded = load_checkpoint(checkpoint_path(checkpoint))
+        if config is not None:
+            require_compatible(loaded, config)
+    except CheckpointError as exc:
+        raise RunError(str(exc)) from None
+    return loaded.config
+
+
+def training_data_pack(*, dataset: Dataset, classes: tuple[str, ...]) -> PackedPatches:
+    """The dataset's patches of `classes` as a memory-mapped uint8 array, packed once and reused."""
+    rows = list(
+        dataset.patches.filter(tissue_class__in=classes)
+        .order_by("id")
+        .values_list("id", "content_hash", "tissue_class")
+    )
+    key = hashlib.sha256(repr((classes, [(r[1], r[2]) for r in rows])).encode()).hexdigest()[:16]
+    path = Path(settings.MEDIA_ROOT) / "packs" / f"dataset-{dataset.pk}-{key}"
+    if pack_exists(path):
+        return open_pack(path)
+    index = {c: i for i, c in enumerate(classes)}
+    names = dict(dataset.patches.filter(id__in=[r[0] for r in rows]).values_list("id", "image"))
+
+    def items() -> Any:
+        for patch_id, _, tissue_class in rows:
+            with default_storage.open(names[patch_id], "rb") as handle:
+                yield imaging.decode_png_array(handle.read()), index[tissue_class]
+
+    return pack_patches(items(), count=len(rows), classes=classes, path=path)
+
+
+class _RunRecorder:
+    """Writes a run's progress, sample grids and checkpoints back to the database and storage."""
+
+    def __init__(self, run: TrainingRun, context: JobContext | None, flush_every_s: float = 1.0) -> None:
+        self.run = run
+        self.context = context
+        self.flush_every_s = flush_every_s
+        self._pending: list[list[float]] = []
+        self._last_flush = 0.0
+        self._latest: Progress | None = None
+
+    def progress(self, progress: Progress) -> None:
+        self._latest = progress
+        self._pending.append(
+            [
+                progress.step,
+                round(progress.loss_d_real, 5),
+                round(progress.loss_d_fake, 5),
+                round(progress.loss_g, 5),
+            ]
+        )
+        if time.monotonic() - self._last_flush >= self.flush_every_s or progress.step == progress.steps:
+            self.flush()
+
+    def flush(self) -> None:
+        progress = self._latest
+        if progress is None:
+            return
+        self._last_flush = time.monotonic()
+        run = self.run
+        run.history = [*run.history, *self._pending]
+        self._pending = []
+        run.step, run.epoch = progress.step, progress.epoch
+        run.loss_d_real, run.loss_d_fake, run.loss_g = (
+            progress.loss_d_real,
+            progress.loss_d_fake,
+            progress.loss_g,
+        )
+        run.images_per_second, run.seconds_left = progress.images_per_second, progress.seconds_left
+        run.save(
+            update_fields=[
+                "history",
+                "step",
+                "epoch",
+                "loss_d_real",
+                "loss_d_fake",
+                "loss_g",
+                "images_per_second",
+                "seconds_left",
+            ]
+        )
+        if self.context is not None:
+            message = (
+                f"step {progress.step:,} of {progress.steps:,}, {progress.images_per_second:,.0f} images/s"
+            )
+            self.context.progress(
+                progress.step / progress.steps, message, {"step": progress.step}, force=True
+            )
+
+    def sample(self, step: int, grid: np.ndarray) -> None:
+        from PIL import Image
+
+        buffer = io.BytesIO()
+        Image.fromarray(grid).save(buffer, format="PNG", compress_level=6)
+        previous = self.run.grid.name
+        self.run.grid.name = default_storage.save(
+            f"runs/{self.run.pk}/grid-{step:07d}.png", ContentFile(buffer.getvalue())
+        )
+        self.run.grid_step = step
+        self.run.save(update_fields=["grid", "grid_step"])
+        if previous and previous != self.run.grid.name:
+            default_storage.delete(previous)
+
+    def checkpoint(self, step: int, path: Path) -> None:
+        self.flush()
+        relative = path.relative_to(Path(settings.MEDIA_ROOT)).as_posix()
+        Checkpoint.objects.update_or_create(
+            run=self.run, step=step, defaults={"file": relative, "size": path.stat().st_size}
+        )
+
+
+def _latest_usable_checkpoint(run: TrainingRun) -> Checkpoint | None:
+    """The newest checkpoint of the run that loads; a file cut short by a crash is passed over."""
+    for checkpoint in run.checkpoints.order_by("-step"):
+        try:
+            load_checkpoint(checkpoint_path(checkpoint))
+        except CheckpointError:
+            logger.warning("checkpoint %s of run %s is unusable: skipped", checkpoint.step, run.pk)
+            continue
+        return checkpoint
+    return None
+
+
+def training_run_execute(
+    *, run: TrainingRun, context: JobContext | None, device_preference: str = "auto"
+) -> dict[str, Any]:
+    """Train (or continue training) a run; used by the task and by the `train` command."""
+    from gan.training.loop import environment, pick_device, train
+
+    config = TrainingConfig.from_dict(run.config)
+    device = pick_device(device_preference)
+    run.environment = environment(device)
+    run.save(update_fields=["environment"])
+    data = training_data_pack(dataset=run.dataset, classes=config.classes)
+    resume_from = _latest_usable_checkpoint(run)
+    if resume_from is not None:
+        # Work after the last checkpoint is redone: drop what was recorded of it.
+        run.history = [row for row in run.history if row[0] <= resume_from.step]
+        run.step = resume_from.step
+        run.save(update_fields=["history", "step"])
+        resume_path: Path | None = checkpoint_path(resume_from)
+    elif run.init_checkpoint is not None:
+        resume_path = checkpoint_path(run.init_checkpoint)
+    else:
+        resume_path = None
+    recorder = _RunRecorder(run, context)
+    checkpoint_dir = Path(settings.MEDIA_ROOT) / "checkpoints" / f"run-{run.pk}"
+    result = train(
+        config=config,
+        data=data,
+        device=device,
+        checkpoint_dir=checkpoint_dir,
+        progress_fn=recorder.progress,
+        abort_fn=context.should_abort if context is not None else None,
+        sample_fn=recorder.sample,
+        checkpoint_fn=recorder.checkpoint,
+        resume=resume_path,
+    )
+    recorder.flush()
+    return {
+        "status": result.status,
+        "step": result.step,
+        "resumed_from": resume_from.step if resume_from else None,
+    }
+
+
+def training_run_job(job: Job, context: JobContext) -> dict[str, Any]:
+    """The body of the training task."""
+    from core.jobs import JobCancelled, JobError
+    from gan.services.sampling import sampling_run_start
+    from gan.training.data import DataError
+
+    run = TrainingRun.objects.select_related("dataset").get(job=job)
+    try:
+        outcome = training_run_execute(
+            run=run, context=context, device_preference=job.params.get("device", "auto")
+        )
+    except (CheckpointError, DataError, ConfigError, RunError) as exc:
+        raise JobError(str(exc)) from None
+    if outcome["status"] == "cancelled":
+        raise JobCancelled
+    if run.sample_after:
+        last = run.checkpoints.order_by("-step").first()
+        if last is not None:
+            sampling_run_start(
+                checkpoint=last,
+                tissue_class=run.sample_after["tissue_class"],
+                count=int(run.sample_after.get("count", 2534)),
+                seed=int(run.sample_after.get("seed", 0)),
+                created_by=run.created_by,
+            )
+    return outcome

@@ -1,0 +1,167 @@
+"""The training configuration: the paper's values as defaults, every open choice a named field.
+
+No Django here. A config is stored with its run and inside every checkpoint (`asdict`), and is
+rebuilt from that dict with `TrainingConfig.from_dict`, which validates every field.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Any
+
+# NCT-CRC-HE-100K's classes but BACK: the paper's 8 training classes.
+PAPER_CLASSES = ("ADI", "DEB", "LYM", "MUC", "MUS", "NORM", "STR", "TUM")
+ALL_CLASSES = ("ADI", "BACK", "DEB", "LYM", "MUC", "MUS", "NORM", "STR", "TUM")
+
+D_LABEL_MODES = ("onehot_channels", "projection")
+G_LAST_LAYERS = ("conv7", "conv3", "conv1")
+WEIGHT_INITS = ("dcgan", "pytorch")
+AUGMENTATIONS = ("hflip", "vflip", "rot90")
+PRECISIONS = ("bf16", "fp32")
+
+
+class ConfigError(ValueError):
+    """A config that cannot be trained; the message names the field."""
+
+
+@dataclass(frozen=True)
+class TrainingConfig:
+    # --- The paper -----------------------------------------------------------------------------
+    classes: tuple[str, ...] = PAPER_CLASSES
+    latent_dim: int = 1500
+    image_size: int = 128  # 4x4 doubled five times
+    g_filters: int = 128  # every transposed convolution of the generator
+    d_filters: int = 128  # every convolution of the discriminator
+    leaky_slope: float = 0.2
+    batch_size: int = 125
+    lr_g: float = 2e-4
+    lr_d: float = 2e-4
+    beta1: float = 0.5
+    beta2: float = 0.999  # the paper names beta1 only; Adam's default
+    # --- Choices the paper leaves open ---------------------------------------------------------
+    # How the label enters D: as one constant channel per class next to RGB, or a projection
+    # discriminator's inner product of a class embedding with D's features (Miyato & Koyama 2018).
+    d_label_mode: str = "onehot_channels"
+    # G's last layer after the five transposed convolutions: a same-size convolution to RGB, then tanh.
+    g_last_layer: str = "conv7"
+    weight_init: str = "dcgan"  # N(0, 0.02) weights, as in DCGAN; or PyTorch's defaults
+    label_smoothing: float = 0.0  # one-sided: real targets become 1 - label_smoothing
+    spectral_norm: bool = False  # on D's layers
+    d_dropout: float = 0.0  # before D's final linear layer
+    augmentations: tuple[str, ...] = ()  # label-preserving flips/rotations of real patches
+    # --- Length, precision, bookkeeping --------------------------------------------------------
+    steps: int = 20_000
+    seed: int = 0
+    precision: str = "bf16"  # bf16 autocast where the device has fast bf16, fp32 otherwise
+    channels_last: bool = True
+    compile: bool = False  # torch.compile (CUDA only)
+    deterministic: bool = False  # deterministic algorithms: bitwise-reproducible runs, slower
+    checkpoint_every: int = 1000
+    sample_every: int = 500
+    log_every: int = 10
+    grid_per_class: int = 8
+    demo: bool = False  # a small configuration for a CPU demo, not the paper's model
+    extra: dict[str, Any] = field(default_factory=dict)  # free-form notes kept with the run
+
+    def __post_init__(self) -> None:
+        self.validate()
+
+    def validate(self) -> None:
+        def require(condition: bool, message: str) -> None:
+            if not condition:
+                raise ConfigError(message)
+
+        require(len(self.classes) >= 1, "classes: at least one tissue class is needed")
+        unknown = [c for c in self.classes if c not in ALL_CLASSES]
+        require(
+            not unknown, f"classes: unknown class(es) {', '.join(unknown)} (known: {', '.join(ALL_CLASSES)})"
+        )
+        require(len(set(self.classes)) == len(self.classes), "classes: a class is listed twice")
+        require(self.latent_dim >= 1, f"latent_dim must be at least 1, got {self.latent_dim}")
+        require(
+            self.image_size == 128, f"image_size must be 128 (4x4 doubled five times), got {self.image_size}"
+        )
+        require(self.g_filters >= 1, f"g_filters must be at least 1, got {self.g_filters}")
+        require(self.d_filters >= 1, f"d_filters must be at least 1, got {self.d_filters}")
+        require(0 <= self.leaky_slope < 1, f"leaky_slope must be in [0, 1), got {self.leaky_slope}")
+        require(self.batch_size >= 1, f"batch_size must be at least 1, got {self.batch_size}")
+        require(self.lr_g > 0, f"lr_g must be > 0, got {self.lr_g}")
+        require(self.lr_d > 0, f"lr_d must be > 0, got {self.lr_d}")
+        require(0 <= self.beta1 < 1 and 0 <= self.beta2 < 1, "beta1 and beta2 must be in [0, 1)")
+        require(self.d_label_mode in D_LABEL_MODES, f"d_label_mode must be one of {', '.join(D_LABEL_MODES)}")
+        require(self.g_last_layer in G_LAST_LAYERS, f"g_last_layer must be one of {', '.join(G_LAST_LAYERS)}")
+        require(self.weight_init in WEIGHT_INITS, f"weight_init must be one of {', '.join(WEIGHT_INITS)}")
+        require(
+            0 <= self.label_smoothing < 0.5,
+            f"label_smoothing must be in [0, 0.5), got {self.label_smoothing}",
+        )
+        require(0 <= self.d_dropout < 1, f"d_dropout must be in [0, 1), got {self.d_dropout}")
+        bad_aug = [a for a in self.augmentations if a not in AUGMENTATIONS]
+        require(
+            not bad_aug, f"augmentations: unknown {', '.join(bad_aug)} (known: {', '.join(AUGMENTATIONS)})"
+        )
+        require(self.steps >= 1, f"steps must be at least 1, got {self.steps}")
+        require(self.precision in PRECISIONS, f"precision must be one of {', '.join(PRECISIONS)}")
+        for name in ("checkpoint_every", "sample_every", "log_every", "grid_per_class"):
+            require(getattr(self, name) >= 1, f"{name} must be at least 1, got {getattr(self, name)}")
+
+    @property
+    def num_classes(self) -> int:
+        return len(self.classes)
+
+    def to_dict(self) -> dict[str, Any]:
+        data = dataclasses.asdict(self)
+        data["classes"] = list(self.classes)
+        data["augmentations"] = list(self.augmentations)
+        return data
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> TrainingConfig:
+        names = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(data) - names)
+        if unknown:
+            raise ConfigError(f"unknown config field(s): {', '.join(unknown)}")
+        values = dict(data)
+        for name in ("classes", "augmentations"):
+            if name in values:
+                if isinstance(values[name], str):
+                    values[name] = [v for v in values[name].split(",") if v.strip()]
+                values[name] = tuple(
+                    str(v).strip().upper() if name == "classes" else str(v).strip() for v in values[name]
+                )
+        defaults = {f.name: f for f in dataclasses.fields(cls)}
+        for name, value in list(values.items()):
+            default = defaults[name].default
+            if isinstance(default, bool):
+                if not isinstance(value, bool):
+                    raise ConfigError(f"{name} must be true or false, got {value!r}")
+            elif isinstance(default, int) and not isinstance(default, bool):
+                if isinstance(value, bool) or not isinstance(value, int):
+                    raise ConfigError(f"{name} must be a whole number, got {value!r}")
+            elif isinstance(default, float):
+                if isinstance(value, bool) or not isinstance(value, (int, float)):
+                    raise ConfigError(f"{name} must be a number, got {value!r}")
+                values[name] = float(value)
+            elif isinstance(default, str) and not isinstance(value, str):
+                raise ConfigError(f"{name} must be text, got {value!r}")
+        return cls(**values)
+
+    def replace(self, **changes: Any) -> TrainingConfig:
+        return TrainingConfig.from_dict(self.to_dict() | changes)
+
+
+def demo_config(**changes: Any) -> TrainingConfig:
+    """A CPU demo: the paper's layout with narrow layers and a short run. Not the paper's model."""
+    base = TrainingConfig(
+        latent_dim=128,
+        g_filters=32,
+        d_filters=32,
+        batch_size=32,
+        steps=300,
+        checkpoint_every=100,
+        sample_every=50,
+        log_every=5,
+        demo=True,
+    )
+    return base.replace(**changes) if changes else base

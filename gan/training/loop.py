@@ -1,0 +1,283 @@
+"""The training loop: one function taking a config, data, a device and callbacks. No Django here.
+
+Every random draw of step s (the batch, the latent vectors, the fake labels, augmentations) comes from
+generators seeded by (config.seed, s), so a run resumed from a checkpoint at step s continues exactly
+as an uninterrupted run would; on CPU with `deterministic=True` the two end bitwise equal.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import platform
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from gan.training.checkpoint import CheckpointError, load_checkpoint, require_compatible, save_checkpoint
+from gan.training.config import TrainingConfig
+from gan.training.data import PackedPatches, batch_indices, load_batch
+from gan.training.model import Discriminator, Generator, build_models
+from gan.training.sampling import to_uint8
+
+_MIX = 0x9E3779B97F4A7C15
+
+
+def step_seed(seed: int, step: int, stream: int) -> int:
+    """A 63-bit seed for one random stream of one step."""
+    return (seed * _MIX + step * 1_000_003 + stream * 7_919) % (2**63 - 1)
+
+
+@dataclass(frozen=True)
+class Progress:
+    step: int
+    steps: int
+    epoch: int
+    loss_d_real: float
+    loss_d_fake: float
+    loss_g: float
+    images_per_second: float
+    seconds_left: float | None
+
+
+@dataclass(frozen=True)
+class TrainResult:
+    step: int
+    status: Literal["finished", "cancelled"]
+    checkpoint: Path | None
+
+
+ProgressFn = Callable[[Progress], None]
+AbortFn = Callable[[], bool]
+SampleFn = Callable[[int, np.ndarray], None]  # (step, grid [C*128, k*128, 3] uint8)
+CheckpointFn = Callable[[int, Path], None]
+
+
+def environment(device: torch.device) -> dict[str, Any]:
+    """What a run records about where it ran."""
+    info: dict[str, Any] = {
+        "device": str(device),
+        "torch": str(torch.__version__),
+        "python": platform.python_version(),
+        "numpy": np.__version__,
+    }
+    if device.type == "cuda":
+        info["gpu"] = torch.cuda.get_device_name(device)
+        info["cuda"] = torch.version.cuda
+    else:
+        info["cpu_threads"] = torch.get_num_threads()
+    return info
+
+
+def pick_device(preference: str = "auto") -> torch.device:
+    """CUDA when present (or asked for), else the CPU."""
+    if preference == "cpu":
+        return torch.device("cpu")
+    if preference.startswith("cuda") or (preference == "auto" and torch.cuda.is_available()):
+        if not torch.cuda.is_available():
+            raise RuntimeError("CUDA was asked for but no CUDA device is available")
+        return torch.device(preference if preference.startswith("cuda") else "cuda")
+    return torch.device("cpu")
+
+
+def autocast(config: TrainingConfig, device: torch.device) -> contextlib.AbstractContextManager[Any]:
+    if config.precision == "bf16":
+        return torch.autocast(device_type=device.type, dtype=torch.bfloat16)
+    return contextlib.nullcontext()
+
+
+class Trainer:
+    """The networks, their optimizers and one training step."""
+
+    def __init__(self, config: TrainingConfig, device: torch.device) -> None:
+        self.config = config
+        self.device = device
+        torch.manual_seed(config.seed)  # initial weights come from the run's seed
+        generator, discriminator = build_models(config)
+        memory = torch.channels_last if config.channels_last else torch.contiguous_format
+        self.generator: Generator = generator.to(device).to(memory_format=memory)
+        self.discriminator: Discriminator = discriminator.to(device).to(memory_format=memory)
+        self.opt_g = torch.optim.Adam(
+            self.generator.parameters(), lr=config.lr_g, betas=(config.beta1, config.beta2)
+        )
+        self.opt_d = torch.optim.Adam(
+            self.discriminator.parameters(), lr=config.lr_d, betas=(config.beta1, config.beta2)
+        )
+        self._g: nn.Module = self.generator
+        self._d: nn.Module = self.discriminator
+        if config.compile and device.type == "cuda":
+            self._g = torch.compile(self.generator)  # type: ignore[assignment]
+            self._d = torch.compile(self.discriminator)  # type: ignore[assignment]
+        self.real_target = 1.0 - config.label_smoothing
+
+    def random_inputs(self, step: int) -> tuple[torch.Tensor, torch.Tensor, torch.Generator]:
+        """The step's latent vectors [B, latent] and fake labels [B], drawn on the CPU, then moved."""
+        rng = torch.Generator().manual_seed(step_seed(self.config.seed, step, 1))
+        z = torch.randn(self.config.batch_size, self.config.latent_dim, generator=rng)
+        labels = torch.randint(self.config.num_classes, (self.config.batch_size,), generator=rng)
+        return z.to(self.device, non_blocking=True), labels.to(self.device, non_blocking=True), rng
+
+    def augment(self, images: torch.Tensor, rng: torch.Generator) -> torch.Tensor:
+        # images: [B, 3, H, W]; each augmentation applied to a random half, per sample.
+        for name in self.config.augmentations:
+            mask = (torch.rand(images.shape[0], generator=rng) < 0.5).to(self.device)[:, None, None, None]
+            if name == "hflip":
+                images = torch.where(mask, images.flip(3), images)
+            elif name == "vflip":
+                images = torch.where(mask, images.flip(2), images)
+            elif name == "rot90":
+                images = torch.where(mask, images.rot90(1, (2, 3)), images)
+        return images
+
+    def step(self, real: torch.Tensor, real_labels: torch.Tensor, step: int) -> torch.Tensor:
+        """One D update and one G update; returns [loss_d_real, loss_d_fake, loss_g] (on the device)."""
+        config = self.config
+        z, fake_labels, rng = self.random_inputs(step)
+        if config.augmentations:
+            real = self.augment(real, rng)
+        if config.d_dropout > 0:
+            torch.manual_seed(step_seed(config.seed, step, 2))  # dropout masks
+        with autocast(config, self.device):
+            fake = self._g(z, fake_labels)  # [B, 3, 128, 128]
+            d_real = self._d(real, real_labels)  # [B]
+            d_fake = self._d(fake.detach(), fake_labels)  # [B]
+            loss_d_real = F.binary_cross_entropy_with_logits(
+                d_real, torch.full_like(d_real, self.real_target)
+            )
+            loss_d_fake = F.binary_cross_entropy_with_logits(d_fake, torch.zeros_like(d_fake))
+        self.opt_d.zero_grad(set_to_none=True)
+        (loss_d_real + loss_d_fake).backward()
+        self.opt_d.step()
+
+        # G update through the same fake batch; D's weights need no gradient here.
+        self.discriminator.requires_grad_(False)
+        with autocast(config, self.device):
+            d_fake_for_g = self._d(fake, fake_labels)
+            loss_g = F.binary_cross_entropy_with_logits(d_fake_for_g, torch.ones_like(d_fake_for_g))
+        self.opt_g.zero_grad(set_to_none=True)
+        loss_g.backward()
+        self.opt_g.step()
+        self.discriminator.requires_grad_(True)
+        return torch.stack([loss_d_real.detach(), loss_d_fake.detach(), loss_g.detach()]).float()
+
+    def state(self, step: int) -> dict[str, Any]:
+        rng: dict[str, Any] = {"torch": torch.get_rng_state(), "scheme": "per-step seeds from (seed, step)"}
+        if self.device.type == "cuda":
+            rng["cuda"] = torch.cuda.get_rng_state(self.device)
+        return {
+            "step": step,
+            "config": self.config.to_dict(),
+            "generator": self.generator.state_dict(),
+            "discriminator": self.discriminator.state_dict(),
+            "opt_g": self.opt_g.state_dict(),
+            "opt_d": self.opt_d.state_dict(),
+            "rng": rng,
+            "environment": environment(self.device),
+        }
+
+    def load(self, path: Path) -> int:
+        checkpoint = load_checkpoint(path, map_location=self.device)
+        require_compatible(checkpoint, self.config)
+        try:
+            self.generator.load_state_dict(checkpoint.state["generator"])
+            self.discriminator.load_state_dict(checkpoint.state["discriminator"])
+            self.opt_g.load_state_dict(checkpoint.state["opt_g"])
+            self.opt_d.load_state_dict(checkpoint.state["opt_d"])
+        except (RuntimeError, KeyError, ValueError) as exc:
+            raise CheckpointError(f"checkpoint {path.name} does not fit this model: {exc}") from None
+        rng = checkpoint.state.get("rng", {})
+        if "torch" in rng:
+            torch.set_rng_state(rng["torch"].cpu())
+        return checkpoint.step
+
+    @torch.no_grad()
+    def sample_grid(self) -> np.ndarray:
+        """A grid from fixed noise, one row per class: [C*128, k*128, 3] uint8."""
+        config = self.config
+        k = config.grid_per_class
+        rng = torch.Generator().manual_seed(step_seed(config.seed, 0, 99))
+        z = torch.randn(config.num_classes * k, config.latent_dim, generator=rng).to(self.device)
+        labels = torch.arange(config.num_classes).repeat_interleave(k).to(self.device)
+        with autocast(config, self.device):
+            images = self.generator(z, labels)  # [C*k, 3, 128, 128]
+        tiles = to_uint8(images).reshape(config.num_classes, k, 128, 128, 3)
+        return tiles.transpose(0, 2, 1, 3, 4).reshape(config.num_classes * 128, k * 128, 3)
+
+
+@contextlib.contextmanager
+def _determinism(config: TrainingConfig, device: torch.device) -> Iterator[None]:
+    previous = torch.are_deterministic_algorithms_enabled()
+    if device.type == "cuda":
+        torch.backends.cudnn.benchmark = not config.deterministic
+    torch.use_deterministic_algorithms(config.deterministic)
+    try:
+        yield
+    finally:
+        torch.use_deterministic_algorithms(previous)
+
+
+def train(
+    *,
+    config: TrainingConfig,
+    data: PackedPatches,
+    device: torch.device,
+    checkpoint_dir: Path,
+    progress_fn: ProgressFn | None = None,
+    abort_fn: AbortFn | None = None,
+    sample_fn: SampleFn | None = None,
+    checkpoint_fn: CheckpointFn | None = None,
+    resume: Path | None = None,
+) -> TrainResult:
+    """Train until `config.steps`, or until `abort_fn()` says stop (a checkpoint is written then)."""
+    if tuple(data.classes) != tuple(config.classes):
+        raise ValueError(f"data classes {data.classes} differ from the config's {config.classes}")
+    data.require_every_class()
+    with _determinism(config, device):
+        trainer = Trainer(config, device)
+        step = trainer.load(resume) if resume is not None else 0
+        n = len(data)
+        last_checkpoint: Path | None = resume
+        last_checkpoint_step = step if resume is not None else -1
+        losses = torch.zeros(3, device=device)
+        interval_steps = 0
+        interval_start = time.perf_counter()
+
+        def checkpoint(at: int) -> Path:
+            nonlocal last_checkpoint, last_checkpoint_step
+            path = checkpoint_dir / f"step-{at:07d}.pt"
+            save_checkpoint(path, trainer.state(at))
+            last_checkpoint, last_checkpoint_step = path, at
+            if checkpoint_fn is not None:
+                checkpoint_fn(at, path)
+            return path
+
+        while step < config.steps:
+            if abort_fn is not None and abort_fn():
+                if last_checkpoint_step != step:
+                    checkpoint(step)  # nothing done so far is lost
+                return TrainResult(step=step, status="cancelled", checkpoint=last_checkpoint)
+            indices, epoch = batch_indices(seed=config.seed, step=step, batch_size=config.batch_size, n=n)
+            real, labels = load_batch(data, indices, device)
+            losses += trainer.step(real, labels, step)
+            step += 1
+            interval_steps += 1
+            if progress_fn is not None and (step % config.log_every == 0 or step == config.steps):
+                values = (losses / interval_steps).tolist()  # one device sync per interval
+                elapsed = time.perf_counter() - interval_start
+                rate = interval_steps * config.batch_size / elapsed if elapsed > 0 else 0.0
+                left = (config.steps - step) * config.batch_size / rate if rate > 0 else None
+                progress_fn(Progress(step, config.steps, epoch, values[0], values[1], values[2], rate, left))
+                losses.zero_()
+                interval_steps = 0
+                interval_start = time.perf_counter()
+            if sample_fn is not None and (step % config.sample_every == 0 or step == config.steps):
+                sample_fn(step, trainer.sample_grid())
+            if step % config.checkpoint_every == 0 or step == config.steps:
+                checkpoint(step)
+        return TrainResult(step=step, status="finished", checkpoint=last_checkpoint)

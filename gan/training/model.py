@@ -1,0 +1,132 @@
+"""The paper's conditional GAN. No Django here.
+
+Generator: a latent vector concatenated with a one-hot class label, projected by a linear layer to a
+4x4 map of `g_filters` channels, then five transposed convolutions (4x4, stride 2, `g_filters`
+filters, each followed by LeakyReLU 0.2) to 128x128, then a last convolution to RGB with tanh.
+
+Discriminator: the image and its label ("symmetrically conditioned"), five convolutions (4x4,
+stride 2, `d_filters` filters, LeakyReLU 0.2) from 128x128 to 4x4, flattened to one logit (the
+sigmoid lives in the loss: BCEWithLogits is the paper's binary cross-entropy, and autocast-safe).
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from gan.training.config import TrainingConfig
+
+BASE = 4  # the generator's first feature map is 4x4
+UPSAMPLINGS = 5  # 4 -> 8 -> 16 -> 32 -> 64 -> 128
+_LAST_KERNEL = {"conv7": 7, "conv3": 3, "conv1": 1}
+
+
+class Generator(nn.Module):
+    def __init__(self, config: TrainingConfig) -> None:
+        super().__init__()
+        self.latent_dim = config.latent_dim
+        self.num_classes = config.num_classes
+        filters = config.g_filters
+        self.filters = filters
+        self.project = nn.Linear(config.latent_dim + config.num_classes, filters * BASE * BASE)
+        self.project_act = nn.LeakyReLU(config.leaky_slope)
+        layers: list[nn.Module] = []
+        for _ in range(UPSAMPLINGS):
+            layers += [
+                nn.ConvTranspose2d(filters, filters, 4, stride=2, padding=1),
+                nn.LeakyReLU(config.leaky_slope),
+            ]
+        self.upsample = nn.Sequential(*layers)
+        kernel = _LAST_KERNEL[config.g_last_layer]
+        self.to_rgb = nn.Conv2d(filters, 3, kernel, padding=kernel // 2)
+
+    def forward(self, z: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        # z: [N, latent_dim], labels: [N] class indices -> [N, 3, 128, 128] in [-1, 1]
+        onehot = F.one_hot(labels, self.num_classes).to(z.dtype)  # [N, C]
+        x = self.project_act(self.project(torch.cat([z, onehot], dim=1)))  # [N, f*16]
+        x = x.view(-1, self.filters, BASE, BASE)  # [N, f, 4, 4]
+        x = self.upsample(x)  # [N, f, 128, 128]
+        return torch.tanh(self.to_rgb(x))  # [N, 3, 128, 128]
+
+
+class Discriminator(nn.Module):
+    def __init__(self, config: TrainingConfig) -> None:
+        super().__init__()
+        self.num_classes = config.num_classes
+        self.label_mode = config.d_label_mode
+        filters = config.d_filters
+        in_channels = 3 + (config.num_classes if self.label_mode == "onehot_channels" else 0)
+        wrap = nn.utils.parametrizations.spectral_norm if config.spectral_norm else (lambda m: m)
+        layers: list[nn.Module] = []
+        for index in range(UPSAMPLINGS):
+            layers += [
+                wrap(nn.Conv2d(in_channels if index == 0 else filters, filters, 4, stride=2, padding=1)),
+                nn.LeakyReLU(config.leaky_slope),
+            ]
+        self.features = nn.Sequential(*layers)
+        features = filters * BASE * BASE
+        self.dropout = nn.Dropout(config.d_dropout)
+        self.logit = wrap(nn.Linear(features, 1))
+        self.embed = (
+            wrap(nn.Embedding(config.num_classes, features)) if self.label_mode == "projection" else None
+        )
+
+    def forward(self, images: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        # images: [N, 3, 128, 128] in [-1, 1], labels: [N] -> logits [N]
+        x = images
+        if self.label_mode == "onehot_channels":
+            onehot = F.one_hot(labels, self.num_classes).to(images.dtype)  # [N, C]
+            planes = onehot[:, :, None, None].expand(-1, -1, images.shape[2], images.shape[3])  # [N, C, H, W]
+            x = torch.cat([images, planes], dim=1)  # [N, 3 + C, H, W]
+        h = self.features(x).flatten(1)  # [N, f*16]
+        h = self.dropout(h)
+        out = self.logit(h).squeeze(1)  # [N]
+        if self.embed is not None:
+            out = out + (self.embed(labels) * h).sum(dim=1)
+        return out
+
+
+def init_weights(module: nn.Module, scheme: str) -> None:
+    """DCGAN's N(0, 0.02) for convolutions and linear layers, zero biases; or PyTorch's defaults."""
+    if scheme != "dcgan":
+        return
+    for layer in module.modules():
+        if isinstance(layer, (nn.Conv2d, nn.ConvTranspose2d, nn.Linear, nn.Embedding)):
+            weight = getattr(layer, "parametrizations", None)
+            target = (
+                weight.weight.original if weight is not None and hasattr(weight, "weight") else layer.weight
+            )
+            nn.init.normal_(target, 0.0, 0.02)
+            bias = getattr(layer, "bias", None)
+            if isinstance(bias, torch.Tensor):
+                nn.init.zeros_(bias)
+
+
+def build_models(config: TrainingConfig) -> tuple[Generator, Discriminator]:
+    generator, discriminator = Generator(config), Discriminator(config)
+    init_weights(generator, config.weight_init)
+    init_weights(discriminator, config.weight_init)
+    return generator, discriminator
+
+
+def parameter_count(module: nn.Module) -> int:
+    return sum(p.numel() for p in module.parameters())
+
+
+ARCHITECTURE_FIELDS = (
+    "classes",
+    "latent_dim",
+    "image_size",
+    "g_filters",
+    "d_filters",
+    "d_label_mode",
+    "g_last_layer",
+    "spectral_norm",
+)
+
+
+def architecture_of(config: TrainingConfig) -> dict[str, object]:
+    """What a checkpoint's weights depend on: two configs with equal architectures share weights."""
+    data = config.to_dict()
+    return {name: data[name] for name in ARCHITECTURE_FIELDS}

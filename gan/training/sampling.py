@@ -1,0 +1,58 @@
+"""Sampling: every image reproducible from (checkpoint, class, its own seed). No Django here.
+
+An image's latent vector is drawn on the CPU from a generator seeded by the image's own seed, so it
+does not depend on the device, the batch it is generated in, or the images before it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from gan.training.checkpoint import CheckpointError, load_checkpoint
+from gan.training.config import TrainingConfig
+
+
+def to_uint8(images: torch.Tensor) -> np.ndarray:
+    """Generator output [N, 3, H, W] in [-1, 1] to [N, H, W, 3] uint8, rounded (never truncated)."""
+    scaled = (images.detach().float().clamp(-1.0, 1.0) + 1.0) * 127.5
+    return scaled.round().to(torch.uint8).permute(0, 2, 3, 1).contiguous().cpu().numpy()
+
+
+def latents_for_seeds(seeds: Sequence[int], latent_dim: int) -> torch.Tensor:
+    """[N, latent_dim]: row i drawn from a generator seeded with seeds[i]."""
+    rows = [torch.randn(latent_dim, generator=torch.Generator().manual_seed(int(seed))) for seed in seeds]
+    return torch.stack(rows) if rows else torch.empty(0, latent_dim)
+
+
+def load_generator(path: Path, device: torch.device) -> tuple[torch.nn.Module, TrainingConfig, int]:
+    from gan.training.model import Generator
+
+    checkpoint = load_checkpoint(path, map_location=device)
+    generator = Generator(checkpoint.config)
+    try:
+        generator.load_state_dict(checkpoint.state["generator"])
+    except RuntimeError as exc:
+        raise CheckpointError(f"checkpoint {path.name} does not fit the generator: {exc}") from None
+    return generator.to(device).eval(), checkpoint.config, checkpoint.step
+
+
+@torch.no_grad()
+def generate(
+    generator: torch.nn.Module,
+    *,
+    class_index: int,
+    seeds: Sequence[int],
+    latent_dim: int,
+    device: torch.device,
+    batch_size: int = 64,
+) -> Iterator[tuple[list[int], np.ndarray]]:
+    """Yield (seeds, images [n, 128, 128, 3] uint8) batch by batch, in fp32 for reproducibility."""
+    for start in range(0, len(seeds), batch_size):
+        chunk = [int(s) for s in seeds[start : start + batch_size]]
+        z = latents_for_seeds(chunk, latent_dim).to(device)  # [n, latent]
+        labels = torch.full((len(chunk),), class_index, dtype=torch.long, device=device)
+        yield chunk, to_uint8(generator(z, labels))

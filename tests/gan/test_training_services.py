@@ -1,0 +1,184 @@
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+import torch
+
+from core.models import Job
+from gan.models import Checkpoint, Dataset, TrainingRun
+from gan.services import sampling as sampling_services
+from gan.services import training as training_services
+from gan.services.training import RunError
+from gan.training.sampling import generate, load_generator
+from tests.gan.conftest import TINY
+
+pytestmark = pytest.mark.django_db
+
+
+def _start(dataset: Dataset, **overrides: Any) -> TrainingRun:
+    config = training_services.config_build(overrides=TINY | overrides, demo=True)
+    return training_services.training_run_start(dataset=dataset, config=config, enqueue=False)
+
+
+def test_run_goes_to_the_gpu_queue_after_commit(
+    lym_tum: Dataset, django_capture_on_commit_callbacks: Any
+) -> None:
+    config = training_services.config_build(overrides=TINY, demo=True)
+    with django_capture_on_commit_callbacks(execute=False) as callbacks:
+        run = training_services.training_run_start(dataset=lym_tum, config=config)
+    assert run.job.queue == "gpu" and run.job.task_name == "gan.training_run" and run.job.state == "queued"
+    assert len(callbacks) == 1
+    assert run.is_demo and run.config["steps"] == 6
+
+
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        ({"lr_g": 0}, "lr_g must be > 0"),
+        ({"batch_size": 0}, "batch_size must be at least 1"),
+        ({"classes": ["LYM", "FOO"]}, "unknown class"),
+    ],
+)
+def test_invalid_config_is_refused_before_anything_is_created(
+    lym_tum: Dataset, overrides: dict, message: str
+) -> None:
+    with pytest.raises(RunError, match=message):
+        _start(lym_tum, **overrides)
+    assert not Job.objects.exists() and not TrainingRun.objects.exists()
+
+
+def test_a_class_missing_from_the_dataset_is_refused(lym_tum: Dataset) -> None:
+    with pytest.raises(RunError, match="no patches of class.*ADI"):
+        _start(lym_tum, classes=["LYM", "ADI"])
+    assert not TrainingRun.objects.exists()
+
+
+def test_training_records_progress_grid_checkpoints_and_environment(
+    lym_tum: Dataset, media_root: Path
+) -> None:
+    run = _start(lym_tum)
+    outcome = training_services.training_run_execute(run=run, context=None, device_preference="cpu")
+    run.refresh_from_db()
+    assert outcome == {"status": "finished", "step": 6, "resumed_from": None}
+    assert run.step == 6 and [row[0] for row in run.history] == [1, 2, 3, 4, 5, 6]
+    assert all(np.isfinite(row[1:]).all() for row in run.history)
+    assert run.images_per_second and run.images_per_second > 0
+    assert list(run.checkpoints.values_list("step", flat=True)) == [3, 6]
+    assert run.grid_step == 6 and run.grid.name.endswith("grid-0000006.png")
+    assert run.environment["device"] == "cpu" and "torch" in run.environment
+    assert len(list((media_root / "runs" / str(run.pk)).glob("*.png"))) == 1  # old grids are removed
+
+
+def test_a_crashed_run_continues_from_its_last_checkpoint(lym_tum: Dataset, media_root: Path) -> None:
+    run = _start(lym_tum, steps=9)
+    uninterrupted = _start(lym_tum, steps=9)
+    training_services.training_run_execute(run=uninterrupted, context=None, device_preference="cpu")
+
+    class Crash(Exception):
+        pass
+
+    def crash_at_step_5(progress: Any) -> None:
+        if progress.step == 5:
+            raise Crash
+
+    original = training_services._RunRecorder.progress
+    try:
+        training_services._RunRecorder.progress = lambda self, p: (original(self, p), crash_at_step_5(p))  # type: ignore[method-assign]
+        with pytest.raises(Crash):
+            training_services.training_run_execute(run=run, context=None, device_preference="cpu")
+    finally:
+        training_services._RunRecorder.progress = original  # type: ignore[method-assign]
+    run.refresh_from_db()
+    assert list(run.checkpoints.values_list("step", flat=True)) == [3]
+    # The checkpoint at step 6 was being written when the worker died: a truncated file is passed over.
+    broken = media_root / "checkpoints" / f"run-{run.pk}" / "step-0000006.pt"
+    broken.write_bytes(b"cut short")
+    Checkpoint.objects.create(run=run, step=6, file=broken.relative_to(media_root).as_posix())
+
+    outcome = training_services.training_run_execute(run=run, context=None, device_preference="cpu")
+    run.refresh_from_db()
+    assert outcome["resumed_from"] == 3 and outcome["step"] == 9
+    assert [row[0] for row in run.history] == list(range(1, 10))  # steps after 3 recorded once
+    assert list(run.checkpoints.values_list("step", flat=True)) == [3, 6, 9]
+    final = {
+        c.run_id: torch.load(training_services.checkpoint_path(c), weights_only=True)
+        for c in Checkpoint.objects.filter(step=9)
+    }
+    a, b = final[run.pk]["generator"], final[uninterrupted.pk]["generator"]
+    assert all(torch.allclose(a[k], b[k], atol=1e-5) for k in a)
+
+
+def test_continuing_from_a_checkpoint_of_another_architecture_is_refused(
+    lym_tum: Dataset, media_root: Path
+) -> None:
+    run = _start(lym_tum, steps=3)
+    training_services.training_run_execute(run=run, context=None, device_preference="cpu")
+    checkpoint = run.checkpoints.get(step=3)
+    wider = training_services.config_build(overrides=TINY | {"g_filters": 16}, demo=True)
+    with pytest.raises(RunError, match="another architecture: g_filters 8 != 16"):
+        training_services.training_run_start(
+            dataset=lym_tum, config=wider, init_checkpoint=checkpoint, enqueue=False
+        )
+    other_classes = training_services.config_build(overrides=TINY | {"classes": ["TUM", "LYM"]}, demo=True)
+    with pytest.raises(RunError, match="class set differs"):
+        training_services.training_run_start(
+            dataset=lym_tum, config=other_classes, init_checkpoint=checkpoint, enqueue=False
+        )
+    training_services.checkpoint_path(checkpoint).write_bytes(b"\x00" * 100)
+    same = training_services.config_build(overrides=TINY, demo=True)
+    with pytest.raises(RunError, match="corrupt, truncated or not a checkpoint"):
+        training_services.training_run_start(
+            dataset=lym_tum, config=same, init_checkpoint=checkpoint, enqueue=False
+        )
+
+
+@pytest.fixture
+def trained_checkpoint(lym_tum: Dataset, media_root: Path) -> Checkpoint:
+    run = _start(lym_tum, steps=3)
+    training_services.training_run_execute(run=run, context=None, device_preference="cpu")
+    return run.checkpoints.get(step=3)
+
+
+def test_sampling_stores_reproducible_patches_without_duplicates_on_retry(
+    trained_checkpoint: Checkpoint,
+) -> None:
+    sampling = sampling_services.sampling_run_start(
+        checkpoint=trained_checkpoint, tissue_class="lym", count=7, seed=100, enqueue=False
+    )
+    assert sampling.job.queue == "gpu" and sampling.dataset.source == "synthetic" and sampling.dataset.is_demo
+    first = sampling_services.sampling_run_execute(
+        run=sampling, context=None, device_preference="cpu", batch_size=3
+    )
+    again = sampling_services.sampling_run_execute(
+        run=sampling, context=None, device_preference="cpu", batch_size=3
+    )
+    assert first["stored"] == again["stored"] == 7
+    patches = list(sampling.patches.order_by("seed"))
+    assert [p.seed for p in patches] == list(range(100, 107))
+    assert {p.tissue_class for p in patches} == {"LYM"} and {p.source for p in patches} == {"synthetic"}
+
+    from gan.imaging import decode_png_array
+
+    generator, config, _ = load_generator(
+        training_services.checkpoint_path(trained_checkpoint), torch.device("cpu")
+    )
+    _, images = next(
+        generate(
+            generator, class_index=0, seeds=[104], latent_dim=config.latent_dim, device=torch.device("cpu")
+        )
+    )
+    with patches[4].image.open("rb") as handle:
+        assert np.array_equal(decode_png_array(handle.read()), images[0])
+
+
+def test_sampling_requests_are_checked_against_the_checkpoint(trained_checkpoint: Checkpoint) -> None:
+    with pytest.raises(RunError, match="class 'ADI' is not one the checkpoint was trained on"):
+        sampling_services.sampling_run_start(checkpoint=trained_checkpoint, tissue_class="ADI", enqueue=False)
+    with pytest.raises(RunError, match="count must be between 1"):
+        sampling_services.sampling_run_start(
+            checkpoint=trained_checkpoint, tissue_class="LYM", count=0, enqueue=False
+        )
+    assert not Dataset.objects.filter(source="synthetic").exists()
