@@ -182,3 +182,40 @@ def test_sampling_requests_are_checked_against_the_checkpoint(trained_checkpoint
             checkpoint=trained_checkpoint, tissue_class="LYM", count=0, enqueue=False
         )
     assert not Dataset.objects.filter(source="synthetic").exists()
+
+
+def test_a_cancelled_run_keeps_a_checkpoint_of_where_it_stopped(lym_tum: Dataset, media_root: Path) -> None:
+    from core.jobs import job_run
+    from core.services import job_cancel
+
+    run = _start(lym_tum, steps=50)
+    Job.objects.filter(pk=run.job_id).update(state=Job.State.RUNNING)  # as if a worker had started it
+    job_cancel(job=run.job)
+    Job.objects.filter(pk=run.job_id).update(state=Job.State.QUEUED)
+    state = job_run(job_id=str(run.job_id), worker="w", body=training_services.training_run_job)
+    assert state == "cancelled"
+    run.refresh_from_db()
+    assert run.step < 50
+    assert list(run.checkpoints.values_list("step", flat=True)) == [run.step]
+
+
+def test_a_run_that_fails_later_is_marked_failed_with_its_reason(
+    lym_tum: Dataset, media_root: Path, manager_client: Any
+) -> None:
+    from django.urls import reverse
+
+    from core.jobs import job_run
+
+    first = _start(lym_tum, steps=3)
+    training_services.training_run_execute(run=first, context=None, device_preference="cpu")
+    checkpoint = first.checkpoints.get(step=3)
+    config = training_services.config_build(overrides=TINY | {"steps": 6}, demo=True)
+    run = training_services.training_run_start(
+        dataset=lym_tum, config=config, init_checkpoint=checkpoint, enqueue=False
+    )
+    training_services.checkpoint_path(checkpoint).write_bytes(b"gone bad after the run was queued")
+    assert job_run(job_id=str(run.job_id), worker="w", body=training_services.training_run_job) == "failed"
+    run.job.refresh_from_db()
+    assert "corrupt, truncated or not a checkpoint" in run.job.error
+    page = manager_client.get(reverse("gan:run_detail", args=[run.pk]))
+    assert b"corrupt, truncated or not a checkpoint" in page.content
