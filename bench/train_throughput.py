@@ -24,10 +24,10 @@ from torch.utils.flop_counter import FlopCounterMode
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from gan.training.config import TrainingConfig, demo_config  # noqa: E402
-from gan.training.data import PackedPatches, batch_indices, load_batch  # noqa: E402
-from gan.training.loop import Trainer, pick_device  # noqa: E402
-from gan.training.model import build_models  # noqa: E402
+from gan.training.config import TrainingConfig, demo_config
+from gan.training.data import PackedPatches, batch_indices, load_batch
+from gan.training.loop import Trainer, pick_device
+from gan.training.model import build_models
 
 
 def sync(device: torch.device) -> None:
@@ -109,15 +109,17 @@ def throughput(args: argparse.Namespace, device: torch.device) -> None:
     fp32_rate = matmul_rate(device, torch.float32)
     bf16_rate = matmul_rate(device, torch.bfloat16)
     flops = step_flops(plain_config, device)
-    print(
-        f"device: {device} ({torch.cuda.get_device_name(device) if device.type == 'cuda' else f'{torch.get_num_threads()} CPU threads'})"
+    where = (
+        torch.cuda.get_device_name(device)
+        if device.type == "cuda"
+        else f"{torch.get_num_threads()} CPU threads"
     )
+    print(f"device: {device} ({where})")
     print(
         f"torch {torch.__version__}; batch {batch}; the paper's network (latent 1500, 128 filters, 128x128)"
     )
-    print(
-        f"measured matmul: fp32 {fp32_rate:,.0f} GFLOP/s, bf16 {bf16_rate:,.0f} GFLOP/s ({bf16_rate / fp32_rate:.1f}x)"
-    )
+    ratio = bf16_rate / fp32_rate
+    print(f"measured matmul: fp32 {fp32_rate:,.0f} GFLOP/s, bf16 {bf16_rate:,.0f} GFLOP/s ({ratio:.1f}x)")
     print(f"one training step: {flops / 1e9:,.1f} GFLOP ({flops / batch / 1e9:.2f} GFLOP per image)")
 
     plain = PlainLoop(plain_config, device)
@@ -158,7 +160,7 @@ def learning_check(args: argparse.Namespace, device: torch.device) -> None:
     data = PackedPatches.from_arrays(images, labels, config.classes)
     real_mean, real_std = images.mean() / 127.5 - 1, (images / 127.5 - 1).std()
     print(
-        f"\nlearning check: {args.check_steps} steps of the demo config (batch 32) on {len(files)} demo patches"
+        f"\nlearning check: {args.check_steps} steps of the demo config (batch 32), {len(files)} demo patches"
     )
     print(f"real patches: pixel mean {real_mean:+.3f}, std {real_std:.3f} (in [-1, 1])")
     for precision in ("fp32", "bf16"):
@@ -177,7 +179,7 @@ def learning_check(args: argparse.Namespace, device: torch.device) -> None:
         Image.fromarray(((grid + 1) * 127.5).round().astype(np.uint8)).save(out)
         print(
             f"{precision}: {elapsed:6.1f} s; losses (D real, D fake, G) first 20 steps {np.round(first, 3)} "
-            f"-> last 20 {np.round(last, 3)}; samples mean {grid.mean():+.3f} std {grid.std():.3f}; grid {out}"
+            f"-> last 20 {np.round(last, 3)}; samples mean {grid.mean():+.3f} std {grid.std():.3f}; {out}"
         )
 
 
