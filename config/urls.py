@@ -1,10 +1,12 @@
 from django.contrib import admin
 from django.urls import include, path
+from drf_spectacular.views import SpectacularAPIView
 
 urlpatterns = [
     path("", include("core.urls")),
     path("manage/gan/", include("gan.urls")),
     path("", include("turing.urls")),
     path("manage/evaluation/", include("evaluation.urls")),
+    path("api/schema/", SpectacularAPIView.as_view(), name="api_schema"),
     path("admin/", admin.site.urls),
 ]

@@ -122,6 +122,18 @@ def encode_png(image: Image.Image) -> bytes:
     return buffer.getvalue()
 
 
+def encode_png_blinded(image: Image.Image) -> bytes:
+    """The PNG sent to experts: zlib level 0 (stored blocks), so every 128x128 patch has exactly the
+    same byte length and neither its size nor its compression ratio tells anything about its source."""
+    if image.mode != "RGB" or image.size != (PATCH_SIZE, PATCH_SIZE):
+        raise ValueError(f"expected a 128x128 RGB image, got {image.mode} {image.size}")
+    buffer = io.BytesIO()
+    Image.frombytes("RGB", image.size, image.tobytes()).save(
+        buffer, format="PNG", compress_level=0, optimize=False
+    )
+    return buffer.getvalue()
+
+
 def decode_png_array(data: bytes) -> np.ndarray:
     """A stored patch back to a [128, 128, 3] uint8 array."""
     with Image.open(io.BytesIO(data)) as image:

@@ -1,1 +1,124 @@
-# Studies, study items, reader assignments and answers.
+from __future__ import annotations
+
+import secrets
+
+from django.conf import settings
+from django.db import models
+
+from gan.models import Patch, Source
+
+
+def new_token() -> str:
+    """An opaque, unguessable id for an item's image URL: never a key, file name or hash."""
+    return secrets.token_urlsafe(16)
+
+
+def new_seed() -> int:
+    return secrets.randbits(62)
+
+
+class Study(models.Model):
+    """A blinded visual Turing test: a mix of real and synthetic patches shown to invited experts."""
+
+    class Status(models.TextChoices):
+        OPEN = "open"
+        CLOSED = "closed"
+
+    name = models.CharField(max_length=200)
+    tissue_class = models.CharField(max_length=8, default="LYM")
+    instructions = models.TextField(blank=True)
+    items_per_reader = models.PositiveIntegerField()
+    real_parts = models.PositiveSmallIntegerField(default=1)  # the real:synthetic ratio
+    synthetic_parts = models.PositiveSmallIntegerField(default=1)
+    same_items_for_all = models.BooleanField(default=True, help_text="Agreement statistics need it.")
+    allow_changes = models.BooleanField(default=False)
+    ask_confidence = models.BooleanField(default=True)
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.OPEN)
+    # Draws the item set; each reader's order comes from the reader's own stored seed.
+    seed = models.BigIntegerField(default=new_seed)
+    real_datasets = models.ManyToManyField("gan.Dataset", related_name="+", blank=True)
+    synthetic_datasets = models.ManyToManyField("gan.Dataset", related_name="+", blank=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        verbose_name_plural = "studies"
+
+    def __str__(self) -> str:
+        return self.name
+
+    @property
+    def is_open(self) -> bool:
+        return self.status == self.Status.OPEN
+
+
+class StudyItem(models.Model):
+    """One patch in a study, reached by experts only through its opaque token."""
+
+    study = models.ForeignKey(Study, on_delete=models.CASCADE, related_name="items")
+    patch = models.ForeignKey(Patch, on_delete=models.PROTECT, related_name="+")
+    truth = models.CharField(max_length=20, choices=Source.choices)
+    token = models.CharField(max_length=32, unique=True, default=new_token)
+
+    class Meta:
+        ordering = ["id"]
+
+    def __str__(self) -> str:
+        return f"item {self.pk} of {self.study_id}"
+
+
+class Assignment(models.Model):
+    """A reader's place in a study: their items in their own order, drawn from a stored seed."""
+
+    study = models.ForeignKey(Study, on_delete=models.CASCADE, related_name="assignments")
+    reader = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="assignments")
+    seed = models.BigIntegerField(default=new_seed)
+    # StudyItem ids in the order this reader sees them; rebuilt and checked by `assignment_order_audit`.
+    order = models.JSONField(default=list)
+    invited_at = models.DateTimeField(auto_now_add=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["study", "id"]
+        constraints = [models.UniqueConstraint(fields=["study", "reader"], name="assignment_unique_reader")]
+
+    def __str__(self) -> str:
+        return f"{self.reader} in {self.study}"
+
+    @property
+    def total(self) -> int:
+        return len(self.order)
+
+
+class Answer(models.Model):
+    """One reader's label for one item. The row is created when the item is first shown."""
+
+    class Label(models.TextChoices):
+        REAL = "real"
+        SYNTHETIC = "synthetic"
+
+    assignment = models.ForeignKey(Assignment, on_delete=models.CASCADE, related_name="answers")
+    item = models.ForeignKey(StudyItem, on_delete=models.PROTECT, related_name="answers")
+    position = models.PositiveIntegerField()  # 0-based place in the reader's order
+    # NULL until answered: the row exists from the moment the item is first shown (shown_at).
+    label = models.CharField(max_length=20, choices=Label.choices, null=True, blank=True)  # noqa: DJ001
+    confidence = models.PositiveSmallIntegerField(null=True, blank=True)
+    shown_at = models.DateTimeField()
+    answered_at = models.DateTimeField(null=True, blank=True)
+    changed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["assignment", "position"]
+        constraints = [
+            models.UniqueConstraint(fields=["assignment", "item"], name="answer_unique_per_reader_item"),
+            models.CheckConstraint(
+                condition=models.Q(confidence__isnull=True) | models.Q(confidence__gte=1, confidence__lte=5),
+                name="answer_confidence_1_to_5",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.assignment} item {self.item_id}: {self.label}"

@@ -1,8 +1,19 @@
 from django.urls import path
 
-from turing import views
+from turing import api, views
 
 app_name = "turing"
 urlpatterns = [
     path("studies/", views.my_studies, name="my_studies"),
+    path("studies/<int:study_id>/", views.study_read, name="study_read"),
+    path("studies/<int:study_id>/done/", views.study_done, name="study_done"),
+    path("i/<str:token>", views.item_image, name="item_image"),
+    path("api/studies/<int:study_id>/next", api.NextItemApi.as_view(), name="api_next"),
+    path("api/studies/<int:study_id>/answers", api.AnswerSubmitApi.as_view(), name="api_answer"),
+    path("api/studies/<int:study_id>/progress", api.ProgressApi.as_view(), name="api_progress"),
+    path("manage/studies/", views.study_list, name="study_list"),
+    path("manage/studies/new/", views.study_new, name="study_new"),
+    path("manage/studies/<int:study_id>/", views.study_detail, name="study_detail"),
+    path("manage/studies/<int:study_id>/invite", views.study_invite, name="study_invite"),
+    path("manage/studies/<int:study_id>/status", views.study_status, name="study_status"),
 ]

@@ -1,13 +1,144 @@
 from __future__ import annotations
 
+from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse
-from django.shortcuts import render
-from django.views.decorators.http import require_GET
+from django.shortcuts import get_object_or_404, redirect, render
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+
+from core.roles import study_manager_required
+from gan import imaging
+from turing import selectors, services
+from turing.forms import InviteForm, StudyForm
+from turing.models import Study
+
+# --- Experts ------------------------------------------------------------------------------------
 
 
 @login_required
 @require_GET
 def my_studies(request: HttpRequest) -> HttpResponse:
-    """An expert's landing page: the studies they are invited to."""
-    return render(request, "turing/my_studies.html", {"studies": []})
+    """An expert's landing page: the studies they are invited to, with their progress."""
+    return render(
+        request, "turing/my_studies.html", {"rows": selectors.studies_for_reader(user=request.user)}
+    )
+
+
+@login_required
+@require_GET
+def study_read(request: HttpRequest, study_id: int) -> HttpResponse:
+    assignment = selectors.assignment_for_reader(study_id=study_id, user=request.user)
+    if selectors.assignment_answered_count(assignment=assignment) >= assignment.total:
+        return redirect("turing:study_done", study_id=study_id)
+    return render(request, "turing/read.html", {"study": assignment.study, "assignment": assignment})
+
+
+@login_required
+@require_GET
+def study_done(request: HttpRequest, study_id: int) -> HttpResponse:
+    assignment = selectors.assignment_for_reader(study_id=study_id, user=request.user)
+    answered = selectors.assignment_answered_count(assignment=assignment)
+    return render(
+        request,
+        "turing/done.html",
+        {"study": assignment.study, "answered": answered, "total": assignment.total},
+    )
+
+
+@login_required
+@require_GET
+def item_image(request: HttpRequest, token: str) -> HttpResponse:
+    """An item's image, re-encoded by the one blinded pipeline: same size, same headers for every item."""
+    item = selectors.item_for_reader(token=token, user=request.user)
+    with item.patch.image.open("rb") as handle:
+        pixels = imaging.decode_png_array(handle.read())
+    response = HttpResponse(imaging.encode_png_blinded(imaging.from_array(pixels)), content_type="image/png")
+    response["Cache-Control"] = "private, max-age=86400"
+    return response
+
+
+# --- Study managers -------------------------------------------------------------------------------
+
+
+@study_manager_required
+@require_GET
+def study_list(request: HttpRequest) -> HttpResponse:
+    return render(request, "turing/study_list.html", {"studies": selectors.studies_overview()})
+
+
+@study_manager_required
+@require_http_methods(["GET", "POST"])
+def study_new(request: HttpRequest) -> HttpResponse:
+    form = StudyForm(request.POST or None)
+    plan = None
+    if request.method == "POST" and form.is_valid():
+        data = form.cleaned_data
+        plan = services.study_plan(
+            tissue_class=data["tissue_class"],
+            real_datasets=list(data["real_datasets"]),
+            synthetic_datasets=list(data["synthetic_datasets"]),
+            items_per_reader=data["items_per_reader"],
+            real_parts=data["real_parts"],
+            synthetic_parts=data["synthetic_parts"],
+        )
+        if "create" in request.POST:
+            try:
+                study = services.study_create(
+                    name=data["name"],
+                    tissue_class=data["tissue_class"],
+                    real_datasets=list(data["real_datasets"]),
+                    synthetic_datasets=list(data["synthetic_datasets"]),
+                    items_per_reader=data["items_per_reader"],
+                    real_parts=data["real_parts"],
+                    synthetic_parts=data["synthetic_parts"],
+                    same_items_for_all=data["same_items_for_all"],
+                    allow_changes=data["allow_changes"],
+                    ask_confidence=data["ask_confidence"],
+                    instructions=data["instructions"],
+                    readers=list(data["readers"]),
+                    created_by=request.user,
+                    seed=data["seed"],
+                )
+            except services.StudyError as exc:
+                form.add_error(None, str(exc))
+            else:
+                return redirect("turing:study_detail", study_id=study.pk)
+    return render(request, "turing/study_new.html", {"form": form, "plan": plan})
+
+
+@study_manager_required
+@require_GET
+def study_detail(request: HttpRequest, study_id: int) -> HttpResponse:
+    study = get_object_or_404(Study, pk=study_id)
+    return render(
+        request,
+        "turing/study_detail.html",
+        {
+            "study": study,
+            "counts": selectors.study_counts(study=study),
+            "progress": selectors.study_progress(study=study),
+            "invite_form": InviteForm(),
+        },
+    )
+
+
+@study_manager_required
+@require_POST
+def study_invite(request: HttpRequest, study_id: int) -> HttpResponse:
+    study = get_object_or_404(Study, pk=study_id)
+    form = InviteForm(request.POST)
+    if form.is_valid():
+        for reader in form.cleaned_data["readers"]:
+            services.study_invite(study=study, reader=reader)
+    return redirect("turing:study_detail", study_id=study.pk)
+
+
+@study_manager_required
+@require_POST
+def study_status(request: HttpRequest, study_id: int) -> HttpResponse:
+    study = get_object_or_404(Study, pk=study_id)
+    try:
+        services.study_set_status(study=study, status=request.POST.get("status", ""))
+    except services.StudyError as exc:
+        messages.error(request, str(exc))
+    return redirect("turing:study_detail", study_id=study.pk)

@@ -1,0 +1,108 @@
+// The expert labelling page: one patch at a time, answered by buttons or keys, no page reloads.
+// Every answer is saved by the server before "Saved" shows; a reload resumes at the first unanswered patch.
+const root = document.querySelector(".reader");
+const image = root.querySelector(".patch");
+const viewer = root.querySelector(".viewer");
+const statusLine = root.querySelector(".status");
+const errorLine = root.querySelector(".reader-error");
+const progressText = root.querySelector(".reader-progress-text");
+const progressBar = root.querySelector(".reader-progress");
+const buttons = [...root.querySelectorAll("button.answer")];
+const csrf = root.querySelector("input[name=csrfmiddlewaretoken]").value;
+const ZOOMS = [1, 2, 3, 4, 6, 8];
+let zoom = 4;
+let current = null;
+let busy = false;
+
+function setZoom(level) {
+  zoom = Math.max(ZOOMS[0], Math.min(ZOOMS[ZOOMS.length - 1], level));
+  image.width = image.height = 128 * zoom;
+  root.querySelector(".zoom-level").textContent = `${zoom}×`;
+}
+
+function stepZoom(direction) {
+  const index = ZOOMS.indexOf(zoom) + direction;
+  if (index >= 0 && index < ZOOMS.length) setZoom(ZOOMS[index]);
+}
+
+function showError(message) {
+  errorLine.textContent = message;
+  errorLine.hidden = !message;
+}
+
+function render(next) {
+  if (next.finished) {
+    window.location.assign(root.dataset.doneUrl);
+    return;
+  }
+  current = next.item;
+  image.src = next.item.image_url;
+  image.alt = `Patch ${next.position + 1} of ${next.total}`;
+  progressText.textContent = `Patch ${next.position + 1} of ${next.total} · ${next.answered} answered`;
+  progressBar.value = next.answered;
+  for (const radio of root.querySelectorAll("input[name=confidence]")) radio.checked = false;
+  if (next.preload) new Image().src = next.preload.image_url; // the next patch shows at once
+}
+
+function setBusy(value) {
+  busy = value;
+  for (const button of buttons) button.disabled = value;
+}
+
+async function loadNext() {
+  const response = await fetch(root.dataset.nextUrl, { credentials: "same-origin", headers: { Accept: "application/json" } });
+  if (!response.ok) throw new Error((await response.json()).detail || response.statusText);
+  render(await response.json());
+}
+
+async function answer(label) {
+  if (busy || !current) return;
+  setBusy(true);
+  showError("");
+  statusLine.textContent = "Saving…";
+  const checked = root.querySelector("input[name=confidence]:checked");
+  const body = { token: current.token, label, confidence: checked ? Number(checked.value) : null };
+  try {
+    const response = await fetch(root.dataset.answerUrl, {
+      method: "POST",
+      credentials: "same-origin",
+      headers: { "Content-Type": "application/json", Accept: "application/json", "X-CSRFToken": csrf },
+      body: JSON.stringify(body),
+    });
+    const data = await response.json();
+    if (response.ok) {
+      statusLine.textContent = `Saved: ${label} for patch ${data.next.position}.`;
+      render(data.next);
+    } else {
+      statusLine.textContent = "Not saved.";
+      showError(data.detail || "The answer was not saved.");
+      if (response.status === 409) await loadNext();
+    }
+  } catch (error) {
+    statusLine.textContent = "Not saved.";
+    showError("The answer could not be sent (connection lost?). Nothing is lost: answer again when you are back online.");
+  } finally {
+    setBusy(false);
+  }
+}
+
+for (const button of buttons) button.addEventListener("click", () => answer(button.dataset.label));
+for (const button of root.querySelectorAll("[data-zoom-step]")) {
+  button.addEventListener("click", () => stepZoom(Number(button.dataset.zoomStep)));
+}
+document.addEventListener("keydown", (event) => {
+  if (event.ctrlKey || event.metaKey || event.altKey) return;
+  const key = event.key.toLowerCase();
+  if (key === "r") answer("real");
+  else if (key === "s") answer("synthetic");
+  else if (key === "+" || key === "=") stepZoom(1);
+  else if (key === "-") stepZoom(-1);
+  else if (/^[1-5]$/.test(key)) {
+    const radio = root.querySelector(`input[name=confidence][value="${key}"]`);
+    if (radio) radio.checked = true;
+  } else return;
+  event.preventDefault();
+});
+
+setZoom(zoom);
+loadNext().catch((error) => showError(`Could not load the next patch: ${error.message}`));

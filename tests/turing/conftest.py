@@ -1,0 +1,62 @@
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+from django.core.files.base import ContentFile
+from django.core.files.storage import default_storage
+
+from gan import imaging
+from gan.models import Dataset, Patch, Source
+from gan.services import dataset_import
+from turing.models import Study
+from turing.services import study_create
+
+
+def make_synthetic(name: str, n: int, tissue_class: str = "LYM", seed: int = 0) -> Dataset:
+    """Synthetic patches made directly (smooth random fields), stored through the common pipeline."""
+    dataset = Dataset.objects.create(name=name, source=Source.SYNTHETIC)
+    rng = np.random.default_rng(seed)
+    for index in range(n):
+        coarse = rng.integers(0, 256, size=(8, 8, 3), dtype=np.uint8)
+        pixels = np.kron(coarse, np.ones((16, 16, 1), dtype=np.uint8))  # [128, 128, 3]
+        image = imaging.from_array(pixels)
+        digest = imaging.content_hash(image)
+        stored = default_storage.save(
+            f"patches/{dataset.pk}/{digest}.png", ContentFile(imaging.encode_png(image))
+        )
+        Patch.objects.create(
+            dataset=dataset,
+            tissue_class=tissue_class,
+            source=Source.SYNTHETIC,
+            content_hash=digest,
+            image=stored,
+            seed=index,
+        )
+    return dataset
+
+
+@pytest.fixture
+def real_lym(db: Any, sample_root: Path, media_root: Path) -> Dataset:
+    report = dataset_import(path=sample_root / "CRC-VAL-HE-7K", name="real LYM", classes=["LYM"])
+    return Dataset.objects.get(pk=report.dataset_id)
+
+
+@pytest.fixture
+def synthetic_lym(db: Any, media_root: Path) -> Dataset:
+    return make_synthetic("synthetic LYM", 12)
+
+
+@pytest.fixture
+def study(real_lym: Dataset, synthetic_lym: Dataset, expert: Any, manager: Any) -> Study:
+    return study_create(
+        name="LYM study",
+        real_datasets=[real_lym],
+        synthetic_datasets=[synthetic_lym],
+        items_per_reader=10,
+        readers=[expert],
+        created_by=manager,
+        seed=42,
+    )

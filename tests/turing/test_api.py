@@ -1,0 +1,106 @@
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+from django.test import Client
+from django.urls import reverse
+
+from turing.models import Answer, Study
+
+pytestmark = pytest.mark.django_db
+
+
+def _csrf_client(user: Any) -> Client:
+    client = Client(enforce_csrf_checks=True)
+    client.force_login(user)
+    client.get(reverse("turing:my_studies"))  # sets the CSRF cookie
+    return client
+
+
+def _post(client: Client, study: Study, body: Any, raw: str | None = None) -> Any:
+    return client.post(
+        reverse("turing:api_answer", args=[study.pk]),
+        data=raw if raw is not None else json.dumps(body),
+        content_type="application/json",
+        HTTP_X_CSRFTOKEN=client.cookies["csrftoken"].value,
+    )
+
+
+def test_next_answer_and_progress(study: Study, expert: Any) -> None:
+    client = _csrf_client(expert)
+    upcoming = client.get(reverse("turing:api_next", args=[study.pk])).json()
+    assert upcoming["position"] == 0 and upcoming["total"] == 10 and not upcoming["finished"]
+    assert upcoming["item"]["image_url"] == reverse("turing:item_image", args=[upcoming["item"]["token"]])
+    response = _post(client, study, {"token": upcoming["item"]["token"], "label": "real", "confidence": 2})
+    assert response.status_code == 201
+    body = response.json()
+    assert body["saved"] and not body["repeated"] and body["next"]["position"] == 1
+    assert body["next"]["item"]["token"] == upcoming["preload"]["token"]
+    assert client.get(reverse("turing:api_progress", args=[study.pk])).json() == {
+        "answered": 1,
+        "total": 10,
+        "finished": False,
+    }
+
+
+def test_double_submit_returns_the_stored_answer(study: Study, expert: Any) -> None:
+    client = _csrf_client(expert)
+    token = client.get(reverse("turing:api_next", args=[study.pk])).json()["item"]["token"]
+    first = _post(client, study, {"token": token, "label": "synthetic", "confidence": 5})
+    second = _post(client, study, {"token": token, "label": "synthetic", "confidence": 5})
+    assert first.status_code == 201 and second.status_code == 200
+    assert second.json()["repeated"] and second.json()["answered_at"] == first.json()["answered_at"]
+    assert Answer.objects.filter(label__isnull=False).count() == 1
+
+
+@pytest.mark.parametrize(
+    ("body", "raw", "status", "message"),
+    [
+        ({"label": "real"}, None, 400, "token is required"),
+        ({"token": "TOKEN", "label": "perhaps"}, None, 400, "Unknown label"),
+        ({"token": "TOKEN", "label": "real", "confidence": 9}, None, 400, "from 1 to 5"),
+        ({"token": "not-a-token", "label": "real"}, None, 404, "No such item"),
+        (None, "{not json", 400, "JSON parse error"),
+        (None, "[1, 2]", 400, "Send a JSON object"),
+    ],
+)
+def test_bad_answers_get_a_clear_4xx_and_store_nothing(
+    study: Study, expert: Any, body: Any, raw: str | None, status: int, message: str
+) -> None:
+    client = _csrf_client(expert)
+    token = client.get(reverse("turing:api_next", args=[study.pk])).json()["item"]["token"]
+    if body is not None and body.get("token") == "TOKEN":
+        body["token"] = token
+    response = _post(client, study, body, raw)
+    assert response.status_code == status
+    assert message in response.json()["detail"]
+    assert not Answer.objects.filter(label__isnull=False).exists()
+
+
+def test_answer_after_the_study_closed_is_refused(study: Study, expert: Any) -> None:
+    client = _csrf_client(expert)
+    token = client.get(reverse("turing:api_next", args=[study.pk])).json()["item"]["token"]
+    Study.objects.filter(pk=study.pk).update(status="closed")
+    response = _post(client, study, {"token": token, "label": "real"})
+    assert response.status_code == 409 and "closed" in response.json()["detail"]
+
+
+def test_post_without_csrf_token_is_refused(study: Study, expert: Any) -> None:
+    client = _csrf_client(expert)
+    token = client.get(reverse("turing:api_next", args=[study.pk])).json()["item"]["token"]
+    response = client.post(
+        reverse("turing:api_answer", args=[study.pk]),
+        data=json.dumps({"token": token, "label": "real"}),
+        content_type="application/json",
+    )
+    assert response.status_code == 403
+    assert not Answer.objects.filter(label__isnull=False).exists()
+
+
+def test_openapi_schema_is_served(client: Client) -> None:
+    response = client.get("/api/schema/")
+    assert response.status_code == 200
+    text = response.content.decode()
+    assert "/api/studies/{study_id}/answers" in text and "/api/studies/{study_id}/next" in text

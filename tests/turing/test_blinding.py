@@ -1,0 +1,107 @@
+"""Everything an expert can reach in a mixed study, fetched and compared by the truth behind it."""
+
+from __future__ import annotations
+
+import json
+import re
+import struct
+import zlib
+from typing import Any
+
+import pytest
+from django.test import Client
+from django.urls import reverse
+
+from tests.images import png_chunk_types
+from turing.models import Study, StudyItem
+
+pytestmark = pytest.mark.django_db
+
+
+def _chunks(data: bytes) -> dict[bytes, bytes]:
+    out, offset = {}, 8
+    while offset < len(data):
+        (length,) = struct.unpack(">I", data[offset : offset + 4])
+        kind = data[offset + 4 : offset + 8]
+        out.setdefault(kind, data[offset + 8 : offset + 8 + length])
+        offset += 12 + length
+    return out
+
+
+def test_nothing_an_expert_receives_differs_by_source(study: Study, expert: Any) -> None:
+    client = Client(enforce_csrf_checks=True)
+    client.force_login(expert)
+    pages = [
+        client.get(reverse("turing:my_studies")),
+        client.get(reverse("turing:study_read", args=[study.pk])),
+    ]
+    csrf = client.cookies["csrftoken"].value
+    truth = dict(StudyItem.objects.filter(study=study).values_list("token", "truth"))
+    seen: dict[str, dict[str, Any]] = {}
+    payloads: list[dict[str, Any]] = []
+    upcoming = client.get(reverse("turing:api_next", args=[study.pk])).json()
+    payloads.append(upcoming)
+    while not upcoming["finished"]:
+        token = upcoming["item"]["token"]
+        image = client.get(upcoming["item"]["image_url"])
+        seen[token] = {
+            "url": upcoming["item"]["image_url"],
+            "headers": sorted(image.headers.items()),
+            "body": image.content,
+        }
+        response = client.post(
+            reverse("turing:api_answer", args=[study.pk]),
+            json.dumps({"token": token, "label": "real", "confidence": 3}),
+            content_type="application/json",
+            HTTP_X_CSRFTOKEN=csrf,
+        )
+        assert response.status_code == 201
+        payloads.append(response.json())
+        upcoming = response.json()["next"]
+    assert {truth[t] for t in seen} == {"real", "synthetic"} and len(seen) == 10
+
+    # URLs: the same shape for both kinds, and no primary key, file name or content hash in them.
+    secrets = {str(i.patch_id) for i in StudyItem.objects.filter(study=study)} | {
+        i.patch.content_hash for i in StudyItem.objects.select_related("patch").filter(study=study)
+    }
+    for info in seen.values():
+        assert re.fullmatch(r"/i/[A-Za-z0-9_-]{22}", info["url"]), info["url"]
+        assert not any(secret in info["url"] for secret in secrets if len(secret) > 3)
+    # Headers: one identical set for every image (no Last-Modified, no ETag, the same length).
+    assert len({tuple(info["headers"]) for info in seen.values()}) == 1
+    header_names = {name.lower() for name, _ in next(iter(seen.values()))["headers"]}
+    assert not header_names & {"last-modified", "etag", "content-disposition"}
+    # Bytes: the same length, the same chunks, the same IHDR and zlib encoder settings; no metadata.
+    bodies = {token: info["body"] for token, info in seen.items()}
+    assert len({len(b) for b in bodies.values()}) == 1
+    assert len({tuple(png_chunk_types(b)) for b in bodies.values()}) == 1
+    assert set(png_chunk_types(next(iter(bodies.values())))) == {b"IHDR", b"IDAT", b"IEND"}
+    assert len({_chunks(b)[b"IHDR"] for b in bodies.values()}) == 1
+    assert len({_chunks(b)[b"IDAT"][:2] for b in bodies.values()}) == 1  # zlib header: level and window
+    for body in bodies.values():
+        assert len(zlib.decompress(_chunks(body)[b"IDAT"])) == 128 * (1 + 128 * 3)
+
+    # API payloads: the same keys everywhere, and no field but our own label says real or synthetic.
+    def keys(value: Any) -> Any:
+        return {k: keys(v) for k, v in value.items()} if isinstance(value, dict) else None
+
+    assert (
+        len({json.dumps(keys(p.get("next", p)), sort_keys=True) for p in payloads[:-2]}) == 1
+    )  # the last two have no preload, or no item
+    for payload in payloads:
+        without_own_label = {k: v for k, v in payload.items() if k != "label"}
+        text = json.dumps(without_own_label)
+        assert "synthetic" not in text and '"real"' not in text and "truth" not in text
+    # Pages: no token, patch id, dataset name or truth in the HTML.
+    for page in pages:
+        html = page.content.decode()
+        assert "synthetic LYM" not in html and "real LYM" not in html and "truth" not in html
+        assert not any(token in html for token in truth)
+
+
+def test_stored_images_of_both_kinds_went_through_one_encoder(study: Study) -> None:
+    for item in StudyItem.objects.select_related("patch").filter(study=study):
+        with item.patch.image.open("rb") as handle:
+            data = handle.read()
+        assert set(png_chunk_types(data)) == {b"IHDR", b"IDAT", b"IEND"}
+        assert _chunks(data)[b"IHDR"] == struct.pack(">IIBBBBB", 128, 128, 8, 2, 0, 0, 0)

@@ -1,0 +1,88 @@
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from django.test import Client
+from django.urls import reverse
+
+from gan.models import Dataset
+from turing.models import Study
+from turing.services import answer_next, answer_submit
+
+pytestmark = pytest.mark.django_db
+
+
+def _builder_data(real: Dataset, synthetic: Dataset, expert: Any, **changes: Any) -> dict[str, Any]:
+    return {
+        "name": "Built",
+        "tissue_class": "LYM",
+        "real_datasets": [real.pk],
+        "synthetic_datasets": [synthetic.pk],
+        "items_per_reader": 8,
+        "real_parts": 1,
+        "synthetic_parts": 1,
+        "same_items_for_all": "on",
+        "ask_confidence": "on",
+        "instructions": "Label each patch.",
+        "readers": [expert.pk],
+    } | changes
+
+
+def test_builder_previews_counts_without_creating(
+    manager_client: Client, real_lym: Dataset, synthetic_lym: Dataset, expert: Any
+) -> None:
+    response = manager_client.post(
+        reverse("turing:study_new"), _builder_data(real_lym, synthetic_lym, expert) | {"preview": "1"}
+    )
+    assert response.status_code == 200
+    assert (
+        b"4 real (of 12 in the pool)" in response.content
+        and b"4 synthetic (of 12 in the pool)" in response.content
+    )
+    assert not Study.objects.exists()
+
+
+def test_builder_refuses_a_study_larger_than_its_pools(
+    manager_client: Client, real_lym: Dataset, synthetic_lym: Dataset, expert: Any
+) -> None:
+    data = _builder_data(real_lym, synthetic_lym, expert, items_per_reader=40) | {"create": "1"}
+    response = manager_client.post(reverse("turing:study_new"), data)
+    assert (
+        b"asks for 20 real LYM items per reader, but the real pool holds 12 LYM patches" in response.content
+    )
+    assert not Study.objects.exists()
+
+
+def test_builder_creates_and_the_detail_page_shows_progress(
+    manager_client: Client, real_lym: Dataset, synthetic_lym: Dataset, expert: Any, other_expert: Any
+) -> None:
+    response = manager_client.post(
+        reverse("turing:study_new"), _builder_data(real_lym, synthetic_lym, expert) | {"create": "1"}
+    )
+    study = Study.objects.get()
+    assert response["Location"] == reverse("turing:study_detail", args=[study.pk])
+    assignment = study.assignments.get()
+    answer_submit(assignment=assignment, token=answer_next(assignment=assignment).token, label="real")
+    detail = manager_client.get(response["Location"]).content.decode()
+    assert "expert-a" in detail and "1 of 8" in detail
+    manager_client.post(reverse("turing:study_invite", args=[study.pk]), {"readers": [other_expert.pk]})
+    assert study.assignments.count() == 2
+    manager_client.post(reverse("turing:study_status", args=[study.pk]), {"status": "closed"})
+    study.refresh_from_db()
+    assert not study.is_open
+
+
+def test_reader_pages(expert_client: Client, study: Study) -> None:
+    page = expert_client.get(reverse("turing:study_read", args=[study.pk]))
+    assert page.status_code == 200
+    html = page.content.decode()
+    assert 'aria-keyshortcuts="R"' in html and 'aria-keyshortcuts="S"' in html and "Confidence" in html
+    assignment = study.assignments.get()
+    for _ in range(10):
+        answer_submit(
+            assignment=assignment, token=answer_next(assignment=assignment).token, label="synthetic"
+        )
+    finished = expert_client.get(reverse("turing:study_read", args=[study.pk]))
+    assert finished["Location"] == reverse("turing:study_done", args=[study.pk])
+    assert b"10 of 10" in expert_client.get(finished["Location"]).content

@@ -1,0 +1,85 @@
+from __future__ import annotations
+
+from typing import Any
+
+from django.db.models import Count, Max, Q
+from django.http import Http404
+
+from turing.models import Answer, Assignment, Study, StudyItem
+
+
+def assignment_for_reader(*, study_id: Any, user: Any) -> Assignment:
+    """The user's assignment in a study, or 404: another reader's study does not even exist for them."""
+    assignment = (
+        Assignment.objects.select_related("study").filter(study_id=study_id, reader_id=user.pk).first()
+        if user.is_authenticated
+        else None
+    )
+    if assignment is None:
+        raise Http404("No such study.")
+    return assignment
+
+
+def assignment_answered_count(*, assignment: Assignment) -> int:
+    return Answer.objects.filter(assignment=assignment, label__isnull=False).count()
+
+
+def item_for_reader(*, token: str, user: Any) -> StudyItem:
+    """An item whose image this user may see: one in their own order; otherwise 404."""
+    item = StudyItem.objects.select_related("patch").filter(token=token).first()
+    if item is None or not user.is_authenticated:
+        raise Http404("No such image.")
+    assignment = Assignment.objects.filter(study_id=item.study_id, reader_id=user.pk).only("order").first()
+    if assignment is None or item.pk not in assignment.order:
+        raise Http404("No such image.")
+    return item
+
+
+def studies_for_reader(*, user: Any) -> list[dict[str, Any]]:
+    rows = []
+    assignments = (
+        Assignment.objects.select_related("study")
+        .filter(reader_id=user.pk)
+        .annotate(answered=Count("answers", filter=Q(answers__label__isnull=False)))
+    )
+    for assignment in assignments:
+        rows.append({"study": assignment.study, "assignment": assignment, "answered": assignment.answered})
+    return rows
+
+
+def study_progress(*, study: Study) -> list[dict[str, Any]]:
+    """Per reader: answered of total, last answer, finished."""
+    assignments = (
+        Assignment.objects.filter(study=study)
+        .select_related("reader")
+        .annotate(
+            answered=Count("answers", filter=Q(answers__label__isnull=False)),
+            last_answer=Max("answers__answered_at"),
+        )
+        .order_by("reader__username")
+    )
+    return [
+        {
+            "reader": a.reader,
+            "answered": a.answered,
+            "total": a.total,
+            "last_answer": a.last_answer,
+            "finished_at": a.finished_at,
+        }
+        for a in assignments
+    ]
+
+
+def study_counts(*, study: Study) -> dict[str, int]:
+    counts = dict(study.items.values_list("truth").annotate(n=Count("id")).values_list("truth", "n"))
+    return {
+        "items": sum(counts.values()),
+        "real": counts.get("real", 0),
+        "synthetic": counts.get("synthetic", 0),
+        "readers": study.assignments.count(),
+        "answers": Answer.objects.filter(assignment__study=study, label__isnull=False).count(),
+    }
+
+
+def studies_overview() -> list[Study]:
+    return list(Study.objects.annotate(readers=Count("assignments")).order_by("-created_at"))

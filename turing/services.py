@@ -1,0 +1,331 @@
+"""Writes of the turing app: building studies, inviting readers, serving items, storing answers."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+from django.db import IntegrityError, transaction
+from django.db.models import QuerySet
+from django.utils import timezone
+
+from core.roles import is_expert
+from gan.models import Dataset, Patch, Source
+from turing.models import Answer, Assignment, Study, StudyItem
+from turing.selectors import assignment_answered_count
+
+
+class StudyError(ValueError):
+    """A study that cannot be built or changed as asked; the message says why."""
+
+
+class AnswerError(Exception):
+    """An answer that cannot be taken; `status` is the HTTP status the API answers with."""
+
+    def __init__(self, message: str, status: int = 400) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+# --- Building -----------------------------------------------------------------------------------
+
+
+@dataclass
+class StudyPlan:
+    """What a study would hold, computed before anything is written (the builder's preview)."""
+
+    tissue_class: str
+    items_per_reader: int
+    n_real: int
+    n_synthetic: int
+    real_available: int
+    synthetic_available: int
+    problems: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+
+def _pool(datasets: Iterable[Dataset], tissue_class: str, source: str) -> QuerySet[Patch]:
+    ids = [d.pk for d in datasets]
+    return Patch.objects.filter(dataset_id__in=ids, tissue_class=tissue_class, source=source)
+
+
+def study_plan(
+    *,
+    tissue_class: str,
+    real_datasets: Sequence[Dataset],
+    synthetic_datasets: Sequence[Dataset],
+    items_per_reader: int,
+    real_parts: int = 1,
+    synthetic_parts: int = 1,
+) -> StudyPlan:
+    tissue_class = tissue_class.strip().upper()
+    problems: list[str] = []
+    if items_per_reader < 2:
+        problems.append("A study needs at least 2 items per reader.")
+    if real_parts < 0 or synthetic_parts < 0 or real_parts + synthetic_parts == 0:
+        problems.append("The real:synthetic ratio needs at least one positive part.")
+        real_parts, synthetic_parts = 1, 1
+    n_real = round(items_per_reader * real_parts / (real_parts + synthetic_parts))
+    n_synthetic = items_per_reader - n_real
+    real_available = _pool(real_datasets, tissue_class, Source.REAL).count()
+    synthetic_available = _pool(synthetic_datasets, tissue_class, Source.SYNTHETIC).count()
+    if n_real > real_available:
+        problems.append(
+            f"The study asks for {n_real} real {tissue_class} items per reader, "
+            f"but the real pool holds {real_available} {tissue_class} patches."
+        )
+    if n_synthetic > synthetic_available:
+        problems.append(
+            f"The study asks for {n_synthetic} synthetic {tissue_class} items per reader, "
+            f"but the synthetic pool holds {synthetic_available} {tissue_class} patches."
+        )
+    warnings = _colour_leak_warnings(real_datasets, synthetic_datasets)
+    return StudyPlan(
+        tissue_class,
+        items_per_reader,
+        n_real,
+        n_synthetic,
+        real_available,
+        synthetic_available,
+        problems,
+        warnings,
+    )
+
+
+def _colour_leak_warnings(
+    real_datasets: Sequence[Dataset], synthetic_datasets: Sequence[Dataset]
+) -> list[str]:
+    """Real patches from another dataset than the GAN learnt from can differ in stain colour."""
+    from gan.models import TrainingRun
+
+    run_ids = {d.provenance.get("training_run") for d in synthetic_datasets} - {None}
+    trained_on = set(TrainingRun.objects.filter(pk__in=run_ids).values_list("dataset_id", flat=True))
+    real_ids = {d.pk for d in real_datasets}
+    warnings = []
+    if trained_on and real_ids - trained_on:
+        names = ", ".join(sorted(d.name for d in real_datasets if d.pk not in trained_on))
+        warnings.append(
+            f"The real pool includes {names}, which the GAN was not trained on: stain colours may differ "
+            "between datasets and tell real from synthetic."
+        )
+    if any(d.is_demo for d in synthetic_datasets):
+        warnings.append("The synthetic pool comes from a demo-configuration model, not the paper's.")
+    return warnings
+
+
+def _draw(ids: Sequence[int], n: int, rng: np.random.Generator) -> list[int]:
+    ordered = sorted(ids)
+    return [ordered[i] for i in rng.choice(len(ordered), size=n, replace=False)] if n else []
+
+
+def _create_items(study: Study, real_ids: list[int], synthetic_ids: list[int]) -> list[StudyItem]:
+    items = [StudyItem(study=study, patch_id=pid, truth=Source.REAL) for pid in real_ids]
+    items += [StudyItem(study=study, patch_id=pid, truth=Source.SYNTHETIC) for pid in synthetic_ids]
+    return StudyItem.objects.bulk_create(items)
+
+
+def _draw_item_set(study: Study, seed: int, plan: StudyPlan) -> list[StudyItem]:
+    rng = np.random.default_rng([seed, 1])
+    real_ids = list(
+        _pool(study.real_datasets.all(), study.tissue_class, Source.REAL).values_list("id", flat=True)
+    )
+    synthetic_ids = list(
+        _pool(study.synthetic_datasets.all(), study.tissue_class, Source.SYNTHETIC).values_list(
+            "id", flat=True
+        )
+    )
+    return _create_items(
+        study, _draw(real_ids, plan.n_real, rng), _draw(synthetic_ids, plan.n_synthetic, rng)
+    )
+
+
+def _plan_of(study: Study) -> StudyPlan:
+    return study_plan(
+        tissue_class=study.tissue_class,
+        real_datasets=list(study.real_datasets.all()),
+        synthetic_datasets=list(study.synthetic_datasets.all()),
+        items_per_reader=study.items_per_reader,
+        real_parts=study.real_parts,
+        synthetic_parts=study.synthetic_parts,
+    )
+
+
+def study_create(
+    *,
+    name: str,
+    real_datasets: Sequence[Dataset],
+    synthetic_datasets: Sequence[Dataset],
+    items_per_reader: int,
+    tissue_class: str = "LYM",
+    real_parts: int = 1,
+    synthetic_parts: int = 1,
+    same_items_for_all: bool = True,
+    allow_changes: bool = False,
+    ask_confidence: bool = True,
+    instructions: str = "",
+    readers: Iterable[Any] = (),
+    created_by: Any = None,
+    seed: int | None = None,
+) -> Study:
+    """Build a study, draw its items and invite its readers, or refuse with every problem named."""
+    plan = study_plan(
+        tissue_class=tissue_class,
+        real_datasets=real_datasets,
+        synthetic_datasets=synthetic_datasets,
+        items_per_reader=items_per_reader,
+        real_parts=real_parts,
+        synthetic_parts=synthetic_parts,
+    )
+    if not name.strip():
+        plan.problems.insert(0, "The study needs a name.")
+    if not plan.ok:
+        raise StudyError(" ".join(plan.problems))
+    with transaction.atomic():
+        study = Study.objects.create(
+            name=name.strip(),
+            tissue_class=plan.tissue_class,
+            items_per_reader=items_per_reader,
+            real_parts=real_parts,
+            synthetic_parts=synthetic_parts,
+            same_items_for_all=same_items_for_all,
+            allow_changes=allow_changes,
+            ask_confidence=ask_confidence,
+            instructions=instructions,
+            created_by=created_by if getattr(created_by, "is_authenticated", False) else None,
+            **({"seed": seed} if seed is not None else {}),
+        )
+        study.real_datasets.set(real_datasets)
+        study.synthetic_datasets.set(synthetic_datasets)
+        if same_items_for_all:
+            _draw_item_set(study, study.seed, plan)
+        for reader in readers:
+            study_invite(study=study, reader=reader)
+    return study
+
+
+def _order(item_ids: Sequence[int], seed: int) -> list[int]:
+    ordered = sorted(item_ids)
+    return [ordered[i] for i in np.random.default_rng([seed, 2]).permutation(len(ordered))]
+
+
+def study_invite(*, study: Study, reader: Any) -> Assignment:
+    """Give a reader their items in their own order (idempotent: a second invitation changes nothing)."""
+    if not is_expert(reader):
+        raise StudyError(f"{reader.get_username()} is not an expert: only experts read studies.")
+    with transaction.atomic():
+        existing = Assignment.objects.filter(study=study, reader=reader).first()
+        if existing is not None:
+            return existing
+        assignment = Assignment.objects.create(study=study, reader=reader)
+        if study.same_items_for_all:
+            item_ids = list(study.items.values_list("id", flat=True))
+        else:
+            plan = _plan_of(study)
+            if not plan.ok:
+                raise StudyError(" ".join(plan.problems))
+            item_ids = [item.pk for item in _draw_item_set(study, assignment.seed, plan)]
+        assignment.order = _order(item_ids, assignment.seed)
+        assignment.save(update_fields=["order"])
+    return assignment
+
+
+def assignment_order_audit(*, assignment: Assignment) -> bool:
+    """Rebuild the reader's order from the stored seed and check it is the order they were given."""
+    return _order(assignment.order, assignment.seed) == assignment.order
+
+
+def study_set_status(*, study: Study, status: str) -> Study:
+    if status not in Study.Status.values:
+        raise StudyError(f"Unknown status {status!r}.")
+    study.status = status
+    study.save(update_fields=["status"])
+    return study
+
+
+# --- Reading: serving items and taking answers ---------------------------------------------------
+
+
+@dataclass(frozen=True)
+class NextItem:
+    """What the expert page needs: no truth, no patch id, only the item's opaque token."""
+
+    token: str | None
+    position: int  # 0-based; equals `answered` (answers fill the order from the start)
+    total: int
+    answered: int
+    preload_token: str | None
+
+    @property
+    def finished(self) -> bool:
+        return self.token is None
+
+
+def answer_next(*, assignment: Assignment) -> NextItem:
+    """The reader's first unanswered item, recording when it was first shown."""
+    answered = assignment_answered_count(assignment=assignment)
+    total = assignment.total
+    if answered >= total:
+        return NextItem(None, total, total, answered, None)
+    item_id = assignment.order[answered]
+    try:
+        with transaction.atomic():
+            Answer.objects.get_or_create(
+                assignment=assignment,
+                item_id=item_id,
+                defaults={"position": answered, "shown_at": timezone.now()},
+            )
+    except IntegrityError:  # the same item served twice at once: the first row stands
+        pass
+    following = assignment.order[answered + 1] if answered + 1 < total else None
+    tokens = dict(
+        StudyItem.objects.filter(pk__in=[i for i in (item_id, following) if i]).values_list("id", "token")
+    )
+    return NextItem(tokens[item_id], answered, total, answered, tokens.get(following) if following else None)
+
+
+@dataclass(frozen=True)
+class SubmitResult:
+    answer: Answer
+    created: bool  # False: the stored answer of an earlier identical submit
+
+
+def answer_submit(*, assignment: Assignment, token: Any, label: Any, confidence: Any = None) -> SubmitResult:
+    """Store a reader's label for an item they were shown; committed before this returns."""
+    study = assignment.study
+    if not study.is_open:
+        raise AnswerError("This study is closed: answers are no longer taken.", 409)
+    if label not in Answer.Label.values:
+        raise AnswerError(f"Unknown label {label!r}: use 'real' or 'synthetic'.")
+    if confidence is not None:
+        if not study.ask_confidence:
+            raise AnswerError("This study does not ask for a confidence rating.")
+        if isinstance(confidence, bool) or not isinstance(confidence, int) or not 1 <= confidence <= 5:
+            raise AnswerError(f"Confidence must be a whole number from 1 to 5, got {confidence!r}.")
+    if not isinstance(token, str) or not token:
+        raise AnswerError("An item token is required.")
+    answer = Answer.objects.select_related("item").filter(assignment=assignment, item__token=token).first()
+    if answer is None:
+        raise AnswerError("No such item among the items you were shown.", 404)
+    now = timezone.now()
+    taken = Answer.objects.filter(pk=answer.pk, label__isnull=True).update(
+        label=label, confidence=confidence, answered_at=now
+    )
+    if taken:
+        answer.label, answer.confidence, answer.answered_at = label, confidence, now
+        if answer.position + 1 >= assignment.total:
+            Assignment.objects.filter(pk=assignment.pk, finished_at__isnull=True).update(finished_at=now)
+        return SubmitResult(answer, created=True)
+    answer.refresh_from_db()
+    if answer.label == label and answer.confidence == confidence:
+        return SubmitResult(answer, created=False)  # a repeated submit: nothing new is stored
+    if not study.allow_changes:
+        raise AnswerError("This item is already answered, and this study does not allow changes.", 409)
+    Answer.objects.filter(pk=answer.pk).update(label=label, confidence=confidence, changed_at=now)
+    answer.refresh_from_db()
+    return SubmitResult(answer, created=False)
