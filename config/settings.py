@@ -144,9 +144,9 @@ AUTH_PASSWORD_VALIDATORS = [
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "home"
 LOGOUT_REDIRECT_URL = "login"
-# Readers have no time limit: a session lasts 60 days and is renewed on every request.
+# Readers have no time limit: a session lasts 60 days, renewed whenever a reader opens a page (not
+# on every API call, which would cost a database write per answer).
 SESSION_COOKIE_AGE = env.integer("SESSION_COOKIE_AGE", 60 * 24 * 3600, minimum=300)
-SESSION_SAVE_EVERY_REQUEST = True
 
 # --- Security (production values whenever DEBUG is off) ---------------------------------------
 SECURE_CONTENT_TYPE_NOSNIFF = True

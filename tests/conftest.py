@@ -17,6 +17,8 @@ from django.test import Client
 
 from core import services as core_services
 
+pytest_plugins = ["tests.turing.fixtures"]
+
 REPO = Path(__file__).resolve().parents[1]
 SAMPLE = REPO.parent / "shared" / "data" / "crc-he-sample"
 DEMO_DATA = REPO / "demo" / "data"

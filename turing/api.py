@@ -56,8 +56,8 @@ def _item(token: str | None) -> dict[str, str] | None:
     )
 
 
-def next_payload(assignment: Assignment) -> dict[str, Any]:
-    upcoming = services.answer_next(assignment=assignment)
+def next_payload(assignment: Assignment, answered: int | None = None) -> dict[str, Any]:
+    upcoming = services.answer_next(assignment=assignment, answered=answered)
     return {
         "finished": upcoming.finished,
         "item": _item(upcoming.token),
@@ -88,20 +88,25 @@ class AnswerSubmitApi(APIView):
         summary="Label an item; a repeated identical submit returns the stored answer",
     )
     def post(self, request: Request, study_id: int) -> Response:
-        assignment = selectors.assignment_for_reader(study_id=study_id, user=request.user)
         if not isinstance(request.data, dict):
             raise ParseError("Send a JSON object with token, label and (optionally) confidence.")
         data = request.data
         try:
             result = services.answer_submit(
-                assignment=assignment,
+                study_id=study_id,
+                reader=request.user,
                 token=data.get("token"),
                 label=data.get("label"),
                 confidence=data.get("confidence"),
             )
         except services.AnswerError as exc:
+            if exc.status == 404:
+                selectors.assignment_for_reader(
+                    study_id=study_id, user=request.user
+                )  # 404 for others' studies
             return Response({"detail": str(exc)}, status=exc.status)
         answer = result.answer
+        assignment = answer.assignment
         body = {
             "token": answer.item.token,
             "label": answer.label,
@@ -109,7 +114,8 @@ class AnswerSubmitApi(APIView):
             "answered_at": answer.answered_at,
             "saved": True,
             "repeated": not result.created,
-            "next": next_payload(assignment),
+            # A new answer at position p means p + 1 answered: no need to count them.
+            "next": next_payload(assignment, answer.position + 1 if result.created else None),
         }
         return Response(body, status=status.HTTP_201_CREATED if result.created else status.HTTP_200_OK)
 

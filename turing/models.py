@@ -76,7 +76,8 @@ class Assignment(models.Model):
     study = models.ForeignKey(Study, on_delete=models.CASCADE, related_name="assignments")
     reader = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="assignments")
     seed = models.BigIntegerField(default=new_seed)
-    # StudyItem ids in the order this reader sees them; rebuilt and checked by `assignment_order_audit`.
+    # The tokens of this reader's items, in the order they see them (the tokens, not the ids, so that
+    # serving an item needs no look-up); rebuilt from `seed` and checked by `assignment_order_audit`.
     order = models.JSONField(default=list)
     invited_at = models.DateTimeField(auto_now_add=True)
     finished_at = models.DateTimeField(null=True, blank=True)

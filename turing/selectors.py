@@ -30,7 +30,7 @@ def item_for_reader(*, token: str, user: Any) -> StudyItem:
     if item is None or not user.is_authenticated:
         raise Http404("No such image.")
     assignment = Assignment.objects.filter(study_id=item.study_id, reader_id=user.pk).only("order").first()
-    if assignment is None or item.pk not in assignment.order:
+    if assignment is None or item.token not in assignment.order:
         raise Http404("No such image.")
     return item
 

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-from django.db import IntegrityError, transaction
+from django.db import connection, transaction
 from django.db.models import QuerySet
 from django.utils import timezone
 
@@ -209,9 +209,10 @@ def study_create(
     return study
 
 
-def _order(item_ids: Sequence[int], seed: int) -> list[int]:
-    ordered = sorted(item_ids)
-    return [ordered[i] for i in np.random.default_rng([seed, 2]).permutation(len(ordered))]
+def _order(items: dict[int, str], seed: int) -> list[str]:
+    """The tokens of `items` (id -> token) in the order drawn from `seed` (a permutation of sorted ids)."""
+    ordered = sorted(items)
+    return [items[ordered[i]] for i in np.random.default_rng([seed, 2]).permutation(len(ordered))]
 
 
 def study_invite(*, study: Study, reader: Any) -> Assignment:
@@ -224,20 +225,25 @@ def study_invite(*, study: Study, reader: Any) -> Assignment:
             return existing
         assignment = Assignment.objects.create(study=study, reader=reader)
         if study.same_items_for_all:
-            item_ids = list(study.items.values_list("id", flat=True))
+            items = dict(study.items.values_list("id", "token"))
         else:
             plan = _plan_of(study)
             if not plan.ok:
                 raise StudyError(" ".join(plan.problems))
-            item_ids = [item.pk for item in _draw_item_set(study, assignment.seed, plan)]
-        assignment.order = _order(item_ids, assignment.seed)
+            items = {item.pk: item.token for item in _draw_item_set(study, assignment.seed, plan)}
+        assignment.order = _order(items, assignment.seed)
         assignment.save(update_fields=["order"])
     return assignment
 
 
 def assignment_order_audit(*, assignment: Assignment) -> bool:
     """Rebuild the reader's order from the stored seed and check it is the order they were given."""
-    return _order(assignment.order, assignment.seed) == assignment.order
+    items = dict(
+        StudyItem.objects.filter(study_id=assignment.study_id, token__in=assignment.order).values_list(
+            "id", "token"
+        )
+    )
+    return len(items) == len(assignment.order) and _order(items, assignment.seed) == assignment.order
 
 
 def study_set_status(*, study: Study, status: str) -> Study:
@@ -266,27 +272,37 @@ class NextItem:
         return self.token is None
 
 
-def answer_next(*, assignment: Assignment) -> NextItem:
-    """The reader's first unanswered item, recording when it was first shown."""
-    answered = assignment_answered_count(assignment=assignment)
+def _record_shown(*, assignment_id: int, token: str, position: int) -> None:
+    """Create the item's answer row with its first-shown time; a second serve changes nothing.
+
+    One statement, no transaction around it (bulk_create would add BEGIN/COMMIT): this runs on
+    every answer. ON CONFLICT DO NOTHING is understood by PostgreSQL and SQLite alike.
+    """
+    table = Answer._meta.db_table
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"INSERT INTO {table} (assignment_id, item_id, position, shown_at) "  # noqa: S608
+            f"SELECT %s, id, %s, %s FROM {StudyItem._meta.db_table} WHERE token = %s "
+            "ON CONFLICT (assignment_id, item_id) DO NOTHING",
+            [assignment_id, position, timezone.now(), token],
+        )
+
+
+def answer_next(*, assignment: Assignment, answered: int | None = None) -> NextItem:
+    """The reader's first unanswered item, recording when it was first shown.
+
+    Answers fill a reader's order from the start (only the first unanswered item is ever served),
+    so the next position is the number answered; a caller that knows it passes it in.
+    """
+    if answered is None:
+        answered = assignment_answered_count(assignment=assignment)
     total = assignment.total
     if answered >= total:
         return NextItem(None, total, total, answered, None)
-    item_id = assignment.order[answered]
-    try:
-        with transaction.atomic():
-            Answer.objects.get_or_create(
-                assignment=assignment,
-                item_id=item_id,
-                defaults={"position": answered, "shown_at": timezone.now()},
-            )
-    except IntegrityError:  # the same item served twice at once: the first row stands
-        pass
+    token = assignment.order[answered]
+    _record_shown(assignment_id=assignment.pk, token=token, position=answered)
     following = assignment.order[answered + 1] if answered + 1 < total else None
-    tokens = dict(
-        StudyItem.objects.filter(pk__in=[i for i in (item_id, following) if i]).values_list("id", "token")
-    )
-    return NextItem(tokens[item_id], answered, total, answered, tokens.get(following) if following else None)
+    return NextItem(token, answered, total, answered, following)
 
 
 @dataclass(frozen=True)
@@ -295,9 +311,24 @@ class SubmitResult:
     created: bool  # False: the stored answer of an earlier identical submit
 
 
-def answer_submit(*, assignment: Assignment, token: Any, label: Any, confidence: Any = None) -> SubmitResult:
-    """Store a reader's label for an item they were shown; committed before this returns."""
-    study = assignment.study
+def answer_submit(
+    *, study_id: int, reader: Any, token: Any, label: Any, confidence: Any = None
+) -> SubmitResult:
+    """Store a reader's label for an item they were shown; committed before this returns.
+
+    One query finds the answer row, its assignment and study (the hot path of the expert API).
+    """
+    if not isinstance(token, str) or not token:
+        raise AnswerError("An item token is required.")
+    answer = (
+        Answer.objects.select_related("assignment__study", "item")
+        .filter(assignment__study_id=study_id, assignment__reader_id=reader.pk, item__token=token)
+        .order_by()
+        .first()
+    )
+    if answer is None:
+        raise AnswerError("No such item among the items you were shown.", 404)
+    assignment, study = answer.assignment, answer.assignment.study
     if not study.is_open:
         raise AnswerError("This study is closed: answers are no longer taken.", 409)
     if label not in Answer.Label.values:
@@ -307,11 +338,6 @@ def answer_submit(*, assignment: Assignment, token: Any, label: Any, confidence:
             raise AnswerError("This study does not ask for a confidence rating.")
         if isinstance(confidence, bool) or not isinstance(confidence, int) or not 1 <= confidence <= 5:
             raise AnswerError(f"Confidence must be a whole number from 1 to 5, got {confidence!r}.")
-    if not isinstance(token, str) or not token:
-        raise AnswerError("An item token is required.")
-    answer = Answer.objects.select_related("item").filter(assignment=assignment, item__token=token).first()
-    if answer is None:
-        raise AnswerError("No such item among the items you were shown.", 404)
     now = timezone.now()
     taken = Answer.objects.filter(pk=answer.pk, label__isnull=True).update(
         label=label, confidence=confidence, answered_at=now
@@ -321,11 +347,11 @@ def answer_submit(*, assignment: Assignment, token: Any, label: Any, confidence:
         if answer.position + 1 >= assignment.total:
             Assignment.objects.filter(pk=assignment.pk, finished_at__isnull=True).update(finished_at=now)
         return SubmitResult(answer, created=True)
-    answer.refresh_from_db()
+    answer.refresh_from_db(fields=["label", "confidence", "answered_at", "changed_at"])
     if answer.label == label and answer.confidence == confidence:
         return SubmitResult(answer, created=False)  # a repeated submit: nothing new is stored
     if not study.allow_changes:
         raise AnswerError("This item is already answered, and this study does not allow changes.", 409)
     Answer.objects.filter(pk=answer.pk).update(label=label, confidence=confidence, changed_at=now)
-    answer.refresh_from_db()
+    answer.refresh_from_db(fields=["label", "confidence", "answered_at", "changed_at"])
     return SubmitResult(answer, created=False)

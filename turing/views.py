@@ -19,6 +19,7 @@ from turing.models import Study
 @require_GET
 def my_studies(request: HttpRequest) -> HttpResponse:
     """An expert's landing page: the studies they are invited to, with their progress."""
+    request.session.modified = True  # renews the session: no time limit between sittings
     return render(
         request, "turing/my_studies.html", {"rows": selectors.studies_for_reader(user=request.user)}
     )
@@ -28,6 +29,7 @@ def my_studies(request: HttpRequest) -> HttpResponse:
 @require_GET
 def study_read(request: HttpRequest, study_id: int) -> HttpResponse:
     assignment = selectors.assignment_for_reader(study_id=study_id, user=request.user)
+    request.session.modified = True  # renews the session: no time limit between sittings
     if selectors.assignment_answered_count(assignment=assignment) >= assignment.total:
         return redirect("turing:study_done", study_id=study_id)
     return render(request, "turing/read.html", {"study": assignment.study, "assignment": assignment})

@@ -17,7 +17,7 @@ def test_study_draws_the_mix_and_a_per_reader_order(study: Study, other_expert: 
     )
     second = services.study_invite(study=study, reader=other_expert)
     first = Assignment.objects.get(study=study, reader__username="expert-a")
-    assert sorted(first.order) == sorted(second.order) == sorted(study.items.values_list("id", flat=True))
+    assert sorted(first.order) == sorted(second.order) == sorted(study.items.values_list("token", flat=True))
     assert first.order != second.order  # each reader has their own order
     assert services.assignment_order_audit(assignment=first) and services.assignment_order_audit(
         assignment=second
@@ -45,7 +45,7 @@ def test_ratio_and_separate_draws_per_reader(
         readers=[expert, other_expert],
     )
     for assignment in study.assignments.all():
-        truths = list(StudyItem.objects.filter(pk__in=assignment.order).values_list("truth", flat=True))
+        truths = list(StudyItem.objects.filter(token__in=assignment.order).values_list("truth", flat=True))
         assert truths.count("real") == 6 and truths.count("synthetic") == 2
     orders = [set(a.order) for a in study.assignments.all()]
     assert not orders[0] & orders[1]  # separate item rows (and tokens) per reader
@@ -77,7 +77,9 @@ def test_next_records_shown_at_once_and_resumes_at_the_first_unanswered(study: S
     again = services.answer_next(assignment=assignment)
     assert again.token == first.token
     assert Answer.objects.get(assignment=assignment, item__token=first.token).shown_at == shown
-    services.answer_submit(assignment=assignment, token=first.token, label="real", confidence=3)
+    services.answer_submit(
+        study_id=assignment.study_id, reader=assignment.reader, token=first.token, label="real", confidence=3
+    )
     following = services.answer_next(assignment=assignment)
     assert following.position == 1 and following.token == first.preload_token
 
@@ -85,8 +87,12 @@ def test_next_records_shown_at_once_and_resumes_at_the_first_unanswered(study: S
 def test_a_repeated_submit_stores_nothing_new(study: Study) -> None:
     assignment = study.assignments.get()
     token = services.answer_next(assignment=assignment).token
-    first = services.answer_submit(assignment=assignment, token=token, label="synthetic", confidence=4)
-    second = services.answer_submit(assignment=assignment, token=token, label="synthetic", confidence=4)
+    first = services.answer_submit(
+        study_id=assignment.study_id, reader=assignment.reader, token=token, label="synthetic", confidence=4
+    )
+    second = services.answer_submit(
+        study_id=assignment.study_id, reader=assignment.reader, token=token, label="synthetic", confidence=4
+    )
     assert first.created and not second.created
     assert second.answer.answered_at == first.answer.answered_at
     assert Answer.objects.filter(label__isnull=False).count() == 1
@@ -95,13 +101,17 @@ def test_a_repeated_submit_stores_nothing_new(study: Study) -> None:
 def test_changing_an_answer_needs_the_study_to_allow_it(study: Study) -> None:
     assignment = study.assignments.get()
     token = services.answer_next(assignment=assignment).token
-    services.answer_submit(assignment=assignment, token=token, label="real")
+    services.answer_submit(study_id=assignment.study_id, reader=assignment.reader, token=token, label="real")
     with pytest.raises(services.AnswerError, match="already answered") as refused:
-        services.answer_submit(assignment=assignment, token=token, label="synthetic")
+        services.answer_submit(
+            study_id=assignment.study_id, reader=assignment.reader, token=token, label="synthetic"
+        )
     assert refused.value.status == 409
     Study.objects.filter(pk=study.pk).update(allow_changes=True)
     assignment = Assignment.objects.select_related("study").get(pk=assignment.pk)
-    changed = services.answer_submit(assignment=assignment, token=token, label="synthetic")
+    changed = services.answer_submit(
+        study_id=assignment.study_id, reader=assignment.reader, token=token, label="synthetic"
+    )
     assert changed.answer.label == "synthetic" and changed.answer.changed_at is not None
 
 
@@ -121,7 +131,13 @@ def test_bad_answers_are_refused_and_store_nothing(
     assignment = study.assignments.get()
     token = services.answer_next(assignment=assignment).token
     with pytest.raises(services.AnswerError, match=message):
-        services.answer_submit(assignment=assignment, token=token, label=label, confidence=confidence)
+        services.answer_submit(
+            study_id=assignment.study_id,
+            reader=assignment.reader,
+            token=token,
+            label=label,
+            confidence=confidence,
+        )
     assert not Answer.objects.filter(label__isnull=False).exists()
 
 
@@ -129,12 +145,16 @@ def test_items_not_shown_and_closed_studies_are_refused(study: Study) -> None:
     assignment = study.assignments.get()
     upcoming = services.answer_next(assignment=assignment)
     with pytest.raises(services.AnswerError, match="No such item") as not_shown:
-        services.answer_submit(assignment=assignment, token=upcoming.preload_token, label="real")
+        services.answer_submit(
+            study_id=assignment.study_id, reader=assignment.reader, token=upcoming.preload_token, label="real"
+        )
     assert not_shown.value.status == 404
     services.study_set_status(study=study, status="closed")
     assignment = Assignment.objects.select_related("study").get(pk=assignment.pk)
     with pytest.raises(services.AnswerError, match="closed") as closed:
-        services.answer_submit(assignment=assignment, token=upcoming.token, label="real")
+        services.answer_submit(
+            study_id=assignment.study_id, reader=assignment.reader, token=upcoming.token, label="real"
+        )
     assert closed.value.status == 409
 
 
@@ -142,12 +162,17 @@ def test_last_answer_finishes_the_assignment(study: Study) -> None:
     assignment = study.assignments.get()
     for _ in range(10):
         services.answer_submit(
-            assignment=assignment, token=services.answer_next(assignment=assignment).token, label="real"
+            study_id=assignment.study_id,
+            reader=assignment.reader,
+            token=services.answer_next(assignment=assignment).token,
+            label="real",
         )
     assignment.refresh_from_db()
     assert assignment.finished_at is not None
     assert services.answer_next(assignment=assignment).finished
     positions = list(
-        Answer.objects.filter(assignment=assignment).order_by("position").values_list("item_id", flat=True)
+        Answer.objects.filter(assignment=assignment)
+        .order_by("position")
+        .values_list("item__token", flat=True)
     )
     assert positions == assignment.order

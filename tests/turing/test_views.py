@@ -63,7 +63,12 @@ def test_builder_creates_and_the_detail_page_shows_progress(
     study = Study.objects.get()
     assert response["Location"] == reverse("turing:study_detail", args=[study.pk])
     assignment = study.assignments.get()
-    answer_submit(assignment=assignment, token=answer_next(assignment=assignment).token, label="real")
+    answer_submit(
+        study_id=assignment.study_id,
+        reader=assignment.reader,
+        token=answer_next(assignment=assignment).token,
+        label="real",
+    )
     detail = manager_client.get(response["Location"]).content.decode()
     assert "expert-a" in detail and "1 of 8" in detail
     manager_client.post(reverse("turing:study_invite", args=[study.pk]), {"readers": [other_expert.pk]})
@@ -81,7 +86,10 @@ def test_reader_pages(expert_client: Client, study: Study) -> None:
     assignment = study.assignments.get()
     for _ in range(10):
         answer_submit(
-            assignment=assignment, token=answer_next(assignment=assignment).token, label="synthetic"
+            study_id=assignment.study_id,
+            reader=assignment.reader,
+            token=answer_next(assignment=assignment).token,
+            label="synthetic",
         )
     finished = expert_client.get(reverse("turing:study_read", args=[study.pk]))
     assert finished["Location"] == reverse("turing:study_done", args=[study.pk])

@@ -1,0 +1,95 @@
+"""The expert and study-manager pages in a real headless Chromium."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from tests.e2e.conftest import shot
+from turing.models import Answer, Study
+
+pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+
+
+def _login(page: Any, base: str, username: str) -> None:
+    page.goto(f"{base}/accounts/login/")
+    page.get_by_label("User name").fill(username)
+    page.get_by_label("Password").fill("a-long-test-pass-1")
+    page.get_by_role("button", name="Log in").click()
+    page.wait_for_url(lambda url: "/accounts/login/" not in url)
+
+
+def test_expert_labels_by_keyboard_reloads_resumes_and_finishes(
+    page: Any, live_server: Any, study: Study
+) -> None:
+    from playwright.sync_api import expect
+
+    _login(page, live_server.url, "expert-a")
+    page.get_by_role("link", name="Start").click()
+    progress = page.locator(".reader-progress-text")
+    expect(progress).to_have_text("Patch 1 of 10 · 0 answered")
+    image = page.locator("img.patch")
+    expect(image).to_have_attribute("alt", "Patch 1 of 10")
+    shot(page, "expert-first-patch")
+    keys = ["r", "s", "r", "r", "s", "s", "r", "s", "s", "r"]
+    for index, key in enumerate(keys):
+        if index == 5:
+            page.reload()
+            expect(progress).to_have_text("Patch 6 of 10 · 5 answered")
+            shot(page, "expert-resumed-after-reload")
+        page.keyboard.press(str(index % 5 + 1))
+        page.keyboard.press(key)
+        if index < len(keys) - 1:
+            expect(progress).to_have_text(f"Patch {index + 2} of 10 · {index + 1} answered")
+    page.wait_for_url(f"**/studies/{study.pk}/done/")
+    assert "You have answered 10 of 10 patches" in page.content()
+    shot(page, "expert-finished")
+    answers = list(Answer.objects.filter(assignment__study=study).order_by("position"))
+    assert [a.label for a in answers] == ["real" if k == "r" else "synthetic" for k in keys]
+    assert [a.confidence for a in answers] == [i % 5 + 1 for i in range(10)]
+    assert all(a.answered_at >= a.shown_at for a in answers)
+
+
+def test_image_is_shown_at_a_fixed_size_without_smoothing(page: Any, live_server: Any, study: Study) -> None:
+    _login(page, live_server.url, "expert-a")
+    page.goto(f"{live_server.url}/studies/{study.pk}/")
+    image = page.locator("img.patch")
+    page.wait_for_function(
+        "document.querySelector('img.patch').complete && document.querySelector('img.patch').naturalWidth > 0"
+    )
+    assert image.evaluate("img => [img.naturalWidth, img.width, getComputedStyle(img).imageRendering]") == [
+        128,
+        512,
+        "pixelated",
+    ]
+    page.keyboard.press("+")
+    assert image.evaluate("img => img.width") == 768
+    page.keyboard.press("Tab")  # the skip link first: keyboard users can reach everything
+    assert page.evaluate("document.activeElement.textContent") == "Skip to content"
+
+
+def test_study_manager_builds_a_study_and_sees_progress(
+    page: Any, live_server: Any, manager: Any, expert: Any, real_lym: Any, synthetic_lym: Any
+) -> None:
+    from playwright.sync_api import expect
+
+    _login(page, live_server.url, "manager-a")
+    page.goto(f"{live_server.url}/manage/studies/new/")
+    page.get_by_label("Name").fill("Browser-built study")
+    page.get_by_label("Real datasets").select_option(label="real LYM")
+    page.get_by_label("Synthetic datasets").select_option(label="synthetic LYM")
+    page.get_by_label("Items per reader").fill("6")
+    page.get_by_label("Readers").select_option(label="expert-a")
+    page.get_by_role("button", name="Preview the counts").click()
+    expect(page.locator(".preview")).to_contain_text(
+        "3 real (of 12 in the pool) and 3 synthetic (of 12 in the pool)"
+    )
+    shot(page, "manager-builder-preview")
+    page.get_by_role("button", name="Create the study").click()
+    page.wait_for_url("**/manage/studies/*/")
+    expect(page.locator(".progress-table")).to_contain_text("expert-a")
+    expect(page.locator(".progress-table")).to_contain_text("0 of 6")
+    study = Study.objects.get(name="Browser-built study")
+    assert study.items.count() == 6
+    shot(page, "manager-study-detail")
