@@ -329,8 +329,8 @@ def main() -> None:
     q = statistics.quantiles(latencies, n=100) if len(latencies) > 1 else [0.0] * 99
     offered = f"{args.rate:,.0f} answers/s offered" if args.rate else "as fast as possible"
     print(
-        f"{args.experts} experts x {args.answers} answers, {offered}; gunicorn {args.workers} workers "
-        f"x {args.threads} threads ({args.worker_class}); PostgreSQL; {os.cpu_count()} CPU cores, shared with the client"
+        f"{args.experts} experts x {args.answers} answers, {offered}; "
+        f"gunicorn {args.workers} workers x {args.threads} threads ({args.worker_class}); PostgreSQL; {os.cpu_count()} CPU cores shared with the client"
     )
     print(f"answers saved: {len(saved):,} in {elapsed:.1f} s = {len(saved) / elapsed:,.0f} answers/s")
     print(
