@@ -328,10 +328,9 @@ def main() -> None:
     missing = set(saved) - set(in_db)
     q = statistics.quantiles(latencies, n=100) if len(latencies) > 1 else [0.0] * 99
     offered = f"{args.rate:,.0f} answers/s offered" if args.rate else "as fast as possible"
-    print(
-        f"{args.experts} experts x {args.answers} answers, {offered}; "
-        f"gunicorn {args.workers} workers x {args.threads} threads ({args.worker_class}); PostgreSQL; {os.cpu_count()} CPU cores shared with the client"
-    )
+    server_desc = f"gunicorn {args.workers} workers x {args.threads} threads ({args.worker_class})"
+    print(f"{args.experts} experts x {args.answers} answers, {offered}; {server_desc}; PostgreSQL")
+    print(f"{os.cpu_count()} CPU cores, shared by server, database and this client")
     print(f"answers saved: {len(saved):,} in {elapsed:.1f} s = {len(saved) / elapsed:,.0f} answers/s")
     print(
         f"latency of the answer requests: p50 {q[49] * 1000:.1f} ms, p95 {q[94] * 1000:.1f} ms, "
