@@ -75,24 +75,20 @@ def study_new(request: HttpRequest) -> HttpResponse:
     plan = None
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
-        plan = services.study_plan(
-            tissue_class=data["tissue_class"],
-            real_datasets=list(data["real_datasets"]),
-            synthetic_datasets=list(data["synthetic_datasets"]),
-            items_per_reader=data["items_per_reader"],
-            real_parts=data["real_parts"],
-            synthetic_parts=data["synthetic_parts"],
-        )
+        pools = {
+            "tissue_class": data["tissue_class"],
+            "real_datasets": list(data["real_datasets"]),
+            "synthetic_datasets": list(data["synthetic_datasets"]),
+            "items_per_reader": data["items_per_reader"],
+            "real_parts": data["real_parts"],
+            "synthetic_parts": data["synthetic_parts"],
+        }
+        plan = services.study_plan(**pools)
         if "create" in request.POST:
             try:
                 study = services.study_create(
+                    **pools,
                     name=data["name"],
-                    tissue_class=data["tissue_class"],
-                    real_datasets=list(data["real_datasets"]),
-                    synthetic_datasets=list(data["synthetic_datasets"]),
-                    items_per_reader=data["items_per_reader"],
-                    real_parts=data["real_parts"],
-                    synthetic_parts=data["synthetic_parts"],
                     same_items_for_all=data["same_items_for_all"],
                     allow_changes=data["allow_changes"],
                     ask_confidence=data["ask_confidence"],

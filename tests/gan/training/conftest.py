@@ -5,25 +5,12 @@ import pytest
 
 from gan.training.config import TrainingConfig, demo_config
 from gan.training.data import PackedPatches
+from tests.gan.conftest import TINY
 
 
 def tiny_config(**changes: object) -> TrainingConfig:
-    base = {
-        "classes": ("LYM", "TUM"),
-        "latent_dim": 16,
-        "g_filters": 8,
-        "d_filters": 8,
-        "batch_size": 4,
-        "steps": 6,
-        "checkpoint_every": 3,
-        "sample_every": 3,
-        "log_every": 1,
-        "grid_per_class": 2,
-        "precision": "fp32",
-        "deterministic": True,
-        "seed": 1,
-    }
-    return demo_config(**(base | changes))
+    """The tests' tiny network, deterministic, with DCGAN initialisation unless changed."""
+    return demo_config(**(TINY | {"deterministic": True, "seed": 1, "weight_init": "dcgan"} | changes))
 
 
 @pytest.fixture
