@@ -239,6 +239,8 @@ ZENODO_RECORD_URL = env.string("ZENODO_RECORD_URL", "https://zenodo.org/api/reco
 FID_WEIGHTS_PATH = env.path(
     "FID_WEIGHTS_PATH", DATA_DIR / "weights" / "weights-inception-2015-12-05-6726825d.pth"
 )
+# "Indistinguishable from chance" is claimed only within this margin, by an equivalence test (TOST).
+EQUIVALENCE_MARGIN = env.number("EQUIVALENCE_MARGIN", 0.10, minimum=0.01)
 # Images larger than this (pixels) are refused before decoding (decompression bombs).
 IMPORT_MAX_PIXELS = env.integer("IMPORT_MAX_PIXELS", 4096 * 4096, minimum=128 * 128)
 

@@ -2,11 +2,18 @@ from django.contrib import admin
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView
 
+from evaluation.views import StudyExportApi
+
 urlpatterns = [
     path("", include("core.urls")),
     path("manage/gan/", include("gan.urls")),
     path("", include("turing.urls")),
     path("manage/evaluation/", include("evaluation.urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="api_schema"),
+    path(
+        "api/manage/studies/<int:study_id>/export/<str:kind>.csv",
+        StudyExportApi.as_view(),
+        name="api_study_export",
+    ),
     path("admin/", admin.site.urls),
 ]

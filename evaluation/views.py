@@ -1,13 +1,112 @@
 from __future__ import annotations
 
-from django.http import HttpRequest, HttpResponse
-from django.shortcuts import render
-from django.views.decorators.http import require_GET
+import itertools
 
-from core.roles import study_manager_required
+from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
+from django.http.response import HttpResponseBase
+from django.shortcuts import get_object_or_404, render
+from django.utils.text import slugify
+from django.views.decorators.http import require_GET
+from rest_framework.request import Request
+from rest_framework.views import APIView
+
+from core.charts import histogram_svg, stacked_share_chart_svg
+from core.roles import IsStudyManager, study_manager_required
+from evaluation import selectors, stats
+from evaluation.csv_export import csv_lines
+from turing.models import Study
+
+EXPORTS = ("answers", "summary", "imrmc")
 
 
 @study_manager_required
 @require_GET
 def report_list(request: HttpRequest) -> HttpResponse:
-    return render(request, "evaluation/report_list.html", {"reports": []})
+    return render(request, "evaluation/report_list.html", {"studies": selectors.studies_with_answers()})
+
+
+@study_manager_required
+@require_GET
+def study_report(request: HttpRequest, study_id: int) -> HttpResponse:
+    study = get_object_or_404(Study, pk=study_id)
+    result = selectors.study_statistics(study=study)
+    return render(
+        request,
+        "evaluation/study_report.html",
+        {
+            "study": study,
+            "result": result,
+            "summary": stats.plain_summary(result),
+            "per_reader": [(r, acc, result.auc[r]) for r, acc in sorted(result.per_reader.items())],
+            "cohen": [(f"{a} & {b}", k) for (a, b), k in result.cohen.items()],
+            "fool_mean": sum(result.fool_rates.values()) / len(result.fool_rates)
+            if result.fool_rates
+            else None,
+        },
+    )
+
+
+@study_manager_required
+@require_GET
+def study_fig5(request: HttpRequest, study_id: int) -> HttpResponse:
+    study = get_object_or_404(Study, pk=study_id)
+    pooled = selectors.study_statistics(study=study).pooled
+    groups = {
+        f"{truth} patches": (p.share or 0.0, 1 - (p.share or 0.0) if p.n else 0.0)
+        for truth, p in (("real", pooled.real), ("synthetic", pooled.synthetic))
+    }
+    svg = stacked_share_chart_svg(
+        groups=groups,
+        labels=("called correctly", "called incorrectly"),
+        title=f"{study.name}: answers by truth",
+    )
+    return HttpResponse(svg, content_type="image/svg+xml")
+
+
+@study_manager_required
+@require_GET
+def study_fool_rates(request: HttpRequest, study_id: int) -> HttpResponse:
+    study = get_object_or_404(Study, pk=study_id)
+    rates = list(selectors.study_statistics(study=study).fool_rates.values())
+    svg = histogram_svg(
+        values=rates,
+        bins=10,
+        title="Fool rate of each synthetic image",
+        x_label="share of readers who called it real",
+    )
+    return HttpResponse(svg, content_type="image/svg+xml")
+
+
+def _export(study: Study, kind: str, names: bool) -> StreamingHttpResponse:
+    if kind == "answers":
+        body = csv_lines(
+            itertools.chain([selectors.TIDY_COLUMNS], selectors.tidy_answer_rows(study=study, names=names))
+        )
+    elif kind == "summary":
+        body = csv_lines(selectors.summary_rows(result=selectors.study_statistics(study=study)))
+    else:
+        body = csv_lines(selectors.imrmc_rows(study=study))
+    response = StreamingHttpResponse(body, content_type="text/csv; charset=utf-8")
+    response["Content-Disposition"] = f'attachment; filename="{slugify(study.name) or "study"}-{kind}.csv"'
+    return response
+
+
+@study_manager_required
+@require_GET
+def study_export(request: HttpRequest, study_id: int, kind: str) -> HttpResponseBase:
+    study = get_object_or_404(Study, pk=study_id)
+    if kind not in EXPORTS:
+        return HttpResponse(f"Unknown export {kind!r}: use one of {', '.join(EXPORTS)}.", status=404)
+    return _export(study, kind, names=request.GET.get("names") == "1")
+
+
+class StudyExportApi(APIView):
+    """The same CSV exports for scripts: ?names=1 puts user names in place of pseudonyms."""
+
+    permission_classes = [IsStudyManager]
+
+    def get(self, request: Request, study_id: int, kind: str) -> HttpResponseBase:
+        study = get_object_or_404(Study, pk=study_id)
+        if kind not in EXPORTS:
+            return HttpResponse(f"Unknown export {kind!r}: use one of {', '.join(EXPORTS)}.", status=404)
+        return _export(study, kind, names=request.query_params.get("names") == "1")

@@ -1,0 +1,103 @@
+from __future__ import annotations
+
+import csv
+import io
+from typing import Any
+
+import pytest
+from django.test import Client
+from django.urls import reverse
+
+from turing.models import Study
+from turing.services import answer_next, answer_submit, study_invite
+
+pytestmark = pytest.mark.django_db
+
+
+def _answer_all(study: Study, reader: Any, label_for: Any) -> None:
+    assignment = study_invite(study=study, reader=reader)
+    while not (upcoming := answer_next(assignment=assignment)).finished:
+        truth = study.items.get(token=upcoming.token).truth
+        answer_submit(
+            study_id=study.pk, reader=reader, token=upcoming.token, label=label_for(truth), confidence=4
+        )
+
+
+@pytest.fixture
+def answered(study: Study, expert: Any, other_expert: Any) -> Study:
+    _answer_all(study, expert, lambda truth: truth)  # always right
+    _answer_all(study, other_expert, lambda truth: "real")  # always says real
+    return study
+
+
+def _rows(response: Any) -> list[list[str]]:
+    text = b"".join(response.streaming_content).decode("utf-8")
+    assert "\r\n" in text
+    return list(csv.reader(io.StringIO(text)))
+
+
+def test_report_page_shows_tables_charts_and_a_careful_summary(
+    manager_client: Client, answered: Study
+) -> None:
+    page = manager_client.get(reverse("evaluation:study_report", args=[answered.pk]))
+    assert page.status_code == 200
+    html = page.content.decode()
+    assert "Real patches were called real 100% of the time (10 of 10" in html
+    assert "Synthetic patches were called synthetic 50% of the time (5 of 10" in html
+    assert "not shown to differ from chance" in html and "R1" in html and "R2" in html
+    for name in ("evaluation:study_fig5", "evaluation:study_fool_rates"):
+        chart = manager_client.get(reverse(name, args=[answered.pk]))
+        assert chart["Content-Type"] == "image/svg+xml" and b"<svg" in chart.content
+
+
+def test_report_on_a_study_without_answers_says_so(manager_client: Client, study: Study) -> None:
+    page = manager_client.get(reverse("evaluation:study_report", args=[study.pk]))
+    assert page.status_code == 200 and b"No answers yet" in page.content
+
+
+def test_tidy_answers_export(manager_client: Client, answered: Study) -> None:
+    rows = _rows(manager_client.get(reverse("evaluation:study_export", args=[answered.pk, "answers"])))
+    header, body = rows[0], rows[1:]
+    assert header[:4] == ["study", "reader", "position", "item_token"] and len(body) == 20
+    assert {row[1] for row in body} == {"R1", "R2"}  # pseudonymous by default
+    assert {row[5] for row in body} == {"real", "synthetic"} and all(float(row[-1]) >= 0 for row in body)
+    named = _rows(
+        manager_client.get(reverse("evaluation:study_export", args=[answered.pk, "answers"]) + "?names=1")
+    )
+    assert {row[1] for row in named[1:]} == {"expert-a", "expert-b"}
+
+
+def test_summary_and_imrmc_exports(manager_client: Client, answered: Study) -> None:
+    summary = _rows(manager_client.get(reverse("evaluation:study_export", args=[answered.pk, "summary"])))
+    pooled_real = next(r for r in summary if r[0] == "pooled" and r[1] == "real called real")
+    assert pooled_real[2:5] == ["10", "10", "1.0"]  # 5 real items x 2 readers, all called real
+    imrmc = _rows(manager_client.get(reverse("evaluation:study_export", args=[answered.pk, "imrmc"])))
+    assert imrmc[0] == ["readerID", "caseID", "modalityID", "score"]
+    truth_rows = [r for r in imrmc[1:] if r[0] == "-1"]
+    assert len(truth_rows) == 10 and {r[3] for r in truth_rows} == {"0", "1"}
+    assert len([r for r in imrmc[1:] if r[0] in {"R1", "R2"}]) == 20
+
+
+def test_exports_neutralise_spreadsheet_formulas(manager_client: Client, answered: Study) -> None:
+    Study.objects.filter(pk=answered.pk).update(name='=HYPERLINK("http://evil","x")')
+    rows = _rows(manager_client.get(reverse("evaluation:study_export", args=[answered.pk, "answers"])))
+    assert rows[1][0] == '\'=HYPERLINK("http://evil","x")'
+
+
+def test_export_api_is_for_study_managers(
+    manager_client: Client, expert_client: Client, answered: Study
+) -> None:
+    url = reverse("api_study_export", args=[answered.pk, "answers"])
+    assert expert_client.get(url).status_code == 403
+    response = manager_client.get(url)
+    assert response.status_code == 200 and response["Content-Type"].startswith("text/csv")
+    assert len(_rows(response)) == 21
+    assert manager_client.get(reverse("api_study_export", args=[answered.pk, "other"])).status_code == 404
+
+
+def test_evaluation_pages_are_for_study_managers(expert_client: Client, answered: Study) -> None:
+    assert expert_client.get(reverse("evaluation:study_report", args=[answered.pk])).status_code == 403
+    assert (
+        expert_client.get(reverse("evaluation:study_export", args=[answered.pk, "answers"])).status_code
+        == 403
+    )
