@@ -1,1 +1,34 @@
-# FID reports and study statistics.
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import models
+
+
+class FidReport(models.Model):
+    """FID, KID and precision/recall of a sampling run's patches against real patches of the same class."""
+
+    sampling_run = models.ForeignKey("gan.SamplingRun", on_delete=models.CASCADE, related_name="fid_reports")
+    real_dataset = models.ForeignKey("gan.Dataset", on_delete=models.PROTECT, related_name="+")
+    n_images = models.PositiveIntegerField(help_text="Images on each side.")
+    seed = models.BigIntegerField(default=0, help_text="Draws the real (and synthetic) images used.")
+    job = models.OneToOneField("core.Job", on_delete=models.PROTECT, related_name="fid_report")
+    fid = models.FloatField(null=True, blank=True)
+    kid_mean = models.FloatField(null=True, blank=True)
+    kid_std = models.FloatField(null=True, blank=True)
+    precision = models.FloatField(null=True, blank=True)
+    recall = models.FloatField(null=True, blank=True)
+    protocol = models.JSONField(default=dict, blank=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"FID report {self.pk} of {self.sampling_run}"
+
+    @property
+    def standard(self) -> bool:
+        return bool(self.protocol.get("standard_weights"))

@@ -4,16 +4,18 @@ import itertools
 
 from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
 from django.http.response import HttpResponseBase
-from django.shortcuts import get_object_or_404, render
+from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.text import slugify
-from django.views.decorators.http import require_GET
+from django.views.decorators.http import require_GET, require_POST
 from rest_framework.request import Request
 from rest_framework.views import APIView
 
 from core.charts import histogram_svg, stacked_share_chart_svg
 from core.roles import IsStudyManager, study_manager_required
-from evaluation import selectors, stats
+from evaluation import selectors, services, stats
 from evaluation.csv_export import csv_lines
+from evaluation.forms import FidReportForm
+from evaluation.models import FidReport
 from turing.models import Study
 
 EXPORTS = ("answers", "summary", "imrmc")
@@ -22,7 +24,54 @@ EXPORTS = ("answers", "summary", "imrmc")
 @study_manager_required
 @require_GET
 def report_list(request: HttpRequest) -> HttpResponse:
-    return render(request, "evaluation/report_list.html", {"studies": selectors.studies_with_answers()})
+    return render(
+        request,
+        "evaluation/report_list.html",
+        {
+            "studies": selectors.studies_with_answers(),
+            "fid_reports": FidReport.objects.select_related("sampling_run__checkpoint__run", "job")[:50],
+            "fid_form": FidReportForm(),
+        },
+    )
+
+
+@study_manager_required
+@require_POST
+def fid_report_new(request: HttpRequest) -> HttpResponse:
+    form = FidReportForm(request.POST)
+    if form.is_valid():
+        data = form.cleaned_data
+        try:
+            report = services.fid_report_start(
+                sampling_run=data["sampling_run"],
+                real_dataset=data["real_dataset"],
+                n_images=data["n_images"],
+                seed=data["seed"],
+                created_by=request.user,
+            )
+        except services.ReportError as exc:
+            form.add_error(None, str(exc))
+        else:
+            return redirect("evaluation:fid_report", report_id=report.pk)
+    return render(
+        request,
+        "evaluation/report_list.html",
+        {
+            "studies": selectors.studies_with_answers(),
+            "fid_reports": FidReport.objects.all()[:50],
+            "fid_form": form,
+        },
+        status=400,
+    )
+
+
+@study_manager_required
+@require_GET
+def fid_report(request: HttpRequest, report_id: int) -> HttpResponse:
+    report = get_object_or_404(
+        FidReport.objects.select_related("sampling_run__checkpoint__run", "job"), pk=report_id
+    )
+    return render(request, "evaluation/fid_report.html", {"report": report})
 
 
 @study_manager_required

@@ -17,7 +17,7 @@ from django.test import Client
 
 from core import services as core_services
 
-pytest_plugins = ["tests.turing.fixtures"]
+pytest_plugins = ["tests.gan.fixtures", "tests.turing.fixtures"]
 
 REPO = Path(__file__).resolve().parents[1]
 SAMPLE = REPO.parent / "shared" / "data" / "crc-he-sample"

@@ -8,7 +8,7 @@ from django.core.management import CommandError, call_command
 
 from core.models import Job
 from gan.models import Dataset, SamplingRun, TrainingRun
-from tests.gan.conftest import TINY
+from tests.gan.fixtures import TINY
 
 pytestmark = pytest.mark.django_db
 

@@ -8,7 +8,7 @@ from django.urls import reverse
 
 from gan.models import Dataset, SamplingRun, TrainingRun
 from gan.services import training as training_services
-from tests.gan.conftest import TINY
+from tests.gan.fixtures import TINY
 
 pytestmark = pytest.mark.django_db
 

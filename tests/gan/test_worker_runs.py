@@ -12,7 +12,7 @@ from core.models import Job
 from gan.models import Dataset, TrainingRun
 from gan.services import dataset_import
 from gan.services import training as training_services
-from tests.gan.conftest import TINY
+from tests.gan.fixtures import TINY
 
 pytestmark = [pytest.mark.worker, pytest.mark.django_db(transaction=True)]
 

@@ -5,7 +5,7 @@ import pytest
 
 from gan.training.config import TrainingConfig, demo_config
 from gan.training.data import PackedPatches
-from tests.gan.conftest import TINY
+from tests.gan.fixtures import TINY
 
 
 def tiny_config(**changes: object) -> TrainingConfig:

@@ -1,0 +1,120 @@
+"""Writes of the evaluation app: FID reports as background jobs."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+from django.conf import settings
+from django.core.files.storage import default_storage
+from django.db import transaction
+
+from core.models import Job
+from evaluation.models import FidReport
+from gan import imaging
+from gan.models import Dataset, Patch, SamplingRun, Source
+
+if TYPE_CHECKING:
+    from core.jobs import JobContext
+
+
+class ReportError(ValueError):
+    """A report that cannot be made as asked; the message says why."""
+
+
+def _real_pool(dataset: Dataset, tissue_class: str) -> Any:
+    return Patch.objects.filter(dataset=dataset, source=Source.REAL, tissue_class=tissue_class)
+
+
+def fid_report_start(
+    *,
+    sampling_run: SamplingRun,
+    real_dataset: Dataset | None = None,
+    n_images: int | None = None,
+    seed: int = 0,
+    created_by: Any = None,
+) -> FidReport:
+    """Check the sizes, then queue the report (on the gpu queue: Inception runs best there)."""
+    real_dataset = real_dataset or sampling_run.checkpoint.run.dataset
+    available = sampling_run.patches.count()
+    n = n_images or available
+    if available == 0:
+        raise ReportError("The sampling run holds no patches yet.")
+    if n > available:
+        raise ReportError(
+            f"The sampling run holds {available} patches, fewer than the {n} the report asks for."
+        )
+    real_available = _real_pool(real_dataset, sampling_run.tissue_class).count()
+    if real_available < n:
+        raise ReportError(
+            f"The real pool ({real_dataset.name}) holds {real_available} {sampling_run.tissue_class} "
+            "patches, "
+            f"fewer than the {n} synthetic ones: compare equal numbers, or ask for fewer."
+        )
+    if n < 2:
+        raise ReportError("A report needs at least 2 images on each side.")
+    from core.services import job_create
+
+    with transaction.atomic():
+        job = job_create(
+            kind="fid",
+            task_name="evaluation.fid_report",
+            title=f"FID: {sampling_run.tissue_class} samples of {sampling_run.checkpoint.run.name} (N = {n})",
+            queue=Job.Queue.GPU,
+            created_by=created_by,
+        )
+        return FidReport.objects.create(
+            sampling_run=sampling_run,
+            real_dataset=real_dataset,
+            n_images=n,
+            seed=seed,
+            job=job,
+            created_by=job.created_by,
+        )
+
+
+def _load(patch_names: list[str]) -> np.ndarray:
+    images = np.empty((len(patch_names), 128, 128, 3), dtype=np.uint8)  # [N, 128, 128, 3]
+    for index, name in enumerate(patch_names):
+        with default_storage.open(name, "rb") as handle:
+            images[index] = imaging.decode_png_array(handle.read())
+    return images
+
+
+def fid_report_job(job: Job, context: JobContext) -> dict[str, Any]:
+    """The body of the FID task: draw the images, compute, store."""
+    from core.jobs import JobError
+    from evaluation.fid import FidError, fid_report
+    from gan.training.loop import pick_device
+
+    report = FidReport.objects.select_related("sampling_run", "real_dataset").get(job=job)
+    run = report.sampling_run
+    rng = np.random.default_rng(report.seed)
+    synthetic_names = sorted(run.patches.values_list("image", flat=True))
+    real_names = sorted(_real_pool(report.real_dataset, run.tissue_class).values_list("image", flat=True))
+    if len(synthetic_names) < report.n_images or len(real_names) < report.n_images:
+        raise JobError(
+            f"Too few patches: {len(synthetic_names)} synthetic and {len(real_names)} real "
+            f"for N = {report.n_images}."
+        )
+    pick = lambda names: [names[i] for i in sorted(rng.choice(len(names), report.n_images, replace=False))]  # noqa: E731
+    context.progress(
+        0.1, f"Loading {report.n_images} synthetic and {report.n_images} real patches", force=True
+    )
+    synthetic, real = _load(pick(synthetic_names)), _load(pick(real_names))
+    context.progress(0.3, "Computing Inception features", force=True)
+    try:
+        result = fid_report(
+            real=real,
+            synthetic=synthetic,
+            weights_path=Path(settings.FID_WEIGHTS_PATH),
+            device=pick_device("auto"),
+        )
+    except FidError as exc:
+        raise JobError(str(exc)) from None
+    report.fid, report.kid_mean, report.kid_std = result.fid, result.kid_mean, result.kid_std
+    report.precision, report.recall = result.precision, result.recall
+    report.protocol = result.protocol | {"seed": report.seed, "real_dataset": report.real_dataset.name}
+    report.save()
+    return {"fid": result.fid, "kid_mean": result.kid_mean, "standard": result.protocol["standard_weights"]}
