@@ -9,8 +9,13 @@ from gan.models import Patch, Source
 
 
 def new_token() -> str:
-    """An opaque, unguessable id for an item's image URL: never a key, file name or hash."""
-    return secrets.token_urlsafe(16)
+    """An opaque, unguessable id for an item's image URL: never a key, file name or hash.
+
+    Never starting with '-' so that exports need not quote it against spreadsheet formulas.
+    """
+    while (token := secrets.token_urlsafe(16)).startswith("-"):
+        pass
+    return token
 
 
 def new_seed() -> int:

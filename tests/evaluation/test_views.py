@@ -60,7 +60,17 @@ def test_tidy_answers_export(manager_client: Client, answered: Study) -> None:
     header, body = rows[0], rows[1:]
     assert header[:4] == ["study", "reader", "position", "item_token"] and len(body) == 20
     assert {row[1] for row in body} == {"R1", "R2"}  # pseudonymous by default
-    assert {row[5] for row in body} == {"real", "synthetic"} and all(float(row[-1]) >= 0 for row in body)
+    assert {row[5] for row in body} == {"real", "synthetic"}
+    from datetime import datetime
+
+    from turing.models import Answer
+
+    for row in body:
+        shown_at, answered_at = datetime.fromisoformat(row[12]), datetime.fromisoformat(row[13])
+        assert shown_at.utcoffset() is not None and answered_at >= shown_at
+        assert float(row[14]) == pytest.approx((answered_at - shown_at).total_seconds(), abs=0.002)
+    first = Answer.objects.get(item__token=body[0][3], assignment__reader__username="expert-a")
+    assert datetime.fromisoformat(body[0][13]) == first.answered_at
     named = _rows(
         manager_client.get(reverse("evaluation:study_export", args=[answered.pk, "answers"]) + "?names=1")
     )
