@@ -19,3 +19,8 @@ class FidReportForm(forms.Form):
         help_text="Default: every patch of the sampling run.",
     )
     seed = forms.IntegerField(min_value=0, initial=0)
+
+
+class ClassifierForm(forms.Form):
+    dataset = forms.ModelChoiceField(queryset=Dataset.objects.filter(source=Source.REAL))
+    epochs = forms.IntegerField(min_value=1, max_value=500, initial=10)

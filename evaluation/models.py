@@ -18,6 +18,8 @@ class FidReport(models.Model):
     precision = models.FloatField(null=True, blank=True)
     recall = models.FloatField(null=True, blank=True)
     protocol = models.JSONField(default=dict, blank=True)
+    # Frechet distance, KID and class agreement from our own tissue classifier, when one was trained.
+    second_opinion = models.JSONField(default=dict, blank=True)
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
@@ -32,3 +34,23 @@ class FidReport(models.Model):
     @property
     def standard(self) -> bool:
         return bool(self.protocol.get("standard_weights"))
+
+
+class Classifier(models.Model):
+    """A tissue classifier trained on real patches: the second opinion beside FID."""
+
+    dataset = models.ForeignKey("gan.Dataset", on_delete=models.PROTECT, related_name="+")
+    config = models.JSONField()
+    job = models.OneToOneField("core.Job", on_delete=models.PROTECT, related_name="classifier")
+    weights = models.FileField(max_length=300, blank=True)
+    metrics = models.JSONField(default=dict, blank=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"classifier {self.pk} on {self.dataset}"

@@ -103,6 +103,19 @@ def fid_report_job(job: Job, context: JobContext) -> dict[str, Any]:
         0.1, f"Loading {report.n_images} synthetic and {report.n_images} real patches", force=True
     )
     synthetic, real = _load(pick(synthetic_names)), _load(pick(real_names))
+    classifier = classifier_for(dataset=report.real_dataset, tissue_class=run.tissue_class)
+    if classifier is not None:
+        from evaluation.classifier import second_opinion
+
+        context.progress(0.2, "Second opinion: the tissue classifier's features", force=True)
+        report.second_opinion = second_opinion(
+            trained=classifier_load(classifier),
+            real=real,
+            synthetic=synthetic,
+            tissue_class=run.tissue_class,
+            device=pick_device("auto"),
+        ) | {"classifier": classifier.pk}
+        report.save(update_fields=["second_opinion"])  # kept even if the Inception step fails below
     context.progress(0.3, "Computing Inception features", force=True)
     try:
         result = fid_report(
@@ -118,3 +131,104 @@ def fid_report_job(job: Job, context: JobContext) -> dict[str, Any]:
     report.protocol = result.protocol | {"seed": report.seed, "real_dataset": report.real_dataset.name}
     report.save()
     return {"fid": result.fid, "kid_mean": result.kid_mean, "standard": result.protocol["standard_weights"]}
+
+
+# --- The tissue classifier (second opinion) -----------------------------------------------------
+
+
+def classifier_train_start(
+    *,
+    dataset: Dataset,
+    classes: list[str] | None = None,
+    epochs: int = 10,
+    seed: int = 0,
+    created_by: Any = None,
+) -> Any:
+    from core.services import job_create
+    from evaluation.classifier import ClassifierConfig
+    from evaluation.models import Classifier
+
+    present = sorted(set(_real_classes(dataset)))
+    chosen = tuple(classes or present)
+    missing = [c for c in chosen if c not in present]
+    if missing:
+        raise ReportError(f"Dataset {dataset.name!r} has no patches of class(es) {', '.join(missing)}.")
+    try:
+        config = ClassifierConfig(classes=chosen, epochs=epochs, seed=seed)
+    except ValueError as exc:
+        raise ReportError(str(exc)) from None
+    with transaction.atomic():
+        job = job_create(
+            kind="classifier",
+            task_name="evaluation.classifier_train",
+            title=f"Tissue classifier on {dataset.name} ({', '.join(chosen)})",
+            queue=Job.Queue.GPU,
+            created_by=created_by,
+        )
+        return Classifier.objects.create(
+            dataset=dataset, config=config.to_dict(), job=job, created_by=job.created_by
+        )
+
+
+def _real_classes(dataset: Dataset) -> list[str]:
+    return list(
+        Patch.objects.filter(dataset=dataset, source=Source.REAL)
+        .values_list("tissue_class", flat=True)
+        .distinct()
+    )
+
+
+def classifier_train_job(job: Job, context: JobContext) -> dict[str, Any]:
+    import io
+
+    import torch
+    from django.core.files.base import ContentFile
+
+    from evaluation.classifier import ClassifierConfig, train_classifier
+    from evaluation.models import Classifier
+    from gan.services.training import training_data_pack
+    from gan.training.loop import pick_device
+
+    classifier = Classifier.objects.select_related("dataset").get(job=job)
+    config = ClassifierConfig.from_dict(classifier.config)
+    data = training_data_pack(dataset=classifier.dataset, classes=config.classes)
+
+    def progress(epoch: int, epochs: int, loss: float) -> None:
+        context.progress(epoch / epochs, f"epoch {epoch} of {epochs}, loss {loss:.3f}", force=True)
+
+    trained = train_classifier(
+        config=config,
+        data=data,
+        device=pick_device("auto"),
+        progress_fn=progress,
+        abort_fn=context.should_abort,
+    )
+    context.raise_if_cancelled()
+    buffer = io.BytesIO()
+    torch.save({"state": trained.state, "config": config.to_dict()}, buffer)
+    classifier.weights.save(f"classifiers/{classifier.pk}.pt", ContentFile(buffer.getvalue()), save=False)
+    classifier.metrics = trained.metrics
+    classifier.save(update_fields=["weights", "metrics"])
+    return trained.metrics
+
+
+def classifier_load(classifier: Any) -> Any:
+    import torch
+
+    from evaluation.classifier import ClassifierConfig, TrainedClassifier
+
+    with classifier.weights.open("rb") as handle:
+        saved = torch.load(handle, map_location="cpu", weights_only=True)
+    return TrainedClassifier(saved["state"], ClassifierConfig.from_dict(saved["config"]), classifier.metrics)
+
+
+def classifier_for(*, dataset: Dataset, tissue_class: str) -> Any:
+    """The newest finished classifier trained on `dataset` that knows `tissue_class`, or None."""
+    from evaluation.models import Classifier
+
+    for classifier in Classifier.objects.filter(dataset=dataset, job__state=Job.State.FINISHED).exclude(
+        weights=""
+    ):
+        if tissue_class in classifier.config.get("classes", []):
+            return classifier
+    return None

@@ -6,6 +6,7 @@ app_name = "evaluation"
 urlpatterns = [
     path("", views.report_list, name="report_list"),
     path("fid/new/", views.fid_report_new, name="fid_report_new"),
+    path("classifiers/new/", views.classifier_new, name="classifier_new"),
     path("fid/<int:report_id>/", views.fid_report, name="fid_report"),
     path("studies/<int:study_id>/", views.study_report, name="study_report"),
     path("studies/<int:study_id>/fig5.svg", views.study_fig5, name="study_fig5"),

@@ -14,8 +14,8 @@ from core.charts import histogram_svg, stacked_share_chart_svg
 from core.roles import IsStudyManager, study_manager_required
 from evaluation import selectors, services, stats
 from evaluation.csv_export import csv_lines
-from evaluation.forms import FidReportForm
-from evaluation.models import FidReport
+from evaluation.forms import ClassifierForm, FidReportForm
+from evaluation.models import Classifier, FidReport
 from turing.models import Study
 
 EXPORTS = ("answers", "summary", "imrmc")
@@ -31,7 +31,38 @@ def report_list(request: HttpRequest) -> HttpResponse:
             "studies": selectors.studies_with_answers(),
             "fid_reports": FidReport.objects.select_related("sampling_run__checkpoint__run", "job")[:50],
             "fid_form": FidReportForm(),
+            "classifiers": Classifier.objects.select_related("dataset", "job")[:20],
+            "classifier_form": ClassifierForm(),
         },
+    )
+
+
+@study_manager_required
+@require_POST
+def classifier_new(request: HttpRequest) -> HttpResponse:
+    form = ClassifierForm(request.POST)
+    if form.is_valid():
+        try:
+            classifier = services.classifier_train_start(
+                dataset=form.cleaned_data["dataset"],
+                epochs=form.cleaned_data["epochs"],
+                created_by=request.user,
+            )
+        except services.ReportError as exc:
+            form.add_error(None, str(exc))
+        else:
+            return redirect("job_detail", job_id=classifier.job_id)
+    return render(
+        request,
+        "evaluation/report_list.html",
+        {
+            "studies": selectors.studies_with_answers(),
+            "fid_reports": FidReport.objects.all()[:50],
+            "fid_form": FidReportForm(),
+            "classifiers": Classifier.objects.all()[:20],
+            "classifier_form": form,
+        },
+        status=400,
     )
 
 
@@ -88,6 +119,7 @@ def study_report(request: HttpRequest, study_id: int) -> HttpResponse:
             "summary": stats.plain_summary(result),
             "per_reader": [(r, acc, result.auc[r]) for r, acc in sorted(result.per_reader.items())],
             "cohen": [(f"{a} & {b}", k) for (a, b), k in result.cohen.items()],
+            "per_class": sorted(result.per_class.items()),
             "fool_mean": sum(result.fool_rates.values()) / len(result.fool_rates)
             if result.fool_rates
             else None,

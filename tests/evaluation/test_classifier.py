@@ -1,0 +1,71 @@
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+import torch
+
+from core.jobs import job_run
+from core.models import Job
+from evaluation import classifier, services
+from evaluation.models import Classifier, FidReport
+from gan.training.data import PackedPatches
+
+CPU = torch.device("cpu")
+
+
+def _two_colours(n: int = 16) -> PackedPatches:
+    rng = np.random.default_rng(0)
+    images = rng.integers(0, 60, size=(n, 128, 128, 3), dtype=np.uint8)
+    images[n // 2 :, :, :, 0] += 150  # the second class is red
+    labels = np.array([0] * (n // 2) + [1] * (n // 2))
+    return PackedPatches.from_arrays(images, labels, ("LYM", "TUM"))
+
+
+def test_classifier_learns_an_easy_split_and_gives_a_second_opinion() -> None:
+    data = _two_colours()
+    config = classifier.ClassifierConfig(classes=("LYM", "TUM"), epochs=8, batch_size=8, width=8, seed=1)
+    trained = classifier.train_classifier(config=config, data=data, device=CPU)
+    assert trained.metrics["validation_accuracy"] == 1.0
+    lym, tum = data.images[:8], data.images[8:]
+    same = classifier.second_opinion(trained=trained, real=lym, synthetic=lym, tissue_class="LYM", device=CPU)
+    assert same["frechet_distance"] == pytest.approx(0.0, abs=1e-6) and same["share_assigned_to_class"] == 1.0
+    other = classifier.second_opinion(
+        trained=trained, real=lym, synthetic=tum, tissue_class="LYM", device=CPU
+    )
+    assert other["frechet_distance"] > 0.1 and other["share_assigned_to_class"] == 0.0
+
+
+def test_same_seed_trains_the_same_classifier() -> None:
+    config = classifier.ClassifierConfig(classes=("LYM", "TUM"), epochs=2, batch_size=8, width=8, seed=3)
+    a = classifier.train_classifier(config=config, data=_two_colours(), device=CPU)
+    b = classifier.train_classifier(config=config, data=_two_colours(), device=CPU)
+    assert all(torch.equal(a.state[k], b.state[k]) for k in a.state)
+
+
+@pytest.mark.django_db
+def test_fid_report_shows_the_second_opinion_even_without_inception_weights(
+    sampling_run: Any, settings: Any, tmp_path: Path
+) -> None:
+    real_dataset = sampling_run.checkpoint.run.dataset
+    trained = services.classifier_train_start(dataset=real_dataset, epochs=1)
+    assert job_run(job_id=str(trained.job_id), worker="w", body=services.classifier_train_job) == "finished"
+    trained.refresh_from_db()
+    assert trained.weights and "validation_accuracy" in trained.metrics
+    settings.FID_WEIGHTS_PATH = tmp_path / "missing.pth"
+    report = services.fid_report_start(sampling_run=sampling_run)
+    assert job_run(job_id=str(report.job_id), worker="w", body=services.fid_report_job) == "failed"
+    report = FidReport.objects.get(pk=report.pk)
+    assert "No Inception weights" in Job.objects.get(pk=report.job_id).error
+    opinion = report.second_opinion
+    assert opinion["classifier"] == trained.pk and opinion["n_synthetic"] == 12
+    assert opinion["frechet_distance"] >= 0 and 0 <= opinion["share_assigned_to_class"] <= 1
+
+
+@pytest.mark.django_db
+def test_classifier_refuses_classes_the_dataset_lacks(lym_tum: Any) -> None:
+    with pytest.raises(services.ReportError, match="no patches of class.*ADI"):
+        services.classifier_train_start(dataset=lym_tum, classes=["LYM", "ADI"])
+    assert not Classifier.objects.exists()
