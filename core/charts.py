@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import io
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import matplotlib
@@ -17,7 +17,7 @@ matplotlib.rcParams["svg.hashsalt"] = "histoturing"  # stable ids: the same data
 def line_chart_svg(
     *,
     x: Sequence[float],
-    series: dict[str, Sequence[float]],
+    series: Mapping[str, Sequence[float]],
     title: str,
     x_label: str,
     y_label: str,

@@ -79,14 +79,8 @@ class TissueClassifier(nn.Module):
 
 def _to_input(pixels: np.ndarray, device: torch.device) -> torch.Tensor:
     # [N, 128, 128, 3] uint8 -> [N, 3, 128, 128] float in [-1, 1]
-    return (
-        torch.from_numpy(np.ascontiguousarray(pixels))
-        .to(device)
-        .permute(0, 3, 1, 2)
-        .float()
-        .div(127.5)
-        .sub(1)
-    )
+    batch = torch.from_numpy(np.array(pixels))  # a copy: memory-mapped packs are read-only
+    return batch.to(device).permute(0, 3, 1, 2).float().div(127.5).sub(1)
 
 
 def _augment(batch: torch.Tensor, generator: torch.Generator) -> torch.Tensor:

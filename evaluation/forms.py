@@ -24,3 +24,33 @@ class FidReportForm(forms.Form):
 class ClassifierForm(forms.Form):
     dataset = forms.ModelChoiceField(queryset=Dataset.objects.filter(source=Source.REAL))
     epochs = forms.IntegerField(min_value=1, max_value=500, initial=10)
+
+
+class AugmentationForm(forms.Form):
+    train_dataset = forms.ModelChoiceField(queryset=Dataset.objects.filter(source=Source.REAL))
+    test_dataset = forms.ModelChoiceField(
+        queryset=Dataset.objects.filter(source=Source.REAL),
+        help_text="From other slides than the training set.",
+    )
+    sampling_run = forms.ModelChoiceField(queryset=SamplingRun.objects.select_related("checkpoint__run"))
+    tissue_class = forms.CharField(max_length=8, initial="LYM")
+    amounts = forms.CharField(
+        initial="0,100,500,1000", help_text="Synthetic patches of the class to add, per arm."
+    )
+    fraction = forms.FloatField(
+        initial=0.25, min_value=0.001, max_value=1, help_text="Share of real patches of the class kept."
+    )
+    seeds = forms.CharField(initial="0,1,2")
+    epochs = forms.IntegerField(initial=5, min_value=1, max_value=200)
+
+    def _ints(self, name: str) -> list[int]:
+        try:
+            return [int(v) for v in self.cleaned_data[name].split(",") if v.strip()]
+        except ValueError:
+            raise forms.ValidationError(f"{name}: comma-separated whole numbers, please") from None
+
+    def clean_amounts(self) -> list[int]:
+        return self._ints("amounts")
+
+    def clean_seeds(self) -> list[int]:
+        return self._ints("seeds")

@@ -54,3 +54,26 @@ class Classifier(models.Model):
 
     def __str__(self) -> str:
         return f"classifier {self.pk} on {self.dataset}"
+
+
+class AugmentationExperiment(models.Model):
+    """Train the tissue classifier with and without synthetic patches of one class; test on real ones."""
+
+    train_dataset = models.ForeignKey("gan.Dataset", on_delete=models.PROTECT, related_name="+")
+    test_dataset = models.ForeignKey("gan.Dataset", on_delete=models.PROTECT, related_name="+")
+    sampling_run = models.ForeignKey("gan.SamplingRun", on_delete=models.PROTECT, related_name="+")
+    tissue_class = models.CharField(max_length=8)
+    # The stored protocol: amounts, fraction, seeds, classes and the classifier's config.
+    config = models.JSONField()
+    job = models.OneToOneField("core.Job", on_delete=models.PROTECT, related_name="augmentation_experiment")
+    results = models.JSONField(default=dict, blank=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"augmentation experiment {self.pk} ({self.tissue_class})"

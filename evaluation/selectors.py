@@ -265,3 +265,33 @@ def summary_rows(*, result: stats.StudyStatistics) -> Iterator[list[Any]]:
             auc.value,
             auc.reason,
         ]
+
+
+def augmentation_rows(*, experiment: Any) -> Iterator[list[Any]]:
+    yield [
+        "arm",
+        "synthetic_added",
+        "n_train",
+        "measure",
+        "mean",
+        "ci_low",
+        "ci_high",
+        "per_seed",
+        "mcnemar_p_vs_baseline",
+    ]
+    for arm in experiment.results.get("arms", []):
+        test = arm.get("mcnemar_vs_baseline") or {}
+        for measure in ("accuracy", "macro_f1", "recall_c"):
+            figure = arm[measure]
+            low, high = figure["ci95"] or ("", "")
+            yield [
+                arm["arm"],
+                arm["amount"] or 0,
+                arm["n_train"],
+                measure,
+                figure["mean"],
+                low,
+                high,
+                " ".join(f"{v:.4f}" for v in figure["per_seed"]),
+                test.get("p_value", ""),
+            ]

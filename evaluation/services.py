@@ -232,3 +232,150 @@ def classifier_for(*, dataset: Dataset, tissue_class: str) -> Any:
         if tissue_class in classifier.config.get("classes", []):
             return classifier
     return None
+
+
+# --- The augmentation experiment ---------------------------------------------------------------
+
+DEFAULT_EXPERIMENT_CLASSIFIER = {"epochs": 5, "batch_size": 32, "width": 16, "validation_share": 0.0}
+
+
+def augmentation_start(
+    *,
+    train_dataset: Dataset,
+    test_dataset: Dataset,
+    sampling_run: SamplingRun,
+    tissue_class: str,
+    amounts: list[int],
+    fraction: float = 0.25,
+    seeds: list[int] | None = None,
+    classes: list[str] | None = None,
+    classifier: dict[str, Any] | None = None,
+    created_by: Any = None,
+    enqueue: bool = True,
+) -> Any:
+    """Check everything before any training starts, then queue the experiment."""
+    from core.services import job_create
+    from evaluation.classifier import ClassifierConfig
+    from evaluation.models import AugmentationExperiment
+
+    tissue_class = tissue_class.strip().upper()
+    seeds = seeds or [0, 1, 2]
+    chosen = tuple(classes or sorted(set(_real_classes(train_dataset))))
+    if sampling_run.tissue_class != tissue_class:
+        raise ReportError(
+            f"The sampling run made {sampling_run.tissue_class} patches, not {tissue_class}: "
+            f"choose a run of class {tissue_class}."
+        )
+    if tissue_class not in chosen:
+        raise ReportError(f"Class {tissue_class} is not among the classes {', '.join(chosen)}.")
+    available = sampling_run.patches.count()
+    if not amounts or any(k < 0 for k in amounts):
+        raise ReportError("Give at least one amount of synthetic patches (0 or more each).")
+    if max(amounts) > available:
+        raise ReportError(
+            f"The largest amount ({max(amounts)}) is more than the {available} synthetic patches."
+        )
+    if max(amounts) == 0:
+        raise ReportError("At least one amount must be above 0.")
+    if not 0 < fraction <= 1:
+        raise ReportError(
+            f"The fraction of real {tissue_class} patches kept must be in (0, 1], got {fraction}."
+        )
+    for dataset, role in ((train_dataset, "training"), (test_dataset, "test")):
+        counts = dict.fromkeys(chosen, 0)
+        for cls in Patch.objects.filter(
+            dataset=dataset, source=Source.REAL, tissue_class__in=chosen
+        ).values_list("tissue_class", flat=True):
+            counts[cls] += 1
+        empty = [c for c, n in counts.items() if n == 0]
+        if empty:
+            raise ReportError(
+                f"The {role} set {dataset.name!r} has no patches of class(es) {', '.join(empty)}."
+            )
+    overlap = (
+        Patch.objects.filter(dataset=train_dataset, tissue_class__in=chosen)
+        .filter(content_hash__in=Patch.objects.filter(dataset=test_dataset).values("content_hash"))
+        .count()
+    )
+    if overlap:
+        raise ReportError(
+            f"The training and test sets share {overlap} patches (the same content hash): use sets from "
+            "different slides, e.g. NCT-CRC-HE-100K against CRC-VAL-HE-7K."
+        )
+    settings_ = DEFAULT_EXPERIMENT_CLASSIFIER | (classifier or {})
+    try:
+        ClassifierConfig(classes=chosen, **settings_)
+    except (TypeError, ValueError) as exc:
+        raise ReportError(f"Invalid classifier settings: {exc}") from None
+    with transaction.atomic():
+        job = job_create(
+            kind="augmentation",
+            task_name="evaluation.augmentation",
+            title=f"Augmentation experiment: {tissue_class}, amounts {', '.join(map(str, amounts))}",
+            queue=Job.Queue.GPU,
+            created_by=created_by,
+            enqueue=enqueue,
+        )
+        return AugmentationExperiment.objects.create(
+            train_dataset=train_dataset,
+            test_dataset=test_dataset,
+            sampling_run=sampling_run,
+            tissue_class=tissue_class,
+            config={
+                "amounts": sorted(set(amounts)),
+                "fraction": fraction,
+                "seeds": seeds,
+                "classes": list(chosen),
+                "classifier": settings_,
+            },
+            job=job,
+            created_by=job.created_by,
+        )
+
+
+def augmentation_job(job: Job, context: JobContext) -> dict[str, Any]:
+    from evaluation.augmentation import run_experiment
+    from evaluation.models import AugmentationExperiment
+    from gan.services.training import training_data_pack
+    from gan.training.loop import environment, pick_device
+
+    experiment = AugmentationExperiment.objects.select_related(
+        "train_dataset", "test_dataset", "sampling_run"
+    ).get(job=job)
+    config = experiment.config
+    classes = tuple(config["classes"])
+    train = training_data_pack(dataset=experiment.train_dataset, classes=classes)
+    test = training_data_pack(dataset=experiment.test_dataset, classes=classes)
+    synthetic = _load(sorted(experiment.sampling_run.patches.values_list("image", flat=True)))
+    device = pick_device("auto")
+
+    def progress(done: int, total: int, what: str) -> None:
+        context.progress(done / total, f"{done} of {total} trainings ({what})", force=True)
+        context.raise_if_cancelled()
+
+    results = run_experiment(
+        train=train,
+        test=test,
+        synthetic=synthetic,
+        tissue_class=experiment.tissue_class,
+        amounts=config["amounts"],
+        fraction=config["fraction"],
+        seeds=config["seeds"],
+        classifier=config["classifier"],
+        device=device,
+        progress_fn=progress,
+    )
+    results["protocol"] = {
+        "train_dataset": experiment.train_dataset.name,
+        "train_counts": train.class_counts(),
+        "test_dataset": experiment.test_dataset.name,
+        "test_counts": test.class_counts(),
+        "sampling_run": experiment.sampling_run_id,
+        "checkpoint_step": experiment.sampling_run.checkpoint.step,
+        "training_run": experiment.sampling_run.checkpoint.run_id,
+        "synthetic_available": len(synthetic),
+        "environment": environment(device),
+    } | config
+    experiment.results = results
+    experiment.save(update_fields=["results"])
+    return {"arms": len(results["arms"])}

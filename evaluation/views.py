@@ -6,16 +6,16 @@ from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
 from django.http.response import HttpResponseBase
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.text import slugify
-from django.views.decorators.http import require_GET, require_POST
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from rest_framework.request import Request
 from rest_framework.views import APIView
 
-from core.charts import histogram_svg, stacked_share_chart_svg
+from core.charts import histogram_svg, line_chart_svg, stacked_share_chart_svg
 from core.roles import IsStudyManager, study_manager_required
 from evaluation import selectors, services, stats
 from evaluation.csv_export import csv_lines
-from evaluation.forms import ClassifierForm, FidReportForm
-from evaluation.models import Classifier, FidReport
+from evaluation.forms import AugmentationForm, ClassifierForm, FidReportForm
+from evaluation.models import AugmentationExperiment, Classifier, FidReport
 from turing.models import Study
 
 EXPORTS = ("answers", "summary", "imrmc")
@@ -191,3 +191,73 @@ class StudyExportApi(APIView):
         if kind not in EXPORTS:
             return HttpResponse(f"Unknown export {kind!r}: use one of {', '.join(EXPORTS)}.", status=404)
         return _export(study, kind, names=request.query_params.get("names") == "1")
+
+
+@study_manager_required
+@require_http_methods(["GET", "POST"])
+def augmentation_list(request: HttpRequest) -> HttpResponse:
+    form = AugmentationForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        data = form.cleaned_data
+        try:
+            experiment = services.augmentation_start(
+                train_dataset=data["train_dataset"],
+                test_dataset=data["test_dataset"],
+                sampling_run=data["sampling_run"],
+                tissue_class=data["tissue_class"],
+                amounts=data["amounts"],
+                fraction=data["fraction"],
+                seeds=data["seeds"],
+                classifier={"epochs": data["epochs"]},
+                created_by=request.user,
+            )
+        except services.ReportError as exc:
+            form.add_error(None, str(exc))
+        else:
+            return redirect("evaluation:augmentation_detail", experiment_id=experiment.pk)
+    experiments = AugmentationExperiment.objects.select_related("job", "train_dataset", "test_dataset")[:50]
+    return render(request, "evaluation/augmentation_list.html", {"form": form, "experiments": experiments})
+
+
+@study_manager_required
+@require_GET
+def augmentation_detail(request: HttpRequest, experiment_id: int) -> HttpResponse:
+    experiment = get_object_or_404(AugmentationExperiment.objects.select_related("job"), pk=experiment_id)
+    return render(request, "evaluation/augmentation_detail.html", {"experiment": experiment})
+
+
+@study_manager_required
+@require_GET
+def augmentation_chart(request: HttpRequest, experiment_id: int) -> HttpResponse:
+    experiment = get_object_or_404(AugmentationExperiment, pk=experiment_id)
+    arms = [
+        a
+        for a in experiment.results.get("arms", [])
+        if a["arm"] == "scarce" or a["arm"].startswith("scarce +")
+    ]
+    points = sorted(
+        ((a["amount"] or 0), a["recall_c"]["mean"]) for a in arms if a["recall_c"]["mean"] is not None
+    )
+    baseline = next((a for a in experiment.results.get("arms", []) if a["arm"] == "baseline"), None)
+    series = {f"scarce {experiment.tissue_class} + synthetic": [p[1] for p in points]}
+    if baseline and baseline["recall_c"]["mean"] is not None:
+        series["baseline (all real)"] = [baseline["recall_c"]["mean"]] * len(points)
+    svg = line_chart_svg(
+        x=[p[0] for p in points],
+        series=series,
+        title=f"Recall of {experiment.tissue_class} on the real test set",
+        x_label=f"synthetic {experiment.tissue_class} patches added",
+        y_label="recall (mean over seeds)",
+    )
+    return HttpResponse(svg, content_type="image/svg+xml")
+
+
+@study_manager_required
+@require_GET
+def augmentation_csv(request: HttpRequest, experiment_id: int) -> HttpResponseBase:
+    experiment = get_object_or_404(AugmentationExperiment, pk=experiment_id)
+    response = StreamingHttpResponse(
+        csv_lines(selectors.augmentation_rows(experiment=experiment)), content_type="text/csv; charset=utf-8"
+    )
+    response["Content-Disposition"] = f'attachment; filename="augmentation-{experiment.pk}.csv"'
+    return response
