@@ -89,6 +89,18 @@ class _Heartbeat(threading.Thread):
 JobBody = Callable[[Job, JobContext], dict[str, Any] | None]
 
 
+def gpu_task_options() -> dict[str, Any]:
+    """Options of every long task: its own queue, acknowledged late and re-queued if the worker dies."""
+    return {
+        "bind": True,
+        "queue": "gpu",
+        "acks_late": True,
+        "reject_on_worker_lost": True,
+        "soft_time_limit": settings.GPU_TASK_SOFT_TIME_LIMIT,
+        "time_limit": settings.GPU_TASK_TIME_LIMIT,
+    }
+
+
 def job_run(*, job_id: str, worker: str, body: JobBody, context_class: type[JobContext] = JobContext) -> str:
     """Run `body` for the job if this worker can claim it; returns the job's final state."""
     job = services.job_claim(job_id=job_id, worker=worker)

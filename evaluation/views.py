@@ -21,20 +21,27 @@ from turing.models import Study
 EXPORTS = ("answers", "summary", "imrmc")
 
 
+def _report_list(
+    request: HttpRequest,
+    *,
+    fid_form: FidReportForm | None = None,
+    classifier_form: ClassifierForm | None = None,
+) -> HttpResponse:
+    invalid = fid_form is not None or classifier_form is not None
+    context = {
+        "studies": selectors.studies_with_answers(),
+        "fid_reports": FidReport.objects.select_related("sampling_run__checkpoint__run", "job")[:50],
+        "fid_form": fid_form or FidReportForm(),
+        "classifiers": Classifier.objects.select_related("dataset", "job")[:20],
+        "classifier_form": classifier_form or ClassifierForm(),
+    }
+    return render(request, "evaluation/report_list.html", context, status=400 if invalid else 200)
+
+
 @study_manager_required
 @require_GET
 def report_list(request: HttpRequest) -> HttpResponse:
-    return render(
-        request,
-        "evaluation/report_list.html",
-        {
-            "studies": selectors.studies_with_answers(),
-            "fid_reports": FidReport.objects.select_related("sampling_run__checkpoint__run", "job")[:50],
-            "fid_form": FidReportForm(),
-            "classifiers": Classifier.objects.select_related("dataset", "job")[:20],
-            "classifier_form": ClassifierForm(),
-        },
-    )
+    return _report_list(request)
 
 
 @study_manager_required
@@ -52,18 +59,7 @@ def classifier_new(request: HttpRequest) -> HttpResponse:
             form.add_error(None, str(exc))
         else:
             return redirect("job_detail", job_id=classifier.job_id)
-    return render(
-        request,
-        "evaluation/report_list.html",
-        {
-            "studies": selectors.studies_with_answers(),
-            "fid_reports": FidReport.objects.all()[:50],
-            "fid_form": FidReportForm(),
-            "classifiers": Classifier.objects.all()[:20],
-            "classifier_form": form,
-        },
-        status=400,
-    )
+    return _report_list(request, classifier_form=form)
 
 
 @study_manager_required
@@ -84,16 +80,7 @@ def fid_report_new(request: HttpRequest) -> HttpResponse:
             form.add_error(None, str(exc))
         else:
             return redirect("evaluation:fid_report", report_id=report.pk)
-    return render(
-        request,
-        "evaluation/report_list.html",
-        {
-            "studies": selectors.studies_with_answers(),
-            "fid_reports": FidReport.objects.all()[:50],
-            "fid_form": form,
-        },
-        status=400,
-    )
+    return _report_list(request, fid_form=form)
 
 
 @study_manager_required
