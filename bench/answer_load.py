@@ -245,6 +245,7 @@ def main() -> None:
         "DEBUG": "0",
         "SECRET_KEY": secrets.token_urlsafe(50),
         "SESSION_COOKIE_SECURE": "0",
+        "SECURE_SSL_REDIRECT": "0",
         "CSRF_COOKIE_SECURE": "0",
         "ALLOWED_HOSTS": "127.0.0.1",
         "DJANGO_SETTINGS_MODULE": "config.settings",

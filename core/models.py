@@ -58,3 +58,17 @@ class Job(models.Model):
     @property
     def is_ended(self) -> bool:
         return self.state in self.ENDED_STATES
+
+
+class LoginFailure(models.Model):
+    """A failed login, kept for the rate limit (per user name and per client address)."""
+
+    username = models.CharField(max_length=150, db_index=True)
+    address = models.GenericIPAddressField(null=True, blank=True, db_index=True)
+    at = models.DateTimeField(auto_now_add=True, db_index=True)
+
+    class Meta:
+        ordering = ["-at"]
+
+    def __str__(self) -> str:
+        return f"failed log-in for {self.username!r} from {self.address} at {self.at}"

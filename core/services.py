@@ -184,3 +184,31 @@ def jobs_recover_orphans() -> list[str]:
     if recovered:
         logger.warning("re-queued %d orphaned job(s): %s", len(recovered), ", ".join(recovered))
     return recovered
+
+
+def login_blocked_for(*, username: str, address: str | None) -> int:
+    """Seconds until a login for this user name or from this address may be tried again (0: now).
+
+    Written here rather than with django-axes: its authentication backend needs the request in every
+    authenticate() call, which management commands and the test client's login() do not pass.
+    """
+    from core.models import LoginFailure
+
+    window = timedelta(seconds=settings.LOGIN_FAILURE_WINDOW_S)
+    recent = LoginFailure.objects.filter(at__gte=timezone.now() - window).order_by("-at")
+    limit = settings.LOGIN_FAILURE_LIMIT
+    scopes = [recent.filter(username=username.lower())] + (
+        [recent.filter(address=address)] if address else []
+    )
+    for failures in scopes:
+        counted = list(failures.values_list("at", flat=True)[:limit])
+        if len(counted) >= limit:  # the limit-th most recent failure frees a try when it leaves the window
+            return max(1, int((counted[-1] + window - timezone.now()).total_seconds()))
+    return 0
+
+
+def login_failure_record(*, username: str, address: str | None) -> None:
+    from core.models import LoginFailure
+
+    LoginFailure.objects.create(username=username.lower()[:150], address=address)
+    LoginFailure.objects.filter(at__lt=timezone.now() - timedelta(days=1)).delete()

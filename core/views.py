@@ -1,5 +1,8 @@
 from __future__ import annotations
 
+from typing import Any
+
+from django.contrib.auth import views as auth_views
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.cache import never_cache
@@ -70,3 +73,25 @@ def job_cancel(request: HttpRequest, job_id: str) -> HttpResponse:
     job = get_object_or_404(Job, pk=job_id)
     services.job_cancel(job=job)
     return redirect("job_detail", job_id=job.pk)
+
+
+class RateLimitedLoginView(auth_views.LoginView):
+    """Django's login page, refusing further tries for a while after repeated failures."""
+
+    redirect_authenticated_user = True
+
+    def post(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        username = request.POST.get("username", "")
+        address = request.META.get("REMOTE_ADDR")
+        wait = services.login_blocked_for(username=username, address=address)
+        if wait:
+            message = f"Too many failed log-ins. Please wait {wait // 60 + 1} minute(s) and try again."
+            context = self.get_context_data(form=self.form_class(request), blocked_message=message)
+            return self.render_to_response(context, status=429)
+        return super().post(request, *args, **kwargs)
+
+    def form_invalid(self, form: Any) -> HttpResponse:
+        services.login_failure_record(
+            username=self.request.POST.get("username", ""), address=self.request.META.get("REMOTE_ADDR")
+        )
+        return super().form_invalid(form)

@@ -7,6 +7,8 @@ from django.http.response import HttpResponseBase
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.text import slugify
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework.request import Request
 from rest_framework.views import APIView
 
@@ -173,6 +175,13 @@ class StudyExportApi(APIView):
 
     permission_classes = [IsStudyManager]
 
+    @extend_schema(
+        responses={(200, "text/csv"): OpenApiTypes.STR},
+        parameters=[
+            OpenApiParameter("names", OpenApiTypes.STR, description="1: user names instead of pseudonyms")
+        ],
+        summary="A study's answers, summary statistics or iMRMC table as CSV",
+    )
     def get(self, request: Request, study_id: int, kind: str) -> HttpResponseBase:
         study = get_object_or_404(Study, pk=study_id)
         if kind not in EXPORTS:

@@ -1,0 +1,187 @@
+"""Every URL of the site, present and future, tried as anonymous, expert, another expert and study manager.
+
+The URL list comes from the URL configuration itself: a new URL that is not classified below fails
+the test, so it cannot slip in untested.
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+import pytest
+from django.test import Client
+from django.urls import NoReverseMatch, URLPattern, URLResolver, get_resolver, reverse
+
+from core.models import Job
+from evaluation.models import AugmentationExperiment, FidReport
+from gan.models import Checkpoint, Dataset, Patch, SamplingRun, TrainingRun
+from turing.models import Study
+from turing.services import answer_next
+
+pytestmark = pytest.mark.django_db
+
+PUBLIC = {"healthz", "login", "logout", "api_schema", "admin:login"}
+SIGNED_IN = {"home", "password_change", "password_change_done", "turing:my_studies"}
+# The admin's autocomplete refuses (403) any request without its query parameters, study managers' too.
+NEEDS_PARAMETERS = {"admin:autocomplete"}
+READER = {
+    "turing:study_read",
+    "turing:study_done",
+    "turing:item_image",
+    "turing:api_next",
+    "turing:api_answer",
+    "turing:api_progress",
+}
+MANAGER_PREFIXES = ("admin:", "gan:", "evaluation:")
+MANAGER = {
+    "dashboard",
+    "job_detail",
+    "job_status",
+    "job_cancel",
+    "api_study_export",
+    "turing:study_list",
+    "turing:study_new",
+    "turing:study_detail",
+    "turing:study_invite",
+    "turing:study_status",
+}
+
+
+def _names(resolver: URLResolver | None = None, namespace: str = "") -> list[tuple[str, Any]]:
+    resolver = resolver or get_resolver()
+    found = []
+    for entry in resolver.url_patterns:
+        if isinstance(entry, URLResolver):
+            inner = f"{namespace}{entry.namespace}:" if entry.namespace else namespace
+            found += _names(entry, inner)
+        elif isinstance(entry, URLPattern) and entry.name:
+            found.append((namespace + entry.name, entry))
+    return found
+
+
+def _access(name: str) -> str:
+    for label, names in (
+        ("public", PUBLIC),
+        ("signed-in", SIGNED_IN),
+        ("reader", READER),
+        ("manager", MANAGER),
+    ):
+        if name in names:
+            return label
+    if name.startswith(MANAGER_PREFIXES):
+        return "manager"
+    raise AssertionError(f"URL {name!r} is not in the permission matrix: classify it in {__file__}")
+
+
+@pytest.fixture
+def world(study: Study, expert: Any, manager: Any) -> dict[str, Any]:
+    """One object of every kind a URL can name."""
+    job = Job.objects.create(kind="ping", task_name="core.ping")
+    dataset = Dataset.objects.filter(source="real").first()
+    synthetic = Dataset.objects.filter(source="synthetic").first()
+    run = TrainingRun.objects.create(
+        name="run",
+        dataset=dataset,
+        config={"steps": 1, "classes": ["LYM"]},
+        job=Job.objects.create(kind="training", task_name="gan.training_run"),
+    )
+    checkpoint = Checkpoint.objects.create(run=run, step=1, file="checkpoints/none.pt")
+    sampling = SamplingRun.objects.create(
+        checkpoint=checkpoint,
+        tissue_class="LYM",
+        count=1,
+        dataset=Dataset.objects.create(name="s", source="synthetic"),
+        job=Job.objects.create(kind="sampling", task_name="gan.sampling_run"),
+    )
+    report = FidReport.objects.create(
+        sampling_run=sampling,
+        real_dataset=dataset,
+        n_images=2,
+        job=Job.objects.create(kind="fid", task_name="evaluation.fid_report"),
+    )
+    experiment = AugmentationExperiment.objects.create(
+        train_dataset=dataset,
+        test_dataset=synthetic,
+        sampling_run=sampling,
+        tissue_class="LYM",
+        config={},
+        job=Job.objects.create(kind="augmentation", task_name="evaluation.augmentation"),
+    )
+    token = answer_next(assignment=study.assignments.get()).token
+    return {
+        "job_id": job.pk,
+        "dataset_id": dataset.pk,
+        "patch_id": Patch.objects.first().pk,
+        "study_id": study.pk,
+        "token": token,
+        "kind": "answers",
+        "report_id": report.pk,
+        "experiment_id": experiment.pk,
+        "gan:run_id": run.pk,
+        "gan:sampling_detail:run_id": sampling.pk,
+        "object_id": str(study.pk),
+        "app_label": "turing",
+        "content_type_id": 1,
+        "user_id": expert.pk,
+    }
+
+
+def _kwargs(name: str, pattern: URLPattern, world: dict[str, Any]) -> dict[str, Any]:
+    out = {}
+    for key in pattern.pattern.converters:
+        out[key] = world.get(f"{name}:{key}", world.get(f"gan:{key}") if name.startswith("gan:") else None)
+        if out[key] is None:
+            out[key] = world.get(key, uuid.uuid4().hex[:8])
+    return out
+
+
+def test_every_url_is_guarded_as_its_role_needs(
+    world: dict[str, Any], expert: Any, other_expert: Any, manager: Any
+) -> None:
+    clients = {"anonymous": Client(), "expert": Client(), "other": Client(), "manager": Client()}
+    clients["expert"].force_login(expert)
+    clients["other"].force_login(other_expert)
+    clients["manager"].force_login(manager)
+    failures: list[str] = []
+    skipped: list[str] = []
+    names = _names()
+    assert len(names) > 40
+    for name, pattern in names:
+        access = _access(name)
+        try:
+            url = reverse(name, kwargs=_kwargs(name, pattern, world))
+        except NoReverseMatch:
+            skipped.append(name)
+            continue
+        status = {who: client.get(url).status_code for who, client in clients.items()}
+        # A POST-only endpoint: try it as such (not logging out, which would end the other checks' sessions).
+        if status["expert"] == 405 and status["manager"] == 405 and access != "public":
+            status = {who: client.post(url, {}).status_code for who, client in clients.items()}
+        if any(code >= 500 for code in status.values()):
+            failures.append(f"{name} {url}: server error {status}")
+        if access == "public":
+            ok = status["anonymous"] in (200, 302, 405)
+        elif name in NEEDS_PARAMETERS:
+            ok = status["anonymous"] in (302, 403) and status["expert"] == 403
+        elif access == "signed-in":
+            ok = status["anonymous"] in (302, 403) and status["expert"] in (200, 302, 405)
+        elif access == "reader":
+            ok = (
+                status["anonymous"] in (302, 403)
+                and status["expert"] in (200, 400, 405)
+                and status["other"] == 404
+                and status["manager"] == 404
+            )
+        else:
+            ok = (
+                status["anonymous"] in (302, 403)
+                and status["expert"] == 403
+                and status["other"] == 403
+                and status["manager"] in (200, 302, 404, 405)
+            )
+        if not ok:
+            failures.append(f"{name} {url} ({access}): {status}")
+    assert not failures, "\n".join(failures)
+    # Only the admin's app index (a regex of app labels) cannot take the generic sample values.
+    assert set(skipped) <= {"admin:app_list"}, skipped
