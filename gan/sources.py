@@ -122,6 +122,9 @@ def list_zip(archive: zipfile.ZipFile, classes: tuple[str, ...]) -> SourceListin
         if parts is None:
             listing.problems.append((info.filename, "path escapes the archive's root: refused"))
             continue
+        if not parts:  # "." or "./": names nothing
+            listing.problems.append((info.filename, "empty member name"))
+            continue
         if info.is_dir():
             if parts and parts[-1].upper() in classes:
                 class_folders.setdefault("/".join(parts), 0)

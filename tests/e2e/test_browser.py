@@ -55,9 +55,11 @@ def test_image_is_shown_at_a_fixed_size_without_smoothing(page: Any, live_server
     _login(page, live_server.url, "expert-a")
     page.goto(f"{live_server.url}/studies/{study.pk}/")
     image = page.locator("img.patch")
-    page.wait_for_function(
-        "document.querySelector('img.patch').complete && document.querySelector('img.patch').naturalWidth > 0"
-    )
+    # Polled from here: wait_for_function evaluates a string, which the site's CSP rightly forbids.
+    for _ in range(100):
+        if image.evaluate("img => img.complete && img.naturalWidth > 0"):
+            break
+        page.wait_for_timeout(100)
     assert image.evaluate("img => [img.naturalWidth, img.width, getComputedStyle(img).imageRendering]") == [
         128,
         512,

@@ -233,3 +233,13 @@ def test_sample_and_demo_derivatives_are_identical(sample_root: Path, media_root
     )
     report = services.dataset_import(path=media_root.parent / "png", name="tiff", classes=["LYM"])
     assert report.total_imported == 0 and report.already_present == {"LYM": 12}
+
+
+def test_zip_member_named_dot_is_skipped(media_root: Path, tmp_path: Path) -> None:
+    archive = tmp_path / "dot.zip"
+    with zipfile.ZipFile(archive, "w") as zf:
+        zf.writestr(".", b"x")
+        zf.writestr("LYM/LYM-1.tif", images.rgb_tiff(1))
+    report = services.dataset_import(path=archive)
+    assert report.imported == {"LYM": 1}
+    assert {"path": ".", "reason": "empty member name"} in report.skipped
