@@ -1,0 +1,127 @@
+"""The web server killed with SIGKILL during a burst of answers: every answer said saved is stored, once."""
+
+from __future__ import annotations
+
+import http.client
+import json
+import os
+import secrets
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+from django.conf import settings as django_settings
+from django.contrib.auth import BACKEND_SESSION_KEY, HASH_SESSION_KEY, SESSION_KEY
+from django.contrib.sessions.backends.db import SessionStore
+from django.db import connection
+
+from tests.conftest import _database_url
+from turing.models import Answer, Study
+from turing.services import study_invite
+
+pytestmark = pytest.mark.django_db(transaction=True)  # gunicorn, a real process, reads what we write
+REPO = Path(__file__).resolve().parents[2]
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _session_cookie(user: Any) -> str:
+    store = SessionStore()
+    store[SESSION_KEY] = str(user.pk)
+    store[BACKEND_SESSION_KEY] = "django.contrib.auth.backends.ModelBackend"
+    store[HASH_SESSION_KEY] = user.get_session_auth_hash()
+    store.create()
+    return f"{django_settings.SESSION_COOKIE_NAME}={store.session_key}; csrftoken={'c' * 32}"
+
+
+def _call(port: int, method: str, path: str, cookie: str, body: dict | None = None) -> tuple[int, Any]:
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+    headers = {"Cookie": cookie, "X-CSRFToken": "c" * 32, "Content-Type": "application/json"}
+    conn.request(method, path, body=json.dumps(body) if body is not None else None, headers=headers)
+    response = conn.getresponse()
+    status, data = response.status, response.read()
+    conn.close()
+    return status, json.loads(data) if data else None
+
+
+def test_answers_acknowledged_before_a_kill_9_are_all_stored_once(
+    study: Study, expert: Any, other_expert: Any, tmp_path: Path
+) -> None:
+    study_invite(study=study, reader=other_expert)
+    port = _free_port()
+    env = dict(os.environ) | {
+        "DATABASE_URL": _database_url(connection.settings_dict),
+        "HISTOTURING_DATA_DIR": str(django_settings.DATA_DIR),
+        "MEDIA_ROOT": str(django_settings.MEDIA_ROOT),
+        "ALLOWED_HOSTS": "127.0.0.1",
+    }
+    log = (tmp_path / "gunicorn.log").open("wb")
+    server = subprocess.Popen(
+        [sys.executable, "-m", "gunicorn", "config.wsgi", "--bind", f"127.0.0.1:{port}", "--workers", "2"],
+        cwd=REPO,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+    acknowledged: list[tuple[str, str, str]] = []
+    lock = threading.Lock()
+    try:
+        for _ in range(100):
+            try:
+                http.client.HTTPConnection("127.0.0.1", port, timeout=1).request("GET", "/healthz")
+                break
+            except OSError:
+                time.sleep(0.2)
+
+        def reader(user: Any) -> None:
+            cookie = _session_cookie(user)
+            try:
+                status, upcoming = _call(port, "GET", f"/api/studies/{study.pk}/next", cookie)
+                while status in (200, 201) and not upcoming["finished"]:
+                    label = secrets.choice(["real", "synthetic"])
+                    token = upcoming["item"]["token"]
+                    status, body = _call(
+                        port,
+                        "POST",
+                        f"/api/studies/{study.pk}/answers",
+                        cookie,
+                        {"token": token, "label": label},
+                    )
+                    if status == 201 and body["saved"]:
+                        with lock:
+                            acknowledged.append((user.username, token, label))
+                        upcoming = body["next"]
+            except (OSError, http.client.HTTPException):
+                return  # the server died mid-request: this answer was never acknowledged
+
+        threads = [threading.Thread(target=reader, args=(u,)) for u in (expert, other_expert)]
+        for thread in threads:
+            thread.start()
+        while len(acknowledged) < 6 and any(t.is_alive() for t in threads):
+            time.sleep(0.005)
+        os.killpg(server.pid, signal.SIGKILL)
+        for thread in threads:
+            thread.join(timeout=20)
+    finally:
+        if server.poll() is None:
+            os.killpg(server.pid, signal.SIGKILL)
+        server.wait()
+    stored = list(
+        Answer.objects.filter(assignment__study=study, label__isnull=False).values_list(
+            "assignment__reader__username", "item__token", "label"
+        )
+    )
+    assert len(acknowledged) >= 6
+    assert set(acknowledged) <= set(stored)  # nothing said "saved" is lost
+    assert len(stored) == len(set(stored)) and len(stored) < 20  # once each; the kill came mid-burst
