@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
 import secrets
@@ -236,6 +237,9 @@ def main() -> None:
     )
     parser.add_argument("--port", type=int, default=8765)
     parser.add_argument("--database-url", default="postgres://postgres@127.0.0.1:5432/histoturing_bench")
+    parser.add_argument(
+        "--memory-every", type=float, default=0, help="sample every process's RSS this often (s)"
+    )
     args = parser.parse_args()
 
     workdir = tempfile.mkdtemp(prefix="histoturing-load-")
@@ -302,16 +306,51 @@ def main() -> None:
             return total
 
         before = {"server": cpu(server_procs), "postgres": cpu(postgres), "client": cpu([psutil.Process()])}
+        samples: list[tuple[float, dict[str, float]]] = []
+
+        def rss() -> dict[str, float]:
+            out = {}
+            for process in [*server_procs, *postgres]:
+                with contextlib.suppress(psutil.Error):  # a process that has just ended
+                    out[f"{process.name()}[{process.pid}]"] = process.memory_info().rss / 2**20
+            return out
+
+        async def with_sampler() -> dict[str, list]:
+            async def sample() -> None:
+                begin = time.perf_counter()
+                while True:
+                    samples.append((time.perf_counter() - begin, rss()))
+                    await asyncio.sleep(args.memory_every)
+
+            sampler = asyncio.create_task(sample()) if args.memory_every else None
+            try:
+                return await load(
+                    args.port,
+                    int(setup["study"]),
+                    list(setup["sessions"]),
+                    list(setup["readers"]),
+                    args.duration,
+                    args.rate,
+                    args.worker_class == "sync",
+                )
+            finally:
+                if sampler is not None:
+                    sampler.cancel()
+
         start = time.perf_counter()
-        results = asyncio.run(
-            load(
-                args.port,
-                int(setup["study"]),
-                list(setup["sessions"]),
-                list(setup["readers"]),
-                args.duration,
-                args.rate,
-                args.worker_class == "sync",
+        results = (
+            asyncio.run(with_sampler())
+            if args.memory_every
+            else asyncio.run(
+                load(
+                    args.port,
+                    int(setup["study"]),
+                    list(setup["sessions"]),
+                    list(setup["readers"]),
+                    args.duration,
+                    args.rate,
+                    args.worker_class == "sync",
+                )
             )
         )
         elapsed = time.perf_counter() - start
