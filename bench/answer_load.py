@@ -384,6 +384,13 @@ def main() -> None:
         + f" (of {elapsed * (os.cpu_count() or 1):.1f} available); per answer: "
         f"server {per_answer['server']:.2f} ms, PostgreSQL {per_answer['postgres']:.2f} ms"
     )
+    if samples:
+        print(f"resident memory (MB) at {', '.join(f'{t:.0f}' for t, _ in samples)} s:")
+        for name in samples[0][1]:
+            series = [round(sample.get(name, float("nan"))) for _, sample in samples]
+            print(
+                f"  {name:<28} {' '.join(f'{v:>5}' for v in series)}   change {series[-1] - series[0]:+d} MB"
+            )
     print(
         f"errors: {len(results['errors'])}"
         + (f" (first: {results['errors'][0]})" if results["errors"] else "")

@@ -18,12 +18,13 @@ from django.db import transaction
 from core.models import Job
 from gan import imaging
 from gan.models import Checkpoint, Dataset, TrainingRun
-from gan.training.checkpoint import CheckpointError, load_checkpoint, require_compatible
 from gan.training.config import ConfigError, TrainingConfig, demo_config
-from gan.training.data import PackedPatches, open_pack, pack_exists, pack_patches
 
+# PyTorch is imported where it is used, not here: web processes load this module but never train,
+# and importing torch would cost each gunicorn worker about half a gigabyte.
 if TYPE_CHECKING:
     from core.jobs import JobContext
+    from gan.training.data import PackedPatches
     from gan.training.loop import Progress
 
 logger = logging.getLogger(__name__)
@@ -106,6 +107,8 @@ def checkpoint_path(checkpoint: Checkpoint) -> Path:
 
 def checkpoint_check(*, checkpoint: Checkpoint, config: TrainingConfig | None = None) -> TrainingConfig:
     """Load a checkpoint's header and (optionally) check it fits `config`; returns its config."""
+    from gan.training.checkpoint import CheckpointError, load_checkpoint, require_compatible
+
     try:
         loaded = load_checkpoint(checkpoint_path(checkpoint))
         if config is not None:
@@ -117,6 +120,8 @@ def checkpoint_check(*, checkpoint: Checkpoint, config: TrainingConfig | None = 
 
 def training_data_pack(*, dataset: Dataset, classes: tuple[str, ...]) -> PackedPatches:
     """The dataset's patches of `classes` as a memory-mapped uint8 array, packed once and reused."""
+    from gan.training.data import open_pack, pack_exists, pack_patches
+
     rows = list(
         dataset.patches.filter(tissue_class__in=classes)
         .order_by("id")
@@ -220,6 +225,8 @@ class _RunRecorder:
 
 def _latest_usable_checkpoint(run: TrainingRun) -> Checkpoint | None:
     """The newest checkpoint of the run that loads; a file cut short by a crash is passed over."""
+    from gan.training.checkpoint import CheckpointError, load_checkpoint
+
     for checkpoint in run.checkpoints.order_by("-step"):
         try:
             load_checkpoint(checkpoint_path(checkpoint))
@@ -277,6 +284,7 @@ def training_run_job(job: Job, context: JobContext) -> dict[str, Any]:
     """The body of the training task."""
     from core.jobs import JobCancelled, JobError
     from gan.services.sampling import sampling_run_start
+    from gan.training.checkpoint import CheckpointError
     from gan.training.data import DataError
 
     run = TrainingRun.objects.select_related("dataset").get(job=job)

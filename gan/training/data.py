@@ -11,9 +11,12 @@ import os
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
-import torch
+
+if TYPE_CHECKING:
+    import torch
 
 SIZE = 128
 
@@ -126,6 +129,8 @@ def load_batch(
     data: PackedPatches, indices: np.ndarray, device: torch.device
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """A batch as float images in [-1, 1] ([B, 3, 128, 128], channels_last memory) and labels [B]."""
+    import torch  # here, not at the top: packing data (in web processes too) needs no PyTorch
+
     order = np.sort(indices)  # sorted reads are sequential on the memory map
     pixels = torch.from_numpy(np.ascontiguousarray(data.images[order]))  # [B, 128, 128, 3] uint8
     labels = torch.from_numpy(data.labels[order])
