@@ -385,12 +385,17 @@ def main() -> None:
         f"server {per_answer['server']:.2f} ms, PostgreSQL {per_answer['postgres']:.2f} ms"
     )
     if samples:
-        print(f"resident memory (MB) at {', '.join(f'{t:.0f}' for t, _ in samples)} s:")
-        for name in samples[0][1]:
-            series = [round(sample.get(name, float("nan"))) for _, sample in samples]
-            print(
-                f"  {name:<28} {' '.join(f'{v:>5}' for v in series)}   change {series[-1] - series[0]:+d} MB"
-            )
+        print(
+            f"resident memory (MB) at {', '.join(f'{t:.0f}' for t, _ in samples)} s; change after the first"
+        )
+        print("sample (warm-up: a worker loads its code on its first request) to the last:")
+        names = dict.fromkeys(name for _, sample in samples for name in sample)
+        for name in names:
+            series = [sample.get(name) for _, sample in samples]
+            cells = " ".join(f"{v:>5.0f}" if v is not None else "    —" for v in series)
+            known = [v for v in series[1:] if v is not None]
+            change = f"{known[-1] - known[0]:+.0f} MB" if len(known) > 1 else "—"
+            print(f"  {name:<28} {cells}   {change}")
     print(
         f"errors: {len(results['errors'])}"
         + (f" (first: {results['errors'][0]})" if results["errors"] else "")
