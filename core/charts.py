@@ -36,10 +36,7 @@ def line_chart_svg(
             axes.legend(loc="upper right", fontsize="small")
         else:
             axes.text(0.5, 0.5, "no data yet", ha="center", va="center", transform=axes.transAxes)
-        figure.tight_layout()
-        buffer = io.BytesIO()
-        figure.savefig(buffer, format="svg", metadata={"Date": None})
-        return buffer.getvalue()
+        return _svg(figure)
     finally:
         plt.close(figure)
 

@@ -56,7 +56,8 @@ def weights_check(path: Path) -> tuple[str, bool]:
             f"{URL_INCEPTION_V3} on a machine with internet, copy it here and set FID_WEIGHTS_PATH "
             "to its path."
         )
-    digest = hashlib.sha256(path.read_bytes()).hexdigest()
+    with path.open("rb") as handle:
+        digest = hashlib.file_digest(handle, "sha256").hexdigest()  # streamed: the file is about 91 MB
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:

@@ -8,14 +8,13 @@ from typing import Any
 import pytest
 import schemathesis
 from django.conf import settings as django_settings
-from django.contrib.auth import BACKEND_SESSION_KEY, HASH_SESSION_KEY, SESSION_KEY
-from django.contrib.sessions.backends.db import SessionStore
 from django.core.signals import request_finished, request_started
 from django.db import close_old_connections
 from hypothesis import HealthCheck, settings
 from schemathesis.checks import not_a_server_error
 
 from config.wsgi import application
+from tests.sessions import session_key_for
 from turing.models import Study
 
 schema = schemathesis.openapi.from_wsgi("/api/schema/", application)
@@ -36,12 +35,7 @@ CSRF = "f" * 32
 
 
 def _cookies(user: Any) -> dict[str, str]:
-    store = SessionStore()
-    store[SESSION_KEY] = str(user.pk)
-    store[BACKEND_SESSION_KEY] = "django.contrib.auth.backends.ModelBackend"
-    store[HASH_SESSION_KEY] = user.get_session_auth_hash()
-    store.create()
-    return {django_settings.SESSION_COOKIE_NAME: store.session_key or "", "csrftoken": CSRF}
+    return {django_settings.SESSION_COOKIE_NAME: session_key_for(user), "csrftoken": CSRF}
 
 
 @pytest.mark.django_db

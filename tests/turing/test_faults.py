@@ -17,11 +17,10 @@ from typing import Any
 
 import pytest
 from django.conf import settings as django_settings
-from django.contrib.auth import BACKEND_SESSION_KEY, HASH_SESSION_KEY, SESSION_KEY
-from django.contrib.sessions.backends.db import SessionStore
 from django.db import connection
 
 from tests.conftest import _database_url
+from tests.sessions import session_key_for
 from turing.models import Answer, Study
 from turing.services import study_invite
 
@@ -36,12 +35,7 @@ def _free_port() -> int:
 
 
 def _session_cookie(user: Any) -> str:
-    store = SessionStore()
-    store[SESSION_KEY] = str(user.pk)
-    store[BACKEND_SESSION_KEY] = "django.contrib.auth.backends.ModelBackend"
-    store[HASH_SESSION_KEY] = user.get_session_auth_hash()
-    store.create()
-    return f"{django_settings.SESSION_COOKIE_NAME}={store.session_key}; csrftoken={'c' * 32}"
+    return f"{django_settings.SESSION_COOKIE_NAME}={session_key_for(user)}; csrftoken={'c' * 32}"
 
 
 def _call(port: int, method: str, path: str, cookie: str, body: dict | None = None) -> tuple[int, Any]:
