@@ -7,7 +7,7 @@ fast as the server lets them with --rate 0). Bounded by answer count and by time
 Prints answers per second, p50/p95/p99 latency of the answer requests,
 errors, and afterwards checks that every answer the server said was saved is in the database once.
 
-    python bench/answer_load.py                       # 50 experts x 40 answers, 300/s offered
+    python bench/answer_load.py                       # 50 experts, 300/s offered, 60 s
     python bench/answer_load.py --rate 0              # capacity: every reader answers at once
     python bench/answer_load.py --worker-class gthread --threads 4
 """
@@ -220,7 +220,10 @@ def main() -> None:
     )
     parser.add_argument("--experts", type=int, default=50)
     parser.add_argument(
-        "--answers", type=int, default=40, help="answers per expert (the study's items per reader)"
+        "--answers",
+        type=int,
+        default=400,
+        help="items per reader (enough that the run ends by --duration, not by running out)",
     )
     parser.add_argument("--duration", type=float, default=60, help="stop after this many seconds")
     parser.add_argument(
@@ -293,24 +296,26 @@ def main() -> None:
 
         gunicorn = psutil.Process(server.pid)
         server_procs = [gunicorn, *gunicorn.children(recursive=True)]
-        postgres = [p for p in psutil.process_iter(["name"]) if (p.info["name"] or "").startswith("postgres")]
 
-        def cpu(processes: list[psutil.Process]) -> float:
-            total = 0.0
+        def postgres() -> list[psutil.Process]:
+            """Every PostgreSQL process now: the server's backends open when gunicorn's workers connect."""
+            return [p for p in psutil.process_iter(["name"]) if (p.info["name"] or "").startswith("postgres")]
+
+        def cpu_by_pid(processes: list[psutil.Process]) -> dict[int, float]:
+            out = {}
             for process in processes:
-                try:
+                with contextlib.suppress(psutil.Error):
                     times = process.cpu_times()
-                    total += times.user + times.system
-                except psutil.Error:
-                    pass
-            return total
+                    out[process.pid] = times.user + times.system
+            return out
 
-        before = {"server": cpu(server_procs), "postgres": cpu(postgres), "client": cpu([psutil.Process()])}
+        groups = {"server": lambda: server_procs, "postgres": postgres, "client": lambda: [psutil.Process()]}
+        before = {name: cpu_by_pid(list_()) for name, list_ in groups.items()}
         samples: list[tuple[float, dict[str, float]]] = []
 
         def rss() -> dict[str, float]:
             out = {}
-            for process in [*server_procs, *postgres]:
+            for process in [*server_procs, *postgres()]:
                 with contextlib.suppress(psutil.Error):  # a process that has just ended
                     out[f"{process.name()}[{process.pid}]"] = process.memory_info().rss / 2**20
             return out
@@ -354,7 +359,9 @@ def main() -> None:
             )
         )
         elapsed = time.perf_counter() - start
-        after = {"server": cpu(server_procs), "postgres": cpu(postgres), "client": cpu([psutil.Process()])}
+        # A process that started during the load counts from zero; one that ended is missed (backends
+        # persist here: gunicorn's workers keep their connections).
+        after = {name: cpu_by_pid(list_()) for name, list_ in groups.items()}
     finally:
         os.killpg(server.pid, signal.SIGTERM)
         server.wait(timeout=30)
@@ -376,7 +383,10 @@ def main() -> None:
         f"latency of the answer requests: p50 {q[49] * 1000:.1f} ms, p95 {q[94] * 1000:.1f} ms, "
         f"p99 {q[98] * 1000:.1f} ms, max {latencies[-1] * 1000 if latencies else 0:.1f} ms"
     )
-    used = {name: after[name] - before[name] for name in before}
+    used = {
+        name: sum(seconds - before[name].get(pid, 0.0) for pid, seconds in after[name].items())
+        for name in after
+    }
     per_answer = {name: 1000 * value / max(len(saved), 1) for name, value in used.items()}
     print(
         "CPU seconds used during the load: "

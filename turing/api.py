@@ -106,7 +106,7 @@ class AnswerSubmitApi(APIView):
         answer = result.answer
         assignment = answer.assignment
         body = {
-            "token": answer.item.token,
+            "token": result.token,
             "label": answer.label,
             "confidence": answer.confidence,
             "answered_at": answer.answered_at,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -307,8 +308,71 @@ def answer_next(*, assignment: Assignment, answered: int | None = None) -> NextI
 
 @dataclass(frozen=True)
 class SubmitResult:
-    answer: Answer
+    answer: Answer  # with its assignment (order included); its item is not loaded
+    token: str
     created: bool  # False: the stored answer of an earlier identical submit
+
+
+def _take_answer_sql(with_confidence: bool) -> str:
+    """One statement that finds the reader's shown, unanswered item in an open study and labels it.
+
+    The hot path of the expert API: it replaces a look-up plus an update (two round trips and two ORM
+    compilations) by one round trip. It returns what the response needs, the reader's order included
+    (a scalar subquery: SQLite's RETURNING may not name a joined table). PostgreSQL and SQLite (3.35+)
+    both run it. When it takes nothing, `answer_submit` finds out why on the explanatory path.
+    """
+    qn = connection.ops.quote_name
+    answer, assignment = qn(Answer._meta.db_table), qn(Assignment._meta.db_table)
+    study, item = qn(Study._meta.db_table), qn(StudyItem._meta.db_table)
+    confidence_allowed = f"AND s.{qn('ask_confidence')} " if with_confidence else ""
+    return (
+        f"UPDATE {answer} SET label = %s, confidence = %s, answered_at = %s "  # noqa: S608
+        f"WHERE label IS NULL AND id = ("
+        f"SELECT a.id FROM {answer} a JOIN {assignment} g ON g.id = a.assignment_id "
+        f"JOIN {study} s ON s.id = g.study_id JOIN {item} i ON i.id = a.item_id "
+        f"WHERE g.study_id = %s AND g.reader_id = %s AND i.token = %s AND s.status = %s "
+        f"{confidence_allowed}) "
+        f"RETURNING id, assignment_id, item_id, position, "
+        f"(SELECT g.{qn('order')} FROM {assignment} g WHERE g.id = assignment_id)"
+    )
+
+
+def _is_confidence(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and 1 <= value <= 5
+
+
+def _answer_take(
+    *, study_id: int, reader_id: int, token: str, label: str, confidence: int | None
+) -> Answer | None:
+    """Label a shown, unanswered item of an open study in one statement; None when that is not the case."""
+    now = timezone.now()
+    with connection.cursor() as cursor:
+        cursor.execute(
+            _take_answer_sql(confidence is not None),
+            [label, confidence, now, study_id, reader_id, token, Study.Status.OPEN.value],
+        )
+        row = cursor.fetchone()
+    if row is None:
+        return None
+    answer_id, assignment_id, item_id, position, order = row
+    assignment = Assignment(
+        id=assignment_id,
+        study_id=study_id,
+        reader_id=reader_id,
+        order=json.loads(order) if isinstance(order, str) else order,  # jsonb comes back as text
+    )
+    answer = Answer(
+        id=answer_id,
+        assignment=assignment,
+        item_id=item_id,
+        position=position,
+        label=label,
+        confidence=confidence,
+        answered_at=now,
+    )
+    if position + 1 >= assignment.total:
+        Assignment.objects.filter(pk=assignment_id, finished_at__isnull=True).update(finished_at=now)
+    return answer
 
 
 def answer_submit(
@@ -316,12 +380,19 @@ def answer_submit(
 ) -> SubmitResult:
     """Store a reader's label for an item they were shown; committed before this returns.
 
-    One query finds the answer row, its assignment and study (the hot path of the expert API).
+    A well-formed first answer takes one statement (`_answer_take`); anything else (a repeat, a change,
+    an item not shown, a closed study, bad input) goes through the checks below, which say what is wrong.
     """
     if not isinstance(token, str) or not token:
         raise AnswerError("An item token is required.")
+    if label in Answer.Label.values and (confidence is None or _is_confidence(confidence)):
+        taken = _answer_take(
+            study_id=study_id, reader_id=reader.pk, token=token, label=label, confidence=confidence
+        )
+        if taken is not None:
+            return SubmitResult(taken, token, created=True)
     answer = (
-        Answer.objects.select_related("assignment__study", "item")
+        Answer.objects.select_related("assignment__study")
         .filter(assignment__study_id=study_id, assignment__reader_id=reader.pk, item__token=token)
         .order_by()
         .first()
@@ -336,22 +407,22 @@ def answer_submit(
     if confidence is not None:
         if not study.ask_confidence:
             raise AnswerError("This study does not ask for a confidence rating.")
-        if isinstance(confidence, bool) or not isinstance(confidence, int) or not 1 <= confidence <= 5:
+        if not _is_confidence(confidence):
             raise AnswerError(f"Confidence must be a whole number from 1 to 5, got {confidence!r}.")
     now = timezone.now()
-    taken = Answer.objects.filter(pk=answer.pk, label__isnull=True).update(
+    updated = Answer.objects.filter(pk=answer.pk, label__isnull=True).update(
         label=label, confidence=confidence, answered_at=now
     )
-    if taken:
+    if updated:  # only when the item or study changed since the statement above
         answer.label, answer.confidence, answer.answered_at = label, confidence, now
         if answer.position + 1 >= assignment.total:
             Assignment.objects.filter(pk=assignment.pk, finished_at__isnull=True).update(finished_at=now)
-        return SubmitResult(answer, created=True)
+        return SubmitResult(answer, token, created=True)
     answer.refresh_from_db(fields=["label", "confidence", "answered_at", "changed_at"])
     if answer.label == label and answer.confidence == confidence:
-        return SubmitResult(answer, created=False)  # a repeated submit: nothing new is stored
+        return SubmitResult(answer, token, created=False)  # a repeated submit: nothing new is stored
     if not study.allow_changes:
         raise AnswerError("This item is already answered, and this study does not allow changes.", 409)
     Answer.objects.filter(pk=answer.pk).update(label=label, confidence=confidence, changed_at=now)
     answer.refresh_from_db(fields=["label", "confidence", "answered_at", "changed_at"])
-    return SubmitResult(answer, created=False)
+    return SubmitResult(answer, token, created=False)
