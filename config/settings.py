@@ -238,6 +238,11 @@ else:
         "visibility_timeout": env.integer("CELERY_VISIBILITY_TIMEOUT", 12 * 3600, minimum=60)
     }
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+# A worker outlives a broker outage of any length: it keeps reconnecting rather than exiting.
+CELERY_BROKER_CONNECTION_MAX_RETRIES = None
+# A running job goes on through a broker outage (its state and heartbeat live in the database); a
+# message delivered again later finds the job claimed or ended and does nothing (core.jobs).
+CELERY_WORKER_CANCEL_LONG_RUNNING_TASKS_ON_CONNECTION_LOSS = False
 # Job state, progress and results live in our own tables (core.Job), which pages read.
 CELERY_TASK_IGNORE_RESULT = True
 CELERY_RESULT_BACKEND = None
@@ -253,6 +258,8 @@ GPU_TASK_TIME_LIMIT = env.integer("GPU_TASK_TIME_LIMIT", 7 * 24 * 3600 + 600, mi
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 # A job whose heartbeat is older than this is taken as orphaned by a dead worker.
 JOB_HEARTBEAT_TIMEOUT_S = env.integer("JOB_HEARTBEAT_TIMEOUT_S", 120, minimum=5)
+# A job queued this long whose broker queue has fewer messages than queued jobs is sent again.
+JOB_RESEND_AFTER_S = env.integer("JOB_RESEND_AFTER_S", 300, minimum=1)
 
 # --- Data paths -----------------------------------------------------------------------------------
 # Folders that a study manager may import from by path on the server (uploads are also accepted).

@@ -1,11 +1,14 @@
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from django.conf import settings
 from django.db import connection
 
 from core.models import Job
+
+logger = logging.getLogger(__name__)
 
 
 def job_status(*, job: Job) -> dict[str, Any]:
@@ -57,3 +60,24 @@ def health_broker(*, url: str | None = None, timeout_s: int = 2) -> tuple[bool, 
         return True, str(transport)
     except Exception as exc:
         return False, f"{type(exc).__name__}: {exc}"
+
+
+def broker_queue_size(*, queue: str, url: str | None = None, timeout_s: int = 2) -> int | None:
+    """Messages waiting in a broker queue (not those a worker holds), or None when it cannot be asked."""
+    from kombu.exceptions import ChannelError
+
+    from config.celery import app
+
+    try:
+        with app.connection_for_write(url) as conn:
+            conn.ensure_connection(max_retries=1, timeout=timeout_s)
+            try:
+                declared = conn.default_channel.queue_declare(queue=queue, passive=True)  # type: ignore[attr-defined]
+                return int(declared.message_count)
+            except ChannelError:  # a queue that holds nothing may not exist at all (Redis)
+                return 0
+    except Exception as exc:
+        logger.warning(
+            "could not count the messages in broker queue %r: %s: %s", queue, type(exc).__name__, exc
+        )
+        return None

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import secrets
+from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
@@ -70,6 +71,7 @@ def job_create(
         title=title,
         queue=queue,
         created_by=created_by if getattr(created_by, "is_authenticated", False) else None,
+        enqueued_at=timezone.now() if enqueue else None,
     )
     if enqueue:
         job_enqueue_on_commit(job=job)
@@ -77,11 +79,30 @@ def job_create(
 
 
 def job_enqueue_on_commit(*, job: Job) -> None:
-    from config.celery import app
-
     job_id, task_name, queue = str(job.id), job.task_name, job.queue
     # A worker must never see a job id whose row is not committed yet.
-    transaction.on_commit(lambda: app.send_task(task_name, kwargs={"job_id": job_id}, queue=queue))
+    transaction.on_commit(lambda: job_publish(job_id=job_id, task_name=task_name, queue=queue))
+
+
+def job_publish(*, job_id: str, task_name: str, queue: str) -> bool:
+    """Hand a queued job's message to the broker; False when the broker cannot be reached.
+
+    The job then stays queued and says so, and the workers' recovery loop sends it again once the
+    broker is back (`jobs_resend_lost`): the page that started it answers, and nothing is lost.
+    """
+    from kombu.exceptions import OperationalError
+
+    from config.celery import app
+
+    try:
+        app.send_task(task_name, kwargs={"job_id": job_id}, queue=queue)
+    except (OperationalError, OSError) as exc:
+        logger.warning("job %s could not be sent to the broker: %s", job_id, exc)
+        Job.objects.filter(pk=job_id, state=Job.State.QUEUED).update(
+            message="Waiting for the job queue (the broker cannot be reached): it starts once it is back."
+        )
+        return False
+    return True
 
 
 def job_cancel(*, job: Job) -> Job:
@@ -178,12 +199,50 @@ def jobs_recover_orphans() -> list[str]:
             # Back to queued first: of two workers recovering at once, one wins the row.
             job.state = Job.State.QUEUED
             job.message = "Re-queued: its worker stopped responding."
-            job.save(update_fields=["state", "message"])
+            job.enqueued_at = timezone.now()
+            job.save(update_fields=["state", "message", "enqueued_at"])
             job_enqueue_on_commit(job=job)
             recovered.append(str(job.id))
     if recovered:
         logger.warning("re-queued %d orphaned job(s): %s", len(recovered), ", ".join(recovered))
     return recovered
+
+
+def jobs_resend_lost(*, queue_size: Callable[[str], int | None]) -> list[str]:
+    """Send again the messages of queued jobs that their broker queue no longer holds.
+
+    A broker restarted without persistence (Redis with no AOF or snapshot, say) loses the messages
+    it held, while the jobs' rows stay queued. A queue holding fewer messages than it has queued
+    jobs has lost some: the jobs waiting longest beyond JOB_RESEND_AFTER_S are sent again. A message
+    sent twice does no harm, since `job_claim` runs a job once. `queue_size(queue)` counts a
+    queue's messages, or gives None when the broker cannot be asked (nothing is sent then).
+    """
+    now = timezone.now()
+    cutoff = now - timedelta(seconds=settings.JOB_RESEND_AFTER_S)
+    resent: list[str] = []
+    with transaction.atomic():
+        waiting = list(
+            Job.objects.select_for_update(skip_locked=True)
+            .filter(state=Job.State.QUEUED, enqueued_at__isnull=False)
+            .order_by("enqueued_at")
+        )
+        overdue = [job for job in waiting if job.enqueued_at is not None and job.enqueued_at < cutoff]
+        for queue in sorted({job.queue for job in overdue}):
+            queued_here = sum(job.queue == queue for job in waiting)
+            size = queue_size(queue)
+            if size is None or size >= queued_here:
+                continue
+            for job in [job for job in overdue if job.queue == queue][: queued_here - size]:
+                job.enqueued_at = now
+                job.message = "Sent to the job queue again: the broker had lost its message."
+                job.save(update_fields=["enqueued_at", "message"])
+                job_enqueue_on_commit(job=job)
+                resent.append(str(job.id))
+    if resent:
+        logger.warning(
+            "re-sent %d job(s) whose message the broker had lost: %s", len(resent), ", ".join(resent)
+        )
+    return resent
 
 
 def login_blocked_for(*, username: str, address: str | None) -> int:

@@ -14,13 +14,15 @@ logger = logging.getLogger(__name__)
 
 
 def _recovery_loop(stop: threading.Event) -> None:
-    from core.services import jobs_recover_orphans
+    from core.selectors import broker_queue_size
+    from core.services import jobs_recover_orphans, jobs_resend_lost
 
     interval = max(2.0, settings.JOB_HEARTBEAT_TIMEOUT_S / 2)
     while True:
         try:
             close_old_connections()
             jobs_recover_orphans()
+            jobs_resend_lost(queue_size=lambda queue: broker_queue_size(queue=queue))
         except Exception:  # keep looping: the database may be restarting
             logger.exception("orphaned-job recovery failed")
         if stop.wait(interval):

@@ -59,6 +59,58 @@ def test_orphaned_jobs_are_requeued(settings: Any, django_capture_on_commit_call
     assert orphan.state == Job.State.QUEUED and alive.state == Job.State.RUNNING
 
 
+def _sent(minutes_ago: float, queue: str = Job.Queue.GPU) -> Job:
+    """A queued job whose message went to the broker this many minutes ago."""
+    return _job(queue=queue, enqueued_at=timezone.now() - timedelta(minutes=minutes_ago))
+
+
+def test_jobs_whose_messages_the_broker_lost_are_sent_again(
+    settings: Any, django_capture_on_commit_callbacks: Any
+) -> None:
+    settings.JOB_RESEND_AFTER_S = 60
+    oldest, older = _sent(10), _sent(5)
+    recent = _sent(0.1)  # its message may still be on its way: never re-sent yet
+    _job()  # run in the foreground by a command: never sent at all
+    _sent(10, queue=Job.Queue.DEFAULT)  # its own queue still holds its message
+    sizes = {Job.Queue.GPU: 1, Job.Queue.DEFAULT: 1}
+    with django_capture_on_commit_callbacks(execute=False) as callbacks:
+        resent = services.jobs_resend_lost(queue_size=sizes.get)
+    # gpu: three queued jobs, one message left: the two waiting longest are sent again.
+    assert resent == [str(oldest.pk), str(older.pk)] and len(callbacks) == 2
+    oldest.refresh_from_db()
+    recent.refresh_from_db()
+    assert oldest.enqueued_at > timezone.now() - timedelta(seconds=5) and "lost" in oldest.message
+    assert recent.message == ""
+    # Sent again just now: not again at the next round, even if the gpu queue looks empty.
+    assert services.jobs_resend_lost(queue_size={Job.Queue.GPU: 0, Job.Queue.DEFAULT: 1}.get) == []
+
+
+def test_nothing_is_sent_again_when_the_broker_cannot_be_asked_or_holds_every_message(
+    settings: Any,
+) -> None:
+    settings.JOB_RESEND_AFTER_S = 60
+    _sent(10)
+    _sent(10)
+    assert services.jobs_resend_lost(queue_size=lambda queue: None) == []
+    assert services.jobs_resend_lost(queue_size=lambda queue: 2) == []
+    assert services.jobs_resend_lost(queue_size=lambda queue: 5) == []  # duplicates count too
+
+
+def test_the_broker_counts_a_queue_s_waiting_messages() -> None:
+    from config.celery import app
+
+    queue = f"count-test-{timezone.now().timestamp():.0f}"
+    assert selectors.broker_queue_size(queue=queue) == 0  # a queue that never held anything
+    for _ in range(3):
+        app.send_task("core.ping", kwargs={"job_id": "none"}, queue=queue)
+    try:
+        assert selectors.broker_queue_size(queue=queue) == 3
+    finally:
+        with app.connection_for_write() as conn:
+            conn.default_channel.queue_purge(queue)
+    assert selectors.broker_queue_size(queue=queue, url="redis://127.0.0.1:1/0", timeout_s=1) is None
+
+
 def test_cancel_of_a_queued_job_is_immediate() -> None:
     job = services.job_cancel(job=_job())
     assert job.state == Job.State.CANCELLED
