@@ -17,3 +17,5 @@ urlpatterns = [
     ),
     path("admin/", admin.site.urls),
 ]
+
+handler500 = "core.errors.server_error"

@@ -3,11 +3,13 @@ services the rest of the suite (and CI) runs on."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import signal
 import socket
 import subprocess
+import tempfile
 import time
 from pathlib import Path
 
@@ -74,3 +76,60 @@ class PrivateRedis:
         if self.proc is not None and self.proc.poll() is None:
             os.killpg(self.proc.pid, signal.SIGKILL)
             self.proc.wait()
+
+
+class PrivatePostgres:
+    """A PostgreSQL cluster of our own (initdb in a temporary folder, trust authentication, no fsync),
+    run as the `postgres` system user when we are root, since PostgreSQL refuses to run as root."""
+
+    def __init__(self) -> None:
+        bindir = _postgres_bindir()
+        self.initdb, self.pg_ctl = bindir / "initdb", bindir / "pg_ctl"
+        self.as_user: list[str] = []
+        if os.geteuid() == 0:
+            if shutil.which("runuser") is None:
+                raise FileNotFoundError("runuser is needed to run PostgreSQL as its own user")
+            self.as_user = ["runuser", "-u", "postgres", "--"]
+        self.folder = Path(tempfile.mkdtemp(prefix="histoturing-pg-"))
+        if self.as_user:
+            shutil.chown(self.folder, "postgres")
+        self.port = free_port()
+        self._run(self.initdb, "-D", self.data, "-A", "trust", "-U", "postgres", "--no-sync", "-E", "UTF8")
+
+    @property
+    def data(self) -> str:
+        return str(self.folder / "data")
+
+    def url(self, database: str = "postgres") -> str:
+        return f"postgres://postgres@127.0.0.1:{self.port}/{database}"
+
+    def _run(self, *command: str | Path) -> None:
+        done = subprocess.run([*self.as_user, *map(str, command)], capture_output=True, text=True, timeout=60)
+        if done.returncode != 0:
+            raise RuntimeError(f"{Path(command[0]).name} failed: {done.stdout}{done.stderr}")
+
+    def start(self) -> None:
+        options = f"-p {self.port} -c listen_addresses=127.0.0.1 -k {self.folder} -c fsync=off"
+        self._run(
+            self.pg_ctl, "-D", self.data, "-l", self.folder / "server.log", "-o", options, "-w", "start"
+        )
+
+    def stop(self, mode: str = "immediate") -> None:
+        """`immediate` ends every backend at once with no checkpoint: a crash, recovered at the next start."""
+        self._run(self.pg_ctl, "-D", self.data, "-m", mode, "-w", "stop")
+
+    def destroy(self) -> None:
+        with contextlib.suppress(RuntimeError):
+            self.stop()
+        shutil.rmtree(self.folder, ignore_errors=True)
+
+
+def _postgres_bindir() -> Path:
+    if (pg_config := shutil.which("pg_config")) is not None:
+        bindir = Path(subprocess.run([pg_config, "--bindir"], capture_output=True, text=True).stdout.strip())
+        if (bindir / "initdb").exists():
+            return bindir
+    for candidate in sorted(Path("/usr/lib/postgresql").glob("*/bin"), reverse=True):
+        if (candidate / "initdb").exists():
+            return candidate
+    raise FileNotFoundError("PostgreSQL's server programs (initdb, pg_ctl) are not installed")

@@ -17,7 +17,12 @@ from turing.services import study_create
 
 def make_synthetic(name: str, n: int, tissue_class: str = "LYM", seed: int = 0) -> Dataset:
     """Synthetic patches made directly (smooth random fields), stored through the common pipeline."""
-    dataset = Dataset.objects.create(name=name, source=Source.SYNTHETIC)
+    return make_patches(name, n, source=Source.SYNTHETIC, tissue_class=tissue_class, seed=seed)
+
+
+def make_patches(name: str, n: int, *, source: str, tissue_class: str = "LYM", seed: int = 0) -> Dataset:
+    """Patches of smooth random fields with a given source, when the content does not matter."""
+    dataset = Dataset.objects.create(name=name, source=source)
     rng = np.random.default_rng(seed)
     for index in range(n):
         coarse = rng.integers(0, 256, size=(8, 8, 3), dtype=np.uint8)
@@ -30,7 +35,7 @@ def make_synthetic(name: str, n: int, tissue_class: str = "LYM", seed: int = 0) 
         Patch.objects.create(
             dataset=dataset,
             tissue_class=tissue_class,
-            source=Source.SYNTHETIC,
+            source=source,
             content_hash=digest,
             image=stored,
             seed=index,

@@ -7,7 +7,6 @@ import json
 import os
 import secrets
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -20,18 +19,13 @@ from django.conf import settings as django_settings
 from django.db import connection
 
 from tests.conftest import _database_url
+from tests.servers import free_port
 from tests.sessions import session_key_for
 from turing.models import Answer, Study
 from turing.services import study_invite
 
 pytestmark = pytest.mark.django_db(transaction=True)  # gunicorn, a real process, reads what we write
 REPO = Path(__file__).resolve().parents[2]
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def _session_cookie(user: Any) -> str:
@@ -52,7 +46,7 @@ def test_answers_acknowledged_before_a_kill_9_are_all_stored_once(
     study: Study, expert: Any, other_expert: Any, tmp_path: Path
 ) -> None:
     study_invite(study=study, reader=other_expert)
-    port = _free_port()
+    port = free_port()
     env = dict(os.environ) | {
         "DATABASE_URL": _database_url(connection.settings_dict),
         "HISTOTURING_DATA_DIR": str(django_settings.DATA_DIR),
