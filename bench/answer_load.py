@@ -320,14 +320,29 @@ def main() -> None:
                     out[f"{process.name()}[{process.pid}]"] = process.memory_info().rss / 2**20
             return out
 
-        async def with_sampler() -> dict[str, list]:
-            async def sample() -> None:
+        # CPU seconds last seen per process: polled every second, because PostgreSQL backends end and
+        # start during a long run (connections are recycled after DATABASE_CONN_MAX_AGE).
+        seen = {name: dict(values) for name, values in before.items()}
+
+        def poll_cpu() -> None:
+            for name, list_ in groups.items():
+                seen[name].update(cpu_by_pid(list_()))
+
+        async def with_samplers() -> dict[str, list]:
+            async def sample_memory() -> None:
                 begin = time.perf_counter()
                 while True:
                     samples.append((time.perf_counter() - begin, rss()))
                     await asyncio.sleep(args.memory_every)
 
-            sampler = asyncio.create_task(sample()) if args.memory_every else None
+            async def sample_cpu() -> None:
+                while True:
+                    await asyncio.sleep(1)
+                    poll_cpu()
+
+            samplers = [asyncio.create_task(sample_cpu())]
+            if args.memory_every:
+                samplers.append(asyncio.create_task(sample_memory()))
             try:
                 return await load(
                     args.port,
@@ -339,29 +354,13 @@ def main() -> None:
                     args.worker_class == "sync",
                 )
             finally:
-                if sampler is not None:
+                for sampler in samplers:
                     sampler.cancel()
 
         start = time.perf_counter()
-        results = (
-            asyncio.run(with_sampler())
-            if args.memory_every
-            else asyncio.run(
-                load(
-                    args.port,
-                    int(setup["study"]),
-                    list(setup["sessions"]),
-                    list(setup["readers"]),
-                    args.duration,
-                    args.rate,
-                    args.worker_class == "sync",
-                )
-            )
-        )
+        results = asyncio.run(with_samplers())
         elapsed = time.perf_counter() - start
-        # A process that started during the load counts from zero; one that ended is missed (backends
-        # persist here: gunicorn's workers keep their connections).
-        after = {name: cpu_by_pid(list_()) for name, list_ in groups.items()}
+        poll_cpu()  # a process that started during the load counts from zero
     finally:
         os.killpg(server.pid, signal.SIGTERM)
         server.wait(timeout=30)
@@ -384,8 +383,8 @@ def main() -> None:
         f"p99 {q[98] * 1000:.1f} ms, max {latencies[-1] * 1000 if latencies else 0:.1f} ms"
     )
     used = {
-        name: sum(seconds - before[name].get(pid, 0.0) for pid, seconds in after[name].items())
-        for name in after
+        name: sum(seconds - before[name].get(pid, 0.0) for pid, seconds in seen[name].items())
+        for name in seen
     }
     per_answer = {name: 1000 * value / max(len(saved), 1) for name, value in used.items()}
     print(

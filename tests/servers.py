@@ -9,6 +9,7 @@ import shutil
 import signal
 import socket
 import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -33,6 +34,29 @@ def wait_for_port(
         except OSError:
             time.sleep(0.1)
     raise RuntimeError(f"nothing listens on port {port} after {timeout_s} s")
+
+
+def start_gunicorn(
+    env: dict[str, str], *, port: int, log_path: Path, cwd: Path, workers: int = 2
+) -> subprocess.Popen[bytes]:
+    """The site under gunicorn, as in production, in its own process group (so it can be killed whole)."""
+    return subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "gunicorn",
+            "config.wsgi",
+            "--bind",
+            f"127.0.0.1:{port}",
+            "--workers",
+            str(workers),
+        ],
+        cwd=cwd,
+        env=env,
+        stdout=log_path.open("wb"),
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
 
 
 class PrivateRedis:

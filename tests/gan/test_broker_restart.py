@@ -94,23 +94,12 @@ def _start_in_a_process(env: dict[str, str], checkpoint: Checkpoint, count: int,
     return done.stdout.strip().splitlines()[-1]
 
 
-def _wait_ended(job_id: Any, worker: WorkerProcess, timeout_s: float = 120) -> Job:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        job = Job.objects.get(pk=job_id)
-        if job.is_ended:
-            return job
-        time.sleep(0.2)
-    raise AssertionError(
-        f"job {job_id} did not end in {timeout_s} s ({job.state}: {job.message})\n{worker.log()[-4000:]}"
-    )
-
-
 def test_sampling_survives_a_redis_restart_and_lost_messages_are_sent_again(
     sampling_run: SamplingRun,
     redis_server: PrivateRedis,
     worker_env: dict[str, str],
     private_worker: WorkerProcess,
+    wait_for_job: Any,
 ) -> None:
     checkpoint = sampling_run.checkpoint
     running = sampling_services.sampling_run_start(
@@ -137,7 +126,7 @@ def test_sampling_survives_a_redis_restart_and_lost_messages_are_sent_again(
     redis_server.start()  # empty: the waiting run's message is gone
 
     for run, count in ((running, 2000), (waiting, 40), (started_meanwhile, 30)):
-        job = _wait_ended(run.job_id, private_worker)
+        job = wait_for_job(run.job_id, worker=private_worker, timeout_s=120)
         assert job.state == Job.State.FINISHED, (job.message, job.error)
         assert job.attempts == 1  # never run twice, though sent twice
         seeds = list(run.patches.values_list("seed", flat=True))

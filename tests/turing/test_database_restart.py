@@ -22,7 +22,7 @@ import psutil
 import psycopg
 import pytest
 
-from tests.servers import PrivatePostgres, free_port, wait_for_port
+from tests.servers import PrivatePostgres, free_port, start_gunicorn, wait_for_port
 
 REPO = Path(__file__).resolve().parents[2]
 READERS, ITEMS = 4, 200
@@ -138,15 +138,7 @@ def test_the_site_recovers_from_a_postgres_restart_under_load(
     site = json.loads(setup.stdout.strip().splitlines()[-1])
 
     port = free_port()
-    log = (tmp_path / "gunicorn.log").open("wb")
-    server = subprocess.Popen(
-        [sys.executable, "-m", "gunicorn", "config.wsgi", "--bind", f"127.0.0.1:{port}", "--workers", "2"],
-        cwd=REPO,
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-    )
+    server = start_gunicorn(env, port=port, log_path=tmp_path / "gunicorn.log", cwd=REPO)
     readers = Readers(port, site["study"], site["readers"])
     try:
         wait_for_port(port, process=server)

@@ -7,8 +7,6 @@ import json
 import os
 import secrets
 import signal
-import subprocess
-import sys
 import threading
 import time
 from pathlib import Path
@@ -19,7 +17,7 @@ from django.conf import settings as django_settings
 from django.db import connection
 
 from tests.conftest import _database_url
-from tests.servers import free_port
+from tests.servers import free_port, start_gunicorn
 from tests.sessions import session_key_for
 from turing.models import Answer, Study
 from turing.services import study_invite
@@ -53,15 +51,7 @@ def test_answers_acknowledged_before_a_kill_9_are_all_stored_once(
         "MEDIA_ROOT": str(django_settings.MEDIA_ROOT),
         "ALLOWED_HOSTS": "127.0.0.1",
     }
-    log = (tmp_path / "gunicorn.log").open("wb")
-    server = subprocess.Popen(
-        [sys.executable, "-m", "gunicorn", "config.wsgi", "--bind", f"127.0.0.1:{port}", "--workers", "2"],
-        cwd=REPO,
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-    )
+    server = start_gunicorn(env, port=port, log_path=tmp_path / "gunicorn.log", cwd=REPO)
     acknowledged: list[tuple[str, str, str]] = []
     lock = threading.Lock()
     try:
