@@ -229,6 +229,8 @@ if CELERY_BROKER_URL.startswith("filesystem://"):
     CELERY_BROKER_TRANSPORT_OPTIONS: dict[str, Any] = {
         "data_folder_in": str(BROKER_FOLDER / "queue"),
         "data_folder_out": str(BROKER_FOLDER / "queue"),
+        # Exchange tables: under the data folder too, not in whatever folder a process started in.
+        "control_folder": str(BROKER_FOLDER / "control"),
         "store_processed": False,
     }
 else:
