@@ -219,17 +219,18 @@ def jobs_resend_lost(*, queue_size: Callable[[str], int | None]) -> list[str]:
     """
     now = timezone.now()
     cutoff = now - timedelta(seconds=settings.JOB_RESEND_AFTER_S)
+    queued = Job.objects.filter(state=Job.State.QUEUED, enqueued_at__isnull=False)
+    # The broker is asked before any row is locked: it may be slow to answer, or down.
+    sizes = {
+        queue: queue_size(queue)
+        for queue in sorted(set(queued.filter(enqueued_at__lt=cutoff).values_list("queue", flat=True)))
+    }
     resent: list[str] = []
     with transaction.atomic():
-        waiting = list(
-            Job.objects.select_for_update(skip_locked=True)
-            .filter(state=Job.State.QUEUED, enqueued_at__isnull=False)
-            .order_by("enqueued_at")
-        )
+        waiting = list(queued.select_for_update(skip_locked=True).order_by("enqueued_at")) if sizes else []
         overdue = [job for job in waiting if job.enqueued_at is not None and job.enqueued_at < cutoff]
-        for queue in sorted({job.queue for job in overdue}):
+        for queue, size in sizes.items():
             queued_here = sum(job.queue == queue for job in waiting)
-            size = queue_size(queue)
             if size is None or size >= queued_here:
                 continue
             for job in [job for job in overdue if job.queue == queue][: queued_here - size]:

@@ -7,6 +7,7 @@ broker was down, are sent again by the worker's recovery loop and complete; no p
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 import time
@@ -131,5 +132,8 @@ def test_sampling_survives_a_redis_restart_and_lost_messages_are_sent_again(
         assert job.attempts == 1  # never run twice, though sent twice
         seeds = list(run.patches.values_list("seed", flat=True))
         assert sorted(seeds) == list(range(run.seed, run.seed + count))
+    # Both lost messages were sent again (perhaps in two rounds, perhaps one more than once: a message
+    # held by the worker while it is busy does not count as in the queue; a duplicate runs nothing).
     log = private_worker.log()
-    assert "re-sent 2 job(s) whose message the broker had lost" in log, log[-4000:]
+    resent = sum(int(n) for n in re.findall(r"re-sent (\d+) job\(s\) whose message the broker had lost", log))
+    assert resent >= 2, log[-4000:]
