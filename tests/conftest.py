@@ -20,16 +20,20 @@ from core import services as core_services
 pytest_plugins = ["tests.gan.fixtures", "tests.turing.fixtures"]
 
 REPO = Path(__file__).resolve().parents[1]
-SAMPLE = REPO.parent / "shared" / "data" / "crc-he-sample"
 DEMO_DATA = REPO / "demo" / "data"
+TIFF_SAMPLE = REPO / "tests" / "data" / "crc-he-sample"
 
 
 @pytest.fixture(scope="session")
 def sample_root() -> Path:
-    """The 117 real TIFF patches beside the checkout (../shared/data/crc-he-sample)."""
-    if not (SAMPLE / "CRC-VAL-HE-7K").is_dir():
-        pytest.fail(f"the real sample data is missing: expected {SAMPLE}")
-    return SAMPLE
+    """The 117 real patches of the demo (128 px PNG derivatives, laid out as the datasets are)."""
+    return DEMO_DATA
+
+
+@pytest.fixture(scope="session")
+def tiff_root() -> Path:
+    """A handful of the real 224 px TIFFs, for the tests of that file format."""
+    return TIFF_SAMPLE
 
 
 @pytest.fixture

@@ -32,7 +32,7 @@ def test_import_from_the_page_runs_as_a_task(
 ) -> None:
     archive = tmp_path / "upload.zip"
     with zipfile.ZipFile(archive, "w") as zf:
-        for tif in sorted((sample_root / "CRC-VAL-HE-7K").rglob("*.tif")):
+        for tif in sorted((sample_root / "CRC-VAL-HE-7K").rglob("*.png")):
             zf.write(tif, tif.relative_to(sample_root).as_posix())
     with archive.open("rb") as handle:
         response = manager_client.post(

@@ -56,8 +56,8 @@ def test_reimport_adds_nothing(sample_root: Path, media_root: Path) -> None:
     assert sorted(p.name for p in media_root.rglob("*.png")) == stored
 
 
-def test_stored_patches_are_128px_png_through_storage(sample_root: Path, media_root: Path) -> None:
-    services.dataset_import(path=sample_root / "CRC-VAL-HE-7K", classes=["LYM"])
+def test_stored_patches_are_128px_png_through_storage(tiff_root: Path, media_root: Path) -> None:
+    services.dataset_import(path=tiff_root / "CRC-VAL-HE-7K", classes=["LYM"])
     patch = Patch.objects.first()
     assert patch is not None
     with patch.image.open("rb") as handle:
@@ -82,8 +82,8 @@ def test_unknown_class_option_is_refused_before_any_work(sample_root: Path, medi
 def test_zip_import_matches_folder_import(sample_root: Path, media_root: Path, tmp_path: Path) -> None:
     archive = tmp_path / "CRC-VAL-HE-7K.zip"
     with zipfile.ZipFile(archive, "w") as zf:
-        for tif in sorted((sample_root / "CRC-VAL-HE-7K").rglob("*.tif")):
-            zf.write(tif, "CRC-VAL-HE-7K/" + tif.relative_to(sample_root / "CRC-VAL-HE-7K").as_posix())
+        for png in sorted((sample_root / "CRC-VAL-HE-7K").rglob("*.png")):
+            zf.write(png, "CRC-VAL-HE-7K/" + png.relative_to(sample_root / "CRC-VAL-HE-7K").as_posix())
     report = services.dataset_import(path=archive)
     assert report.dataset_name == "CRC-VAL-HE-7K"
     assert report.total_imported == 96
@@ -224,15 +224,15 @@ def test_demo_data_imports_cleanly(media_root: Path) -> None:
     assert Dataset.objects.get(name="CRC-VAL-HE-7K").is_demo
 
 
-def test_sample_and_demo_derivatives_are_identical(sample_root: Path, media_root: Path) -> None:
+def test_sample_and_demo_derivatives_are_identical(tiff_root: Path, media_root: Path) -> None:
     """The shipped demo PNGs are the pipeline's own output for the real TIFFs."""
-    services.dataset_import(path=sample_root / "CRC-VAL-HE-7K", name="tiff", classes=["LYM"])
+    services.dataset_import(path=tiff_root / "CRC-VAL-HE-7K", name="tiff", classes=["LYM"])
     shutil.copytree(
         Path(__file__).resolve().parents[2] / "demo" / "data" / "CRC-VAL-HE-7K" / "LYM",
         media_root.parent / "png" / "LYM",
     )
     report = services.dataset_import(path=media_root.parent / "png", name="tiff", classes=["LYM"])
-    assert report.total_imported == 0 and report.already_present == {"LYM": 12}
+    assert report.total_imported == 10 and report.already_present == {"LYM": 2}
 
 
 def test_zip_member_named_dot_is_skipped(media_root: Path, tmp_path: Path) -> None:
