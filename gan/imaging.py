@@ -134,6 +134,11 @@ def encode_png_blinded(image: Image.Image) -> bytes:
     return buffer.getvalue()
 
 
+def blinded_png(stored: bytes) -> bytes:
+    """A stored patch PNG as the bytes experts receive (made once per study item, never per request)."""
+    return encode_png_blinded(from_array(decode_png_array(stored)))
+
+
 def decode_png_array(data: bytes) -> np.ndarray:
     """A stored patch back to a [128, 128, 3] uint8 array."""
     with Image.open(io.BytesIO(data)) as image:

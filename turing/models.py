@@ -75,6 +75,40 @@ class StudyItem(models.Model):
         return f"item {self.pk} of {self.study_id}"
 
 
+class StudyItemImage(models.Model):
+    """The bytes an expert receives for an item, made once when the item is drawn.
+
+    Serving them is a read of a fixed-size value and nothing else: no decoding or encoding on the
+    request path, so the time an image takes cannot depend on its content (a stored real patch
+    compresses worse than a flat synthetic one, and decoding it took measurably longer). Every
+    value has the same length (`gan.imaging.encode_png_blinded`); on PostgreSQL the column is stored
+    uncompressed (migration 0002) so that TOAST does not compress flat patches into fewer pages.
+    """
+
+    item = models.OneToOneField(StudyItem, on_delete=models.CASCADE, primary_key=True, related_name="image")
+    png = models.BinaryField()
+
+    def __str__(self) -> str:
+        return f"image of {self.item_id}"
+
+
+class ImageFetch(models.Model):
+    """How often a reader fetched one item's image in the current window (the per-item rate limit)."""
+
+    assignment = models.ForeignKey("Assignment", on_delete=models.CASCADE, related_name="+")
+    item = models.ForeignKey(StudyItem, on_delete=models.CASCADE, related_name="+")
+    window_start = models.DateTimeField()
+    count = models.PositiveIntegerField(default=1)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["assignment", "item"], name="image_fetch_unique_reader_item")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.count} fetches of {self.item_id} by {self.assignment_id}"
+
+
 class Assignment(models.Model):
     """A reader's place in a study: their items in their own order, drawn from a stored seed."""
 

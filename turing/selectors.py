@@ -1,11 +1,12 @@
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 from django.db.models import Count, Max, Q
 from django.http import Http404
 
-from turing.models import Answer, Assignment, Study, StudyItem
+from turing.models import Answer, Assignment, Study, StudyItem, StudyItemImage
 
 
 def assignment_for_reader(*, study_id: Any, user: Any) -> Assignment:
@@ -24,15 +25,34 @@ def assignment_answered_count(*, assignment: Assignment) -> int:
     return Answer.objects.filter(assignment=assignment, label__isnull=False).count()
 
 
-def item_for_reader(*, token: str, user: Any) -> StudyItem:
-    """An item whose image this user may see: one in their own order; otherwise 404."""
-    item = StudyItem.objects.select_related("patch").filter(token=token).first()
-    if item is None or not user.is_authenticated:
+@dataclass(frozen=True)
+class ReaderItem:
+    assignment_id: int
+    item_id: int
+
+
+def item_for_reader(*, token: str, user: Any) -> ReaderItem:
+    """An item whose image this user may see (one in their own order), or 404.
+
+    The same queries and the same work for every item of the reader's order: nothing here depends on
+    the item's content or truth.
+    """
+    if not user.is_authenticated:
         raise Http404("No such image.")
-    assignment = Assignment.objects.filter(study_id=item.study_id, reader_id=user.pk).only("order").first()
-    if assignment is None or item.token not in assignment.order:
+    item = StudyItem.objects.filter(token=token).values_list("pk", "study_id").first()
+    if item is None:
         raise Http404("No such image.")
-    return item
+    assignment = (
+        Assignment.objects.filter(study_id=item[1], reader_id=user.pk).values_list("pk", "order").first()
+    )
+    if assignment is None or token not in assignment[1]:
+        raise Http404("No such image.")
+    return ReaderItem(assignment_id=assignment[0], item_id=item[0])
+
+
+def item_image_bytes(*, item_id: int) -> bytes:
+    """The stored blinded bytes of an item (one fixed-size read; see `StudyItemImage`)."""
+    return bytes(StudyItemImage.objects.values_list("png", flat=True).get(item_id=item_id))
 
 
 def studies_for_reader(*, user: Any) -> list[dict[str, Any]]:
@@ -83,3 +103,8 @@ def study_counts(*, study: Study) -> dict[str, int]:
 
 def studies_overview() -> list[Study]:
     return list(Study.objects.annotate(readers=Count("assignments")).order_by("-created_at"))
+
+
+def reader_study_count(*, user_id: int | None) -> int:
+    """How many studies a user is invited to read (one query)."""
+    return Assignment.objects.filter(reader_id=user_id).count()

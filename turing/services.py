@@ -5,16 +5,20 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import Any
 
 import numpy as np
+from django.conf import settings
+from django.core.files.storage import default_storage
 from django.db import connection, transaction
 from django.db.models import QuerySet
 from django.utils import timezone
 
 from core.roles import is_expert
+from gan import imaging
 from gan.models import Dataset, Patch, Source
-from turing.models import Answer, Assignment, Study, StudyItem
+from turing.models import Answer, Assignment, ImageFetch, Study, StudyItem, StudyItemImage
 from turing.selectors import assignment_answered_count
 
 
@@ -128,7 +132,19 @@ def _draw(ids: Sequence[int], n: int, rng: np.random.Generator) -> list[int]:
 def _create_items(study: Study, real_ids: list[int], synthetic_ids: list[int]) -> list[StudyItem]:
     items = [StudyItem(study=study, patch_id=pid, truth=Source.REAL) for pid in real_ids]
     items += [StudyItem(study=study, patch_id=pid, truth=Source.SYNTHETIC) for pid in synthetic_ids]
-    return StudyItem.objects.bulk_create(items)
+    created = StudyItem.objects.bulk_create(items)
+    item_images_make(items=created)
+    return created
+
+
+def item_images_make(*, items: Sequence[StudyItem]) -> None:
+    """Make, once, the blinded bytes each item is served as (see `StudyItemImage`)."""
+    files = dict(Patch.objects.filter(pk__in={i.patch_id for i in items}).values_list("pk", "image"))
+    images = []
+    for item in items:
+        with default_storage.open(files[item.patch_id], "rb") as handle:
+            images.append(StudyItemImage(item_id=item.pk, png=imaging.blinded_png(handle.read())))
+    StudyItemImage.objects.bulk_create(images, batch_size=200)
 
 
 def _draw_item_set(study: Study, seed: int, plan: StudyPlan) -> list[StudyItem]:
@@ -256,6 +272,29 @@ def study_set_status(*, study: Study, status: str) -> Study:
 
 
 # --- Reading: serving items and taking answers ---------------------------------------------------
+
+
+def image_fetch_count(*, assignment_id: int, item_id: int) -> int:
+    """Count one fetch of an item's image by a reader; returns the count in the current window.
+
+    One statement whatever the item (an upsert that starts a new window when the old one is over), so
+    the count costs every item the same.
+    """
+    table, qn = ImageFetch._meta.db_table, connection.ops.quote_name
+    now = timezone.now()
+    window_over = now - timedelta(seconds=settings.ITEM_IMAGE_FETCH_WINDOW_S)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"INSERT INTO {table} (assignment_id, item_id, window_start, {qn('count')}) "  # noqa: S608
+            "VALUES (%s, %s, %s, 1) ON CONFLICT (assignment_id, item_id) DO UPDATE SET "
+            f"{qn('count')} = CASE WHEN {table}.window_start < %s THEN 1 "
+            f"ELSE {table}.{qn('count')} + 1 END, "
+            f"window_start = CASE WHEN {table}.window_start < %s THEN %s ELSE {table}.window_start END "
+            f"RETURNING {qn('count')}",
+            [assignment_id, item_id, now, window_over, window_over, now],
+        )
+        row = cursor.fetchone()
+    return int(row[0])
 
 
 @dataclass(frozen=True)

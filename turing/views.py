@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse
@@ -7,7 +8,6 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from core.roles import study_manager_required
-from gan import imaging
 from turing import selectors, services
 from turing.forms import InviteForm, StudyForm
 from turing.models import Study
@@ -50,13 +50,23 @@ def study_done(request: HttpRequest, study_id: int) -> HttpResponse:
 @login_required
 @require_GET
 def item_image(request: HttpRequest, token: str) -> HttpResponse:
-    """An item's image, re-encoded by the one blinded pipeline: same size, same headers for every item."""
+    """An item's image: its stored blinded bytes, with the same headers and the same work for every item.
+
+    A reader may fetch one item only so often (`ITEM_IMAGE_FETCH_LIMIT` a window); past that every
+    item alike answers 429, so repeated fetches cannot be used to time items against each other.
+    """
     item = selectors.item_for_reader(token=token, user=request.user)
-    with item.patch.image.open("rb") as handle:
-        pixels = imaging.decode_png_array(handle.read())
-    response = HttpResponse(imaging.encode_png_blinded(imaging.from_array(pixels)), content_type="image/png")
+    fetches = services.image_fetch_count(assignment_id=item.assignment_id, item_id=item.item_id)
+    if fetches > settings.ITEM_IMAGE_FETCH_LIMIT:
+        response = HttpResponse(IMAGE_FETCH_REFUSED, status=429, content_type="text/plain; charset=utf-8")
+        response["Retry-After"] = str(settings.ITEM_IMAGE_FETCH_WINDOW_S)
+        return response
+    response = HttpResponse(selectors.item_image_bytes(item_id=item.item_id), content_type="image/png")
     response["Cache-Control"] = "private, max-age=86400"
     return response
+
+
+IMAGE_FETCH_REFUSED = "This image was fetched too often; reload the page later."
 
 
 # --- Study managers -------------------------------------------------------------------------------

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -22,11 +23,20 @@ def make_synthetic(name: str, n: int, tissue_class: str = "LYM", seed: int = 0) 
 
 def make_patches(name: str, n: int, *, source: str, tissue_class: str = "LYM", seed: int = 0) -> Dataset:
     """Patches of smooth random fields with a given source, when the content does not matter."""
-    dataset = Dataset.objects.create(name=name, source=source)
     rng = np.random.default_rng(seed)
-    for index in range(n):
-        coarse = rng.integers(0, 256, size=(8, 8, 3), dtype=np.uint8)
-        pixels = np.kron(coarse, np.ones((16, 16, 1), dtype=np.uint8))  # [128, 128, 3]
+    fields = (
+        np.kron(rng.integers(0, 256, size=(8, 8, 3), dtype=np.uint8), np.ones((16, 16, 1), dtype=np.uint8))
+        for _ in range(n)
+    )
+    return patches_from_arrays(name, fields, source=source, tissue_class=tissue_class)
+
+
+def patches_from_arrays(
+    name: str, arrays: Iterable[np.ndarray], *, source: str, tissue_class: str = "LYM"
+) -> Dataset:
+    """A dataset of the given [128, 128, 3] uint8 pictures, stored through the common pipeline."""
+    dataset = Dataset.objects.create(name=name, source=source)
+    for index, pixels in enumerate(arrays):
         image = imaging.from_array(pixels)
         digest = imaging.content_hash(image)
         stored = default_storage.save(
