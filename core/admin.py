@@ -1,6 +1,13 @@
 from django.contrib import admin
+from django.contrib.auth import get_user_model
 
+from core.accounts import NormalisedUserAdmin
 from core.models import Job
+
+User = get_user_model()
+if admin.site.is_registered(User):
+    admin.site.unregister(User)
+admin.site.register(User, NormalisedUserAdmin)
 
 
 @admin.register(Job)

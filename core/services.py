@@ -17,6 +17,7 @@ from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
+from core.accounts import login_name
 from core.models import Job
 from core.roles import EXPERTS_GROUP
 
@@ -31,6 +32,9 @@ def user_create(
     """Create an expert or a study manager; returns the user and the password it was given."""
     if role not in ROLES:
         raise ValidationError(f"Unknown role {role!r}: use one of {', '.join(ROLES)}.")
+    username = login_name(username)
+    if not username:
+        raise ValidationError("A user name is required.")
     User = get_user_model()
     if User.objects.filter(username=username).exists():
         raise ValidationError(f"A user named {username!r} already exists.")
@@ -246,29 +250,47 @@ def jobs_resend_lost(*, queue_size: Callable[[str], int | None]) -> list[str]:
     return resent
 
 
+def login_delay_s(failures: int) -> int:
+    """Seconds an account waits after its last failed log-in, given its failures in the window.
+
+    The first `LOGIN_FREE_FAILURES` cost nothing (typos); each one after doubles the wait, up to
+    `LOGIN_DELAY_MAX_S`. Guessing is slowed to one try per LOGIN_DELAY_MAX_S an account, while ten
+    wrong guesses by someone else keep its reader out for that long at most, not for the whole window.
+    """
+    over = failures - settings.LOGIN_FREE_FAILURES
+    return 0 if over < 0 else int(min(2 ** (over + 1), settings.LOGIN_DELAY_MAX_S))
+
+
 def login_blocked_for(*, username: str, address: str | None) -> int:
     """Seconds until a login for this user name or from this address may be tried again (0: now).
 
+    The name is counted in its one spelling (`core.accounts.login_name`). Per account: a growing
+    delay (`login_delay_s`). Per client address: `LOGIN_FAILURE_LIMIT` failures in the window, then
+    none until the oldest of them leaves the window (an address that guesses across many names).
     Written here rather than with django-axes: its authentication backend needs the request in every
     authenticate() call, which management commands and the test client's login() do not pass.
     """
     from core.models import LoginFailure
 
+    now = timezone.now()
     window = timedelta(seconds=settings.LOGIN_FAILURE_WINDOW_S)
-    recent = LoginFailure.objects.filter(at__gte=timezone.now() - window).order_by("-at")
-    limit = settings.LOGIN_FAILURE_LIMIT
-    scopes = [recent.filter(username=username.lower())] + (
-        [recent.filter(address=address)] if address else []
-    )
-    for failures in scopes:
-        counted = list(failures.values_list("at", flat=True)[:limit])
+    recent = LoginFailure.objects.filter(at__gte=now - window).order_by("-at")
+    waits = [0]
+    for_name = list(recent.filter(username=login_name(username)).values_list("at", flat=True)[:64])
+    if for_name:
+        waits.append(
+            int((for_name[0] + timedelta(seconds=login_delay_s(len(for_name))) - now).total_seconds())
+        )
+    if address:
+        limit = settings.LOGIN_FAILURE_LIMIT
+        counted = list(recent.filter(address=address).values_list("at", flat=True)[:limit])
         if len(counted) >= limit:  # the limit-th most recent failure frees a try when it leaves the window
-            return max(1, int((counted[-1] + window - timezone.now()).total_seconds()))
-    return 0
+            waits.append(max(1, int((counted[-1] + window - now).total_seconds())))
+    return max(waits)
 
 
 def login_failure_record(*, username: str, address: str | None) -> None:
     from core.models import LoginFailure
 
-    LoginFailure.objects.create(username=username.lower()[:150], address=address)
+    LoginFailure.objects.create(username=login_name(username)[:150], address=address)
     LoginFailure.objects.filter(at__lt=timezone.now() - timedelta(days=1)).delete()

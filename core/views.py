@@ -9,6 +9,7 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_POST
 
 from core import selectors, services
+from core.accounts import LoginForm
 from core.models import Job
 from core.roles import is_study_manager, study_manager_required
 
@@ -79,13 +80,15 @@ class RateLimitedLoginView(auth_views.LoginView):
     """Django's login page, refusing further tries for a while after repeated failures."""
 
     redirect_authenticated_user = True
+    form_class = LoginForm
 
     def post(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
         username = request.POST.get("username", "")
         address = request.META.get("REMOTE_ADDR")
         wait = services.login_blocked_for(username=username, address=address)
         if wait:
-            message = f"Too many failed log-ins. Please wait {wait // 60 + 1} minute(s) and try again."
+            after = f"{wait} seconds" if wait < 120 else f"{wait // 60 + 1} minutes"
+            message = f"Too many failed log-ins. Please wait {after} and try again."
             context = self.get_context_data(form=self.form_class(request), blocked_message=message)
             return self.render_to_response(context, status=429)
         return super().post(request, *args, **kwargs)
