@@ -7,6 +7,11 @@ fast as the server lets them with --rate 0). Bounded by answer count and by time
 Prints answers per second, p50/p95/p99 latency of the answer requests,
 errors, and afterwards checks that every answer the server said was saved is in the database once.
 
+Absolute rates on a shared 2-core machine vary 2-3x from day to day, so the same run first measures
+the stack's own ceiling: the capacity of a minimal authenticated view (`GET /api/me`: the session, the
+user and one query) against the capacity of the answer path, both as fast as the server answers, and
+prints the answer path's share of it (aim: at least 60%).
+
     python bench/answer_load.py                       # 50 experts, 300/s offered, 60 s
     python bench/answer_load.py --rate 0              # capacity: every reader answers at once
     python bench/answer_load.py --worker-class gthread --threads 4
@@ -199,6 +204,33 @@ async def expert(
         connection.close()
 
 
+async def pinger(port: int, cookie: str, deadline: float, fresh: bool, results: dict[str, list]) -> None:
+    """One signed-in client calling the minimal view as fast as the server answers."""
+    connection = Connection(port, fresh)
+    try:
+        while time.monotonic() < deadline:
+            start = time.perf_counter()
+            try:
+                status, body = await connection.request("GET", "/api/me", cookie)
+            except (ConnectionError, asyncio.IncompleteReadError) as exc:
+                results["errors"].append(type(exc).__name__)
+                continue
+            results["latency"].append(time.perf_counter() - start)
+            if status != 200:
+                results["errors"].append(f"HTTP {status}: {body[:120]!r}")
+                break
+            results["saved"].append(None)
+    finally:
+        connection.close()
+
+
+async def minimal_view_load(port: int, sessions: list[str], duration: float, fresh: bool) -> dict[str, list]:
+    results: dict[str, list] = {"latency": [], "errors": [], "saved": []}
+    deadline = time.monotonic() + duration
+    await asyncio.gather(*(pinger(port, cookie, deadline, fresh, results) for cookie in sessions))
+    return results
+
+
 async def load(
     port: int, study: int, sessions: list[str], readers: list[str], duration: float, rate: float, fresh: bool
 ) -> dict[str, list]:
@@ -222,8 +254,8 @@ def main() -> None:
     parser.add_argument(
         "--answers",
         type=int,
-        default=400,
-        help="items per reader (enough that the run ends by --duration, not by running out)",
+        default=600,
+        help="items per reader (enough that the runs end by their durations, not by running out)",
     )
     parser.add_argument("--duration", type=float, default=60, help="stop after this many seconds")
     parser.add_argument(
@@ -232,6 +264,12 @@ def main() -> None:
         default=300,
         help="answers per second offered by all experts together (each reader thinks between answers); "
         "0: every reader answers as soon as the last answer is saved (the server's capacity)",
+    )
+    parser.add_argument(
+        "--ceiling-duration",
+        type=float,
+        default=10,
+        help="seconds of each capacity run (minimal view, answers, minimal view) before the main; 0: none",
     )
     parser.add_argument("--workers", type=int, default=4)
     parser.add_argument("--threads", type=int, default=1)
@@ -351,12 +389,34 @@ def main() -> None:
                     list(setup["readers"]),
                     args.duration,
                     args.rate,
-                    args.worker_class == "sync",
+                    fresh,
                 )
             finally:
                 for sampler in samplers:
                     sampler.cancel()
 
+        fresh = args.worker_class == "sync"
+        ceiling: dict[str, list[float]] = {"minimal view": [], "answers": []}
+        saved_before: list = []  # answers saved by the capacity run, checked with the rest at the end
+        if args.ceiling_duration:
+            sessions, readers = list(setup["sessions"]), list(setup["readers"])
+            for what in ("minimal view", "answers", "minimal view"):
+                begin = time.perf_counter()
+                if what == "answers":
+                    done = asyncio.run(
+                        load(
+                            args.port, int(setup["study"]), sessions, readers, args.ceiling_duration, 0, fresh
+                        )
+                    )
+                    saved_before = done["saved"]
+                else:
+                    done = asyncio.run(minimal_view_load(args.port, sessions, args.ceiling_duration, fresh))
+                if done["errors"]:
+                    first = done["errors"][0]
+                    print(f"errors in the {what} capacity run: {len(done['errors'])} (first: {first})")
+                ceiling[what].append(len(done["saved"]) / (time.perf_counter() - begin))
+        before = {name: cpu_by_pid(list_()) for name, list_ in groups.items()}
+        seen = {name: dict(values) for name, values in before.items()}
         start = time.perf_counter()
         results = asyncio.run(with_samplers())
         elapsed = time.perf_counter() - start
@@ -371,12 +431,22 @@ def main() -> None:
     saved = results["saved"]
     stored = Answer.objects.filter(assignment__study_id=setup["study"], label__isnull=False)
     in_db = list(stored.values_list("assignment__reader__username", "item__token", "label"))
-    missing = set(saved) - set(in_db)
+    everything_saved = saved + saved_before
+    missing = set(everything_saved) - set(in_db)
     q = statistics.quantiles(latencies, n=100) if len(latencies) > 1 else [0.0] * 99
     offered = f"{args.rate:,.0f} answers/s offered" if args.rate else "as fast as possible"
     server_desc = f"gunicorn {args.workers} workers x {args.threads} threads ({args.worker_class})"
     print(f"{args.experts} experts x {args.answers} answers, {offered}; {server_desc}; PostgreSQL")
     print(f"{os.cpu_count()} CPU cores, shared by server, database and this client")
+    if ceiling["answers"]:
+        minimal = statistics.mean(ceiling["minimal view"])
+        answers = ceiling["answers"][0]
+        print(
+            f"capacity, each as fast as the server answers for {args.ceiling_duration:.0f} s: minimal "
+            f"authenticated view {minimal:,.0f} requests/s (runs before and after: "
+            f"{', '.join(f'{v:,.0f}' for v in ceiling['minimal view'])}); answers {answers:,.0f}/s = "
+            f"{100 * answers / minimal:.0f}% of the minimal view"
+        )
     print(f"answers saved: {len(saved):,} in {elapsed:.1f} s = {len(saved) / elapsed:,.0f} answers/s")
     print(
         f"latency of the answer requests: p50 {q[49] * 1000:.1f} ms, p95 {q[94] * 1000:.1f} ms, "
@@ -411,7 +481,7 @@ def main() -> None:
     )
     print(
         f"in the database: {stored.count():,} answers; every saved answer present once with its label: "
-        f"{'yes' if not missing and len(in_db) == len(saved) else f'NO ({len(missing)} missing)'}"
+        f"{'yes' if not missing and len(in_db) == len(everything_saved) else f'NO ({len(missing)} missing)'}"
     )
 
 

@@ -74,6 +74,7 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "core.middleware.csp_everywhere",  # after django-csp on the way out: error pages get the policy too
     "csp.middleware.CSPMiddleware",
 ]
 
@@ -178,8 +179,11 @@ CONTENT_SECURITY_POLICY = {
         "form-action": ["'self'"],
     }
 }
-# Failed logins allowed per user name and per client address in the window, before a pause.
+# Failed logins: per client address, LOGIN_FAILURE_LIMIT in the window, then a pause; per account,
+# LOGIN_FREE_FAILURES free, then a wait that doubles with each failure up to LOGIN_DELAY_MAX_S.
 LOGIN_FAILURE_LIMIT = env.integer("LOGIN_FAILURE_LIMIT", 10, minimum=1)
+LOGIN_FREE_FAILURES = env.integer("LOGIN_FREE_FAILURES", 5, minimum=1)
+LOGIN_DELAY_MAX_S = env.integer("LOGIN_DELAY_MAX_S", 60, minimum=1)
 LOGIN_FAILURE_WINDOW_S = env.integer("LOGIN_FAILURE_WINDOW_S", 15 * 60, minimum=10)
 if env.boolean("BEHIND_TLS_PROXY", False):
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
@@ -274,6 +278,10 @@ FID_WEIGHTS_PATH = env.path(
 )
 # "Indistinguishable from chance" is claimed only within this margin, by an equivalence test (TOST).
 EQUIVALENCE_MARGIN = env.number("EQUIVALENCE_MARGIN", 0.10, minimum=0.01)
+# How often one reader may fetch one item's image in a window before every item answers 429: a
+# reading page fetches each image once or twice (preload, show); the browser caches it for a day.
+ITEM_IMAGE_FETCH_LIMIT = env.integer("ITEM_IMAGE_FETCH_LIMIT", 30, minimum=2)
+ITEM_IMAGE_FETCH_WINDOW_S = env.integer("ITEM_IMAGE_FETCH_WINDOW_S", 3600, minimum=1)
 # Images larger than this (pixels) are refused before decoding (decompression bombs).
 IMPORT_MAX_PIXELS = env.integer("IMPORT_MAX_PIXELS", 4096 * 4096, minimum=128 * 128)
 

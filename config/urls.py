@@ -11,7 +11,7 @@ urlpatterns = [
     path("manage/evaluation/", include("evaluation.urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="api_schema"),
     path(
-        "api/manage/studies/<int:study_id>/export/<str:kind>.csv",
+        "api/manage/studies/<id:study_id>/export/<str:kind>.csv",
         StudyExportApi.as_view(),
         name="api_study_export",
     ),

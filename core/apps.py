@@ -6,4 +6,6 @@ class CoreConfig(AppConfig):
     verbose_name = "Accounts and jobs"
 
     def ready(self) -> None:
-        from core import signals  # noqa: F401  (connects the worker's recovery hook)
+        from core import converters, signals  # noqa: F401  (signals connects the worker's recovery hook)
+
+        converters.register()  # the `id` path converter of every URL configuration

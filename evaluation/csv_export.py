@@ -6,15 +6,23 @@ import csv
 from collections.abc import Iterable, Iterator
 from typing import Any
 
-# A cell starting with one of these is a formula to Excel, LibreOffice and Google Sheets.
-FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
+# A cell starting with one of these is a formula to Excel, LibreOffice or Google Sheets (OWASP's list,
+# with the full-width forms that some locales of Excel also take as the start of a formula).
+FORMULA_PREFIXES = ("=", "+", "-", "@", "\uff1d", "\uff0b", "\uff0d", "\uff20")
+# Control characters (C0, DEL, C1): tab and carriage return start formulas in some programs, the
+# others can hide what follows them; a cell that starts with any of them is quoted too.
+CONTROL_CHARACTERS = frozenset(chr(c) for c in [*range(0x00, 0x20), *range(0x7F, 0xA0)])
 
 
 def safe_cell(value: Any) -> Any:
     """Neutralise formula injection by prefixing a quote; numbers are left as numbers."""
     if value is None:
         return ""
-    if isinstance(value, str) and value.startswith(FORMULA_PREFIXES):
+    if (
+        isinstance(value, str)
+        and value
+        and (value.startswith(FORMULA_PREFIXES) or value[0] in CONTROL_CHARACTERS)
+    ):
         return "'" + value
     return value
 

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import itertools
 
-from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
+from django.http import Http404, HttpRequest, HttpResponse, StreamingHttpResponse
 from django.http.response import HttpResponseBase
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.text import slugify
@@ -21,6 +21,7 @@ from evaluation.models import AugmentationExperiment, Classifier, FidReport
 from turing.models import Study
 
 EXPORTS = ("answers", "summary", "imrmc")
+UNKNOWN_EXPORT = f"Unknown export: use one of {', '.join(EXPORTS)}."
 
 
 def _report_list(
@@ -166,7 +167,7 @@ def _export(study: Study, kind: str, names: bool) -> StreamingHttpResponse:
 def study_export(request: HttpRequest, study_id: int, kind: str) -> HttpResponseBase:
     study = get_object_or_404(Study, pk=study_id)
     if kind not in EXPORTS:
-        return HttpResponse(f"Unknown export {kind!r}: use one of {', '.join(EXPORTS)}.", status=404)
+        raise Http404(UNKNOWN_EXPORT)  # never echoes the name asked for: it is part of the URL
     return _export(study, kind, names=request.GET.get("names") == "1")
 
 
@@ -185,7 +186,7 @@ class StudyExportApi(APIView):
     def get(self, request: Request, study_id: int, kind: str) -> HttpResponseBase:
         study = get_object_or_404(Study, pk=study_id)
         if kind not in EXPORTS:
-            return HttpResponse(f"Unknown export {kind!r}: use one of {', '.join(EXPORTS)}.", status=404)
+            raise Http404(UNKNOWN_EXPORT)
         return _export(study, kind, names=request.query_params.get("names") == "1")
 
 

@@ -132,3 +132,17 @@ class ProgressApi(APIView):
         return Response(
             {"answered": answered, "total": assignment.total, "finished": answered >= assignment.total}
         )
+
+
+class MeSerializer(serializers.Serializer):
+    username = serializers.CharField()
+    studies = serializers.IntegerField(help_text="studies the user is invited to read")
+
+
+class MeApi(APIView):
+    """The signed-in user: for scripts, and the answer benchmark's baseline (one query past the session)."""
+
+    @extend_schema(responses={200: MeSerializer}, summary="The signed-in user")
+    def get(self, request: Request) -> Response:
+        count = selectors.reader_study_count(user_id=request.user.pk)
+        return Response({"username": request.user.get_username(), "studies": count})

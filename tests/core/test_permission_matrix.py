@@ -22,7 +22,7 @@ from turing.services import answer_next
 pytestmark = pytest.mark.django_db
 
 PUBLIC = {"healthz", "login", "logout", "api_schema", "admin:login"}
-SIGNED_IN = {"home", "password_change", "password_change_done", "turing:my_studies"}
+SIGNED_IN = {"home", "password_change", "password_change_done", "turing:my_studies", "turing:api_me"}
 # The admin's autocomplete refuses (403) any request without its query parameters, study managers' too.
 NEEDS_PARAMETERS = {"admin:autocomplete"}
 READER = {
@@ -185,3 +185,36 @@ def test_every_url_is_guarded_as_its_role_needs(
     assert not failures, "\n".join(failures)
     # Only the admin's app index (a regex of app labels) cannot take the generic sample values.
     assert set(skipped) <= {"admin:app_list"}, skipped
+
+
+BAD_IDS = ("99999999999999999999", "9223372036854775808", "-1", "abc", "1e3", "%C2%B9")
+
+
+def test_ids_out_of_range_or_not_numbers_are_a_plain_404(
+    world: dict[str, Any], expert: Any, manager: Any
+) -> None:
+    """Every URL that takes an id, with ids no database key can hold: never a server error, and on
+    our own URLs always a 404 (others' studies and missing ones alike)."""
+    from core.converters import IdConverter
+
+    clients = {"anonymous": Client(), "expert": Client(), "manager": Client()}
+    clients["expert"].force_login(expert)
+    clients["manager"].force_login(manager)
+    marker, tried, failures = "987654321", 0, []
+    for name, pattern in _names():
+        converters = pattern.pattern.converters
+        for key, converter in converters.items():
+            is_id = isinstance(converter, IdConverter) or key == "object_id"
+            if not is_id:
+                continue
+            kwargs = _kwargs(name, pattern, world) | {key: marker}
+            url = reverse(name, kwargs=kwargs)
+            for bad in BAD_IDS:
+                bad_url = url.replace(marker, bad)
+                for who, client in clients.items():
+                    tried += 1
+                    status = client.get(bad_url).status_code
+                    if status >= 500 or (not name.startswith("admin:") and status != 404):
+                        failures.append(f"{name} {bad_url} as {who}: {status}")
+    assert tried > 200
+    assert not failures, "\n".join(failures)

@@ -111,3 +111,18 @@ def test_evaluation_pages_are_for_study_managers(expert_client: Client, answered
         expert_client.get(reverse("evaluation:study_export", args=[answered.pk, "answers"])).status_code
         == 403
     )
+
+
+@pytest.mark.parametrize("code", [*range(0x00, 0x20), 0x7F, 0x85, 0x9F])
+def test_csv_cells_starting_with_a_control_character_are_quoted(code: int) -> None:
+    from evaluation.csv_export import safe_cell
+
+    assert safe_cell(chr(code) + "=1+1") == "'" + chr(code) + "=1+1"
+
+
+@pytest.mark.parametrize("text", ["=SUM(A1)", "+1", "-1+2", "@cmd", "\uff1d1+1", "\uff20x"])
+def test_csv_cells_starting_a_formula_are_quoted(text: str) -> None:
+    from evaluation.csv_export import safe_cell
+
+    assert safe_cell(text) == "'" + text
+    assert safe_cell("plain text") == "plain text" and safe_cell(-1.5) == -1.5
