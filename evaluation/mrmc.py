@@ -1,0 +1,620 @@
+"""Multi-reader multi-case (MRMC) ROC analysis: the Obuchowski-Rockette method. Pure: numpy and scipy.
+
+Every reader rates every case of a treatment (here: an arm of synthetic patches against the real ones;
+in a radiology study, an imaging modality). The outcome of reader r in treatment t is the trapezoidal
+(Wilcoxon) AUC of their ratings, positive cases against negative ones. The OR model treats those AUCs
+as a treatment effect plus random reader effects plus correlated errors whose covariance comes from
+the cases:
+- `var_error`: the error variance, the average of each AUC's variance over cases;
+- `cov1`: the average covariance of one reader's AUCs in two treatments;
+- `cov2`: of two readers' AUCs in one treatment;
+- `cov3`: of two readers' AUCs in two treatments.
+The case covariance is estimated by the jackknife (leave one case out; the default, as OR-DBM MRMC)
+or by DeLong's structural components. Inference follows Hillis (2007) and Hillis, Berbaum and Metz
+(2008), as OR-DBM MRMC 2.51 prints it:
+- RRRC, random readers and random cases (the usual claim: to readers and cases like these): the
+  F test with Hillis's denominator degrees of freedom, and single-treatment intervals;
+- FRRC, fixed readers, random cases (to these readers): chi-square / normal;
+- RRFC, random readers, fixed cases (to these cases): F / t with (t-1)(r-1) degrees of freedom.
+`tests/evaluation/test_mrmc.py` reproduces every figure that OR-DBM MRMC 2.51 prints for the Van Dyke
+data set.
+
+Designs: treatments may share every case (fully crossed), or share the negative cases while each has
+its own positive cases (the arms of a Turing study: one real pool, each generator its own synthetic
+patches); `case_mask` says which cases belong to which treatment, and the jackknife runs over the union
+of cases (leaving out a case another treatment does not use leaves that treatment's AUC unchanged).
+Within a treatment every reader must rate every one of its cases: anything else raises `MRMCDesignError`
+naming the reader, never a silent number.
+
+Written here rather than taken from a library: no maintained Python package implements OR/Hillis
+(the references are R's RJafroc and MRMCaov and the Iowa OR-DBM MRMC program).
+
+    python -m evaluation.mrmc FILE.csv [--json] [--covariance jackknife|delong] [--alpha 0.05]
+
+reads `reader,modality,case,truth,rating` rows (the layout of OR-DBM MRMC's and RJafroc's data files;
+truth 1 = positive) and prints the analysis.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import math
+import sys
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+from scipy import stats
+
+Covariance = Literal["jackknife", "delong"]
+
+
+class MRMCDesignError(ValueError):
+    """Data that the OR analysis cannot take as it is; the message says what to change."""
+
+
+@dataclass(frozen=True)
+class Interval:
+    estimate: float
+    stderr: float
+    df: float  # math.inf: normal quantiles
+    low: float
+    high: float
+    p_value: float | None = None  # two-sided, of estimate = 0 (differences) where that is a question
+
+
+def _interval(estimate: float, stderr: float, df: float, alpha: float, test: bool = False) -> Interval:
+    q = _quantile(1 - alpha / 2, df)
+    p = None
+    if test:
+        p = _two_sided_p(estimate, stderr, df)
+    return Interval(estimate, stderr, df, estimate - q * stderr, estimate + q * stderr, p)
+
+
+def _quantile(level: float, df: float) -> float:
+    return float(stats.norm.ppf(level) if math.isinf(df) else stats.t.ppf(level, df))
+
+
+def _two_sided_p(estimate: float, stderr: float, df: float) -> float:
+    if stderr == 0:
+        return 0.0 if estimate != 0 else 1.0
+    z = abs(estimate) / stderr
+    return float(2 * (stats.norm.sf(z) if math.isinf(df) else stats.t.sf(z, df)))
+
+
+def interval_at(interval: Interval, level: float) -> tuple[float, float]:
+    """The same estimate's two-sided interval at another confidence level (e.g. 0.90 for a TOST)."""
+    q = _quantile(1 - (1 - level) / 2, interval.df)
+    return interval.estimate - q * interval.stderr, interval.estimate + q * interval.stderr
+
+
+@dataclass(frozen=True)
+class Components:
+    """OR variance components (Hillis 2007 notation)."""
+
+    var_R: float  # between-reader variance of true AUCs
+    var_TR: float  # treatment-by-reader interaction variance
+    cov1: float
+    cov2: float
+    cov3: float
+    var_error: float
+
+
+@dataclass(frozen=True)
+class SingleTreatment:
+    treatment: str
+    auc_mean: float
+    var_error: float  # this treatment's average AUC variance over cases
+    cov2: float  # this treatment's average covariance of two readers' AUCs
+    ms_r: float  # this treatment's mean square for readers
+    rrrc: Interval | None  # None with one reader: no reader variance can be estimated
+    frrc: Interval
+    rrfc: Interval | None
+
+
+@dataclass(frozen=True)
+class Difference:
+    first: str
+    second: str
+    rrrc: Interval | None
+    frrc: Interval
+    rrfc: Interval | None
+
+
+@dataclass
+class MRMCResult:
+    treatments: list[str]
+    readers: list[str]
+    n_positive: list[int]  # per treatment
+    n_negative: list[int]
+    covariance: str
+    alpha: float
+    auc: list[list[float]]  # [treatment][reader]
+    auc_mean: list[float]
+    single: list[SingleTreatment]
+    anova: dict[str, float] = field(default_factory=dict)  # MS_T, MS_R, MS_TR (two or more treatments)
+    components: Components | None = None
+    rrrc_test: dict[str, float] | None = None  # F, ddf, p, error_ms
+    frrc_test: dict[str, float] | None = None  # chi2, df, p
+    rrfc_test: dict[str, float] | None = None  # F, ddf, p
+    differences: list[Difference] = field(default_factory=list)
+    single_reader_differences: list[dict[str, Any]] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, Any]:
+        return _plain(asdict(self))
+
+
+def _plain(value: Any) -> Any:
+    """JSON-safe: infinities as None."""
+    if isinstance(value, float):
+        return None if not math.isfinite(value) else value
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_plain(v) for v in value]
+    return value
+
+
+# --- AUCs and their case covariance ----------------------------------------------------------------
+
+
+def _placements(pos: np.ndarray, neg: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """For each positive, the negatives it outranks (ties count a half); for each negative, the
+    positives that outrank it. Sums of psi(x, y) by ranks: O(n log n), not O(n_pos x n_neg)."""
+    neg_sorted, pos_sorted = np.sort(neg), np.sort(pos)
+    below = np.searchsorted(neg_sorted, pos, side="left")
+    ties = np.searchsorted(neg_sorted, pos, side="right") - below
+    v = below + 0.5 * ties  # [n_pos]
+    above = len(pos) - np.searchsorted(pos_sorted, neg, side="right")
+    ties_w = np.searchsorted(pos_sorted, neg, side="right") - np.searchsorted(pos_sorted, neg, side="left")
+    w = above + 0.5 * ties_w  # [n_neg]
+    return v, w
+
+
+def auc_and_covariance(
+    ratings: np.ndarray, truth: np.ndarray, case_mask: np.ndarray, covariance: Covariance = "jackknife"
+) -> tuple[np.ndarray, np.ndarray]:
+    """AUCs [T, R] and their case covariance [T*R, T*R] (rows in treatment-major order).
+
+    ratings: [T, R, K]; truth: [K] bool (True = positive); case_mask: [T, K] bool.
+    """
+    n_t, n_r, _n_k = ratings.shape
+    used = case_mask.any(axis=0)  # [K]: cases some treatment uses
+    index = np.flatnonzero(used)
+    k_used = len(index)
+    auc = np.zeros((n_t, n_r))
+    # Jackknife: AUC with each case left out, [T*R, K_used]; DeLong: each case's influence, same shape.
+    rows = np.zeros((n_t * n_r, k_used))
+    for t in range(n_t):
+        pos_idx = np.flatnonzero(case_mask[t] & truth)
+        neg_idx = np.flatnonzero(case_mask[t] & ~truth)
+        n_pos, n_neg = len(pos_idx), len(neg_idx)
+        pos_col = np.searchsorted(index, pos_idx)
+        neg_col = np.searchsorted(index, neg_idx)
+        for r in range(n_r):
+            v, w = _placements(ratings[t, r, pos_idx], ratings[t, r, neg_idx])
+            total = v.sum()
+            theta = total / (n_pos * n_neg)
+            auc[t, r] = theta
+            row = rows[t * n_r + r]
+            if covariance == "jackknife":
+                row[:] = theta  # a case this treatment does not use leaves its AUC unchanged
+                row[pos_col] = (total - v) / ((n_pos - 1) * n_neg)
+                row[neg_col] = (total - w) / (n_pos * (n_neg - 1))
+            else:
+                row[pos_col] = (v / n_neg - theta) / n_pos
+                row[neg_col] = (w / n_pos - theta) / n_neg
+    if covariance == "jackknife":
+        centred = rows - rows.mean(axis=1, keepdims=True)
+        cov = (k_used - 1) / k_used * (centred @ centred.T)
+    else:
+        positive = truth[index]
+        n_pos_all, n_neg_all = int(positive.sum()), int((~positive).sum())
+        p, q = rows[:, positive], rows[:, ~positive]
+        cov = n_pos_all / (n_pos_all - 1) * (p @ p.T) + n_neg_all / (n_neg_all - 1) * (q @ q.T)
+    return auc, cov
+
+
+def _mean_offdiag(block: np.ndarray) -> float:
+    n = block.shape[0]
+    if n < 2:
+        return 0.0
+    return float((block.sum() - np.trace(block)) / (n * (n - 1)))
+
+
+# --- The OR analysis ---------------------------------------------------------------------------------
+
+
+def analyse(
+    ratings: np.ndarray,
+    truth: np.ndarray,
+    *,
+    case_mask: np.ndarray | None = None,
+    treatments: Sequence[str] | None = None,
+    readers: Sequence[str] | None = None,
+    covariance: Covariance = "jackknife",
+    alpha: float = 0.05,
+) -> MRMCResult:
+    """The OR analysis of ratings [T, R, K] (higher = more likely positive) against truth [K]."""
+    ratings = np.asarray(ratings, dtype=float)
+    if ratings.ndim != 3:
+        raise MRMCDesignError(f"ratings must be [treatments, readers, cases], got shape {ratings.shape}")
+    truth = np.asarray(truth, dtype=bool)
+    n_t, n_r, n_k = ratings.shape
+    mask = np.ones((n_t, n_k), dtype=bool) if case_mask is None else np.asarray(case_mask, dtype=bool)
+    treatments = list(treatments or [str(t + 1) for t in range(n_t)])
+    readers = list(readers or [str(r + 1) for r in range(n_r)])
+    if covariance not in ("jackknife", "delong"):
+        raise MRMCDesignError(f"unknown covariance method {covariance!r}: use jackknife or delong")
+    if truth.shape != (n_k,) or mask.shape != (n_t, n_k):
+        raise MRMCDesignError("truth must have one value per case and case_mask one row per treatment")
+    for t in range(n_t):
+        n_pos, n_neg = int((mask[t] & truth).sum()), int((mask[t] & ~truth).sum())
+        if n_pos < 2 or n_neg < 2:
+            raise MRMCDesignError(
+                f"treatment {treatments[t]} has {n_pos} positive and {n_neg} negative cases: "
+                "the analysis needs at least 2 of each"
+            )
+        missing = np.isnan(ratings[t][:, mask[t]]).sum(axis=1)
+        for r in np.flatnonzero(missing):
+            raise MRMCDesignError(
+                f"reader {readers[r]} did not rate {int(missing[r])} of the {int(mask[t].sum())} cases of "
+                f"treatment {treatments[t]}: the OR analysis needs every reader to rate every case of a "
+                "treatment (drop the reader, or keep only the cases every reader rated)"
+            )
+    auc, cov = auc_and_covariance(ratings, truth, mask, covariance)
+    c4 = cov.reshape(n_t, n_r, n_t, n_r)
+    result = MRMCResult(
+        treatments=treatments,
+        readers=readers,
+        n_positive=[int((mask[t] & truth).sum()) for t in range(n_t)],
+        n_negative=[int((mask[t] & ~truth).sum()) for t in range(n_t)],
+        covariance=covariance,
+        alpha=alpha,
+        auc=auc.tolist(),
+        auc_mean=auc.mean(axis=1).tolist(),
+        single=[],
+    )
+    if n_r < 2:
+        result.notes.append(
+            "One reader: no between-reader variance can be estimated, so only the fixed-reader (FRRC) "
+            "figures exist; conclusions hold for this reader only."
+        )
+    for t in range(n_t):
+        block = c4[t, :, t, :]
+        var_t, cov2_t = float(np.mean(np.diag(block))), _mean_offdiag(block)
+        mean_t = float(auc[t].mean())
+        ms_r = float(np.var(auc[t], ddof=1)) if n_r > 1 else 0.0
+        frrc = _interval(mean_t, math.sqrt(max((var_t + (n_r - 1) * cov2_t) / n_r, 0.0)), math.inf, alpha)
+        rrrc = rrfc = None
+        if n_r > 1:
+            error = ms_r + n_r * max(cov2_t, 0.0)
+            df = math.inf if ms_r == 0 else error**2 / (ms_r**2 / (n_r - 1))
+            rrrc = _interval(mean_t, math.sqrt(error / n_r), df, alpha)
+            rrfc = _interval(mean_t, math.sqrt(ms_r / n_r), n_r - 1, alpha)
+        result.single.append(SingleTreatment(treatments[t], mean_t, var_t, cov2_t, ms_r, rrrc, frrc, rrfc))
+    if n_t >= 2:
+        _compare(result, auc, c4, alpha)
+    return result
+
+
+def _compare(result: MRMCResult, auc: np.ndarray, c4: np.ndarray, alpha: float) -> None:
+    """ANOVA, variance components and the treatment comparisons (two or more treatments)."""
+    n_t, n_r = auc.shape
+    grand = auc.mean()
+    t_means, r_means = auc.mean(axis=1), auc.mean(axis=0)
+    ms_t = n_r * float(((t_means - grand) ** 2).sum()) / (n_t - 1)
+    ms_r = n_t * float(((r_means - grand) ** 2).sum()) / (n_r - 1) if n_r > 1 else 0.0
+    resid = auc - t_means[:, None] - r_means[None, :] + grand
+    ms_tr = float((resid**2).sum()) / ((n_t - 1) * (n_r - 1)) if n_r > 1 else 0.0
+    var_error = float(np.mean([c4[t, r, t, r] for t in range(n_t) for r in range(n_r)]))
+    cov1 = float(
+        np.mean([c4[t, r, u, r] for t in range(n_t) for u in range(n_t) if t != u for r in range(n_r)])
+    )
+    same_t = [c4[t, r, t, s] for t in range(n_t) for r in range(n_r) for s in range(n_r) if r != s]
+    other = [
+        c4[t, r, u, s]
+        for t in range(n_t)
+        for u in range(n_t)
+        if t != u
+        for r in range(n_r)
+        for s in range(n_r)
+        if r != s
+    ]
+    cov2 = float(np.mean(same_t)) if same_t else 0.0
+    cov3 = float(np.mean(other)) if other else 0.0
+    result.anova = {"MS_T": ms_t, "MS_R": ms_r, "MS_TR": ms_tr}
+    result.components = Components(
+        var_R=(ms_r - ms_tr) / n_t - cov1 + cov3,
+        var_TR=ms_tr - var_error + cov1 + cov2 - cov3,
+        cov1=cov1,
+        cov2=cov2,
+        cov3=cov3,
+        var_error=var_error,
+    )
+    # FRRC: readers fixed.
+    frrc_error = var_error - cov1 + (n_r - 1) * (cov2 - cov3)
+    chi2 = (n_t - 1) * ms_t / frrc_error if frrc_error > 0 else math.inf
+    result.frrc_test = {"chi2": chi2, "df": n_t - 1, "p": float(stats.chi2.sf(chi2, n_t - 1))}
+    rrrc_error = ms_tr + n_r * max(cov2 - cov3, 0.0)
+    if n_r > 1:
+        ddf = math.inf if ms_tr == 0 else rrrc_error**2 / (ms_tr**2 / ((n_t - 1) * (n_r - 1)))
+        f_rrrc = ms_t / rrrc_error if rrrc_error > 0 else math.inf
+        p_rrrc = (
+            float(stats.f.sf(f_rrrc, n_t - 1, ddf))
+            if math.isfinite(ddf)
+            else float(stats.chi2.sf(f_rrrc * (n_t - 1), n_t - 1))
+        )
+        result.rrrc_test = {"F": f_rrrc, "ddf": ddf, "p": p_rrrc, "error_ms": rrrc_error}
+        rrfc_ddf = (n_t - 1) * (n_r - 1)
+        f_rrfc = ms_t / ms_tr if ms_tr > 0 else math.inf
+        result.rrfc_test = {"F": f_rrfc, "ddf": rrfc_ddf, "p": float(stats.f.sf(f_rrfc, n_t - 1, rrfc_ddf))}
+    for i in range(n_t):
+        for j in range(i + 1, n_t):
+            estimate = float(t_means[i] - t_means[j])
+            frrc = _interval(estimate, math.sqrt(max(2 / n_r * frrc_error, 0.0)), math.inf, alpha, test=True)
+            rrrc = rrfc = None
+            if n_r > 1 and result.rrrc_test is not None:
+                rrrc = _interval(
+                    estimate, math.sqrt(2 / n_r * rrrc_error), result.rrrc_test["ddf"], alpha, True
+                )
+                rrfc = _interval(estimate, math.sqrt(2 / n_r * ms_tr), (n_t - 1) * (n_r - 1), alpha, True)
+            result.differences.append(
+                Difference(result.treatments[i], result.treatments[j], rrrc, frrc, rrfc)
+            )
+            for r in range(n_r):
+                var = c4[i, r, i, r] + c4[j, r, j, r] - 2 * c4[i, r, j, r]
+                each = _interval(
+                    float(auc[i, r] - auc[j, r]), math.sqrt(max(var, 0.0)), math.inf, alpha, True
+                )
+                result.single_reader_differences.append(
+                    {
+                        "first": result.treatments[i],
+                        "second": result.treatments[j],
+                        "reader": result.readers[r],
+                    }
+                    | asdict(each)
+                )
+
+
+# --- Sample size ---------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Pilot:
+    """What a sample-size estimate needs of one treatment, at `cases` cases (Hillis & Obuchowski)."""
+
+    var_R: float  # between-reader variance of true AUCs
+    var_error: float  # AUC variance over cases, at `cases`
+    cov2: float  # covariance of two readers' AUCs over cases, at `cases`
+    cases: int
+    source: str
+
+    def at(self, readers: int, cases: int) -> tuple[float, float]:
+        """Standard error of the reader-averaged AUC and its (Hillis) degrees of freedom."""
+        scale = self.cases / cases  # case variances shrink as 1/cases
+        var_e, cov2 = self.var_error * scale, max(self.cov2 * scale, 0.0)
+        ms_r = self.var_R + var_e - cov2  # expected mean square for readers
+        error = ms_r + readers * cov2
+        df = math.inf if ms_r <= 0 else error**2 / (ms_r**2 / (readers - 1))
+        return math.sqrt(error / readers), df
+
+
+def pilot_from(single: SingleTreatment, n_cases: int, source: str) -> Pilot:
+    var_r = max(single.ms_r - single.var_error + single.cov2, 0.0)
+    return Pilot(var_r, single.var_error, single.cov2, n_cases, source)
+
+
+def default_pilot(cases: int = 100) -> Pilot:
+    """Planning values when the project has no pilot study of its own.
+
+    Case variance: Hanley & McNeil (1982) for an AUC of 0.5 with continuous ratings and half the cases
+    positive, Var = (0.25 + (n1 + n0 - 2) / 12) / (n1 n0). Covariance of two readers' errors: 0.35 of
+    that (Obuchowski 1995 and Rockette et al. report inter-reader correlations of 0.3-0.5 in reader
+    studies). Between-reader variance of true AUCs: 0.002 (reader AUCs spread by about 0.045, the
+    middle of the values reported by Obuchowski (2000) and Hillis & Obuchowski (2011)).
+    """
+    n1 = n0 = cases / 2
+    var_error = (0.25 + (n1 + n0 - 2) / 12) / (n1 * n0)
+    return Pilot(0.002, var_error, 0.35 * var_error, cases, "planning defaults from the literature")
+
+
+def equivalence_power(pilot: Pilot, readers: int, cases: int, delta: float, alpha: float = 0.05) -> float:
+    """Power of the two one-sided tests (90% interval inside 0.5 +- delta) when the true AUC is 0.5."""
+    se, df = pilot.at(readers, cases)
+    if se == 0:
+        return 1.0
+    q = _quantile(1 - alpha, df)
+    cdf = stats.norm.cdf if math.isinf(df) else (lambda x: stats.t.cdf(x, df))
+    return float(max(0.0, 2 * cdf(delta / se - q) - 1))
+
+
+def difference_power(pilot: Pilot, readers: int, cases: int, effect: float, alpha: float = 0.05) -> float:
+    """Power of the two-sided test of AUC = 0.5 when the true AUC is 0.5 + effect."""
+    se, df = pilot.at(readers, cases)
+    if se == 0:
+        return 1.0
+    q = _quantile(1 - alpha / 2, df)
+    sf = stats.norm.sf if math.isinf(df) else (lambda x: stats.t.sf(x, df))
+    return float(sf(q - abs(effect) / se))
+
+
+def readers_needed(
+    pilot: Pilot, cases: int, delta: float, *, power: float = 0.8, alpha: float = 0.05, most: int = 200
+) -> int | None:
+    """Fewest readers (of `cases` cases each) for the equivalence test to reach `power`; None past `most`."""
+    for readers in range(2, most + 1):
+        if equivalence_power(pilot, readers, cases, delta, alpha) >= power:
+            return readers
+    return None
+
+
+def cases_needed(
+    pilot: Pilot, readers: int, delta: float, *, power: float = 0.8, alpha: float = 0.05, most: int = 20_000
+) -> int | None:
+    """Fewest cases (read by each of `readers`) for the equivalence test to reach `power`, or None."""
+    if equivalence_power(pilot, readers, most, delta, alpha) < power:
+        return None
+    low, high = 4, most
+    while low < high:
+        mid = (low + high) // 2
+        if equivalence_power(pilot, readers, mid, delta, alpha) >= power:
+            high = mid
+        else:
+            low = mid + 1
+    return low
+
+
+# --- Reading a data file, and the command ------------------------------------------------------------
+
+
+def read_csv(path: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray, list[str], list[str]]:
+    """Rows `reader,modality,case,truth,rating` as ratings [T, R, K], truth [K], case_mask [T, K]."""
+    with path.open(newline="") as handle:
+        reader = csv.DictReader(handle)
+        need = {"reader", "modality", "case", "truth", "rating"}
+        if reader.fieldnames is None or not need <= {f.strip() for f in reader.fieldnames}:
+            raise MRMCDesignError(f"{path}: expected the columns {', '.join(sorted(need))}")
+        rows = [{k.strip(): (v or "").strip() for k, v in row.items() if k} for row in reader]
+    if not rows:
+        raise MRMCDesignError(f"{path}: no rows")
+
+    def ordered(values: set[str]) -> list[str]:
+        return sorted(values, key=lambda v: (0, float(v), v) if _is_number(v) else (1, 0.0, v))
+
+    treatments = ordered({r["modality"] for r in rows})
+    readers = ordered({r["reader"] for r in rows})
+    cases = ordered({r["case"] for r in rows})
+    t_i = {v: i for i, v in enumerate(treatments)}
+    r_i = {v: i for i, v in enumerate(readers)}
+    k_i = {v: i for i, v in enumerate(cases)}
+    ratings = np.full((len(treatments), len(readers), len(cases)), np.nan)
+    truth: dict[int, bool] = {}
+    for line, row in enumerate(rows, start=2):
+        try:
+            value = float(row["rating"])
+        except ValueError:
+            raise MRMCDesignError(f"{path}, line {line}: rating {row['rating']!r} is not a number") from None
+        if row["truth"] not in ("0", "1"):
+            raise MRMCDesignError(f"{path}, line {line}: truth must be 0 or 1, got {row['truth']!r}")
+        k = k_i[row["case"]]
+        positive = row["truth"] == "1"
+        if truth.setdefault(k, positive) != positive:
+            raise MRMCDesignError(f"{path}, line {line}: case {row['case']} has both truths")
+        cell = (t_i[row["modality"]], r_i[row["reader"]], k)
+        if not np.isnan(ratings[cell]):
+            raise MRMCDesignError(
+                f"{path}, line {line}: reader {row['reader']} rated case {row['case']} twice in "
+                f"modality {row['modality']}"
+            )
+        ratings[cell] = value
+    mask = ~np.isnan(ratings).all(axis=1)  # [T, K]: a case belongs to a treatment some reader rated it in
+    return ratings, np.array([truth[k] for k in range(len(cases))]), mask, treatments, readers
+
+
+def _is_number(value: str) -> bool:
+    try:
+        float(value)
+    except ValueError:
+        return False
+    return True
+
+
+def format_table(result: MRMCResult) -> str:
+    """The analysis as a readable text table."""
+    out = [
+        f"OR analysis, trapezoidal AUC, {result.covariance} covariance; {len(result.readers)} readers, "
+        f"{len(result.treatments)} treatment(s)",
+        "",
+        "Reader AUCs",
+        "  reader      " + "".join(f"{t:>12}" for t in result.treatments),
+    ]
+    for r, reader in enumerate(result.readers):
+        out.append(
+            f"  {reader:<12}" + "".join(f"{result.auc[t][r]:>12.8f}" for t in range(len(result.treatments)))
+        )
+    out.append("  mean        " + "".join(f"{m:>12.8f}" for m in result.auc_mean))
+    if result.components is not None:
+        c = result.components
+        out += [
+            "",
+            "OR ANOVA: " + ", ".join(f"{k} {v:.8f}" for k, v in result.anova.items()),
+            f"Variance components: var_R {c.var_R:.8f}, var_TR {c.var_TR:.8f}, cov1 {c.cov1:.8f}, "
+            f"cov2 {c.cov2:.8f}, cov3 {c.cov3:.8f}, var_error {c.var_error:.8f}",
+        ]
+    if result.rrrc_test:
+        t = result.rrrc_test
+        out.append(
+            f"RRRC: F {t['F']:.4f}, ddf {t['ddf']:.2f}, p {t['p']:.4f} (error term {t['error_ms']:.8f})"
+        )
+    if result.frrc_test:
+        t = result.frrc_test
+        out.append(f"FRRC: chi2 {t['chi2']:.5f}, df {t['df']}, p {t['p']:.4f}")
+    if result.rrfc_test:
+        t = result.rrfc_test
+        out.append(f"RRFC: F {t['F']:.4f}, ddf {t['ddf']}, p {t['p']:.4f}")
+    level = f"{1 - result.alpha:.0%}"
+    for d in result.differences:
+        out.append("")
+        out.append(f"Difference {d.first} - {d.second}")
+        for name in ("rrrc", "frrc", "rrfc"):
+            i = getattr(d, name)
+            if i is not None:
+                out.append(
+                    f"  {name.upper()}: {i.estimate:+.8f}, se {i.stderr:.5f}, df {_df(i.df)}, "
+                    f"p {i.p_value:.4f}, {level} CI {i.low:.5f} to {i.high:.5f}"
+                )
+    out.append("")
+    out.append("Single treatments")
+    for s in result.single:
+        out.append(
+            f"  {s.treatment}: mean AUC {s.auc_mean:.8f}, var_error {s.var_error:.8f}, cov2 {s.cov2:.8f}"
+        )
+        for name in ("rrrc", "frrc", "rrfc"):
+            i = getattr(s, name)
+            if i is not None:
+                ci = f"{level} CI {i.low:.8f} to {i.high:.8f}"
+                out.append(f"    {name.upper()}: se {i.stderr:.8f}, df {_df(i.df)}, {ci}")
+    out += [f"Note: {note}" for note in result.notes]
+    return "\n".join(out)
+
+
+def _df(df: float) -> str:
+    return "inf" if math.isinf(df) else f"{df:.2f}"
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m evaluation.mrmc",
+        description="Obuchowski-Rockette MRMC analysis of a reader,modality,case,truth,rating CSV file.",
+    )
+    parser.add_argument("file", type=Path)
+    parser.add_argument("--json", action="store_true", help="print the analysis as JSON")
+    parser.add_argument("--covariance", choices=["jackknife", "delong"], default="jackknife")
+    parser.add_argument("--alpha", type=float, default=0.05)
+    args = parser.parse_args(argv)
+    try:
+        ratings, truth, mask, treatments, readers = read_csv(args.file)
+        result = analyse(
+            ratings,
+            truth,
+            case_mask=mask,
+            treatments=treatments,
+            readers=readers,
+            covariance=args.covariance,
+            alpha=args.alpha,
+        )
+    except (OSError, MRMCDesignError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    print(json.dumps(result.as_dict(), indent=2) if args.json else format_table(result))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
