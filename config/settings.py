@@ -276,8 +276,9 @@ ZENODO_RECORD_URL = env.string("ZENODO_RECORD_URL", "https://zenodo.org/api/reco
 FID_WEIGHTS_PATH = env.path(
     "FID_WEIGHTS_PATH", DATA_DIR / "weights" / "weights-inception-2015-12-05-6726825d.pth"
 )
-# "Indistinguishable from chance" is claimed only within this margin, by an equivalence test (TOST).
-EQUIVALENCE_MARGIN = env.number("EQUIVALENCE_MARGIN", 0.10, minimum=0.01)
+# The study builder's default equivalence margin (in AUC) for new studies. Each study stores its own
+# margin and alpha when it is built (frozen at its first answer): changing this never rewrites a verdict.
+DEFAULT_EQUIVALENCE_MARGIN = env.number("DEFAULT_EQUIVALENCE_MARGIN", 0.10, minimum=0.01)
 # How often one reader may fetch one item's image in a window before every item answers 429: a
 # reading page fetches each image once or twice (preload, show); the browser caches it for a day.
 ITEM_IMAGE_FETCH_LIMIT = env.integer("ITEM_IMAGE_FETCH_LIMIT", 30, minimum=2)

@@ -94,3 +94,73 @@ def histogram_svg(*, values: list[float], bins: int, title: str, x_label: str) -
         return _svg(figure)
     finally:
         plt.close(figure)
+
+
+def roc_curves_svg(
+    *,
+    curves: Mapping[str, tuple[Sequence[float], Sequence[float]]],
+    mean: tuple[Sequence[float], Sequence[float]] | None,
+) -> bytes:
+    """One ROC curve per reader (thin) and the reader-averaged curve (thick), with the chance line."""
+    figure, axes = plt.subplots(figsize=(4.6, 4.4))
+    try:
+        axes.plot([0, 1], [0, 1], color="#999999", linestyle="--", linewidth=0.8, label="chance (AUC 0.5)")
+        for name, (fpr, tpr) in curves.items():
+            axes.plot(fpr, tpr, linewidth=0.8, alpha=0.7, label=name if len(curves) <= 8 else None)
+        if mean is not None:
+            axes.plot(mean[0], mean[1], color="#1f4e9c", linewidth=2.4, label="reader average")
+        if not curves:
+            axes.text(0.5, 0.5, "no data yet", ha="center", va="center", transform=axes.transAxes)
+        axes.set_xlim(0, 1)
+        axes.set_ylim(0, 1)
+        axes.set_aspect("equal")
+        axes.set_xlabel("real patches called synthetic (false-positive rate)")
+        axes.set_ylabel("synthetic patches called synthetic")
+        axes.set_title("ROC of the 'how synthetic' ratings")
+        axes.legend(loc="lower right", fontsize="x-small")
+        return _svg(figure)
+    finally:
+        plt.close(figure)
+
+
+def forest_svg(*, rows: Sequence[tuple[str, float, float, float]], reference: float, x_label: str) -> bytes:
+    """Estimates with intervals, one row each (the last one drawn as the summary), and a reference line."""
+    figure, axes = plt.subplots(figsize=(6.0, 0.9 + 0.32 * max(len(rows), 1)))
+    try:
+        for index, (_label, estimate, low, high) in enumerate(rows):
+            y = len(rows) - index
+            summary = index == len(rows) - 1
+            colour = "#1f4e9c" if summary else "#333333"
+            axes.plot([low, high], [y, y], color=colour, linewidth=2.2 if summary else 1.2)
+            axes.plot(
+                [estimate], [y], marker="D" if summary else "s", color=colour, markersize=7 if summary else 5
+            )
+        axes.axvline(reference, color="#999999", linestyle="--", linewidth=0.8)
+        axes.set_yticks(range(len(rows), 0, -1), [r[0] for r in rows], fontsize="small")
+        axes.set_xlim(0, 1)
+        axes.set_xlabel(x_label)
+        if not rows:
+            axes.text(0.5, 0.5, "no data yet", ha="center", va="center", transform=axes.transAxes)
+        return _svg(figure)
+    finally:
+        plt.close(figure)
+
+
+def grouped_bars_svg(
+    *, groups: Mapping[str, Sequence[int]], categories: Sequence[str], title: str, y_label: str
+) -> bytes:
+    """Side-by-side bars of counts per category, one colour per group."""
+    figure, axes = plt.subplots(figsize=(6.4, 3.0))
+    try:
+        width = 0.8 / max(len(groups), 1)
+        colours = ["#1f4e9c", "#e0a040", "#5a9e5a", "#9e5a9e"]
+        for g, (name, counts) in enumerate(groups.items()):
+            xs = [i + (g - (len(groups) - 1) / 2) * width for i in range(len(categories))]
+            axes.bar(xs, counts, width=width, label=name, color=colours[g % len(colours)])
+        axes.set_xticks(range(len(categories)), categories, fontsize="x-small")
+        axes.set_ylabel(y_label)
+        axes.set_title(title)
+        axes.legend(fontsize="small")
+        return _svg(figure)
+    finally:
+        plt.close(figure)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import csv
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
 # A cell starting with one of these is a formula to Excel, LibreOffice or Google Sheets (OWASP's list,
@@ -38,3 +38,13 @@ def csv_lines(rows: Iterable[Iterable[Any]]) -> Iterator[str]:
     writer = csv.writer(_Line(), lineterminator="\r\n", quoting=csv.QUOTE_MINIMAL)
     for row in rows:
         yield writer.writerow([safe_cell(v) for v in row])
+
+
+def csv_dict_lines(columns: Sequence[str], rows: Iterable[Mapping[str, Any]]) -> Iterator[str]:
+    """Rows as named columns: a value under a name the header does not have is an error, not a shift."""
+    writer = csv.DictWriter(
+        _Line(), fieldnames=list(columns), lineterminator="\r\n", quoting=csv.QUOTE_MINIMAL, restval=""
+    )
+    yield writer.writeheader()  # _Line.write returns the line, and writeheader returns what it wrote
+    for row in rows:
+        yield writer.writerow({k: safe_cell(v) for k, v in row.items()})

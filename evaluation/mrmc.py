@@ -134,6 +134,7 @@ class MRMCResult:
     covariance: str
     alpha: float
     auc: list[list[float]]  # [treatment][reader]
+    auc_var: list[list[float]]  # [treatment][reader]: each AUC's variance over cases
     auc_mean: list[float]
     single: list[SingleTreatment]
     anova: dict[str, float] = field(default_factory=dict)  # MS_T, MS_R, MS_TR (two or more treatments)
@@ -277,6 +278,7 @@ def analyse(
         covariance=covariance,
         alpha=alpha,
         auc=auc.tolist(),
+        auc_var=np.diag(cov).reshape(n_t, n_r).tolist(),
         auc_mean=auc.mean(axis=1).tolist(),
         single=[],
     )
@@ -421,7 +423,7 @@ def default_pilot(cases: int = 100) -> Pilot:
     """
     n1 = n0 = cases / 2
     var_error = (0.25 + (n1 + n0 - 2) / 12) / (n1 * n0)
-    return Pilot(0.002, var_error, 0.35 * var_error, cases, "planning defaults from the literature")
+    return Pilot(0.002, var_error, 0.35 * var_error, cases, "planning values from the literature")
 
 
 def equivalence_power(pilot: Pilot, readers: int, cases: int, delta: float, alpha: float = 0.05) -> float:

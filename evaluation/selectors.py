@@ -5,7 +5,6 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
-from django.conf import settings
 from django.db.models import CharField, Count, FloatField, Func, Q
 from django.db.models.functions import Cast
 
@@ -35,8 +34,26 @@ def study_records(*, study: Study) -> list[stats.Record]:
     ]
 
 
-def study_statistics(*, study: Study) -> stats.StudyStatistics:
-    return stats.study_statistics(study_records(study=study), margin=settings.EQUIVALENCE_MARGIN)
+def study_protocol(*, study: Study) -> stats.Protocol:
+    """The rule the study's verdict follows, as stored with the study (never a server setting)."""
+    return stats.Protocol(margin=study.equivalence_margin, alpha=study.alpha)
+
+
+def study_statistics(*, study: Study, records: list[stats.Record] | None = None) -> stats.StudyStatistics:
+    """Every figure of the study's report. The MRMC analysis takes the study's items as its cases
+    (every reader reads them all); a study that drew items per reader has no common case set."""
+    records = study_records(study=study) if records is None else records
+    if study.same_items_for_all:
+        cases = list(study.items.values_list("token", flat=True))
+        return stats.study_statistics(records, protocol=study_protocol(study=study), cases=cases)
+    result = stats.study_statistics(records, protocol=study_protocol(study=study), cases=[])
+    reason = (
+        "this study drew different items for each reader, and the OR analysis needs every reader to read "
+        "the same cases"
+    )
+    result.mrmc = stats.TuringMRMC(None, None, [], result.readers, 0, result.mrmc.n_unrated, reason)
+    result.verdict = stats.verdict(result.mrmc, result.protocol)
+    return result
 
 
 def studies_with_answers() -> list[Study]:
@@ -145,11 +162,23 @@ def tidy_answer_rows(*, study: Study, names: bool = False, chunk_size: int = 10_
         ]
 
 
+def _ratings(study: Study, chunk_size: int) -> Iterator[tuple[str, str, str, int]]:
+    """(reader pseudonym, item token, truth, 1-10 rating) of every answer, by the one rating rule."""
+    pseudonyms = reader_pseudonyms(study=study)
+    rows = (
+        Answer.objects.filter(assignment__study=study, label__isnull=False)
+        .order_by("assignment_id", "position")
+        .values_list("assignment_id", "item__token", "item__truth", "label", "confidence")
+        .iterator(chunk_size=chunk_size)
+    )
+    for assignment_id, token, truth, label, confidence in rows:
+        yield pseudonyms[assignment_id], token, truth, stats.rating(str(label), confidence)
+
+
 def imrmc_rows(*, study: Study, chunk_size: int = 5000) -> Iterator[list[Any]]:
     """iMRMC's long format: truth rows (readerID -1), then one score per reader and case.
 
-    The score is the reader's rating that the case is synthetic: +confidence for 'synthetic',
-    -confidence for 'real' (+1 / -1 when no confidence was asked).
+    The score is the 1-10 "how synthetic" rating (`evaluation.stats.RATING_SCALE`), as in the report.
     """
     modality = "human"
     yield ["readerID", "caseID", "modalityID", "score"]
@@ -157,114 +186,167 @@ def imrmc_rows(*, study: Study, chunk_size: int = 5000) -> Iterator[list[Any]]:
         study.items.order_by("id").values_list("token", "truth").iterator(chunk_size=chunk_size)
     ):
         yield [-1, token, "truth", 1 if truth == stats.SYNTHETIC else 0]
-    pseudonyms = reader_pseudonyms(study=study)
-    rows = (
-        Answer.objects.filter(assignment__study=study, label__isnull=False)
-        .order_by("assignment_id", "position")
-        .values_list("assignment_id", "item__token", "label", "confidence")
-        .iterator(chunk_size=chunk_size)
-    )
-    for assignment_id, token, label, confidence in rows:
-        sign = 1 if label == stats.SYNTHETIC else -1
-        yield [pseudonyms[assignment_id], token, modality, sign * (confidence or 1)]
+    for reader, token, _truth, score in _ratings(study, chunk_size):
+        yield [reader, token, modality, score]
 
 
-def summary_rows(*, result: stats.StudyStatistics) -> Iterator[list[Any]]:
-    yield [
-        "scope",
-        "measure",
-        "successes",
-        "n",
-        "share",
-        "p_value",
-        "cp_low",
-        "cp_high",
-        "wilson_low",
-        "wilson_high",
-        "value",
-        "note",
-    ]
+RATINGS_COLUMNS = ["reader", "modality", "case", "truth", "rating"]
 
-    def prop_row(scope: str, measure: str, p: stats.Proportion) -> list[Any]:
-        cp = p.clopper_pearson or ("", "")
-        wilson = p.wilson or ("", "")
-        return [scope, measure, p.successes, p.n, p.share, p.p_value, *cp, *wilson, "", p.reason]
 
+def ratings_rows(*, study: Study, chunk_size: int = 5000) -> Iterator[list[Any]]:
+    """OR-DBM MRMC / RJafroc / MRMCaov layout (truth 1 = synthetic); `python -m evaluation.mrmc` reads it."""
+    yield RATINGS_COLUMNS
+    for reader, token, truth, score in _ratings(study, chunk_size):
+        yield [reader, 1, token, 1 if truth == stats.SYNTHETIC else 0, score]
+
+
+SUMMARY_COLUMNS = [
+    "scope",
+    "measure",
+    "successes",
+    "n",
+    "estimate",
+    "p_value",
+    "clopper_pearson_low",
+    "clopper_pearson_high",
+    "wilson_low",
+    "wilson_high",
+    "gee_bias_reduced_t_low",
+    "gee_bias_reduced_t_high",
+    "rrrc_low",
+    "rrrc_high",
+    "rrrc_df",
+    "note",
+]
+
+
+def summary_rows(*, result: stats.StudyStatistics) -> Iterator[dict[str, Any]]:
+    """One row per figure, each interval in the columns named for its method."""
+
+    def prop_row(scope: str, measure: str, p: stats.Proportion) -> dict[str, Any]:
+        row = {"scope": scope, "measure": measure, "successes": p.successes, "n": p.n, "estimate": p.share}
+        row |= {"p_value": p.p_value, "note": p.reason or "answer level: answers treated as independent"}
+        if p.clopper_pearson:
+            row["clopper_pearson_low"], row["clopper_pearson_high"] = p.clopper_pearson
+        if p.wilson:
+            row["wilson_low"], row["wilson_high"] = p.wilson
+        return row
+
+    v = result.verdict
+    yield {
+        "scope": "study",
+        "measure": f"verdict: {v.kind}",
+        "estimate": v.auc,
+        "rrrc_low": v.ci[0] if v.ci else None,
+        "rrrc_high": v.ci[1] if v.ci else None,
+        "note": f"{v.headline} Rule: {v.rule}",
+    }
+    for name, analysis in (
+        ("ROC AUC (ratings)", result.mrmc.result),
+        ("balanced accuracy", result.mrmc.balanced),
+    ):
+        if analysis is None:
+            yield {"scope": "readers x items", "measure": name, "note": result.mrmc.reason}
+            continue
+        single = analysis.single[0]
+        row = {"scope": "readers x items", "measure": f"{name}, OR MRMC", "estimate": single.auc_mean}
+        if single.rrrc is not None:
+            row |= {"rrrc_low": single.rrrc.low, "rrrc_high": single.rrrc.high, "rrrc_df": single.rrrc.df}
+        yield row | {"n": len(analysis.readers), "note": "n = readers; random readers and random cases"}
     scopes = [("pooled", result.pooled)] + [(f"reader {r}", a) for r, a in result.per_reader.items()]
     scopes += [(f"class {c}", a) for c, a in result.per_class.items()]
     for scope, acc in scopes:
         yield prop_row(scope, "real called real", acc.real)
         yield prop_row(scope, "synthetic called synthetic", acc.synthetic)
         yield prop_row(scope, "overall accuracy", acc.overall)
-    blank = [""] * 8
-    yield [
-        "pooled",
-        "Fleiss kappa",
-        "",
-        result.fleiss.n_items,
-        *blank[:6],
-        result.fleiss.value,
-        result.fleiss.reason,
+    biases = [("pooled", result.bias_pooled)] + [
+        (f"reader {r}", b) for r, b in result.bias_per_reader.items()
     ]
-    for (a, b), kappa in result.cohen.items():
-        yield [f"readers {a} & {b}", "Cohen kappa", "", kappa.n_items, *blank[:6], kappa.value, kappa.reason]
+    for scope, b in biases:
+        for measure in (
+            "hit_rate",
+            "false_alarm_rate",
+            "d_prime",
+            "criterion",
+            "called_real",
+            "balanced_accuracy",
+        ):
+            yield {
+                "scope": scope,
+                "measure": measure.replace("_", " "),
+                "estimate": getattr(b, measure),
+                "note": b.reason,
+            }
+    bt = result.bias_test
+    yield {
+        "scope": "readers",
+        "measure": "mean criterion c (t test across readers)",
+        "estimate": bt.mean_criterion,
+        "p_value": bt.p_value,
+        "note": bt.reason,
+    }
+    yield {
+        "scope": "pooled",
+        "measure": "Fleiss kappa",
+        "n": result.fleiss.n_items,
+        "estimate": result.fleiss.value,
+        "note": result.fleiss.reason,
+    }
+    for (a, b_), kappa in result.cohen.items():
+        yield {
+            "scope": f"readers {a} & {b_}",
+            "measure": "Cohen kappa",
+            "n": kappa.n_items,
+            "estimate": kappa.value,
+            "note": kappa.reason,
+        }
     c = result.clustered
-    yield [
-        "GEE (reader clusters)",
-        "real called real",
-        "",
-        "",
-        c.real,
-        "",
-        *(c.real_ci or ("", "")),
-        "",
-        "",
-        "",
-        c.reason,
-    ]
-    yield [
-        "GEE (reader clusters)",
-        "synthetic called synthetic",
-        "",
-        "",
-        c.synthetic,
-        "",
-        *(c.synthetic_ci or ("", "")),
-        "",
-        "",
-        "",
-        c.reason,
-    ]
-    eq = result.equivalence_overall
-    yield [
-        "pooled",
-        f"TOST within {eq.margin:.2f} of chance",
-        "",
-        "",
-        eq.share,
-        eq.p_value,
-        "",
-        "",
-        "",
-        "",
-        eq.equivalent,
-        eq.reason,
-    ]
-    for reader, auc in result.auc.items():
-        yield [
-            f"reader {reader}",
-            "ROC AUC (label x confidence)",
-            "",
-            auc.n,
-            "",
-            "",
-            "",
-            "",
-            "",
-            "",
-            auc.value,
-            auc.reason,
-        ]
+    note = c.reason or "GEE clustered by reader only (bias-reduced covariance, t with readers - 1 df)"
+    for measure, value, ci in (
+        ("real called real", c.real, c.real_ci),
+        ("synthetic called synthetic", c.synthetic, c.synthetic_ci),
+    ):
+        row = {"scope": "GEE (reader clusters)", "measure": measure, "estimate": value, "note": note}
+        if ci:
+            row["gee_bias_reduced_t_low"], row["gee_bias_reduced_t_high"] = ci
+        yield row
+
+
+MRMC_COLUMNS = ["analysis", "treatment", "reader", "measure", "value"]
+
+
+def mrmc_rows(*, result: stats.StudyStatistics) -> Iterator[dict[str, Any]]:
+    """The MRMC table: reader AUCs, variance components and the RRRC, FRRC and RRFC results."""
+    for name, analysis in (("ratings", result.mrmc.result), ("labels only", result.mrmc.balanced)):
+        if analysis is None:
+            yield {"analysis": name, "measure": "not available", "value": result.mrmc.reason}
+            continue
+        for t, treatment in enumerate(analysis.treatments):
+            for r, reader in enumerate(analysis.readers):
+                yield {
+                    "analysis": name,
+                    "treatment": treatment,
+                    "reader": reader,
+                    "measure": "AUC",
+                    "value": analysis.auc[t][r],
+                }
+            single = analysis.single[t]
+            base = {"analysis": name, "treatment": treatment}
+            for measure in ("auc_mean", "var_error", "cov2", "ms_r"):
+                yield base | {"measure": measure, "value": getattr(single, measure)}
+            for method in ("rrrc", "frrc", "rrfc"):
+                interval = getattr(single, method)
+                if interval is None:
+                    continue
+                for part in ("stderr", "df", "low", "high"):
+                    value = getattr(interval, part)
+                    yield base | {
+                        "measure": f"{method.upper()} {part}",
+                        "value": "inf" if value == float("inf") else value,
+                    }
+    v = result.verdict
+    yield {"analysis": "verdict", "measure": v.kind, "value": v.headline}
+    yield {"analysis": "verdict", "measure": "rule", "value": v.rule}
 
 
 def augmentation_rows(*, experiment: Any) -> Iterator[list[Any]]:

@@ -1,11 +1,15 @@
 """The statistics of a visual Turing test. Pure: no Django, plain records in, plain values out.
 
-Definitions (DESIGN.md, Statistics): for truth = real, accuracy is the share labelled real; for truth
-= synthetic, the share labelled synthetic. Each proportion gets an exact two-sided binomial test
-against 0.5 (scipy) and Clopper-Pearson and Wilson 95% intervals (statsmodels). Agreement: Fleiss'
-kappa over the items every reader answered, Cohen's kappa per pair (statsmodels). Beyond the paper:
-a GEE logistic model with readers as clusters, an exact TOST equivalence test against chance, and ROC
-AUC per reader from label x confidence. A figure that cannot be computed is None with a reason.
+The primary endpoint is the readers' ROC AUC for telling synthetic from real, from one "how synthetic"
+rating per answer (`rating`), analysed by the Obuchowski-Rockette MRMC method with readers and cases
+random (`evaluation.mrmc`); the verdict follows the rule fixed in the study's protocol (`verdict`).
+Response bias is separated from discrimination (`bias`: hit and false-alarm rates, d', criterion c,
+balanced accuracy). Secondary, answer-level figures (the paper's): for truth = real, the share
+labelled real; for truth = synthetic, the share labelled synthetic; each with an exact two-sided
+binomial test against 0.5 (scipy) and Clopper-Pearson and Wilson 95% intervals (statsmodels); these
+treat every answer as independent. Agreement: Fleiss' kappa over the items every reader answered,
+Cohen's kappa per pair. A GEE logistic model clustered by reader, with a bias-reduced covariance and
+t quantiles. A figure that cannot be computed is None with a reason.
 """
 
 from __future__ import annotations
@@ -21,6 +25,8 @@ from typing import Any
 import numpy as np
 from scipy import stats as scipy_stats
 from statsmodels.stats import inter_rater, proportion
+
+from evaluation import mrmc
 
 REAL, SYNTHETIC = "real", "synthetic"
 TRUTHS = (REAL, SYNTHETIC)
@@ -86,10 +92,23 @@ class Accuracy:
 
 def accuracy(records: Sequence[Record]) -> Accuracy:
     by_truth = {truth: [r for r in records if r.truth == truth] for truth in TRUTHS}
+    overall = proportion_summary(sum(r.correct for r in records), len(records))
+    if len(by_truth[REAL]) != len(by_truth[SYNTHETIC]) and overall.n:
+        # Chance is not 0.5 when real and synthetic patches are not 1:1: a reader who answers "real" to
+        # everything in a 3:1 study is right 75% of the time. Balanced accuracy is the figure to test.
+        overall = Proportion(
+            overall.successes,
+            overall.n,
+            overall.share,
+            None,
+            overall.clopper_pearson,
+            overall.wilson,
+            "not tested against 0.5: real and synthetic answers are not 1:1 (see balanced accuracy)",
+        )
     return Accuracy(
         real=proportion_summary(sum(r.correct for r in by_truth[REAL]), len(by_truth[REAL])),
         synthetic=proportion_summary(sum(r.correct for r in by_truth[SYNTHETIC]), len(by_truth[SYNTHETIC])),
-        overall=proportion_summary(sum(r.correct for r in records), len(records)),
+        overall=overall,
     )
 
 
@@ -173,7 +192,12 @@ def fool_rates(records: Sequence[Record]) -> dict[str, float]:
 
 @dataclass(frozen=True)
 class Clustered:
-    """GEE logistic regression of correctness on the truth class, clustered by reader."""
+    """GEE logistic regression of correctness on the truth class, clustered by reader only.
+
+    With few readers robust (sandwich) errors are too small; this uses the bias-reduced covariance
+    (Mancl & DeRouen) and t quantiles with readers - 1 degrees of freedom. Items are read by every
+    reader too, which this model does not account for: the MRMC analysis does.
+    """
 
     real: float | None  # model-based accuracy on real patches
     real_ci: tuple[float, float] | None
@@ -181,6 +205,34 @@ class Clustered:
     synthetic_ci: tuple[float, float] | None
     n_readers: int
     reason: str = ""
+
+
+def _bias_reduced_covariance(model: Any, cov_naive: np.ndarray) -> np.ndarray:
+    """Mancl & DeRouen's bias-reduced sandwich covariance, the same as statsmodels' GEE
+    `cov_type="bias_reduced"`, computed in time linear in the cluster size.
+
+    statsmodels solves (I - H_i) a = r_i with a dense n_i x n_i matrix per cluster: quadratic in the
+    answers per reader (over two minutes for 100 readers x 5,000 items). H_i = D_i C D_i' V_i^-1 has
+    rank p (here 2), so by Woodbury's identity (I - A B)^-1 r = r + A (I_p - B A)^-1 B r with A = D_i and
+    B = C D_i' V_i^-1 the solve is p x p. `tests/evaluation/test_stats.py` checks it against statsmodels.
+    """
+    scale = model.estimate_scale()
+    c = cov_naive / model.scaling_factor
+    p = c.shape[0]
+    meat = np.zeros((p, p))
+    for i in range(model.num_group):
+        expval, lpr = model.cached_means[i]
+        resid = model.endog_li[i] - expval
+        dmat = model.mean_deriv(model.exog_li[i], lpr)  # [n_i, p]
+        sdev = np.sqrt(model.family.variance(expval))
+        vinv_d = model.cov_struct.covariance_matrix_solve(expval, i, sdev, (dmat,))[0] / scale  # [n_i, p]
+        b_a = c @ (vinv_d.T @ dmat)  # [p, p]
+        b_r = c @ (vinv_d.T @ resid)  # [p]
+        adjusted = resid + dmat @ np.linalg.solve(np.eye(p) - b_a, b_r)
+        vinv_adjusted = model.cov_struct.covariance_matrix_solve(expval, i, sdev, (adjusted,))[0]
+        score = dmat.T @ vinv_adjusted / scale
+        meat += np.outer(score, score)
+    return np.asarray(c @ meat @ c * model.scaling_factor)
 
 
 def clustered(records: Sequence[Record]) -> Clustered:
@@ -220,7 +272,9 @@ def clustered(records: Sequence[Record]) -> Clustered:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         fit = model.fit()
-    params, cov = np.asarray(fit.params), np.asarray(fit.cov_params())
+        cov = _bias_reduced_covariance(model, np.asarray(fit.cov_naive))
+    params = np.asarray(fit.params)
+    quantile = float(scipy_stats.t.ppf(0.975, len(readers) - 1))
     if not (np.isfinite(params).all() and np.isfinite(cov).all() and (np.diag(cov) >= 0).all()):
         return Clustered(
             None, None, None, None, len(readers), "the model did not converge to finite estimates"
@@ -228,72 +282,316 @@ def clustered(records: Sequence[Record]) -> Clustered:
 
     def estimate(contrast: np.ndarray) -> tuple[float, tuple[float, float]]:
         eta = float(contrast @ params)
-        se = math.sqrt(float(contrast @ cov @ contrast))
+        se = math.sqrt(max(float(contrast @ cov @ contrast), 0.0))  # rounding can leave -1e-18
         expit = lambda x: 1 / (1 + math.exp(-x))  # noqa: E731
-        return expit(eta), (expit(eta - 1.959964 * se), expit(eta + 1.959964 * se))
+        return expit(eta), (expit(eta - quantile * se), expit(eta + quantile * se))
 
     real, real_ci = estimate(np.array([1.0, 0.0]))
     synth, synth_ci = estimate(np.array([1.0, 1.0]))
     return Clustered(real, real_ci, synth, synth_ci, len(readers))
 
 
-@dataclass(frozen=True)
-class Equivalence:
-    """Exact TOST: is the share within 0.5 +/- margin (indistinguishable from chance)?"""
+# --- The rating scale -------------------------------------------------------------------------------
 
-    share: float | None
-    margin: float
+RATING_SCALE = (
+    "One 'how synthetic' rating per answer, from 1 to 10: real with confidence 5 is 1, real/4 is 2, ... "
+    "real/1 is 5, synthetic/1 is 6, ... synthetic/5 is 10. An answer without a confidence counts as "
+    "confidence 1 ('a guess') of its label: 5 for real, 6 for synthetic. With no confidences at all the "
+    "ratings are 5 and 6 and the AUC equals balanced accuracy."
+)
+
+
+def rating(label: str, confidence: int | None) -> int:
+    """The 1-10 "how synthetic" rating of one answer (`RATING_SCALE`): the same rule everywhere."""
+    level = confidence if confidence is not None else 1
+    return 5 + level if label == SYNTHETIC else 6 - level
+
+
+def roc_points(records: Sequence[Record]) -> tuple[list[float], list[float]] | None:
+    """Empirical ROC of the 1-10 ratings: (false-positive rates, true-positive rates), (0, 0) to (1, 1)."""
+    synth = np.array([rating(r.label, r.confidence) for r in records if r.truth == SYNTHETIC])
+    real = np.array([rating(r.label, r.confidence) for r in records if r.truth == REAL])
+    if not len(synth) or not len(real):
+        return None
+    thresholds = range(11, 0, -1)  # "synthetic" when the rating is at least k
+    fpr = [float((real >= k).mean()) for k in thresholds]
+    tpr = [float((synth >= k).mean()) for k in thresholds]
+    return fpr, tpr
+
+
+def rating_counts(records: Sequence[Record]) -> dict[str, list[int]]:
+    """How many answers gave each rating 1-10, by truth."""
+    counts = {truth: [0] * 10 for truth in TRUTHS}
+    for r in records:
+        counts[r.truth][rating(r.label, r.confidence) - 1] += 1
+    return counts
+
+
+# --- Response bias --------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Bias:
+    """Signal detection figures, synthetic as the signal: hits are synthetic patches called synthetic."""
+
+    hit_rate: float | None
+    false_alarm_rate: float | None
+    d_prime: float | None  # discrimination: 0 = none
+    criterion: float | None  # c > 0: a lean towards "real"; c < 0: towards "synthetic"
+    called_real: float | None  # share of all answers that said "real"
+    balanced_accuracy: float | None  # (hit rate + correct rejection rate) / 2
+    reason: str = ""
+
+
+def bias(records: Sequence[Record]) -> Bias:
+    """Hit and false-alarm rates, d' and c with the log-linear correction (Hautus 1995: add 0.5 to each
+    count and 1 to each total) so that rates of 0 or 1 give finite values."""
+    synth = [r for r in records if r.truth == SYNTHETIC]
+    real = [r for r in records if r.truth == REAL]
+    if not synth or not real:
+        return Bias(None, None, None, None, None, None, "answers on both truths are needed")
+    hits = sum(r.label == SYNTHETIC for r in synth)
+    alarms = sum(r.label == SYNTHETIC for r in real)
+    h, f = hits / len(synth), alarms / len(real)
+    zh = float(scipy_stats.norm.ppf((hits + 0.5) / (len(synth) + 1)))
+    zf = float(scipy_stats.norm.ppf((alarms + 0.5) / (len(real) + 1)))
+    called_real = sum(r.label == REAL for r in records) / len(records)
+    return Bias(h, f, zh - zf, -(zh + zf) / 2, called_real, (h + 1 - f) / 2)
+
+
+@dataclass(frozen=True)
+class BiasTest:
+    """Is the readers' mean criterion c different from 0 (random readers: a t test across readers)?"""
+
+    mean_criterion: float | None
     p_value: float | None
-    equivalent: bool
+    called_real: float | None
+    real_share: float | None  # share of answers whose truth is real
+    significant: bool
     reason: str = ""
 
 
-def equivalence(successes: int, n: int, margin: float = 0.10) -> Equivalence:
-    if n == 0:
-        return Equivalence(None, margin, None, False, "no answers")
-    p_value, _, _ = proportion.binom_tost(successes, n, 0.5 - margin, 0.5 + margin)
-    p = float(p_value)
-    return Equivalence(successes / n, margin, p, p < 0.05)
+def bias_test(per_reader: dict[str, Bias], records: Sequence[Record], alpha: float) -> BiasTest:
+    values = [b.criterion for b in per_reader.values() if b.criterion is not None]
+    called_real = sum(r.label == REAL for r in records) / len(records) if records else None
+    real_share = sum(r.truth == REAL for r in records) / len(records) if records else None
+    if len(values) < 2:
+        return BiasTest(None, None, called_real, real_share, False, "a test across readers needs two readers")
+    mean = float(np.mean(values))
+    if float(np.std(values)) == 0.0:
+        p = 0.0 if mean != 0 else 1.0
+    else:
+        p = float(scipy_stats.ttest_1samp(values, 0.0).pvalue)
+    return BiasTest(mean, p, called_real, real_share, p < alpha)
+
+
+# --- The MRMC analysis of a Turing study, and the verdict ----------------------------------------------
 
 
 @dataclass(frozen=True)
-class Auc:
-    value: float | None
-    n: int
+class Protocol:
+    """What a study fixed before its first answer: the rule its verdict follows."""
+
+    endpoint: str = "reader-averaged ROC AUC (synthetic vs real), random readers and cases (OR, RRRC)"
+    margin: float = 0.10  # delta: "indistinguishable" means the AUC is within 0.5 +- delta
+    alpha: float = 0.05
+
+
+@dataclass
+class TuringMRMC:
+    """The OR analysis of a study's ratings, and the same analysis of its labels alone."""
+
+    result: mrmc.MRMCResult | None
+    balanced: mrmc.MRMCResult | None  # binary ratings: the AUC is balanced accuracy
+    readers: list[str]
+    excluded: list[str]  # readers who have not answered every case
+    n_cases: int
+    n_unrated: int  # answers with no confidence (rated as confidence 1 of their label)
     reason: str = ""
+    uninformative: bool = False  # every reader gave every case one and the same rating
 
 
-def reader_auc(records: Sequence[Record]) -> Auc:
-    """ROC AUC of a reader's rating of synthetic-ness: +confidence for 'synthetic', -confidence for 'real'.
+def turing_mrmc(
+    records: Sequence[Record], *, cases: Sequence[str] | None = None, alpha: float = 0.05
+) -> TuringMRMC:
+    """MRMC over the readers who answered every case (`cases`: the study's items; default: every item
+    answered by anyone). Readers still reading are left out and named, never half counted."""
+    cases = sorted(set(cases) if cases is not None else {r.item for r in records})
+    truth_of = {r.item: r.truth for r in records}
+    by_reader: dict[str, dict[str, Record]] = defaultdict(dict)
+    for r in records:
+        by_reader[r.reader][r.item] = r
+    wanted = set(cases)
+    readers = sorted(name for name, items in by_reader.items() if wanted <= set(items))
+    excluded = sorted(set(by_reader) - set(readers))
+    n_unrated = sum(1 for r in records if r.confidence is None)
+    if not readers:
+        return TuringMRMC(
+            None, None, [], excluded, len(cases), n_unrated, "no reader has answered every item yet"
+        )
+    truth = np.array([truth_of[c] == SYNTHETIC for c in cases])
+    scores = np.array(
+        [[[rating(by_reader[n][c].label, by_reader[n][c].confidence) for c in cases] for n in readers]]
+    )
+    labels = np.array([[[by_reader[n][c].label == SYNTHETIC for c in cases] for n in readers]], dtype=float)
+    try:
+        result = mrmc.analyse(scores, truth, treatments=["synthetic vs real"], readers=readers, alpha=alpha)
+        balanced = mrmc.analyse(labels, truth, treatments=["labels only"], readers=readers, alpha=alpha)
+    except mrmc.MRMCDesignError as exc:
+        return TuringMRMC(None, None, readers, excluded, len(cases), n_unrated, str(exc))
+    uninformative = bool((scores == scores[:, :, :1]).all())
+    return TuringMRMC(result, balanced, readers, excluded, len(cases), n_unrated, uninformative=uninformative)
 
-    Computed as the Mann-Whitney U statistic over the number of (synthetic, real) pairs.
-    """
-    rated = [r for r in records if r.confidence is not None]
-    if not rated:
-        return Auc(None, 0, "no confidence ratings")
-    scores = {
-        t: [(r.confidence or 0) * (1 if r.label == SYNTHETIC else -1) for r in rated if r.truth == t]
-        for t in TRUTHS
-    }
-    if not scores[REAL] or not scores[SYNTHETIC]:
-        return Auc(None, len(rated), "ratings of both truth classes are needed")
-    u = scipy_stats.mannwhitneyu(scores[SYNTHETIC], scores[REAL], alternative="two-sided").statistic
-    return Auc(float(u) / (len(scores[SYNTHETIC]) * len(scores[REAL])), len(rated))
+
+VERDICT_RULE = (
+    "Fixed before the first answer: the primary endpoint is the reader-averaged ROC AUC for telling "
+    "synthetic from real patches (0.5 = chance), with its random-reader random-case (RRRC) interval. "
+    "Detectable: the {ci}% interval lies above 0.5. Reversed: it lies below 0.5 (synthetic patches were "
+    "called real more often than real ones). Indistinguishable within {margin}: the {ci2}% interval lies "
+    "inside {low} to {high} (two one-sided tests at {alpha}). Otherwise inconclusive."
+)
+
+
+@dataclass(frozen=True)
+class Verdict:
+    kind: str  # detectable, reversed, indistinguishable, inconclusive, not available
+    headline: str
+    rule: str
+    auc: float | None = None
+    ci: tuple[float, float] | None = None  # 1 - alpha
+    ci_tost: tuple[float, float] | None = None  # 1 - 2 alpha
+    advice: str = ""
+
+
+def verdict(analysis: TuringMRMC, protocol: Protocol) -> Verdict:
+    alpha, margin = protocol.alpha, protocol.margin
+    rule = VERDICT_RULE.format(
+        ci=_pct(1 - alpha),
+        ci2=_pct(1 - 2 * alpha),
+        margin=f"{margin:g}",
+        low=f"{0.5 - margin:g}",
+        high=f"{0.5 + margin:g}",
+        alpha=f"{alpha:g}",
+    )
+    single = analysis.result.single[0] if analysis.result is not None else None
+    if single is None or single.rrrc is None:
+        why = (
+            analysis.reason or "the random-reader analysis needs at least two readers who answered every item"
+        )
+        return Verdict("not available", f"No verdict yet: {why}.", rule)
+    low, high = single.rrrc.low, single.rrrc.high
+    tost = mrmc.interval_at(single.rrrc, 1 - 2 * alpha)
+    auc = single.auc_mean
+    if analysis.uninformative:
+        return Verdict(
+            "inconclusive",
+            "Inconclusive: each reader gave every patch the same answer, which says nothing about whether "
+            f"they could tell the two apart (mean AUC {auc:.3f}, with no variation to estimate its "
+            "uncertainty).",
+            rule,
+            auc,
+        )
+    figures = f"mean AUC {auc:.3f}, {_pct(1 - alpha)}% CI {low:.3f} to {high:.3f}"
+    if low > 0.5:
+        return Verdict(
+            "detectable",
+            f"Readers could tell synthetic from real patches ({figures}).",
+            rule,
+            auc,
+            (low, high),
+            tost,
+        )
+    if high < 0.5:
+        return Verdict(
+            "reversed",
+            f"Readers separated the two the wrong way round: they called synthetic patches real more often "
+            f"than real ones ({figures}).",
+            rule,
+            auc,
+            (low, high),
+            tost,
+        )
+    if 0.5 - margin < tost[0] and tost[1] < 0.5 + margin:
+        return Verdict(
+            "indistinguishable",
+            f"Readers could not tell synthetic from real patches, within {margin:g} in AUC "
+            f"(mean AUC {auc:.3f}, {_pct(1 - 2 * alpha)}% CI {tost[0]:.3f} to {tost[1]:.3f}).",
+            rule,
+            auc,
+            (low, high),
+            tost,
+        )
+    return Verdict(
+        "inconclusive",
+        f"Inconclusive: neither a difference from chance nor equivalence within {margin:g} "
+        f"is shown ({figures}).",
+        rule,
+        auc,
+        (low, high),
+        tost,
+        _advice(single, analysis, margin, alpha),
+    )
+
+
+def _advice(single: mrmc.SingleTreatment, analysis: TuringMRMC, margin: float, alpha: float) -> str:
+    """How many more readers or cases would likely settle it, from the study's own variance components."""
+    pilot = mrmc.pilot_from(single, analysis.n_cases, "this study")
+    readers, cases = len(analysis.readers), analysis.n_cases
+    more_readers = mrmc.readers_needed(pilot, cases, margin, alpha=alpha)
+    more_cases = mrmc.cases_needed(pilot, readers, margin, alpha=alpha)
+    parts = []
+    if more_readers is not None:
+        parts.append(f"about {more_readers} readers reading these {cases} items")
+    if more_cases is not None:
+        parts.append(f"these {readers} readers reading about {more_cases} items each")
+    if not parts:
+        return (
+            "From this study's variances, neither more readers nor more items alone would likely "
+            "show equivalence."
+        )
+    return (
+        "If synthetic patches are truly indistinguishable, equivalence would likely (80% power) be "
+        "shown with " + " or ".join(parts) + ", from this study's own variance components."
+    )
+
+
+def _pct(level: float) -> str:
+    return f"{100 * level:g}"
+
+
+def format_p(p: float | None) -> str:
+    """p-values as a reader expects them: never "0.0000"."""
+    if p is None:
+        return "—"
+    if p < 0.0001:
+        return "p < 0.0001"
+    if p < 0.001:
+        return f"p = {p:.1e}"
+    return f"p = {p:.3f}" if p < 0.1 else f"p = {p:.2f}"
+
+
+def format_share(share: float | None) -> str:
+    """A share as a percentage with one decimal (37.5%), so that no half is rounded away."""
+    return "—" if share is None else f"{100 * share:.1f}%"
 
 
 @dataclass
 class StudyStatistics:
     n_answers: int
     readers: list[str]
+    protocol: Protocol
     pooled: Accuracy
     per_reader: dict[str, Accuracy]
     per_class: dict[str, Accuracy]
+    bias_pooled: Bias
+    bias_per_reader: dict[str, Bias]
+    bias_test: BiasTest
+    mrmc: TuringMRMC
+    verdict: Verdict
     fleiss: Kappa
     cohen: dict[tuple[str, str], Kappa]
     fool_rates: dict[str, float]
     clustered: Clustered
-    equivalence_overall: Equivalence
-    auc: dict[str, Auc]
     notes: list[str] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, Any]:
@@ -302,8 +600,11 @@ class StudyStatistics:
         return data
 
 
-def study_statistics(records: Sequence[Record], *, margin: float = 0.10) -> StudyStatistics:
-    """Every figure of a study's report, from its answers."""
+def study_statistics(
+    records: Sequence[Record], *, protocol: Protocol | None = None, cases: Sequence[str] | None = None
+) -> StudyStatistics:
+    """Every figure of a study's report, from its answers, under the study's protocol."""
+    protocol = protocol or Protocol()
     readers = sorted({r.reader for r in records})
     by_reader: dict[str, list[Record]] = defaultdict(list)
     by_class: dict[str, list[Record]] = defaultdict(list)
@@ -312,37 +613,80 @@ def study_statistics(records: Sequence[Record], *, margin: float = 0.10) -> Stud
         if r.tissue_class:
             by_class[r.tissue_class].append(r)
     pooled = accuracy(records)
+    analysis = turing_mrmc(records, cases=cases, alpha=protocol.alpha)
+    per_reader_bias = {reader: bias(by_reader[reader]) for reader in readers}
     notes = []
     if not records:
         notes.append("No answers yet: every figure is undefined.")
     elif len(readers) == 1:
-        notes.append("One reader only: agreement and the clustered analysis need at least two.")
+        notes.append(
+            "One reader only: agreement, the clustered analysis and random-reader intervals need two."
+        )
     if records:
         notes.append(
-            "Pooled binomial tests treat every answer as independent; answers are clustered by reader and "
-            "by image, so the clustered analysis is the more honest estimate."
+            "The binomial tests and their intervals are answer-level figures: they treat every answer as "
+            "independent, while answers are clustered by reader and by item. The verdict comes from the "
+            "MRMC analysis, which accounts for both."
+        )
+    if analysis.excluded:
+        notes.append(
+            f"The MRMC analysis includes the {len(analysis.readers)} reader(s) who answered every item; "
+            f"{', '.join(analysis.excluded)} had not, and are left out of it."
+        )
+    if (
+        analysis.result is not None
+        and analysis.result.single[0].var_error == 0
+        and not analysis.uninformative
+    ):
+        notes.append(
+            "The variance over items is zero (every reader's AUC is the same with any one item left out, as "
+            "when readers separate perfectly): the interval then shows no uncertainty from the items, a "
+            "known limit of the jackknife; read it with the number of items in mind."
+        )
+    if analysis.n_unrated:
+        notes.append(
+            f"{analysis.n_unrated} answer(s) had no confidence and were rated as confidence 1 of their label."
         )
     return StudyStatistics(
         n_answers=len(records),
         readers=readers,
+        protocol=protocol,
         pooled=pooled,
         per_reader={reader: accuracy(by_reader[reader]) for reader in readers},
         per_class={c: accuracy(rs) for c, rs in sorted(by_class.items())},
+        bias_pooled=bias(records),
+        bias_per_reader=per_reader_bias,
+        bias_test=bias_test(per_reader_bias, records, protocol.alpha),
+        mrmc=analysis,
+        verdict=verdict(analysis, protocol),
         fleiss=fleiss(records),
         cohen=cohen_pairs(records),
         fool_rates=fool_rates(records),
         clustered=clustered(records),
-        equivalence_overall=equivalence(pooled.overall.successes, pooled.overall.n, margin),
-        auc={reader: reader_auc(by_reader[reader]) for reader in readers},
         notes=notes,
     )
 
 
 def plain_summary(result: StudyStatistics) -> list[str]:
-    """A few sentences that say what the figures show and no more."""
+    """Sentences that follow from the protocol's rule and the figures, and no more."""
     if not result.n_answers:
         return ["No answers yet."]
-    lines = []
+    lines = [result.verdict.headline]
+    if result.verdict.advice:
+        lines.append(result.verdict.advice)
+    b = result.bias_test
+    if (
+        b.significant
+        and b.mean_criterion is not None
+        and b.called_real is not None
+        and b.real_share is not None
+    ):
+        lean = "real" if b.mean_criterion > 0 else "synthetic"
+        lines.append(
+            f'Readers leaned towards answering "{lean}": they called {format_share(b.called_real)} of all '
+            f"patches real, of which {format_share(b.real_share)} were (mean criterion c = "
+            f"{b.mean_criterion:.2f}, t test across readers {format_p(b.p_value)})."
+        )
     for truth, prop, verb in (
         (REAL, result.pooled.real, "called real"),
         (SYNTHETIC, result.pooled.synthetic, "called synthetic"),
@@ -351,26 +695,9 @@ def plain_summary(result: StudyStatistics) -> list[str]:
             lines.append(f"No {truth} patches were answered.")
             continue
         lo, hi = prop.clopper_pearson or (0.0, 1.0)
-        finding = (
-            f"different from chance (exact binomial p = {prop.p_value:.3g})"
-            if prop.significant
-            else f"not shown to differ from chance (exact binomial p = {prop.p_value:.3g})"
-        )
         lines.append(
-            f"{truth.capitalize()} patches were {verb} {prop.share:.0%} of the time "
-            f"({prop.successes} of {prop.n}; 95% CI {lo:.0%} to {hi:.0%}): {finding}."
+            f"Answer level: {truth} patches were {verb} {format_share(prop.share)} of the time "
+            f"({prop.successes} of {prop.n}; 95% CI {format_share(lo)} to {format_share(hi)}; exact binomial "
+            f"test against 50%, {format_p(prop.p_value)}, treating answers as independent)."
         )
-    eq = result.equivalence_overall
-    if eq.share is not None and eq.p_value is not None:
-        if eq.equivalent:
-            lines.append(
-                f"Overall accuracy {eq.share:.0%} is within {eq.margin:.0%} of chance by an equivalence test "
-                f"(TOST p = {eq.p_value:.3g}): the readers could not tell the two apart, to that margin."
-            )
-        else:
-            lines.append(
-                f"An equivalence test does not show overall accuracy ({eq.share:.0%}) to be within "
-                f"{eq.margin:.0%} of chance (TOST p = {eq.p_value:.3g}), "
-                "so 'indistinguishable' is not supported."
-            )
     return lines

@@ -1,6 +1,8 @@
 from __future__ import annotations
 
+import base64
 import itertools
+import math
 
 from django.http import Http404, HttpRequest, HttpResponse, StreamingHttpResponse
 from django.http.response import HttpResponseBase
@@ -12,15 +14,22 @@ from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework.request import Request
 from rest_framework.views import APIView
 
-from core.charts import histogram_svg, line_chart_svg, stacked_share_chart_svg
+from core.charts import (
+    forest_svg,
+    grouped_bars_svg,
+    histogram_svg,
+    line_chart_svg,
+    roc_curves_svg,
+    stacked_share_chart_svg,
+)
 from core.roles import IsStudyManager, study_manager_required
 from evaluation import selectors, services, stats
-from evaluation.csv_export import csv_lines
+from evaluation.csv_export import csv_dict_lines, csv_lines
 from evaluation.forms import AugmentationForm, ClassifierForm, FidReportForm
 from evaluation.models import AugmentationExperiment, Classifier, FidReport
 from turing.models import Study
 
-EXPORTS = ("answers", "summary", "imrmc")
+EXPORTS = ("answers", "summary", "mrmc", "ratings", "imrmc")
 UNKNOWN_EXPORT = f"Unknown export: use one of {', '.join(EXPORTS)}."
 
 
@@ -98,8 +107,15 @@ def fid_report(request: HttpRequest, report_id: int) -> HttpResponse:
 @study_manager_required
 @require_GET
 def study_report(request: HttpRequest, study_id: int) -> HttpResponse:
+    """The report: statistics computed once, charts drawn from them into the page."""
     study = get_object_or_404(Study, pk=study_id)
-    result = selectors.study_statistics(study=study)
+    records = selectors.study_records(study=study)
+    result = selectors.study_statistics(study=study, records=records)
+    analysis = result.mrmc.result
+    reader_auc = {}
+    if analysis is not None:
+        for r, reader in enumerate(analysis.readers):
+            reader_auc[reader] = (analysis.auc[0][r], math.sqrt(max(analysis.auc_var[0][r], 0.0)))
     return render(
         request,
         "evaluation/study_report.html",
@@ -107,14 +123,85 @@ def study_report(request: HttpRequest, study_id: int) -> HttpResponse:
             "study": study,
             "result": result,
             "summary": stats.plain_summary(result),
-            "per_reader": [(r, acc, result.auc[r]) for r, acc in sorted(result.per_reader.items())],
+            "single": analysis.single[0] if analysis is not None else None,
+            "balanced": result.mrmc.balanced.single[0] if result.mrmc.balanced is not None else None,
+            "per_reader": [
+                (r, acc, result.bias_per_reader[r], reader_auc.get(r))
+                for r, acc in sorted(result.per_reader.items())
+            ],
             "cohen": [(f"{a} & {b}", k) for (a, b), k in result.cohen.items()],
             "per_class": sorted(result.per_class.items()),
             "fool_mean": sum(result.fool_rates.values()) / len(result.fool_rates)
             if result.fool_rates
             else None,
+            "charts": _report_charts(study, records, result),
+            "rating_scale": stats.RATING_SCALE,
         },
     )
+
+
+def _data_uri(svg: bytes) -> str:
+    return "data:image/svg+xml;base64," + base64.b64encode(svg).decode()
+
+
+def _report_charts(
+    study: Study, records: list[stats.Record], result: stats.StudyStatistics
+) -> dict[str, str]:
+    by_reader: dict[str, list[stats.Record]] = {}
+    for record in records:
+        by_reader.setdefault(record.reader, []).append(record)
+    curves = {name: points for name, rs in sorted(by_reader.items()) if (points := stats.roc_points(rs))}
+    included = [curves[name] for name in result.mrmc.readers if name in curves]
+    mean = None
+    if included:  # threshold averaging: the readers' rates at each rating threshold, averaged
+        mean = (
+            [sum(c[0][i] for c in included) / len(included) for i in range(len(included[0][0]))],
+            [sum(c[1][i] for c in included) / len(included) for i in range(len(included[0][1]))],
+        )
+    rows = []
+    analysis = result.mrmc.result
+    if analysis is not None:
+        for r, reader in enumerate(analysis.readers):
+            se = math.sqrt(max(analysis.auc_var[0][r], 0.0))
+            auc = analysis.auc[0][r]
+            rows.append((reader, auc, auc - 1.959964 * se, auc + 1.959964 * se))
+        single = analysis.single[0]
+        if single.rrrc is not None:
+            rows.append(("mean (RRRC)", single.auc_mean, single.rrrc.low, single.rrrc.high))
+    pooled = result.pooled
+    fig5 = {
+        f"{truth} patches": (p.share or 0.0, 1 - (p.share or 0.0) if p.n else 0.0)
+        for truth, p in (("real", pooled.real), ("synthetic", pooled.synthetic))
+    }
+    return {
+        "roc": _data_uri(roc_curves_svg(curves=curves, mean=mean)),
+        "forest": _data_uri(
+            forest_svg(rows=rows, reference=0.5, x_label="ROC AUC, synthetic vs real (95% CI; 0.5 = chance)")
+        ),
+        "ratings": _data_uri(
+            grouped_bars_svg(
+                groups={f"{t} patches": c for t, c in stats.rating_counts(records).items()},
+                categories=[str(k) for k in range(1, 11)],
+                title="Ratings by truth (1 = surely real, 10 = surely synthetic)",
+                y_label="answers",
+            )
+        ),
+        "fig5": _data_uri(
+            stacked_share_chart_svg(
+                groups=fig5,
+                labels=("called correctly", "called incorrectly"),
+                title=f"{study.name}: answers by truth",
+            )
+        ),
+        "fool_rates": _data_uri(
+            histogram_svg(
+                values=list(result.fool_rates.values()),
+                bins=10,
+                title="Fool rate of each synthetic image",
+                x_label="share of readers who called it real",
+            )
+        ),
+    }
 
 
 @study_manager_required
@@ -154,7 +241,13 @@ def _export(study: Study, kind: str, names: bool) -> StreamingHttpResponse:
             itertools.chain([selectors.TIDY_COLUMNS], selectors.tidy_answer_rows(study=study, names=names))
         )
     elif kind == "summary":
-        body = csv_lines(selectors.summary_rows(result=selectors.study_statistics(study=study)))
+        result = selectors.study_statistics(study=study)
+        body = csv_dict_lines(selectors.SUMMARY_COLUMNS, selectors.summary_rows(result=result))
+    elif kind == "mrmc":
+        result = selectors.study_statistics(study=study)
+        body = csv_dict_lines(selectors.MRMC_COLUMNS, selectors.mrmc_rows(result=result))
+    elif kind == "ratings":
+        body = csv_lines(selectors.ratings_rows(study=study))
     else:
         body = csv_lines(selectors.imrmc_rows(study=study))
     response = StreamingHttpResponse(body, content_type="text/csv; charset=utf-8")

@@ -39,6 +39,12 @@ class Study(models.Model):
     allow_changes = models.BooleanField(default=False)
     ask_confidence = models.BooleanField(default=True)
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.OPEN)
+    # The verdict's rule, fixed when the study is built and frozen once its first answer arrives
+    # (`turing.services.study_protocol_set`): a server setting changed later cannot rewrite a conclusion.
+    equivalence_margin = models.FloatField(
+        default=0.10, help_text="delta: 'indistinguishable' means the mean AUC is within 0.5 +- delta"
+    )
+    alpha = models.FloatField(default=0.05, help_text="significance level of the verdict's tests")
     # Draws the item set; each reader's order comes from the reader's own stored seed.
     seed = models.BigIntegerField(default=new_seed)
     real_datasets = models.ManyToManyField("gan.Dataset", related_name="+", blank=True)

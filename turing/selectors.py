@@ -6,6 +6,7 @@ from typing import Any
 from django.db.models import Count, Max, Q
 from django.http import Http404
 
+from evaluation import mrmc, stats
 from turing.models import Answer, Assignment, Study, StudyItem, StudyItemImage
 
 
@@ -108,3 +109,27 @@ def studies_overview() -> list[Study]:
 def reader_study_count(*, user_id: int | None) -> int:
     """How many studies a user is invited to read (one query)."""
     return Assignment.objects.filter(reader_id=user_id).count()
+
+
+def planning_pilot() -> tuple[mrmc.Pilot, str] | None:
+    """Variance components for sample-size planning from the newest study in the project that has an
+    MRMC analysis (two or more readers who answered every item of one common item set), or None."""
+    candidates = (
+        Study.objects.filter(same_items_for_all=True)
+        .annotate(finished=Count("assignments", filter=Q(assignments__finished_at__isnull=False)))
+        .filter(finished__gte=2)
+        .order_by("-created_at")[:5]
+    )
+    for study in candidates:
+        rows = Answer.objects.filter(
+            assignment__study=study, assignment__finished_at__isnull=False, label__isnull=False
+        ).values_list("assignment_id", "item__token", "item__truth", "label", "confidence")
+        records = [
+            stats.Record(str(a), token, truth, str(label), conf) for a, token, truth, label, conf in rows
+        ]
+        cases = list(study.items.values_list("token", flat=True))
+        analysis = stats.turing_mrmc(records, cases=cases)
+        if analysis.result is not None and analysis.result.single[0].rrrc is not None:
+            source = f"the study '{study.name}' ({len(analysis.readers)} readers x {analysis.n_cases} items)"
+            return mrmc.pilot_from(analysis.result.single[0], analysis.n_cases, source), source
+    return None

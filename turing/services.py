@@ -16,6 +16,7 @@ from django.db.models import QuerySet
 from django.utils import timezone
 
 from core.roles import is_expert
+from evaluation import mrmc
 from gan import imaging
 from gan.models import Dataset, Patch, Source
 from turing.models import Answer, Assignment, ImageFetch, Study, StudyItem, StudyItemImage
@@ -35,6 +36,45 @@ class AnswerError(Exception):
 
 
 # --- Building -----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SampleSize:
+    """The builder's sample-size estimate for the equivalence test of the mean AUC (80% power)."""
+
+    readers_needed: int | None  # reading `items` items each
+    power_with_planned: float | None  # with the planned number of readers
+    planned_readers: int | None
+    items: int
+    margin: float
+    alpha: float
+    source: str
+
+
+def sample_size(
+    *,
+    items: int,
+    margin: float,
+    alpha: float,
+    planned_readers: int | None,
+    pilot: mrmc.Pilot | None,
+    source: str,
+) -> SampleSize:
+    """Hillis & Obuchowski's method: readers needed for the TOST of the mean AUC against 0.5 +- margin,
+    assuming the synthetic patches are truly indistinguishable (AUC 0.5), from a pilot's variances
+    scaled to `items` cases, or from the literature's planning values when the project has no pilot."""
+    if pilot is None:
+        pilot, source = mrmc.default_pilot(cases=max(items, 4)), mrmc.default_pilot().source
+    power = mrmc.equivalence_power(pilot, planned_readers, items, margin, alpha) if planned_readers else None
+    return SampleSize(
+        mrmc.readers_needed(pilot, items, margin, alpha=alpha),
+        power,
+        planned_readers,
+        items,
+        margin,
+        alpha,
+        source,
+    )
 
 
 @dataclass
@@ -68,9 +108,11 @@ def study_plan(
     items_per_reader: int,
     real_parts: int = 1,
     synthetic_parts: int = 1,
+    equivalence_margin: float = 0.10,
+    alpha: float = 0.05,
 ) -> StudyPlan:
     tissue_class = tissue_class.strip().upper()
-    problems: list[str] = []
+    problems: list[str] = protocol_problems(equivalence_margin=equivalence_margin, alpha=alpha)
     if items_per_reader < 2:
         problems.append("A study needs at least 2 items per reader.")
     if real_parts < 0 or synthetic_parts < 0 or real_parts + synthetic_parts == 0:
@@ -101,6 +143,22 @@ def study_plan(
         problems,
         warnings,
     )
+
+
+MARGIN_RANGE = (0.01, 0.30)
+ALPHA_RANGE = (0.001, 0.20)
+
+
+def protocol_problems(*, equivalence_margin: float, alpha: float) -> list[str]:
+    problems = []
+    if not MARGIN_RANGE[0] <= equivalence_margin <= MARGIN_RANGE[1]:
+        problems.append(
+            f"The equivalence margin must be from {MARGIN_RANGE[0]} to {MARGIN_RANGE[1]} in AUC, "
+            f"got {equivalence_margin:g}."
+        )
+    if not ALPHA_RANGE[0] <= alpha <= ALPHA_RANGE[1]:
+        problems.append(f"Alpha must be from {ALPHA_RANGE[0]} to {ALPHA_RANGE[1]}, got {alpha:g}.")
+    return problems
 
 
 def _colour_leak_warnings(
@@ -170,6 +228,8 @@ def _plan_of(study: Study) -> StudyPlan:
         items_per_reader=study.items_per_reader,
         real_parts=study.real_parts,
         synthetic_parts=study.synthetic_parts,
+        equivalence_margin=study.equivalence_margin,
+        alpha=study.alpha,
     )
 
 
@@ -189,8 +249,13 @@ def study_create(
     readers: Iterable[Any] = (),
     created_by: Any = None,
     seed: int | None = None,
+    equivalence_margin: float = 0.10,
+    alpha: float = 0.05,
 ) -> Study:
-    """Build a study, draw its items and invite its readers, or refuse with every problem named."""
+    """Build a study, draw its items and invite its readers, or refuse with every problem named.
+
+    The verdict's rule (margin, alpha) is part of the study from here on, frozen at its first answer.
+    """
     plan = study_plan(
         tissue_class=tissue_class,
         real_datasets=real_datasets,
@@ -198,6 +263,8 @@ def study_create(
         items_per_reader=items_per_reader,
         real_parts=real_parts,
         synthetic_parts=synthetic_parts,
+        equivalence_margin=equivalence_margin,
+        alpha=alpha,
     )
     if not name.strip():
         plan.problems.insert(0, "The study needs a name.")
@@ -214,6 +281,8 @@ def study_create(
             allow_changes=allow_changes,
             ask_confidence=ask_confidence,
             instructions=instructions,
+            equivalence_margin=equivalence_margin,
+            alpha=alpha,
             created_by=created_by if getattr(created_by, "is_authenticated", False) else None,
             **({"seed": seed} if seed is not None else {}),
         )
@@ -261,6 +330,24 @@ def assignment_order_audit(*, assignment: Assignment) -> bool:
         )
     )
     return len(items) == len(assignment.order) and _order(items, assignment.seed) == assignment.order
+
+
+def study_protocol_set(*, study: Study, equivalence_margin: float, alpha: float) -> Study:
+    """Change the verdict's rule of a study that has no answer yet; refused once one has arrived."""
+    problems = protocol_problems(equivalence_margin=equivalence_margin, alpha=alpha)
+    if problems:
+        raise StudyError(" ".join(problems))
+    with transaction.atomic():
+        locked = Study.objects.select_for_update().get(pk=study.pk)
+        if Answer.objects.filter(assignment__study=locked, label__isnull=False).exists():
+            raise StudyError(
+                "This study's protocol is frozen: its first answer has arrived, and the rule its verdict "
+                "follows cannot change after that."
+            )
+        locked.equivalence_margin, locked.alpha = equivalence_margin, alpha
+        locked.save(update_fields=["equivalence_margin", "alpha"])
+    study.equivalence_margin, study.alpha = equivalence_margin, alpha
+    return study
 
 
 def study_set_status(*, study: Study, status: str) -> Study:

@@ -82,7 +82,7 @@ def study_list(request: HttpRequest) -> HttpResponse:
 @require_http_methods(["GET", "POST"])
 def study_new(request: HttpRequest) -> HttpResponse:
     form = StudyForm(request.POST or None)
-    plan = None
+    plan = planning = None
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
         pools = {
@@ -92,8 +92,19 @@ def study_new(request: HttpRequest) -> HttpResponse:
             "items_per_reader": data["items_per_reader"],
             "real_parts": data["real_parts"],
             "synthetic_parts": data["synthetic_parts"],
+            "equivalence_margin": data["equivalence_margin"],
+            "alpha": data["alpha"],
         }
         plan = services.study_plan(**pools)
+        pilot = selectors.planning_pilot()
+        planning = services.sample_size(
+            items=data["items_per_reader"],
+            margin=data["equivalence_margin"],
+            alpha=data["alpha"],
+            planned_readers=data["planned_readers"],
+            pilot=pilot[0] if pilot else None,
+            source=pilot[1] if pilot else "",
+        )
         if "create" in request.POST:
             try:
                 study = services.study_create(
@@ -111,7 +122,7 @@ def study_new(request: HttpRequest) -> HttpResponse:
                 form.add_error(None, str(exc))
             else:
                 return redirect("turing:study_detail", study_id=study.pk)
-    return render(request, "turing/study_new.html", {"form": form, "plan": plan})
+    return render(request, "turing/study_new.html", {"form": form, "plan": plan, "planning": planning})
 
 
 @study_manager_required

@@ -82,7 +82,7 @@ def test_study_manager_builds_a_study_and_sees_progress(
     page.get_by_label("Real datasets").select_option(label="real LYM")
     page.get_by_label("Synthetic datasets").select_option(label="synthetic LYM")
     page.get_by_label("Items per reader").fill("6")
-    page.get_by_label("Readers").select_option(label="expert-a")
+    page.get_by_label("Readers:", exact=True).select_option(label="expert-a")
     page.get_by_role("button", name="Preview the counts").click()
     expect(page.locator(".preview")).to_contain_text(
         "3 real (of 12 in the pool) and 3 synthetic (of 12 in the pool)"
@@ -95,3 +95,30 @@ def test_study_manager_builds_a_study_and_sees_progress(
     study = Study.objects.get(name="Browser-built study")
     assert study.items.count() == 6
     shot(page, "manager-study-detail")
+
+
+def test_study_manager_reads_the_verdict_first_with_its_charts(
+    page: Any, live_server: Any, manager: Any, expert: Any, other_expert: Any, study: Study
+) -> None:
+    from playwright.sync_api import expect
+
+    from turing.services import answer_next, answer_submit, study_invite
+
+    for reader, confidence in ((expert, 5), (other_expert, 3)):  # both always right
+        assignment = study_invite(study=study, reader=reader)
+        while not (upcoming := answer_next(assignment=assignment)).finished:
+            truth = study.items.get(token=upcoming.token).truth
+            answer_submit(
+                study_id=study.pk, reader=reader, token=upcoming.token, label=truth, confidence=confidence
+            )
+    _login(page, live_server.url, "manager-a")
+    page.goto(f"{live_server.url}/manage/evaluation/studies/{study.pk}/")
+    verdict = page.locator("section.verdict")
+    expect(verdict).to_contain_text("Verdict: detectable")
+    expect(verdict).to_contain_text("The rule.")
+    assert verdict.bounding_box()["y"] < page.locator("h2", has_text="Primary endpoint").bounding_box()["y"]
+    for alt in ("Forest plot", "ROC curves", "Bar chart: how many answers"):
+        image = page.locator(f'img[alt^="{alt}"]')
+        expect(image).to_be_visible()
+        assert image.evaluate("img => img.naturalWidth") > 0, alt  # drawn, not blocked by the CSP
+    shot(page, "manager-study-report")

@@ -47,10 +47,10 @@ def test_the_papers_figures_come_out_of_a_study_built_to_match_them() -> None:
     assert not result.pooled.real.significant  # 110 of 200 is not shown to differ from chance
     assert result.pooled.synthetic.significant  # 66 of 200 is
     summary = " ".join(stats.plain_summary(result))
-    assert "Real patches were called real 55% of the time (110 of 200" in summary
-    assert "not shown to differ from chance" in summary
-    assert "Synthetic patches were called synthetic 33% of the time (66 of 200" in summary
-    assert "'indistinguishable' is not supported" in summary
+    assert "real patches were called real 55.0% of the time (110 of 200" in summary
+    assert "synthetic patches were called synthetic 33.0% of the time (66 of 200" in summary
+    assert "treating answers as independent" in summary
+    assert summary.startswith(result.verdict.headline) and result.verdict.kind != "indistinguishable"
 
 
 def test_proportions_equal_scipy_and_statsmodels() -> None:
@@ -102,24 +102,51 @@ def test_clustered_model_equals_statsmodels_gee() -> None:
     assert result.synthetic == pytest.approx(
         expit(fit.params["Intercept"] + fit.params["synthetic"]), rel=1e-4
     )
-    assert result.real_ci[0] < result.real < result.real_ci[1]
+    bias_reduced = smf.gee(
+        "correct ~ synthetic",
+        "reader",
+        data,
+        family=sm.families.Binomial(),
+        cov_struct=sm.cov_struct.Exchangeable(),
+    ).fit(cov_type="bias_reduced")
+    se = float(np.sqrt(bias_reduced.cov_params().loc["Intercept", "Intercept"]))
+    t = scipy_stats.t.ppf(0.975, 3)  # 4 readers: t with 3 degrees of freedom, not z
+    eta = float(fit.params["Intercept"])
+    assert result.real_ci == pytest.approx((expit(eta - t * se), expit(eta + t * se)), rel=1e-4)
     # Clustering by reader widens nothing away: the model's estimates match the pooled shares here.
     assert result.real == pytest.approx(0.55, abs=0.01) and result.synthetic == pytest.approx(0.33, abs=0.01)
 
 
 def test_auc_equals_a_direct_count_of_ordered_pairs() -> None:
-    records = [r for r in paper_study() if r.reader == "r0"]
-    score = lambda r: r.confidence * (1 if r.label == "synthetic" else -1)  # noqa: E731
-    synth = [score(r) for r in records if r.truth == "synthetic"]
-    real = [score(r) for r in records if r.truth == "real"]
-    pairs = sum(1.0 if s > t else 0.5 if s == t else 0.0 for s in synth for t in real)
-    assert stats.reader_auc(records).value == pytest.approx(pairs / (len(synth) * len(real)))
+    records = paper_study()
+    score = lambda r: stats.rating(r.label, r.confidence)  # noqa: E731
+    result = stats.turing_mrmc(records).result
+    for index, reader in enumerate(result.readers):
+        mine = [r for r in records if r.reader == reader]
+        synth = [score(r) for r in mine if r.truth == "synthetic"]
+        real = [score(r) for r in mine if r.truth == "real"]
+        pairs = sum(1.0 if s > t else 0.5 if s == t else 0.0 for s in synth for t in real)
+        assert result.auc[0][index] == pytest.approx(pairs / (len(synth) * len(real)))
 
 
-def test_equivalence_uses_the_exact_tost() -> None:
-    eq = stats.equivalence(498, 1000, margin=0.1)
-    assert eq.equivalent and eq.p_value == pytest.approx(proportion.binom_tost(498, 1000, 0.4, 0.6)[0])
-    assert not stats.equivalence(30, 60, margin=0.1).equivalent  # too few answers to claim it
+def test_the_rating_scale_orders_every_answer_and_treats_no_confidence_as_a_guess() -> None:
+    order = [("real", c) for c in (5, 4, 3, 2, 1)] + [("synthetic", c) for c in (1, 2, 3, 4, 5)]
+    assert [stats.rating(label, c) for label, c in order] == list(range(1, 11))
+    assert stats.rating("real", None) == stats.rating("real", 1) == 5
+    assert stats.rating("synthetic", None) == stats.rating("synthetic", 1) == 6
+
+
+def test_labels_without_confidences_give_an_auc_equal_to_balanced_accuracy() -> None:
+    records = [Record(r.reader, r.item, r.truth, r.label, None) for r in paper_study()]
+    result = stats.study_statistics(records)
+    assert result.mrmc.result.auc_mean[0] == pytest.approx(result.bias_pooled.balanced_accuracy)
+    assert result.mrmc.n_unrated == 400 and any("400 answer(s) had no confidence" in n for n in result.notes)
+
+
+def test_p_values_and_shares_print_as_a_reader_expects() -> None:
+    assert stats.format_p(3e-12) == "p < 0.0001" and stats.format_p(0.00042) == "p = 4.2e-04"
+    assert stats.format_p(0.0404) == "p = 0.040" and stats.format_p(0.5) == "p = 0.50"
+    assert stats.format_share(15 / 40) == "37.5%" and stats.format_share(13 / 40) == "32.5%"
 
 
 def test_fool_rate_is_the_share_of_readers_calling_a_synthetic_item_real() -> None:
@@ -135,7 +162,8 @@ def test_fool_rate_is_the_share_of_readers_calling_a_synthetic_item_real() -> No
 def test_no_answers_give_defined_values_with_reasons() -> None:
     result = stats.study_statistics([])
     assert result.pooled.real.share is None and result.pooled.real.reason == "no answers"
-    assert result.fleiss.value is None and result.clustered.real is None and result.auc == {}
+    assert result.fleiss.value is None and result.clustered.real is None and result.mrmc.result is None
+    assert result.verdict.kind == "not available"
     assert stats.plain_summary(result) == ["No answers yet."]
     assert "No answers yet" in result.notes[0]
 
@@ -157,7 +185,7 @@ def test_every_answer_the_same_is_not_a_crash() -> None:
     assert result.fleiss.value is None and "every answer is the same" in result.fleiss.reason
     assert all(k.value is None for k in result.cohen.values())
     assert result.pooled.real.share == 1.0 and result.pooled.synthetic.share == 0.0
-    assert result.auc["r0"].value == pytest.approx(0.5)
+    assert result.mrmc.result.auc[0] == pytest.approx([0.5, 0.5, 0.5])
 
 
 def test_a_reader_who_saw_one_class_only() -> None:
@@ -167,7 +195,7 @@ def test_a_reader_who_saw_one_class_only() -> None:
         result.per_reader["r0"].synthetic.share is None
         and result.per_reader["r0"].synthetic.reason == "no answers"
     )
-    assert result.auc["r0"].reason == "ratings of both truth classes are needed"
+    assert result.mrmc.result is None and "0 positive" in result.mrmc.reason
     assert result.clustered.reason in {
         "a clustered analysis needs at least two readers",
         "both truth classes need answers",

@@ -42,9 +42,13 @@ def test_report_page_shows_tables_charts_and_a_careful_summary(
     page = manager_client.get(reverse("evaluation:study_report", args=[answered.pk]))
     assert page.status_code == 200
     html = page.content.decode()
-    assert "Real patches were called real 100% of the time (10 of 10" in html
-    assert "Synthetic patches were called synthetic 50% of the time (5 of 10" in html
-    assert "not shown to differ from chance" in html and "R1" in html and "R2" in html
+    assert "real patches were called real 100.0% of the time (10 of 10" in html
+    assert "synthetic patches were called synthetic 50.0% of the time (5 of 10" in html
+    # R1 is always right (AUC 1), R2 says "real" to everything (AUC 0.5): two readers that far apart
+    # leave the random-reader interval too wide for any claim.
+    assert "Verdict: inconclusive" in html and "R1" in html and "R2" in html
+    assert html.count("data:image/svg+xml;base64,") == 5  # forest, ROC, ratings, answers, fool rates
+    assert "The rule." in html and "0.4 to 0.6" in html
     for name in ("evaluation:study_fig5", "evaluation:study_fool_rates"):
         chart = manager_client.get(reverse(name, args=[answered.pk]))
         assert chart["Content-Type"] == "image/svg+xml" and b"<svg" in chart.content
@@ -79,13 +83,43 @@ def test_tidy_answers_export(manager_client: Client, answered: Study) -> None:
 
 def test_summary_and_imrmc_exports(manager_client: Client, answered: Study) -> None:
     summary = _rows(manager_client.get(reverse("evaluation:study_export", args=[answered.pk, "summary"])))
-    pooled_real = next(r for r in summary if r[0] == "pooled" and r[1] == "real called real")
-    assert pooled_real[2:5] == ["10", "10", "1.0"]  # 5 real items x 2 readers, all called real
+    header = summary[0]
+    assert {"clopper_pearson_low", "wilson_low", "gee_bias_reduced_t_low", "rrrc_low"} <= set(header)
+    rows = [dict(zip(header, row, strict=True)) for row in summary[1:]]
+    pooled_real = next(r for r in rows if r["scope"] == "pooled" and r["measure"] == "real called real")
+    assert (pooled_real["successes"], pooled_real["n"], pooled_real["estimate"]) == ("10", "10", "1.0")
+    gee = next(r for r in rows if r["scope"] == "GEE (reader clusters)")
+    assert gee["clopper_pearson_low"] == ""  # a GEE interval never sits under another method's name
+    assert rows[0]["measure"] == "verdict: inconclusive"
     imrmc = _rows(manager_client.get(reverse("evaluation:study_export", args=[answered.pk, "imrmc"])))
     assert imrmc[0] == ["readerID", "caseID", "modalityID", "score"]
     truth_rows = [r for r in imrmc[1:] if r[0] == "-1"]
     assert len(truth_rows) == 10 and {r[3] for r in truth_rows} == {"0", "1"}
-    assert len([r for r in imrmc[1:] if r[0] in {"R1", "R2"}]) == 20
+    scores = [r for r in imrmc[1:] if r[0] in {"R1", "R2"}]
+    assert len(scores) == 20 and {r[3] for r in scores} == {"2", "9"}  # real/4 and synthetic/4
+
+
+def test_the_ratings_export_gives_the_reports_analysis_in_any_mrmc_program(
+    manager_client: Client, answered: Study, tmp_path: Any
+) -> None:
+    from evaluation import mrmc
+    from evaluation.selectors import study_statistics
+
+    text = b"".join(
+        manager_client.get(
+            reverse("evaluation:study_export", args=[answered.pk, "ratings"])
+        ).streaming_content
+    )
+    (tmp_path / "ratings.csv").write_bytes(text)
+    ratings, truth, mask, treatments, readers = mrmc.read_csv(tmp_path / "ratings.csv")
+    again = mrmc.analyse(ratings, truth, case_mask=mask, treatments=treatments, readers=readers)
+    report = study_statistics(study=answered).mrmc.result
+    assert readers == ["R1", "R2"] and again.auc == report.auc
+    assert again.single[0].rrrc == report.single[0].rrrc
+    table = _rows(manager_client.get(reverse("evaluation:study_export", args=[answered.pk, "mrmc"])))
+    assert table[0] == ["analysis", "treatment", "reader", "measure", "value"]
+    aucs = {(r[0], r[2]): float(r[4]) for r in table[1:] if r[3] == "AUC"}
+    assert aucs[("ratings", "R1")] == 1.0 and aucs[("ratings", "R2")] == 0.5
 
 
 def test_exports_neutralise_spreadsheet_formulas(manager_client: Client, answered: Study) -> None:

@@ -26,6 +26,9 @@ def _builder_data(real: Dataset, synthetic: Dataset, expert: Any, **changes: Any
         "ask_confidence": "on",
         "instructions": "Label each patch.",
         "readers": [expert.pk],
+        "equivalence_margin": 0.1,
+        "alpha": 0.05,
+        "planned_readers": 4,
     } | changes
 
 
@@ -41,6 +44,33 @@ def test_builder_previews_counts_without_creating(
         and b"4 synthetic (of 12 in the pool)" in response.content
     )
     assert not Study.objects.exists()
+
+
+def test_builder_estimates_the_readers_a_margin_needs(
+    manager_client: Client, real_lym: Dataset, synthetic_lym: Dataset, expert: Any, settings: Any
+) -> None:
+    settings.DEFAULT_EQUIVALENCE_MARGIN = 0.12
+    form = manager_client.get(reverse("turing:study_new")).content.decode()
+    assert 'name="equivalence_margin" value="0.12"' in form  # new studies start from the setting
+    data = _builder_data(real_lym, synthetic_lym, expert, items_per_reader=24) | {"preview": "1"}
+    wide = manager_client.post(
+        reverse("turing:study_new"), data | {"equivalence_margin": 0.3}
+    ).content.decode()
+    narrow = manager_client.post(
+        reverse("turing:study_new"), data | {"equivalence_margin": 0.05}
+    ).content.decode()
+    assert "Planned from planning values from the literature" in wide
+    assert "readers</strong> reading these 24 items each" in wide
+    assert "more readers alone would not do it at 24 items" in narrow
+
+
+def test_builder_stores_the_protocol_with_the_study(
+    manager_client: Client, real_lym: Dataset, synthetic_lym: Dataset, expert: Any
+) -> None:
+    data = _builder_data(real_lym, synthetic_lym, expert, equivalence_margin=0.07, alpha=0.01)
+    manager_client.post(reverse("turing:study_new"), data | {"create": "1"})
+    study = Study.objects.get()
+    assert (study.equivalence_margin, study.alpha) == (0.07, 0.01)
 
 
 def test_builder_refuses_a_study_larger_than_its_pools(

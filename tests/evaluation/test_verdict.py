@@ -1,0 +1,172 @@
+"""The verdict, from studies built and answered through the services as readers would answer them."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+from core.services import user_create
+from evaluation import stats
+from evaluation.selectors import study_statistics
+from gan.models import Source
+from tests.turing.fixtures import make_patches
+from turing.models import Study
+from turing.services import StudyError, answer_next, answer_submit, study_create, study_protocol_set
+
+pytestmark = pytest.mark.django_db
+
+Answerer = Callable[[int, str, np.random.Generator], tuple[str, int | None]]
+
+
+def _study(n_real: int, n_synthetic: int, readers: int, **options: Any) -> Study:
+    real = make_patches("real", n_real, source=Source.REAL, seed=1)
+    synthetic = make_patches("synthetic", n_synthetic, source=Source.SYNTHETIC, seed=2)
+    experts = [
+        user_create(username=f"reader-{i}", role="expert", password="x" * 20, validate=False)[0]
+        for i in range(readers)
+    ]
+    return study_create(
+        name="verdict",
+        real_datasets=[real],
+        synthetic_datasets=[synthetic],
+        items_per_reader=n_real + n_synthetic,
+        real_parts=n_real,
+        synthetic_parts=n_synthetic,
+        readers=experts,
+        seed=5,
+        **options,
+    )
+
+
+def _answer(study: Study, answerer: Answerer, seed: int = 0) -> None:
+    """Each answer's randomness is a function of (seed, reader, patch): the same whatever the order."""
+    truth = dict(study.items.values_list("token", "truth"))
+    content = dict(study.items.values_list("token", "patch__content_hash"))
+    for index, assignment in enumerate(study.assignments.order_by("id").select_related("reader")):
+        while not (upcoming := answer_next(assignment=assignment)).finished:
+            rng = np.random.default_rng([seed, index, int(content[upcoming.token][:12], 16)])
+            label, confidence = answerer(index, truth[upcoming.token], rng)
+            answer_submit(
+                study_id=study.pk,
+                reader=assignment.reader,
+                token=upcoming.token,
+                label=label,
+                confidence=confidence,
+            )
+
+
+def test_readers_who_lean_to_real_and_separate_the_wrong_way_are_not_called_fooled(media_root: Path) -> None:
+    """The audit's study: 5 readers x 80 items; synthetic patches called real 70% of the time, real ones
+    59.5%, reader AUC below 0.5 for most readers. It once printed "indistinguishable" (TOST p = 0.03)."""
+    study = _study(40, 40, 5)
+    real_called_real = [24, 24, 23, 24, 24]  # 119 of 200 = 59.5%
+    synthetic_called_real = [28, 28, 28, 28, 28]  # 140 of 200 = 70%
+    quota = {(r, "real"): real_called_real[r] for r in range(5)}
+    quota |= {(r, "synthetic"): synthetic_called_real[r] for r in range(5)}
+    items = list(study.items.values_list("token", "truth", "patch__content_hash"))
+    called_real = set()  # each reader calls real the patches of each truth that come first in an order
+    for r in range(5):  # of their own, a hash of (reader, patch): the same data on every run
+        for truth in ("real", "synthetic"):
+            mine = sorted(
+                (hashlib.sha256(f"{r}:{h}".encode()).digest(), t) for t, k, h in items if k == truth
+            )
+            called_real |= {(r, token) for _, token in mine[: quota[(r, truth)]]}
+    for index, assignment in enumerate(study.assignments.order_by("id").select_related("reader")):
+        while not (upcoming := answer_next(assignment=assignment)).finished:
+            digest = next(h for t, _, h in items if t == upcoming.token)
+            confidence = int(np.random.default_rng([9, index, int(digest[:12], 16)]).integers(1, 6))
+            answer_submit(
+                study_id=study.pk,
+                reader=assignment.reader,
+                token=upcoming.token,
+                label="real" if (index, upcoming.token) in called_real else "synthetic",
+                confidence=confidence,
+            )
+    result = study_statistics(study=study)
+    assert result.pooled.synthetic.share == pytest.approx(0.30) and result.pooled.real.share == pytest.approx(
+        0.595
+    )
+    assert result.verdict.kind != "indistinguishable"
+    assert result.verdict.kind in {"reversed", "inconclusive"}
+    assert result.bias_pooled.called_real == pytest.approx(259 / 400)
+    summary = " ".join(stats.plain_summary(result))
+    assert "indistinguishable" not in summary.lower() and "could not tell" not in summary
+    assert (
+        'leaned towards answering "real"' in summary and f"{stats.format_share(259 / 400)} of all" in summary
+    )
+
+
+def test_readers_who_answer_real_to_everything_in_a_3_to_1_study_show_no_skill(media_root: Path) -> None:
+    study = _study(30, 10, 4)
+    _answer(study, lambda r, truth, rng: ("real", 3))
+    result = study_statistics(study=study)
+    assert result.pooled.overall.share == pytest.approx(0.75)
+    assert result.pooled.overall.p_value is None and "not 1:1" in result.pooled.overall.reason
+    assert result.mrmc.result.auc_mean[0] == pytest.approx(0.5)
+    assert result.mrmc.balanced.auc_mean[0] == pytest.approx(0.5)
+    assert result.bias_pooled.balanced_accuracy == pytest.approx(0.5)
+    # Every patch got the same answer: no information, so no claim either way.
+    assert result.verdict.kind == "inconclusive" and "same" in result.verdict.headline
+
+
+def test_readers_who_separate_perfectly_make_it_detectable(media_root: Path) -> None:
+    study = _study(12, 12, 3)
+    _answer(study, lambda r, truth, rng: (truth, int(rng.integers(1, 6))))
+    result = study_statistics(study=study)
+    assert result.mrmc.result.auc_mean[0] == 1.0
+    assert result.verdict.kind == "detectable" and result.verdict.ci[0] > 0.5
+
+
+def test_readers_with_no_skill_over_enough_readers_and_items_are_indistinguishable(media_root: Path) -> None:
+    study = _study(60, 60, 8)
+
+    def guess(r: int, truth: str, rng: np.random.Generator) -> tuple[str, int | None]:
+        return ("real" if rng.random() < 0.5 else "synthetic"), int(rng.integers(1, 6))
+
+    _answer(study, guess, seed=4)
+    result = study_statistics(study=study)
+    low, high = result.verdict.ci_tost
+    assert result.verdict.kind == "indistinguishable", result.verdict.headline
+    assert 0.4 < low < 0.5 < high < 0.6
+    assert "could not tell synthetic from real patches, within 0.1" in stats.plain_summary(result)[0]
+
+
+def test_the_verdict_follows_the_studys_own_margin_not_a_server_setting(
+    media_root: Path, settings: Any
+) -> None:
+    study = _study(60, 60, 8, equivalence_margin=0.02)
+
+    def guess(r: int, truth: str, rng: np.random.Generator) -> tuple[str, int | None]:
+        return ("real" if rng.random() < 0.5 else "synthetic"), int(rng.integers(1, 6))
+
+    _answer(study, guess, seed=4)
+    before = study_statistics(study=study).verdict
+    settings.DEFAULT_EQUIVALENCE_MARGIN = 0.25
+    after = study_statistics(study=Study.objects.get(pk=study.pk)).verdict
+    assert before == after and before.kind == "inconclusive"  # 0.02 is too narrow for 8 x 120
+    assert "about" in before.advice and "readers" in before.advice
+    with pytest.raises(StudyError, match="frozen"):
+        study_protocol_set(study=study, equivalence_margin=0.25, alpha=0.05)
+
+
+def test_the_protocol_can_change_until_the_first_answer(media_root: Path) -> None:
+    study = _study(4, 4, 1)
+    study_protocol_set(study=study, equivalence_margin=0.15, alpha=0.01)
+    assert Study.objects.get(pk=study.pk).equivalence_margin == 0.15
+    with pytest.raises(StudyError, match="margin must be from"):
+        study_protocol_set(study=study, equivalence_margin=0.6, alpha=0.05)
+
+
+def test_a_study_with_items_per_reader_says_why_there_is_no_verdict(media_root: Path) -> None:
+    study = _study(6, 6, 2, same_items_for_all=False)
+    _answer(study, lambda r, truth, rng: (truth, 3))
+    result = study_statistics(study=study)
+    assert (
+        result.verdict.kind == "not available"
+        and "different items for each reader" in result.verdict.headline
+    )
