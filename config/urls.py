@@ -3,9 +3,11 @@ from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView
 
 from evaluation.views import StudyExportApi
+from gan import views as gan_views
 
 urlpatterns = [
     path("", include("core.urls")),
+    path("manage/", gan_views.dashboard, name="dashboard"),
     path("manage/gan/", include("gan.urls")),
     path("", include("turing.urls")),
     path("manage/evaluation/", include("evaluation.urls")),

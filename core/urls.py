@@ -5,7 +5,6 @@ from core import views
 
 urlpatterns = [
     path("", views.home, name="home"),
-    path("manage/", views.dashboard, name="dashboard"),
     path("healthz", views.healthz, name="healthz"),
     path("manage/jobs/<uuid:job_id>/", views.job_detail, name="job_detail"),
     path("manage/jobs/<uuid:job_id>/status.json", views.job_status, name="job_status"),

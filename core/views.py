@@ -23,18 +23,6 @@ def home(request: HttpRequest) -> HttpResponse:
     return redirect("turing:my_studies")
 
 
-@study_manager_required
-@require_GET
-def dashboard(request: HttpRequest) -> HttpResponse:
-    from gan.selectors import datasets_overview
-
-    return render(
-        request,
-        "core/dashboard.html",
-        {"datasets": datasets_overview(), "jobs": selectors.jobs_recent(limit=10)},
-    )
-
-
 @never_cache
 @require_GET
 def healthz(request: HttpRequest) -> JsonResponse:

@@ -10,12 +10,25 @@ from django.views.decorators.http import require_GET, require_http_methods
 
 from core.charts import line_chart_svg
 from core.roles import study_manager_required
+from core.selectors import jobs_recent
 from gan import selectors, services
 from gan.forms import DatasetImportForm, SamplingRunForm, TrainingRunForm
 from gan.models import Dataset, Patch, SamplingRun, TrainingRun
 from gan.services import sampling as sampling_services
 from gan.services import training as training_services
 from gan.services.training import RunError
+from gan.sources import PAPER_SYNTHETIC_COUNT
+
+
+@study_manager_required
+@require_GET
+def dashboard(request: HttpRequest) -> HttpResponse:
+    """The study manager's start page: datasets and the latest jobs."""
+    return render(
+        request,
+        "core/dashboard.html",
+        {"datasets": selectors.datasets_overview(), "jobs": jobs_recent(limit=10)},
+    )
 
 
 @study_manager_required
@@ -104,7 +117,7 @@ def run_new(request: HttpRequest) -> HttpResponse:
         data = form.cleaned_data
         overrides = data["overrides"] | {"classes": data["classes"], "steps": data["steps"]}
         sample_after = (
-            {"tissue_class": data["sample_class"], "count": data["sample_count"] or 2534}
+            {"tissue_class": data["sample_class"], "count": data["sample_count"] or PAPER_SYNTHETIC_COUNT}
             if data["sample_class"]
             else None
         )
@@ -141,13 +154,13 @@ def run_status(request: HttpRequest, run_id: int) -> JsonResponse:
 @require_GET
 def run_losses(request: HttpRequest, run_id: int) -> HttpResponse:
     run = get_object_or_404(TrainingRun, pk=run_id)
-    rows = run.history
+    history = selectors.training_run_history(run=run)
     svg = line_chart_svg(
-        x=[r[0] for r in rows],
+        x=[row.step for row in history],
         series={
-            "D on real": [r[1] for r in rows],
-            "D on fake": [r[2] for r in rows],
-            "G": [r[3] for r in rows],
+            "D on real": [row.loss_d_real for row in history],
+            "D on fake": [row.loss_d_fake for row in history],
+            "G": [row.loss_g for row in history],
         },
         title=f"Losses of {run.name}",
         x_label="step",

@@ -10,6 +10,7 @@ from tqdm import tqdm
 
 from core.jobs import JobContext, JobError, job_run
 from core.models import Job
+from core.services import job_mark_cancelled
 
 
 def run_in_foreground(*, job: Job, body: Any, unit: str) -> Job:
@@ -32,7 +33,10 @@ def run_in_foreground(*, job: Job, body: Any, unit: str) -> Job:
     try:
         job_run(job_id=str(job.pk), worker=f"cli@{socket.gethostname()}", body=body, context_class=BarContext)
     except KeyboardInterrupt:
-        raise CommandError("interrupted: the last checkpoint is kept, and the run can be continued") from None
+        # The user stopped it: the job ends here as cancelled, so that no worker's recovery loop takes
+        # the stale heartbeat for a crash and resumes what the user meant to stop.
+        job_mark_cancelled(job_id=job.pk, message="Stopped from the terminal (Ctrl-C).")
+        raise CommandError("interrupted: the job is cancelled; its last checkpoint is kept") from None
     finally:
         bar.close()
     job.refresh_from_db()
