@@ -48,7 +48,8 @@ def main() -> None:
     from gan.services.training import checkpoint_path
     from gan.training.checkpoint import save_checkpoint
     from gan.training.config import TrainingConfig, demo_config
-    from gan.training.loop import Trainer, pick_device
+    from gan.training.loop import Trainer
+    from gan.training.runtime import pick_device
     from gan.training.sampling import generate, load_generator
 
     call_command("migrate", verbosity=0)

@@ -239,7 +239,8 @@ if CELERY_BROKER_URL.startswith("filesystem://"):
     }
 else:
     # Unacknowledged long tasks come back only after this many seconds; recovery of runs whose
-    # worker died is done sooner by the workers themselves (see core.recovery).
+    # worker died is done sooner by the workers themselves (core.signals starts the recovery loop,
+    # core.services.jobs_recover_orphans does the work).
     CELERY_BROKER_TRANSPORT_OPTIONS = {
         "visibility_timeout": env.integer("CELERY_VISIBILITY_TIMEOUT", 12 * 3600, minimum=60)
     }
@@ -253,7 +254,6 @@ CELERY_WORKER_CANCEL_LONG_RUNNING_TASKS_ON_CONNECTION_LOSS = False
 CELERY_TASK_IGNORE_RESULT = True
 CELERY_RESULT_BACKEND = None
 CELERY_TASK_DEFAULT_QUEUE = "default"
-CELERY_TASK_QUEUES_NAMES = ("default", "gpu")
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True

@@ -11,8 +11,10 @@ import logging
 import threading
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
+from celery import shared_task
 from celery.exceptions import SoftTimeLimitExceeded
 from django.conf import settings
 from django.db import close_old_connections, connection
@@ -87,6 +89,28 @@ class _Heartbeat(threading.Thread):
 
 
 JobBody = Callable[[Job, JobContext], dict[str, Any] | None]
+
+
+@dataclass(frozen=True)
+class JobKind:
+    """One kind of background work, declared once: what the job rows say (`kind`), the Celery task that
+    runs it (`task_name`) and its queue. `task(body)` makes that task; `core.services.job_start` creates
+    a job of this kind with its record. A new GPU job is a record model, a body, a `JobKind(...)`, a
+    start service calling `job_start`, and one `task(...)` line in the app's tasks module."""
+
+    kind: str
+    task_name: str
+    queue: str = Job.Queue.DEFAULT
+
+    def task(self, body: JobBody) -> Any:
+        """The Celery task that runs `body` for a job of this kind (claimed once, heartbeat, end state)."""
+        options = gpu_task_options() if self.queue == Job.Queue.GPU else {"bind": True}
+
+        def run(task: Any, *, job_id: str) -> str:
+            return job_run(job_id=job_id, worker=task.request.hostname or "", body=body)
+
+        run.__name__ = run.__qualname__ = self.task_name.replace(".", "_")
+        return shared_task(name=self.task_name, **options)(run)
 
 
 def gpu_task_options() -> dict[str, Any]:

@@ -74,3 +74,20 @@ class LoginFailure(models.Model):
 
     def __str__(self) -> str:
         return f"failed log-in for {self.username!r} from {self.address} at {self.at}"
+
+
+class JobRecord(models.Model):
+    """What every job-backed record has (a training run, an FID report, ...): its job, who asked, when.
+
+    Created with its job by `core.services.job_start`, in one transaction.
+    """
+
+    job = models.OneToOneField(Job, on_delete=models.PROTECT, related_name="%(class)s")
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        abstract = True
+        ordering = ["-created_at"]

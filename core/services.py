@@ -6,7 +6,8 @@ import logging
 import secrets
 from collections.abc import Callable
 from datetime import timedelta
-from typing import Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
@@ -18,8 +19,13 @@ from django.db.models import Q
 from django.utils import timezone
 
 from core.accounts import login_name
-from core.models import Job
+from core.models import Job, JobRecord
 from core.roles import EXPERTS_GROUP
+
+if TYPE_CHECKING:
+    from core.jobs import JobKind
+
+RecordT = TypeVar("RecordT", bound=JobRecord)
 
 logger = logging.getLogger(__name__)
 
@@ -52,6 +58,31 @@ def user_create(
             group, _ = Group.objects.get_or_create(name=EXPERTS_GROUP)
             user.groups.add(group)
     return user, password
+
+
+def job_start(
+    *,
+    kind: JobKind,
+    record: type[RecordT],
+    title: str,
+    created_by: Any = None,
+    params: dict[str, Any] | None = None,
+    enqueue: bool = True,
+    **fields: Any,
+) -> RecordT:
+    """Create a job of `kind` and the record that describes it (a run, a report, ...) in one
+    transaction; the task is sent once both are committed (`enqueue=False`: a command runs it)."""
+    with transaction.atomic():
+        job = job_create(
+            kind=kind.kind,
+            task_name=kind.task_name,
+            queue=kind.queue,
+            title=title,
+            params=params,
+            created_by=created_by,
+            enqueue=enqueue,
+        )
+        return record._default_manager.create(job=job, created_by=job.created_by, **fields)
 
 
 def job_create(
@@ -118,11 +149,24 @@ def job_cancel(*, job: Job) -> Job:
         finished_at=now,
         message="Cancelled before it started.",
     ):
-        pass
+        job.refresh_from_db()
+        job_release_files(job=job)  # its body will never run to remove them
     else:
         Job.objects.filter(pk=job.pk, state=Job.State.RUNNING).update(cancel_requested=True)
     job.refresh_from_db()
     return job
+
+
+def job_release_files(*, job: Job) -> None:
+    """Remove the files a job owns (`params["owned_files"]`, e.g. an uploaded archive) once it has no
+    more use for them. Only files under the data folder are ever removed."""
+    data = Path(settings.DATA_DIR).resolve()
+    for name in job.params.get("owned_files", []):
+        path = Path(name).resolve()
+        if data in path.parents:
+            path.unlink(missing_ok=True)
+        else:
+            logger.warning("job %s owns %s, outside the data folder: left in place", job.pk, path)
 
 
 def job_claim(*, job_id: str, worker: str) -> Job | None:
@@ -186,9 +230,11 @@ def job_fail(*, job_id: Any, error: str) -> None:
     )
 
 
-def job_mark_cancelled(*, job_id: Any, result: dict[str, Any] | None = None) -> None:
+def job_mark_cancelled(
+    *, job_id: Any, result: dict[str, Any] | None = None, message: str = "Cancelled."
+) -> None:
     Job.objects.filter(pk=job_id).exclude(state__in=Job.ENDED_STATES).update(
-        state=Job.State.CANCELLED, result=result, message="Cancelled.", finished_at=timezone.now()
+        state=Job.State.CANCELLED, result=result, message=message[:500], finished_at=timezone.now()
     )
 
 

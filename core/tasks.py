@@ -4,9 +4,7 @@ import os
 import socket
 from typing import Any
 
-from celery import shared_task
-
-from core.jobs import JobContext, job_run
+from core.jobs import JobContext, JobKind
 from core.models import Job
 
 
@@ -15,7 +13,6 @@ def _ping_body(job: Job, context: JobContext) -> dict[str, Any]:
     return {"echo": job.params.get("echo"), "pid": os.getpid(), "host": socket.gethostname()}
 
 
-@shared_task(name="core.ping", bind=True)
-def ping_task(self: Any, *, job_id: str) -> str:
-    """A job that proves the round trip: broker, worker, database."""
-    return job_run(job_id=job_id, worker=self.request.hostname or "", body=_ping_body)
+# A job that proves the round trip: broker, worker, database.
+PING = JobKind("ping", "core.ping")
+ping_task = PING.task(_ping_body)

@@ -19,6 +19,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from gan.training.data import PackedPatches
+from gan.training.runtime import AUGMENTATIONS, augment
 
 
 @dataclass(frozen=True)
@@ -83,14 +84,6 @@ def _to_input(pixels: np.ndarray, device: torch.device) -> torch.Tensor:
     return batch.to(device).permute(0, 3, 1, 2).float().div(127.5).sub(1)
 
 
-def _augment(batch: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
-    for flip in ((3,), (2,)):
-        mask = (torch.rand(batch.shape[0], generator=generator) < 0.5).to(batch.device)[:, None, None, None]
-        batch = torch.where(mask, batch.flip(flip), batch)
-    mask = (torch.rand(batch.shape[0], generator=generator) < 0.5).to(batch.device)[:, None, None, None]
-    return torch.where(mask, batch.rot90(1, (2, 3)), batch)
-
-
 @dataclass(frozen=True)
 class TrainedClassifier:
     state: dict[str, torch.Tensor]
@@ -135,7 +128,7 @@ def train_classifier(
             idx = np.sort(shuffled[begin : begin + config.batch_size])
             images = _to_input(data.images[idx], device)
             if config.flips:
-                images = _augment(images, generator)
+                images = augment(images, AUGMENTATIONS, generator)
             labels = torch.from_numpy(data.labels[idx]).to(device)
             loss = F.cross_entropy(model(images), labels)
             optimizer.zero_grad(set_to_none=True)

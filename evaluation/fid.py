@@ -79,7 +79,7 @@ class FidResult:
     protocol: dict[str, Any]
 
 
-def fid_report(
+def fid_compute(
     *,
     real: np.ndarray,
     synthetic: np.ndarray,

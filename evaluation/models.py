@@ -1,17 +1,17 @@
 from __future__ import annotations
 
-from django.conf import settings
 from django.db import models
 
+from core.models import JobRecord
 
-class FidReport(models.Model):
+
+class FidReport(JobRecord):
     """FID, KID and precision/recall of a sampling run's patches against real patches of the same class."""
 
     sampling_run = models.ForeignKey("gan.SamplingRun", on_delete=models.CASCADE, related_name="fid_reports")
     real_dataset = models.ForeignKey("gan.Dataset", on_delete=models.PROTECT, related_name="+")
     n_images = models.PositiveIntegerField(help_text="Images on each side.")
     seed = models.BigIntegerField(default=0, help_text="Draws the real (and synthetic) images used.")
-    job = models.OneToOneField("core.Job", on_delete=models.PROTECT, related_name="fid_report")
     fid = models.FloatField(null=True, blank=True)
     kid_mean = models.FloatField(null=True, blank=True)
     kid_std = models.FloatField(null=True, blank=True)
@@ -20,13 +20,6 @@ class FidReport(models.Model):
     protocol = models.JSONField(default=dict, blank=True)
     # Frechet distance, KID and class agreement from our own tissue classifier, when one was trained.
     second_opinion = models.JSONField(default=dict, blank=True)
-    created_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
-    )
-    created_at = models.DateTimeField(auto_now_add=True)
-
-    class Meta:
-        ordering = ["-created_at"]
 
     def __str__(self) -> str:
         return f"FID report {self.pk} of {self.sampling_run}"
@@ -36,27 +29,19 @@ class FidReport(models.Model):
         return bool(self.protocol.get("standard_weights"))
 
 
-class Classifier(models.Model):
+class Classifier(JobRecord):
     """A tissue classifier trained on real patches: the second opinion beside FID."""
 
     dataset = models.ForeignKey("gan.Dataset", on_delete=models.PROTECT, related_name="+")
     config = models.JSONField()
-    job = models.OneToOneField("core.Job", on_delete=models.PROTECT, related_name="classifier")
     weights = models.FileField(max_length=300, blank=True)
     metrics = models.JSONField(default=dict, blank=True)
-    created_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
-    )
-    created_at = models.DateTimeField(auto_now_add=True)
-
-    class Meta:
-        ordering = ["-created_at"]
 
     def __str__(self) -> str:
         return f"classifier {self.pk} on {self.dataset}"
 
 
-class AugmentationExperiment(models.Model):
+class AugmentationExperiment(JobRecord):
     """Train the tissue classifier with and without synthetic patches of one class; test on real ones."""
 
     train_dataset = models.ForeignKey("gan.Dataset", on_delete=models.PROTECT, related_name="+")
@@ -65,15 +50,7 @@ class AugmentationExperiment(models.Model):
     tissue_class = models.CharField(max_length=8)
     # The stored protocol: amounts, fraction, seeds, classes and the classifier's config.
     config = models.JSONField()
-    job = models.OneToOneField("core.Job", on_delete=models.PROTECT, related_name="augmentation_experiment")
     results = models.JSONField(default=dict, blank=True)
-    created_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
-    )
-    created_at = models.DateTimeField(auto_now_add=True)
-
-    class Meta:
-        ordering = ["-created_at"]
 
     def __str__(self) -> str:
         return f"augmentation experiment {self.pk} ({self.tissue_class})"

@@ -8,7 +8,10 @@ from typing import Any
 from django.db.models import CharField, Count, FloatField, Func, Q
 from django.db.models.functions import Cast
 
+from core.models import Job
 from evaluation import stats
+from evaluation.models import Classifier
+from gan.models import Dataset
 from turing.models import Answer, Assignment, Study
 
 
@@ -54,6 +57,15 @@ def study_statistics(*, study: Study, records: list[stats.Record] | None = None)
     result.mrmc = stats.TuringMRMC(None, None, [], result.readers, 0, result.mrmc.n_unrated, reason)
     result.verdict = stats.verdict(result.mrmc, result.protocol)
     return result
+
+
+def classifier_for(*, dataset: Dataset, tissue_class: str) -> Classifier | None:
+    """The newest finished classifier trained on `dataset` that knows `tissue_class`, or None."""
+    finished = Classifier.objects.filter(dataset=dataset, job__state=Job.State.FINISHED).exclude(weights="")
+    for classifier in finished:
+        if tissue_class in classifier.config.get("classes", []):
+            return classifier
+    return None
 
 
 def studies_with_answers() -> list[Study]:

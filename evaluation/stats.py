@@ -378,7 +378,7 @@ def bias_test(per_reader: dict[str, Bias], records: Sequence[Record], alpha: flo
     if len(values) < 2:
         return BiasTest(None, None, called_real, real_share, False, "a test across readers needs two readers")
     mean = float(np.mean(values))
-    if float(np.std(values)) == 0.0:
+    if np.allclose(values, values[0], rtol=0, atol=1e-12):  # no spread: a t test is undefined
         p = 0.0 if mean != 0 else 1.0
     else:
         p = float(scipy_stats.ttest_1samp(values, 0.0).pvalue)

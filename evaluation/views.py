@@ -67,7 +67,7 @@ def classifier_new(request: HttpRequest) -> HttpResponse:
                 epochs=form.cleaned_data["epochs"],
                 created_by=request.user,
             )
-        except services.ReportError as exc:
+        except services.ClassifierError as exc:
             form.add_error(None, str(exc))
         else:
             return redirect("job_detail", job_id=classifier.job_id)
@@ -301,7 +301,7 @@ def augmentation_list(request: HttpRequest) -> HttpResponse:
                 classifier={"epochs": data["epochs"]},
                 created_by=request.user,
             )
-        except services.ReportError as exc:
+        except services.ExperimentError as exc:
             form.add_error(None, str(exc))
         else:
             return redirect("evaluation:augmentation_detail", experiment_id=experiment.pk)

@@ -6,8 +6,7 @@ from typing import Any
 from django import forms
 
 from gan.models import Checkpoint, Dataset, Source
-from gan.sources import DEFAULT_CLASSES, KNOWN_CLASSES
-from gan.training.config import PAPER_CLASSES
+from gan.sources import DEFAULT_CLASSES, KNOWN_CLASSES, PAPER_SYNTHETIC_COUNT
 
 
 class DatasetImportForm(forms.Form):
@@ -46,7 +45,7 @@ class TrainingRunForm(forms.Form):
     )
     classes = forms.MultipleChoiceField(
         choices=[(c, c) for c in KNOWN_CLASSES],
-        initial=list(PAPER_CLASSES),
+        initial=list(DEFAULT_CLASSES),
         widget=forms.CheckboxSelectMultiple,
         help_text="The paper trains on every class but BACK.",
     )
@@ -66,7 +65,9 @@ class TrainingRunForm(forms.Form):
     sample_class = forms.ChoiceField(
         required=False, choices=[("", "—")] + [(c, c) for c in KNOWN_CLASSES], label="Then sample class"
     )
-    sample_count = forms.IntegerField(required=False, min_value=1, initial=2534, label="Then sample count")
+    sample_count = forms.IntegerField(
+        required=False, min_value=1, initial=PAPER_SYNTHETIC_COUNT, label="Then sample count"
+    )
 
     def clean_overrides(self) -> dict[str, Any]:
         return parse_overrides(self.cleaned_data.get("overrides") or "")
@@ -93,5 +94,9 @@ def parse_overrides(text: str) -> dict[str, Any]:
 class SamplingRunForm(forms.Form):
     checkpoint = forms.ModelChoiceField(queryset=Checkpoint.objects.select_related("run"))
     tissue_class = forms.ChoiceField(choices=[(c, c) for c in KNOWN_CLASSES], initial="LYM")
-    count = forms.IntegerField(min_value=1, initial=2534, help_text="The paper generated 2,534 LYM patches.")
+    count = forms.IntegerField(
+        min_value=1,
+        initial=PAPER_SYNTHETIC_COUNT,
+        help_text=f"The paper generated {PAPER_SYNTHETIC_COUNT:,} LYM patches.",
+    )
     seed = forms.IntegerField(min_value=0, initial=0, help_text="Image i gets seed + i.")

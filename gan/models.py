@@ -3,6 +3,8 @@ from __future__ import annotations
 from django.conf import settings
 from django.db import models
 
+from core.models import JobRecord
+
 
 class Source(models.TextChoices):
     REAL = "real"
@@ -32,6 +34,11 @@ class Dataset(models.Model):
 
 def patch_upload_to(instance: Patch, filename: str) -> str:
     return f"patches/{instance.dataset_id}/{filename}"
+
+
+def patch_storage_name(dataset_id: int, digest: str) -> str:
+    """Where a patch's PNG is stored: by dataset and content hash, in folders of 256 at most."""
+    return f"patches/{dataset_id}/{digest[:2]}/{digest}.png"
 
 
 class Patch(models.Model):
@@ -71,12 +78,11 @@ class Patch(models.Model):
         return f"{self.tissue_class} patch {self.pk} of {self.dataset_id}"
 
 
-class TrainingRun(models.Model):
+class TrainingRun(JobRecord):
     """One training of the cGAN: its config, where it ran, and its live progress."""
 
     name = models.CharField(max_length=200)
     dataset = models.ForeignKey(Dataset, on_delete=models.PROTECT, related_name="training_runs")
-    job = models.OneToOneField("core.Job", on_delete=models.PROTECT, related_name="training_run")
     config = models.JSONField()
     # Where it ran: device, library versions (written when training starts).
     environment = models.JSONField(default=dict, blank=True)
@@ -97,13 +103,6 @@ class TrainingRun(models.Model):
     history = models.JSONField(default=list, blank=True)
     grid = models.FileField(upload_to="runs/", max_length=300, blank=True)
     grid_step = models.PositiveIntegerField(null=True, blank=True)
-    created_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
-    )
-    created_at = models.DateTimeField(auto_now_add=True)
-
-    class Meta:
-        ordering = ["-created_at"]
 
     def __str__(self) -> str:
         return self.name
@@ -132,7 +131,7 @@ class Checkpoint(models.Model):
         return f"{self.run} step {self.step}"
 
 
-class SamplingRun(models.Model):
+class SamplingRun(JobRecord):
     """Synthetic patches of one class from one checkpoint; image i has seed `seed + i`."""
 
     checkpoint = models.ForeignKey(Checkpoint, on_delete=models.PROTECT, related_name="sampling_runs")
@@ -140,15 +139,7 @@ class SamplingRun(models.Model):
     count = models.PositiveIntegerField()
     seed = models.BigIntegerField(default=0)
     dataset = models.OneToOneField(Dataset, on_delete=models.PROTECT, related_name="sampling_run")
-    job = models.OneToOneField("core.Job", on_delete=models.PROTECT, related_name="sampling_run")
     environment = models.JSONField(default=dict, blank=True)
-    created_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
-    )
-    created_at = models.DateTimeField(auto_now_add=True)
-
-    class Meta:
-        ordering = ["-created_at"]
 
     def __str__(self) -> str:
         return f"{self.count} {self.tissue_class} from {self.checkpoint}"

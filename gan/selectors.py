@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 from collections import defaultdict
-from typing import Any
+from typing import Any, NamedTuple
 
 from django.db.models import Count
 from django.urls import reverse
@@ -76,3 +76,16 @@ def training_run_status(*, run: TrainingRun) -> dict[str, Any]:
         ],
         "environment": run.environment,
     }
+
+
+class HistoryRow(NamedTuple):
+    """One logged point of a training run's losses (stored as a list in `TrainingRun.history`)."""
+
+    step: int
+    loss_d_real: float
+    loss_d_fake: float
+    loss_g: float
+
+
+def training_run_history(*, run: TrainingRun) -> list[HistoryRow]:
+    return [HistoryRow(*row[:4]) for row in run.history]

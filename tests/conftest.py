@@ -24,6 +24,16 @@ DEMO_DATA = REPO / "demo" / "data"
 TIFF_SAMPLE = REPO / "tests" / "data" / "crc-he-sample"
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _fast_password_hasher() -> Iterator[None]:
+    """Tests make many users: PBKDF2's million iterations cost about half a second each, MD5 nothing.
+    Passwords here protect nothing; production keeps Django's default hashers."""
+    from django.test import override_settings
+
+    with override_settings(PASSWORD_HASHERS=["django.contrib.auth.hashers.MD5PasswordHasher"]):
+        yield
+
+
 @pytest.fixture(scope="session")
 def sample_root() -> Path:
     """The 117 real patches of the demo (128 px PNG derivatives, laid out as the datasets are)."""

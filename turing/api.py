@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.urls import reverse
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import extend_schema, extend_schema_field
 from rest_framework import serializers, status
 from rest_framework.exceptions import ParseError
 from rest_framework.request import Request
@@ -30,10 +30,46 @@ class NextSerializer(serializers.Serializer):
     total = serializers.IntegerField()
 
 
+@extend_schema_field({"type": "integer", "minimum": 1, "maximum": 5, "nullable": True})
+class ConfidenceField(serializers.Field):
+    """A whole number from 1 to 5, strictly: no strings, no floats, no booleans."""
+
+    default_error_messages = {"invalid": "Confidence must be a whole number from 1 to 5, got {input!r}."}
+
+    def to_internal_value(self, data: Any) -> int:
+        if not services.confidence_valid(data):
+            self.fail("invalid", input=data)
+        return int(data)
+
+    def to_representation(self, value: Any) -> Any:
+        return value
+
+
 class AnswerInSerializer(serializers.Serializer):
-    token = serializers.CharField()
-    label = serializers.ChoiceField(choices=["real", "synthetic"])  # type: ignore[assignment]  # shadows Field.label
-    confidence = serializers.IntegerField(required=False, allow_null=True, min_value=1, max_value=5)
+    token = serializers.CharField(
+        error_messages={
+            "required": "An item token is required.",
+            "blank": "An item token is required.",
+            "null": "An item token is required.",
+            "invalid": "An item token is required.",
+        },
+    )
+    label = serializers.ChoiceField(  # type: ignore[assignment]  # shadows Field.label
+        choices=["real", "synthetic"],
+        error_messages={
+            "invalid_choice": "Unknown label {input!r}: use 'real' or 'synthetic'.",
+            "required": "A label is required: 'real' or 'synthetic'.",
+            "null": "A label is required: 'real' or 'synthetic'.",
+        },
+    )
+    confidence = ConfidenceField(required=False, allow_null=True)
+
+
+def _first_error(errors: Any) -> str:
+    """The serializer's first message, as the API's one `detail` string."""
+    while isinstance(errors, dict | list):
+        errors = next(iter(errors.values())) if isinstance(errors, dict) else errors[0]
+    return str(errors)
 
 
 class AnswerOutSerializer(serializers.Serializer):
@@ -90,13 +126,18 @@ class AnswerSubmitApi(APIView):
     def post(self, request: Request, study_id: int) -> Response:
         if not isinstance(request.data, dict):
             raise ParseError("Send a JSON object with token, label and (optionally) confidence.")
-        data = request.data
+        incoming = AnswerInSerializer(data=request.data)
+        if not incoming.is_valid():
+            # Someone else's study is a 404 whatever was wrong with the answer: its existence does not leak.
+            selectors.assignment_for_reader(study_id=study_id, user=request.user)
+            return Response({"detail": _first_error(incoming.errors)}, status=status.HTTP_400_BAD_REQUEST)
+        data = incoming.validated_data
         try:
             result = services.answer_submit(
                 study_id=study_id,
                 reader=request.user,
-                token=data.get("token"),
-                label=data.get("label"),
+                token=data["token"],
+                label=data["label"],
                 confidence=data.get("confidence"),
             )
         except services.AnswerError as exc:

@@ -439,7 +439,7 @@ class SubmitResult:
     created: bool  # False: the stored answer of an earlier identical submit
 
 
-def _take_answer_sql(with_confidence: bool) -> str:
+def _answer_take_sql(with_confidence: bool) -> str:
     """One statement that finds the reader's shown, unanswered item in an open study and labels it.
 
     The hot path of the expert API: it replaces a look-up plus an update (two round trips and two ORM
@@ -463,7 +463,8 @@ def _take_answer_sql(with_confidence: bool) -> str:
     )
 
 
-def _is_confidence(value: Any) -> bool:
+def confidence_valid(value: Any) -> bool:
+    """A confidence is a whole number from 1 to 5 (not a string, a float or a boolean)."""
     return isinstance(value, int) and not isinstance(value, bool) and 1 <= value <= 5
 
 
@@ -474,7 +475,7 @@ def _answer_take(
     now = timezone.now()
     with connection.cursor() as cursor:
         cursor.execute(
-            _take_answer_sql(confidence is not None),
+            _answer_take_sql(confidence is not None),
             [label, confidence, now, study_id, reader_id, token, Study.Status.OPEN.value],
         )
         row = cursor.fetchone()
@@ -511,7 +512,7 @@ def answer_submit(
     """
     if not isinstance(token, str) or not token:
         raise AnswerError("An item token is required.")
-    if label in Answer.Label.values and (confidence is None or _is_confidence(confidence)):
+    if label in Answer.Label.values and (confidence is None or confidence_valid(confidence)):
         taken = _answer_take(
             study_id=study_id, reader_id=reader.pk, token=token, label=label, confidence=confidence
         )
@@ -533,7 +534,7 @@ def answer_submit(
     if confidence is not None:
         if not study.ask_confidence:
             raise AnswerError("This study does not ask for a confidence rating.")
-        if not _is_confidence(confidence):
+        if not confidence_valid(confidence):
             raise AnswerError(f"Confidence must be a whole number from 1 to 5, got {confidence!r}.")
     now = timezone.now()
     updated = Answer.objects.filter(pk=answer.pk, label__isnull=True).update(

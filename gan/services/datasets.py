@@ -18,7 +18,7 @@ from django.db import transaction
 
 from core.models import Job
 from gan import imaging
-from gan.models import Dataset, Patch, Source
+from gan.models import Dataset, Patch, Source, patch_storage_name
 from gan.sources import DEFAULT_CLASSES, KNOWN_CLASSES, ImportSource, SourceError
 
 if TYPE_CHECKING:
@@ -198,7 +198,7 @@ def _import_one(
         return None
     known_hashes.add(digest)
     # Named by content: a re-run after a crash finds the file and does not store a second copy.
-    storage_name = f"patches/{dataset.pk}/{digest[:2]}/{digest}.png"
+    storage_name = patch_storage_name(dataset.pk, digest)
     if not default_storage.exists(storage_name):
         storage_name = default_storage.save(storage_name, ContentFile(imaging.encode_png(decoded.image)))
     report.imported[item.tissue_class] = report.imported.get(item.tissue_class, 0) + 1
@@ -256,7 +256,8 @@ def dataset_import_start(
             "path": str(path),
             "name": name or _default_name(path),
             "classes": list(chosen),
-            "delete_source_after": delete_source_after,
+            # An uploaded archive belongs to the job: removed when it ends, however it ends.
+            "owned_files": [str(path)] if delete_source_after else [],
         },
         created_by=created_by,
     )
@@ -265,6 +266,7 @@ def dataset_import_start(
 def dataset_import_job(job: Job, context: JobContext) -> dict[str, Any]:
     """The body of the import task: run the import with live progress, then clean up an upload."""
     from core.jobs import JobCancelled, JobError
+    from core.services import job_release_files
 
     params = job.params
     path = Path(params["path"])
@@ -286,6 +288,7 @@ def dataset_import_job(job: Job, context: JobContext) -> dict[str, Any]:
     except ImportAborted:
         raise JobCancelled from None
     finally:
-        if params.get("delete_source_after"):
+        if params.get("delete_source_after"):  # jobs queued before `owned_files` existed
             path.unlink(missing_ok=True)
+        job_release_files(job=job)
     return report.as_dict()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from typing import TYPE_CHECKING, Any
 
 from django.core.files.base import ContentFile
@@ -9,14 +10,15 @@ from django.core.files.storage import default_storage
 from django.db import transaction
 
 from core.models import Job
-from gan import imaging
-from gan.models import Checkpoint, Dataset, Patch, SamplingRun, Source
+from core.services import job_start
+from gan import imaging, jobs
+from gan.models import Checkpoint, Dataset, Patch, SamplingRun, Source, patch_storage_name
 from gan.services.training import RunError, checkpoint_check, checkpoint_path
+from gan.sources import PAPER_SYNTHETIC_COUNT
 
 if TYPE_CHECKING:
     from core.jobs import JobContext
 
-PAPER_COUNT = 2534  # the paper's 2,534 synthetic LYM patches
 MAX_COUNT = 1_000_000
 
 
@@ -24,7 +26,7 @@ def sampling_run_start(
     *,
     checkpoint: Checkpoint,
     tissue_class: str,
-    count: int = PAPER_COUNT,
+    count: int = PAPER_SYNTHETIC_COUNT,
     seed: int = 0,
     created_by: Any = None,
     device: str = "auto",
@@ -41,24 +43,15 @@ def sampling_run_start(
         raise RunError(
             f"class {tissue_class!r} is not one the checkpoint was trained on ({', '.join(config.classes)})"
         )
-    from core.services import job_create
-
+    run = checkpoint.run
     with transaction.atomic():
-        run = checkpoint.run
-        job = job_create(
-            kind="sampling",
-            task_name="gan.sampling_run",
-            title=f"Sampling: {count:,} {tissue_class} from {run.name}, step {checkpoint.step:,}",
-            queue=Job.Queue.GPU,
-            params={"device": device},
-            created_by=created_by,
-            enqueue=enqueue,
-        )
         dataset = Dataset.objects.create(
-            name=f"{tissue_class} samples #{job.pk.hex[:8]} of {run.name}, step {checkpoint.step}"[:200],
+            name=f"{tissue_class} samples #{uuid.uuid4().hex[:8]} of {run.name}, step {checkpoint.step}"[
+                :200
+            ],
             source=Source.SYNTHETIC,
             is_demo=run.is_demo,
-            created_by=job.created_by,
+            created_by=created_by if getattr(created_by, "is_authenticated", False) else None,
             provenance={
                 "training_run": run.pk,
                 "checkpoint_step": checkpoint.step,
@@ -68,14 +61,18 @@ def sampling_run_start(
                 "demo_model": run.is_demo,
             },
         )
-        return SamplingRun.objects.create(
+        return job_start(
+            kind=jobs.SAMPLING,
+            record=SamplingRun,
+            title=f"Sampling: {count:,} {tissue_class} from {run.name}, step {checkpoint.step:,}",
+            params={"device": device},
+            created_by=created_by,
+            enqueue=enqueue,
             checkpoint=checkpoint,
             tissue_class=tissue_class,
             count=count,
             seed=seed,
             dataset=dataset,
-            job=job,
-            created_by=job.created_by,
         )
 
 
@@ -83,7 +80,7 @@ def sampling_run_execute(
     *, run: SamplingRun, context: JobContext | None, device_preference: str = "auto", batch_size: int = 64
 ) -> dict[str, Any]:
     """Generate the run's missing images (a retry adds no duplicates) and store them as patches."""
-    from gan.training.loop import environment, pick_device
+    from gan.training.runtime import environment, pick_device
     from gan.training.sampling import generate, load_generator
 
     device = pick_device(device_preference)
@@ -106,7 +103,7 @@ def sampling_run_execute(
         for seed, pixels in zip(chunk, images, strict=True):
             image = imaging.from_array(pixels)
             digest = imaging.content_hash(image)
-            name = f"patches/{run.dataset_id}/{digest[:2]}/{digest}.png"
+            name = patch_storage_name(run.dataset_id, digest)
             if not default_storage.exists(name):
                 name = default_storage.save(name, ContentFile(imaging.encode_png(image)))
             patches.append(

@@ -16,8 +16,10 @@ from django.core.files.storage import default_storage
 from django.db import transaction
 
 from core.models import Job
-from gan import imaging
-from gan.models import Checkpoint, Dataset, TrainingRun
+from core.services import job_start
+from gan import imaging, jobs
+from gan.models import Checkpoint, Dataset, SamplingRun, TrainingRun
+from gan.sources import PAPER_SYNTHETIC_COUNT
 from gan.training.config import ConfigError, TrainingConfig, demo_config
 
 # PyTorch is imported where it is used, not here: web processes load this module but never train,
@@ -76,28 +78,20 @@ def training_run_start(
         raise RunError(
             f"cannot sample class {sample_after.get('tissue_class')!r}: it is not among the run's classes"
         )
-    from core.services import job_create
-
-    with transaction.atomic():
-        title = name or f"{'Demo c' if config.demo else 'C'}GAN on {dataset.name}, {config.steps:,} steps"
-        job = job_create(
-            kind="training",
-            task_name="gan.training_run",
-            title=f"Training: {title}",
-            queue=Job.Queue.GPU,
-            params={"device": device},
-            created_by=created_by,
-            enqueue=enqueue,
-        )
-        return TrainingRun.objects.create(
-            name=title,
-            dataset=dataset,
-            job=job,
-            config=config.to_dict(),
-            init_checkpoint=init_checkpoint,
-            sample_after=sample_after or {},
-            created_by=job.created_by,
-        )
+    title = name or f"{'Demo c' if config.demo else 'C'}GAN on {dataset.name}, {config.steps:,} steps"
+    return job_start(
+        kind=jobs.TRAINING,
+        record=TrainingRun,
+        title=f"Training: {title}",
+        params={"device": device},
+        created_by=created_by,
+        enqueue=enqueue,
+        name=title,
+        dataset=dataset,
+        config=config.to_dict(),
+        init_checkpoint=init_checkpoint,
+        sample_after=sample_after or {},
+    )
 
 
 def checkpoint_path(checkpoint: Checkpoint) -> Path:
@@ -241,7 +235,8 @@ def training_run_execute(
     *, run: TrainingRun, context: JobContext | None, device_preference: str = "auto"
 ) -> dict[str, Any]:
     """Train (or continue training) a run; used by the task and by the `train` command."""
-    from gan.training.loop import environment, pick_device, train
+    from gan.training.loop import train
+    from gan.training.runtime import environment, pick_device
 
     config = TrainingConfig.from_dict(run.config)
     device = pick_device(device_preference)
@@ -283,7 +278,6 @@ def training_run_execute(
 def training_run_job(job: Job, context: JobContext) -> dict[str, Any]:
     """The body of the training task."""
     from core.jobs import JobCancelled, JobError
-    from gan.services.sampling import sampling_run_start
     from gan.training.checkpoint import CheckpointError
     from gan.training.data import DataError
 
@@ -297,13 +291,30 @@ def training_run_job(job: Job, context: JobContext) -> dict[str, Any]:
     if outcome["status"] == "cancelled":
         raise JobCancelled
     if run.sample_after:
-        last = run.checkpoints.order_by("-step").first()
-        if last is not None:
-            sampling_run_start(
-                checkpoint=last,
-                tissue_class=run.sample_after["tissue_class"],
-                count=int(run.sample_after.get("count", 2534)),
-                seed=int(run.sample_after.get("seed", 0)),
-                created_by=run.created_by,
-            )
+        sampling_after_training(run=run)
     return outcome
+
+
+def sampling_after_training(*, run: TrainingRun) -> Any:
+    """Start the sampling a run asked for, once: a second call (the training job delivered again after
+    its worker died between starting the sampling and finishing the job) finds it and starts nothing."""
+    from gan.services.sampling import sampling_run_start
+
+    last = run.checkpoints.order_by("-step").first()
+    if last is None:
+        return None
+    tissue_class = str(run.sample_after["tissue_class"]).strip().upper()
+    count, seed = (
+        int(run.sample_after.get("count", PAPER_SYNTHETIC_COUNT)),
+        int(run.sample_after.get("seed", 0)),
+    )
+    with transaction.atomic():
+        TrainingRun.objects.select_for_update().filter(pk=run.pk).first()  # one caller at a time
+        existing = SamplingRun.objects.filter(
+            checkpoint=last, tissue_class=tissue_class, count=count, seed=seed
+        ).first()
+        if existing is not None:
+            return existing
+        return sampling_run_start(
+            checkpoint=last, tissue_class=tissue_class, count=count, seed=seed, created_by=run.created_by
+        )

@@ -25,7 +25,9 @@ class CheckpointError(ValueError):
 
 
 @dataclass(frozen=True)
-class Checkpoint:
+class CheckpointFile:
+    """A checkpoint file's contents (the database row that names the file is `gan.models.Checkpoint`)."""
+
     step: int
     config: TrainingConfig
     state: dict[str, Any]
@@ -38,7 +40,7 @@ def save_checkpoint(path: Path, state: dict[str, Any]) -> None:
     os.replace(tmp, path)
 
 
-def load_checkpoint(path: Path, *, map_location: str | torch.device = "cpu") -> Checkpoint:
+def load_checkpoint(path: Path, *, map_location: str | torch.device = "cpu") -> CheckpointFile:
     if not path.exists():
         raise CheckpointError(f"checkpoint {path.name} does not exist")
     try:
@@ -61,10 +63,12 @@ def load_checkpoint(path: Path, *, map_location: str | torch.device = "cpu") -> 
     for key in ("generator", "discriminator", "step"):
         if key not in state:
             raise CheckpointError(f"checkpoint {path.name} lacks {key!r}")
-    return Checkpoint(step=int(state["step"]), config=config, state=state)
+    return CheckpointFile(step=int(state["step"]), config=config, state=state)
 
 
-def require_compatible(checkpoint: Checkpoint, config: TrainingConfig, *, name: str = "checkpoint") -> None:
+def require_compatible(
+    checkpoint: CheckpointFile, config: TrainingConfig, *, name: str = "checkpoint"
+) -> None:
     """Refuse a checkpoint whose weights do not fit `config`'s architecture or classes."""
     have, want = architecture_of(checkpoint.config), architecture_of(config)
     if have["classes"] != want["classes"]:

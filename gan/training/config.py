@@ -10,9 +10,7 @@ import dataclasses
 from dataclasses import dataclass, field
 from typing import Any
 
-# NCT-CRC-HE-100K's classes but BACK: the paper's 8 training classes.
-PAPER_CLASSES = ("ADI", "DEB", "LYM", "MUC", "MUS", "NORM", "STR", "TUM")
-ALL_CLASSES = ("ADI", "BACK", "DEB", "LYM", "MUC", "MUS", "NORM", "STR", "TUM")
+from gan.sources import DEFAULT_CLASSES, KNOWN_CLASSES
 
 D_LABEL_MODES = ("onehot_channels", "projection")
 G_LAST_LAYERS = ("conv7", "conv3", "conv1")
@@ -28,7 +26,7 @@ class ConfigError(ValueError):
 @dataclass(frozen=True)
 class TrainingConfig:
     # --- The paper -----------------------------------------------------------------------------
-    classes: tuple[str, ...] = PAPER_CLASSES
+    classes: tuple[str, ...] = DEFAULT_CLASSES
     latent_dim: int = 1500
     image_size: int = 128  # 4x4 doubled five times
     g_filters: int = 128  # every transposed convolution of the generator
@@ -73,9 +71,10 @@ class TrainingConfig:
                 raise ConfigError(message)
 
         require(len(self.classes) >= 1, "classes: at least one tissue class is needed")
-        unknown = [c for c in self.classes if c not in ALL_CLASSES]
+        unknown = [c for c in self.classes if c not in KNOWN_CLASSES]
         require(
-            not unknown, f"classes: unknown class(es) {', '.join(unknown)} (known: {', '.join(ALL_CLASSES)})"
+            not unknown,
+            f"classes: unknown class(es) {', '.join(unknown)} (known: {', '.join(KNOWN_CLASSES)})",
         )
         require(len(set(self.classes)) == len(self.classes), "classes: a class is listed twice")
         require(self.latent_dim >= 1, f"latent_dim must be at least 1, got {self.latent_dim}")

@@ -7,10 +7,8 @@ as an uninterrupted run would; on CPU with `deterministic=True` the two end bitw
 
 from __future__ import annotations
 
-import contextlib
-import platform
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -24,6 +22,7 @@ from gan.training.checkpoint import CheckpointError, load_checkpoint, require_co
 from gan.training.config import TrainingConfig
 from gan.training.data import PackedPatches, batch_indices, load_batch
 from gan.training.model import Discriminator, Generator, build_models
+from gan.training.runtime import augment, autocast, determinism, environment
 from gan.training.sampling import to_uint8
 
 _MIX = 0x9E3779B97F4A7C15
@@ -59,39 +58,6 @@ SampleFn = Callable[[int, np.ndarray], None]  # (step, grid [C*128, k*128, 3] ui
 CheckpointFn = Callable[[int, Path], None]
 
 
-def environment(device: torch.device) -> dict[str, Any]:
-    """What a run records about where it ran."""
-    info: dict[str, Any] = {
-        "device": str(device),
-        "torch": str(torch.__version__),
-        "python": platform.python_version(),
-        "numpy": np.__version__,
-    }
-    if device.type == "cuda":
-        info["gpu"] = torch.cuda.get_device_name(device)
-        info["cuda"] = torch.version.cuda
-    else:
-        info["cpu_threads"] = torch.get_num_threads()
-    return info
-
-
-def pick_device(preference: str = "auto") -> torch.device:
-    """CUDA when present (or asked for), else the CPU."""
-    if preference == "cpu":
-        return torch.device("cpu")
-    if preference.startswith("cuda") or (preference == "auto" and torch.cuda.is_available()):
-        if not torch.cuda.is_available():
-            raise RuntimeError("CUDA was asked for but no CUDA device is available")
-        return torch.device(preference if preference.startswith("cuda") else "cuda")
-    return torch.device("cpu")
-
-
-def autocast(config: TrainingConfig, device: torch.device) -> contextlib.AbstractContextManager[Any]:
-    if config.precision == "bf16":
-        return torch.autocast(device_type=device.type, dtype=torch.bfloat16)
-    return contextlib.nullcontext()
-
-
 class Trainer:
     """The networks, their optimizers and one training step."""
 
@@ -124,16 +90,7 @@ class Trainer:
         return z.to(self.device, non_blocking=True), labels.to(self.device, non_blocking=True), rng
 
     def augment(self, images: torch.Tensor, rng: torch.Generator) -> torch.Tensor:
-        # images: [B, 3, H, W]; each augmentation applied to a random half, per sample.
-        for name in self.config.augmentations:
-            mask = (torch.rand(images.shape[0], generator=rng) < 0.5).to(self.device)[:, None, None, None]
-            if name == "hflip":
-                images = torch.where(mask, images.flip(3), images)
-            elif name == "vflip":
-                images = torch.where(mask, images.flip(2), images)
-            elif name == "rot90":
-                images = torch.where(mask, images.rot90(1, (2, 3)), images)
-        return images
+        return augment(images, self.config.augmentations, rng)  # [B, 3, H, W]
 
     def step(self, real: torch.Tensor, real_labels: torch.Tensor, step: int) -> torch.Tensor:
         """One D update and one G update; returns [loss_d_real, loss_d_fake, loss_g] (on the device)."""
@@ -143,7 +100,7 @@ class Trainer:
             real = self.augment(real, rng)
         if config.d_dropout > 0:
             torch.manual_seed(step_seed(config.seed, step, 2))  # dropout masks
-        with autocast(config, self.device):
+        with autocast(config.precision, self.device):
             fake = self._g(z, fake_labels)  # [B, 3, 128, 128]
             d_real = self._d(real, real_labels)  # [B]
             d_fake = self._d(fake.detach(), fake_labels)  # [B]
@@ -157,7 +114,7 @@ class Trainer:
 
         # G update through the same fake batch; D's weights need no gradient here.
         self.discriminator.requires_grad_(False)
-        with autocast(config, self.device):
+        with autocast(config.precision, self.device):
             d_fake_for_g = self._d(fake, fake_labels)
             loss_g = F.binary_cross_entropy_with_logits(d_fake_for_g, torch.ones_like(d_fake_for_g))
         self.opt_g.zero_grad(set_to_none=True)
@@ -204,22 +161,10 @@ class Trainer:
         rng = torch.Generator().manual_seed(step_seed(config.seed, 0, 99))
         z = torch.randn(config.num_classes * k, config.latent_dim, generator=rng).to(self.device)
         labels = torch.arange(config.num_classes).repeat_interleave(k).to(self.device)
-        with autocast(config, self.device):
+        with autocast(config.precision, self.device):
             images = self.generator(z, labels)  # [C*k, 3, 128, 128]
         tiles = to_uint8(images).reshape(config.num_classes, k, 128, 128, 3)
         return tiles.transpose(0, 2, 1, 3, 4).reshape(config.num_classes * 128, k * 128, 3)
-
-
-@contextlib.contextmanager
-def _determinism(config: TrainingConfig, device: torch.device) -> Iterator[None]:
-    previous = torch.are_deterministic_algorithms_enabled()
-    if device.type == "cuda":
-        torch.backends.cudnn.benchmark = not config.deterministic
-    torch.use_deterministic_algorithms(config.deterministic)
-    try:
-        yield
-    finally:
-        torch.use_deterministic_algorithms(previous)
 
 
 def train(
@@ -238,7 +183,7 @@ def train(
     if tuple(data.classes) != tuple(config.classes):
         raise ValueError(f"data classes {data.classes} differ from the config's {config.classes}")
     data.require_every_class()
-    with _determinism(config, device):
+    with determinism(config.deterministic, device):
         trainer = Trainer(config, device)
         step = trainer.load(resume) if resume is not None else 0
         n = len(data)

@@ -173,3 +173,37 @@ def test_healthz_reports_database_and_broker(client: Client) -> None:
 def test_unreachable_broker_is_reported() -> None:
     ok, info = selectors.health_broker(url="redis://127.0.0.1:1/0", timeout_s=1)
     assert not ok and info
+
+
+def test_cancelling_a_queued_import_removes_the_uploaded_archive(
+    settings: Any, manager_client: Client
+) -> None:
+    import io
+    import zipfile
+    from pathlib import Path
+
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        archive.writestr("LYM/LYM-1.png", b"not read: the job never runs")
+    buffer.seek(0)
+    buffer.name = "upload.zip"
+    response = manager_client.post(
+        reverse("gan:dataset_import"), {"archive": buffer, "name": "never", "classes": ["LYM"]}
+    )
+    assert response.status_code == 302
+    job = Job.objects.get(kind="import")
+    upload = Path(job.params["owned_files"][0])
+    assert upload.exists() and Path(settings.DATA_DIR).resolve() in upload.resolve().parents
+    services.job_cancel(job=job)
+    assert job.state == Job.State.CANCELLED and not upload.exists()
+
+
+def test_a_job_never_removes_files_outside_the_data_folder(tmp_path: Any, settings: Any) -> None:
+    outside = tmp_path / "keep.zip"
+    outside.write_bytes(b"x")
+    settings.DATA_DIR = tmp_path / "data"
+    job = Job.objects.create(
+        kind="import", task_name="gan.dataset_import", params={"owned_files": [str(outside)]}
+    )
+    services.job_cancel(job=job)
+    assert outside.exists()

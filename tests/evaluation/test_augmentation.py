@@ -107,7 +107,7 @@ def test_experiment_runs_every_arm_and_reports(
 def test_bad_input_is_refused_before_any_training(
     lym_tum: Dataset, split: Dataset, sampling_run: Any, changes: dict, message: str
 ) -> None:
-    with pytest.raises(services.ReportError, match=message):
+    with pytest.raises(services.ExperimentError, match=message):
         _start(lym_tum, split, sampling_run, **changes)
     assert not AugmentationExperiment.objects.exists()
 
@@ -117,7 +117,7 @@ def test_overlapping_train_and_test_sets_are_refused_with_the_count(
 ) -> None:
     report = dataset_import(path=sample_root / "CRC-VAL-HE-7K", name="same slides", classes=["LYM", "TUM"])
     overlapping = Dataset.objects.get(pk=report.dataset_id)
-    with pytest.raises(services.ReportError, match="share 24 patches"):
+    with pytest.raises(services.ExperimentError, match="share 24 patches"):
         _start(lym_tum, overlapping, sampling_run)
 
 

@@ -66,6 +66,6 @@ def test_fid_report_shows_the_second_opinion_even_without_inception_weights(
 
 @pytest.mark.django_db
 def test_classifier_refuses_classes_the_dataset_lacks(lym_tum: Any) -> None:
-    with pytest.raises(services.ReportError, match="no patches of class.*ADI"):
+    with pytest.raises(services.ClassifierError, match="no patches of class.*ADI"):
         services.classifier_train_start(dataset=lym_tum, classes=["LYM", "ADI"])
     assert not Classifier.objects.exists()

@@ -70,12 +70,12 @@ def test_report_end_to_end_with_random_weights_is_marked_non_standard(tmp_path: 
     rng = np.random.default_rng(2)
     real = rng.integers(0, 256, size=(12, 128, 128, 3), dtype=np.uint8)
     synthetic = np.clip(real.astype(int) + 40, 0, 255).astype(np.uint8)
-    result = fid.fid_report(real=real, synthetic=synthetic, weights_path=weights, device=torch.device("cpu"))
+    result = fid.fid_compute(real=real, synthetic=synthetic, weights_path=weights, device=torch.device("cpu"))
     assert np.isfinite(result.fid) and result.fid >= 0
     assert result.kid_mean is not None and result.kid_std is not None
     assert result.precision is not None and 0 <= result.precision <= 1
     assert result.protocol["standard_weights"] is False
     assert result.protocol["n_real"] == 12 and result.protocol["library"].startswith("torch-fidelity")
     assert any("NON-STANDARD" in note for note in result.protocol["notes"])
-    same = fid.fid_report(real=real, synthetic=real, weights_path=weights, device=torch.device("cpu"))
+    same = fid.fid_compute(real=real, synthetic=real, weights_path=weights, device=torch.device("cpu"))
     assert same.fid == pytest.approx(0.0, abs=1e-3)

@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from core.models import Job
-from gan.models import Checkpoint, Dataset, TrainingRun
+from gan.models import Checkpoint, Dataset, SamplingRun, TrainingRun
 from gan.services import sampling as sampling_services
 from gan.services import training as training_services
 from gan.services.training import RunError
@@ -219,3 +219,17 @@ def test_a_run_that_fails_later_is_marked_failed_with_its_reason(
     assert "corrupt, truncated or not a checkpoint" in run.job.error
     page = manager_client.get(reverse("gan:run_detail", args=[run.pk]))
     assert b"corrupt, truncated or not a checkpoint" in page.content
+
+
+def test_the_sampling_a_run_asked_for_starts_once_even_when_its_job_runs_again(
+    trained_checkpoint: Checkpoint,
+) -> None:
+    """The training job delivered again after its worker died between starting the sampling and
+    finishing the job: the second delivery finds the sampling and starts no other."""
+    run = trained_checkpoint.run
+    TrainingRun.objects.filter(pk=run.pk).update(sample_after={"tissue_class": "lym", "count": 3, "seed": 1})
+    run.refresh_from_db()
+    first = training_services.sampling_after_training(run=run)
+    second = training_services.sampling_after_training(run=run)
+    assert first is not None and second is not None and first.pk == second.pk
+    assert SamplingRun.objects.filter(checkpoint=trained_checkpoint).count() == 1

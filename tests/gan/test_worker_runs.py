@@ -36,7 +36,7 @@ def test_training_then_sampling_run_in_the_worker(
     assert run.step == 6 and run.environment["device"] == "cpu"
     sampling_job = wait_for_job(Job.objects.get(kind="sampling").pk, worker=celery_worker, timeout_s=120)
     assert sampling_job.state == Job.State.FINISHED, sampling_job.error
-    sampling = sampling_job.sampling_run
+    sampling = sampling_job.samplingrun
     assert sampling.patches.count() == 6 and sampling.checkpoint.step == 6
 
 

@@ -10,7 +10,7 @@ from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
 
 from gan import imaging
-from gan.models import Dataset, Patch, Source
+from gan.models import Dataset, Patch, Source, patch_storage_name
 from gan.services import dataset_import
 from turing.models import Study
 from turing.services import study_create
@@ -40,7 +40,7 @@ def patches_from_arrays(
         image = imaging.from_array(pixels)
         digest = imaging.content_hash(image)
         stored = default_storage.save(
-            f"patches/{dataset.pk}/{digest}.png", ContentFile(imaging.encode_png(image))
+            patch_storage_name(dataset.pk, digest), ContentFile(imaging.encode_png(image))
         )
         Patch.objects.create(
             dataset=dataset,

@@ -122,3 +122,23 @@ def test_openapi_schema_is_served(client: Client) -> None:
     assert response.status_code == 200
     text = response.content.decode()
     assert "/api/studies/{study_id}/answers" in text and "/api/studies/{study_id}/next" in text
+
+
+@pytest.mark.parametrize(
+    ("confidence", "message"),
+    [("3", "got '3'"), (3.0, "got 3.0"), (True, "got True"), (0, "got 0")],
+)
+def test_the_api_validates_answers_through_its_serializer(
+    study: Study, expert: Any, confidence: Any, message: str
+) -> None:
+    """A string, a float or a boolean is not a confidence, even when Python would take it for one."""
+    client = _csrf_client(expert)
+    token = client.get(reverse("turing:api_next", args=[study.pk])).json()["item"]["token"]
+    response = _post(client, study, {"token": token, "label": "real", "confidence": confidence})
+    assert response.status_code == 400 and message in response.json()["detail"]
+    assert not Answer.objects.filter(label__isnull=False).exists()
+
+
+def test_a_bad_answer_to_someone_elses_study_is_a_404(study: Study, other_expert: Any) -> None:
+    response = _post(_csrf_client(other_expert), study, {"token": "x", "label": "perhaps"})
+    assert response.status_code == 404

@@ -24,6 +24,7 @@ import pytest
 
 from tests.servers import PrivatePostgres, free_port, start_gunicorn, wait_for_port
 
+pytestmark = pytest.mark.worker  # a PostgreSQL cluster and gunicorn of its own
 REPO = Path(__file__).resolve().parents[2]
 READERS, ITEMS = 4, 200
 

@@ -22,7 +22,7 @@ from tests.sessions import session_key_for
 from turing.models import Answer, Study
 from turing.services import study_invite
 
-pytestmark = pytest.mark.django_db(transaction=True)  # gunicorn, a real process, reads what we write
+pytestmark = [pytest.mark.worker, pytest.mark.django_db(transaction=True)]  # gunicorn reads what we write
 REPO = Path(__file__).resolve().parents[2]
 
 

@@ -30,7 +30,7 @@ from tests.turing.fixtures import patches_from_arrays
 from turing.models import Study, StudyItem
 from turing.services import study_create
 
-pytestmark = pytest.mark.django_db(transaction=True)  # gunicorn, a real process, reads what we write
+pytestmark = [pytest.mark.worker, pytest.mark.django_db(transaction=True)]  # gunicorn reads what we write
 REPO = Path(__file__).resolve().parents[2]
 ITEMS_PER_KIND = 24
 ROUNDS = 25  # within the default per-item fetch limit, as an attacker would have to stay

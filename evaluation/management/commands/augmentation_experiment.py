@@ -4,8 +4,8 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
+from core.foreground import run_in_foreground
 from evaluation import services
-from gan.management.commands._progress import run_in_foreground
 from gan.models import Dataset, SamplingRun
 
 
@@ -56,7 +56,7 @@ class Command(BaseCommand):
                 classifier={"epochs": options["epochs"], "width": options["width"]},
                 enqueue=False,
             )
-        except services.ReportError as exc:
+        except services.ExperimentError as exc:
             raise CommandError(str(exc)) from None
         run_in_foreground(job=experiment.job, body=services.augmentation_job, unit="experiment")
         experiment.refresh_from_db()

@@ -4,10 +4,11 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from gan.management.commands._progress import run_in_foreground
+from core.foreground import run_in_foreground
 from gan.models import Checkpoint
 from gan.services import sampling as sampling_services
 from gan.services.training import RunError
+from gan.sources import PAPER_SYNTHETIC_COUNT
 
 
 class Command(BaseCommand):
@@ -18,7 +19,7 @@ class Command(BaseCommand):
             "--checkpoint", type=int, required=True, help="checkpoint id (see the run's page)"
         )
         parser.add_argument("--class", dest="tissue_class", default="LYM")
-        parser.add_argument("--count", type=int, default=sampling_services.PAPER_COUNT)
+        parser.add_argument("--count", type=int, default=PAPER_SYNTHETIC_COUNT)
         parser.add_argument("--seed", type=int, default=0, help="image i gets seed + i")
         parser.add_argument("--device", default="auto")
 

@@ -5,10 +5,11 @@ from typing import Any
 from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
+from core.foreground import run_in_foreground
 from gan.forms import parse_overrides
-from gan.management.commands._progress import run_in_foreground
 from gan.models import Dataset
 from gan.services import training as training_services
+from gan.sources import PAPER_SYNTHETIC_COUNT
 
 
 class Command(BaseCommand):
@@ -32,7 +33,7 @@ class Command(BaseCommand):
         parser.add_argument(
             "--sample-class", help="after training, sample this class from the last checkpoint"
         )
-        parser.add_argument("--sample-count", type=int, default=2534)
+        parser.add_argument("--sample-count", type=int, default=PAPER_SYNTHETIC_COUNT)
 
     def handle(self, *args: Any, **options: Any) -> None:
         dataset = Dataset.objects.filter(name=options["dataset"]).first()
@@ -49,13 +50,15 @@ class Command(BaseCommand):
             overrides["steps"] = options["steps"]
         try:
             config = training_services.config_build(overrides=overrides, demo=options["demo"])
+            # Checked before the run exists: a refused command leaves no run or job behind.
+            if options["sample_class"] and options["sample_class"].strip().upper() not in config.classes:
+                raise training_services.RunError(
+                    f"cannot sample {options['sample_class']}: not among the run's classes "
+                    f"({', '.join(config.classes)})"
+                )
             run = training_services.training_run_start(
                 dataset=dataset, config=config, device=options["device"], enqueue=False
             )
-            if options["sample_class"] and options["sample_class"].upper() not in config.classes:
-                raise training_services.RunError(
-                    f"cannot sample {options['sample_class']}: not among the run's classes"
-                )
         except training_services.RunError as exc:
             raise CommandError(str(exc)) from None
         self.stdout.write(f"Training run {run.pk}: {run.name}")

@@ -1,0 +1,10 @@
+"""The evaluation app's background work, each kind declared once (`core.jobs.JobKind`)."""
+
+from __future__ import annotations
+
+from core.jobs import JobKind
+from core.models import Job
+
+FID_REPORT = JobKind("fid", "evaluation.fid_report", Job.Queue.GPU)
+CLASSIFIER_TRAIN = JobKind("classifier", "evaluation.classifier_train", Job.Queue.GPU)
+AUGMENTATION = JobKind("augmentation", "evaluation.augmentation", Job.Queue.GPU)

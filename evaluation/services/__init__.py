@@ -1,0 +1,21 @@
+"""Writes of the evaluation app: FID reports, the tissue classifier, augmentation experiments."""
+
+from evaluation.services.augmentation import augmentation_job, augmentation_plan, augmentation_start
+from evaluation.services.classifier import classifier_load, classifier_train_job, classifier_train_start
+from evaluation.services.common import ClassifierError, EvaluationError, ExperimentError, ReportError
+from evaluation.services.fid import fid_report_job, fid_report_start
+
+__all__ = [
+    "ClassifierError",
+    "EvaluationError",
+    "ExperimentError",
+    "ReportError",
+    "augmentation_job",
+    "augmentation_plan",
+    "augmentation_start",
+    "classifier_load",
+    "classifier_train_job",
+    "classifier_train_start",
+    "fid_report_job",
+    "fid_report_start",
+]

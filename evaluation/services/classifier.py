@@ -1,0 +1,89 @@
+"""The in-house tissue classifier (the second opinion beside FID), trained as a gpu-queue job."""
+
+from __future__ import annotations
+
+import io
+from typing import TYPE_CHECKING, Any
+
+from django.core.files.base import ContentFile
+
+from core.models import Job
+from core.services import job_start
+from evaluation import jobs
+from evaluation.models import Classifier
+from evaluation.services.common import ClassifierError, real_classes
+from gan.models import Dataset
+from gan.services.training import training_data_pack
+
+if TYPE_CHECKING:
+    from core.jobs import JobContext
+
+
+def classifier_train_start(
+    *,
+    dataset: Dataset,
+    classes: list[str] | None = None,
+    epochs: int = 10,
+    seed: int = 0,
+    created_by: Any = None,
+    device: str = "auto",
+) -> Any:
+    from evaluation.classifier import ClassifierConfig
+
+    present = sorted(set(real_classes(dataset)))
+    chosen = tuple(classes or present)
+    missing = [c for c in chosen if c not in present]
+    if missing:
+        raise ClassifierError(f"Dataset {dataset.name!r} has no patches of class(es) {', '.join(missing)}.")
+    try:
+        config = ClassifierConfig(classes=chosen, epochs=epochs, seed=seed)
+    except ValueError as exc:
+        raise ClassifierError(str(exc)) from None
+    return job_start(
+        kind=jobs.CLASSIFIER_TRAIN,
+        params={"device": device},
+        record=Classifier,
+        title=f"Tissue classifier on {dataset.name} ({', '.join(chosen)})",
+        created_by=created_by,
+        dataset=dataset,
+        config=config.to_dict(),
+    )
+
+
+def classifier_train_job(job: Job, context: JobContext) -> dict[str, Any]:
+    import torch
+
+    from evaluation.classifier import ClassifierConfig, train_classifier
+    from gan.training.runtime import pick_device
+
+    classifier = Classifier.objects.select_related("dataset").get(job=job)
+    config = ClassifierConfig.from_dict(classifier.config)
+    data = training_data_pack(dataset=classifier.dataset, classes=config.classes)
+
+    def progress(epoch: int, epochs: int, loss: float) -> None:
+        context.progress(epoch / epochs, f"epoch {epoch} of {epochs}, loss {loss:.3f}", force=True)
+
+    trained = train_classifier(
+        config=config,
+        data=data,
+        device=pick_device(job.params.get("device", "auto")),
+        progress_fn=progress,
+        abort_fn=context.should_abort,
+    )
+    context.raise_if_cancelled()
+    buffer = io.BytesIO()
+    torch.save({"state": trained.state, "config": config.to_dict()}, buffer)
+    classifier.weights.save(f"classifiers/{classifier.pk}.pt", ContentFile(buffer.getvalue()), save=False)
+    classifier.metrics = trained.metrics
+    classifier.save(update_fields=["weights", "metrics"])
+    return trained.metrics
+
+
+def classifier_load(classifier: Any) -> Any:
+    import torch
+
+    from evaluation.classifier import ClassifierConfig, TrainedClassifier
+
+    with classifier.weights.open("rb") as handle:
+        saved = torch.load(handle, map_location="cpu", weights_only=True)
+    return TrainedClassifier(saved["state"], ClassifierConfig.from_dict(saved["config"]), classifier.metrics)
