@@ -8,30 +8,22 @@ from typing import Any
 from django.core.management.base import CommandError
 from tqdm import tqdm
 
-from core.jobs import JobContext, JobError, job_run
+from core.jobs import JobError, job_run
 from core.models import Job
 from core.services import job_mark_cancelled
 
 
 def run_in_foreground(*, job: Job, body: Any, unit: str) -> Job:
+    """Run a job's body in this process, with a progress bar; Ctrl-C cancels the job."""
     bar = tqdm(total=1000, unit="‰", desc=unit, bar_format="{l_bar}{bar}| {postfix}")
 
-    class BarContext(JobContext):
-        def progress(
-            self,
-            fraction: float,
-            message: str | None = None,
-            detail: dict[str, Any] | None = None,
-            *,
-            force: bool = False,
-        ) -> None:
-            bar.update(int(fraction * 1000) - bar.n)
-            if message:
-                bar.set_postfix_str(message, refresh=False)
-            super().progress(fraction, message, detail, force=force)
+    def draw(fraction: float, message: str | None) -> None:
+        bar.update(int(fraction * 1000) - bar.n)
+        if message:
+            bar.set_postfix_str(message, refresh=False)
 
     try:
-        job_run(job_id=str(job.pk), worker=f"cli@{socket.gethostname()}", body=body, context_class=BarContext)
+        job_run(job_id=str(job.pk), worker=f"cli@{socket.gethostname()}", body=body, on_progress=draw)
     except KeyboardInterrupt:
         # The user stopped it: the job ends here as cancelled, so that no worker's recovery loop takes
         # the stale heartbeat for a crash and resumes what the user meant to stop.

@@ -36,9 +36,16 @@ class JobCancelled(Exception):
 class JobContext:
     """What a job body sees: progress reporting and the cancel flag, throttled for the database."""
 
-    def __init__(self, job: Job, *, min_interval_s: float = 0.5) -> None:
+    def __init__(
+        self,
+        job: Job,
+        *,
+        min_interval_s: float = 0.5,
+        on_progress: Callable[[float, str | None], None] | None = None,
+    ) -> None:
         self.job = job
         self.min_interval_s = min_interval_s
+        self.on_progress = on_progress  # sees every report, unthrottled (a terminal's progress bar)
         self._last_write = 0.0
         self._cancel_requested = False
 
@@ -50,6 +57,8 @@ class JobContext:
         *,
         force: bool = False,
     ) -> None:
+        if self.on_progress is not None:
+            self.on_progress(fraction, message)
         now = time.monotonic()
         if not force and now - self._last_write < self.min_interval_s:
             return
@@ -125,7 +134,13 @@ def gpu_task_options() -> dict[str, Any]:
     }
 
 
-def job_run(*, job_id: str, worker: str, body: JobBody, context_class: type[JobContext] = JobContext) -> str:
+def job_run(
+    *,
+    job_id: str,
+    worker: str,
+    body: JobBody,
+    on_progress: Callable[[float, str | None], None] | None = None,
+) -> str:
     """Run `body` for the job if this worker can claim it; returns the job's final state."""
     job = services.job_claim(job_id=job_id, worker=worker)
     if job is None:
@@ -134,7 +149,7 @@ def job_run(*, job_id: str, worker: str, body: JobBody, context_class: type[JobC
         return str(current)
     heartbeat = _Heartbeat(job.pk, max(1.0, settings.JOB_HEARTBEAT_TIMEOUT_S / 4))
     heartbeat.start()
-    context = context_class(job)
+    context = JobContext(job, on_progress=on_progress)
     try:
         result = body(job, context)
     except JobCancelled:

@@ -5,7 +5,9 @@ from typing import Any
 
 from django.conf import settings
 from django.db import connection
+from kombu.exceptions import ChannelError
 
+from config.celery import app
 from core.models import Job
 
 logger = logging.getLogger(__name__)
@@ -45,8 +47,6 @@ def health_database() -> tuple[bool, str]:
 
 
 def health_broker(*, url: str | None = None, timeout_s: int = 2) -> tuple[bool, str]:
-    from config.celery import app
-
     try:
         with app.connection_for_write(url) as conn:
             conn.ensure_connection(max_retries=1, timeout=timeout_s)
@@ -64,10 +64,6 @@ def health_broker(*, url: str | None = None, timeout_s: int = 2) -> tuple[bool, 
 
 def broker_queue_size(*, queue: str, url: str | None = None, timeout_s: int = 2) -> int | None:
     """Messages waiting in a broker queue (not those a worker holds), or None when it cannot be asked."""
-    from kombu.exceptions import ChannelError
-
-    from config.celery import app
-
     try:
         with app.connection_for_write(url) as conn:
             conn.ensure_connection(max_retries=1, timeout=timeout_s)

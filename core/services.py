@@ -17,9 +17,11 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
+from kombu.exceptions import OperationalError
 
+from config.celery import app
 from core.accounts import login_name
-from core.models import Job, JobRecord
+from core.models import Job, JobRecord, LoginFailure
 from core.roles import EXPERTS_GROUP
 
 if TYPE_CHECKING:
@@ -125,10 +127,6 @@ def job_publish(*, job_id: str, task_name: str, queue: str) -> bool:
     The job then stays queued and says so, and the workers' recovery loop sends it again once the
     broker is back (`jobs_resend_lost`): the page that started it answers, and nothing is lost.
     """
-    from kombu.exceptions import OperationalError
-
-    from config.celery import app
-
     try:
         app.send_task(task_name, kwargs={"job_id": job_id}, queue=queue)
     except (OperationalError, OSError) as exc:
@@ -316,8 +314,6 @@ def login_blocked_for(*, username: str, address: str | None) -> int:
     Written here rather than with django-axes: its authentication backend needs the request in every
     authenticate() call, which management commands and the test client's login() do not pass.
     """
-    from core.models import LoginFailure
-
     now = timezone.now()
     window = timedelta(seconds=settings.LOGIN_FAILURE_WINDOW_S)
     recent = LoginFailure.objects.filter(at__gte=now - window).order_by("-at")
@@ -336,7 +332,5 @@ def login_blocked_for(*, username: str, address: str | None) -> int:
 
 
 def login_failure_record(*, username: str, address: str | None) -> None:
-    from core.models import LoginFailure
-
     LoginFailure.objects.create(username=login_name(username)[:150], address=address)
     LoginFailure.objects.filter(at__lt=timezone.now() - timedelta(days=1)).delete()

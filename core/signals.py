@@ -10,13 +10,13 @@ from celery.signals import worker_ready
 from django.conf import settings
 from django.db import close_old_connections
 
+from core.selectors import broker_queue_size
+from core.services import jobs_recover_orphans, jobs_resend_lost
+
 logger = logging.getLogger(__name__)
 
 
 def _recovery_loop(stop: threading.Event) -> None:
-    from core.selectors import broker_queue_size
-    from core.services import jobs_recover_orphans, jobs_resend_lost
-
     interval = max(2.0, settings.JOB_HEARTBEAT_TIMEOUT_S / 2)
     while True:
         try:

@@ -361,31 +361,33 @@ def mrmc_rows(*, result: stats.StudyStatistics) -> Iterator[dict[str, Any]]:
     yield {"analysis": "verdict", "measure": "rule", "value": v.rule}
 
 
-def augmentation_rows(*, experiment: Any) -> Iterator[list[Any]]:
-    yield [
-        "arm",
-        "synthetic_added",
-        "n_train",
-        "measure",
-        "mean",
-        "ci_low",
-        "ci_high",
-        "per_seed",
-        "mcnemar_p_vs_baseline",
-    ]
+AUGMENTATION_COLUMNS = [
+    "arm",
+    "synthetic_added",
+    "n_train",
+    "measure",
+    "mean",
+    "ci_low",
+    "ci_high",
+    "per_seed",
+    "mcnemar_p_vs_baseline",
+]
+
+
+def augmentation_rows(*, experiment: Any) -> Iterator[dict[str, Any]]:
     for arm in experiment.results.get("arms", []):
         test = arm.get("mcnemar_vs_baseline") or {}
         for measure in ("accuracy", "macro_f1", "recall_c"):
             figure = arm[measure]
             low, high = figure["ci95"] or ("", "")
-            yield [
-                arm["arm"],
-                arm["amount"] or 0,
-                arm["n_train"],
-                measure,
-                figure["mean"],
-                low,
-                high,
-                " ".join(f"{v:.4f}" for v in figure["per_seed"]),
-                test.get("p_value", ""),
-            ]
+            yield {
+                "arm": arm["arm"],
+                "synthetic_added": arm["amount"] or 0,
+                "n_train": arm["n_train"],
+                "measure": measure,
+                "mean": figure["mean"],
+                "ci_low": low,
+                "ci_high": high,
+                "per_seed": " ".join(f"{v:.4f}" for v in figure["per_seed"]),
+                "mcnemar_p_vs_baseline": test.get("p_value", ""),
+            }

@@ -24,6 +24,8 @@ from typing import Any
 
 import numpy as np
 from scipy import stats as scipy_stats
+from statsmodels.genmod import cov_struct, families
+from statsmodels.genmod.generalized_estimating_equations import GEE
 from statsmodels.stats import inter_rater, proportion
 
 from evaluation import mrmc
@@ -236,8 +238,6 @@ def _bias_reduced_covariance(model: Any, cov_naive: np.ndarray) -> np.ndarray:
 
 
 def clustered(records: Sequence[Record]) -> Clustered:
-    import statsmodels.api as sm
-
     readers = sorted({r.reader for r in records})
     truths = {r.truth for r in records}
     if len(readers) < 2:
@@ -266,9 +266,7 @@ def clustered(records: Sequence[Record]) -> Clustered:
     synthetic = np.array([r.truth == SYNTHETIC for r in records], dtype=float)
     exog = np.column_stack([np.ones_like(synthetic), synthetic])  # intercept = real, + synthetic effect
     groups = np.array([readers.index(r.reader) for r in records])
-    model = sm.GEE(
-        y, exog, groups=groups, family=sm.families.Binomial(), cov_struct=sm.cov_struct.Exchangeable()
-    )
+    model = GEE(y, exog, groups=groups, family=families.Binomial(), cov_struct=cov_struct.Exchangeable())
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         fit = model.fit()

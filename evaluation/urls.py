@@ -15,5 +15,5 @@ urlpatterns = [
     path("studies/<id:study_id>/", views.study_report, name="study_report"),
     path("studies/<id:study_id>/fig5.svg", views.study_fig5, name="study_fig5"),
     path("studies/<id:study_id>/fool-rates.svg", views.study_fool_rates, name="study_fool_rates"),
-    path("studies/<id:study_id>/<str:kind>.csv", views.study_export, name="study_export"),
+    path("studies/<id:study_id>/<str:kind>.csv", views.StudyExportApi.as_view(), name="study_export"),
 ]

@@ -255,17 +255,9 @@ def _export(study: Study, kind: str, names: bool) -> StreamingHttpResponse:
     return response
 
 
-@study_manager_required
-@require_GET
-def study_export(request: HttpRequest, study_id: int, kind: str) -> HttpResponseBase:
-    study = get_object_or_404(Study, pk=study_id)
-    if kind not in EXPORTS:
-        raise Http404(UNKNOWN_EXPORT)  # never echoes the name asked for: it is part of the URL
-    return _export(study, kind, names=request.GET.get("names") == "1")
-
-
 class StudyExportApi(APIView):
-    """The same CSV exports for scripts: ?names=1 puts user names in place of pseudonyms."""
+    """A study's CSV exports, for the report page's links and for scripts (one view serves both URLs):
+    ?names=1 puts user names in place of pseudonyms."""
 
     permission_classes = [IsStudyManager]
 
@@ -279,7 +271,7 @@ class StudyExportApi(APIView):
     def get(self, request: Request, study_id: int, kind: str) -> HttpResponseBase:
         study = get_object_or_404(Study, pk=study_id)
         if kind not in EXPORTS:
-            raise Http404(UNKNOWN_EXPORT)
+            raise Http404(UNKNOWN_EXPORT)  # never echoes the name asked for: it is part of the URL
         return _export(study, kind, names=request.query_params.get("names") == "1")
 
 
@@ -290,7 +282,7 @@ def augmentation_list(request: HttpRequest) -> HttpResponse:
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
         try:
-            experiment = services.augmentation_start(
+            plan = services.augmentation_plan(
                 train_dataset=data["train_dataset"],
                 test_dataset=data["test_dataset"],
                 sampling_run=data["sampling_run"],
@@ -299,8 +291,8 @@ def augmentation_list(request: HttpRequest) -> HttpResponse:
                 fraction=data["fraction"],
                 seeds=data["seeds"],
                 classifier={"epochs": data["epochs"]},
-                created_by=request.user,
             )
+            experiment = services.augmentation_start(plan=plan, created_by=request.user)
         except services.ExperimentError as exc:
             form.add_error(None, str(exc))
         else:
@@ -347,7 +339,8 @@ def augmentation_chart(request: HttpRequest, experiment_id: int) -> HttpResponse
 def augmentation_csv(request: HttpRequest, experiment_id: int) -> HttpResponseBase:
     experiment = get_object_or_404(AugmentationExperiment, pk=experiment_id)
     response = StreamingHttpResponse(
-        csv_lines(selectors.augmentation_rows(experiment=experiment)), content_type="text/csv; charset=utf-8"
+        csv_dict_lines(selectors.AUGMENTATION_COLUMNS, selectors.augmentation_rows(experiment=experiment)),
+        content_type="text/csv; charset=utf-8",
     )
     response["Content-Disposition"] = f'attachment; filename="augmentation-{experiment.pk}.csv"'
     return response

@@ -36,6 +36,25 @@ def wait_for_port(
     raise RuntimeError(f"nothing listens on port {port} after {timeout_s} s")
 
 
+def site_env(**changes: str) -> dict[str, str]:
+    """The environment of a server process that serves the test database and data folder."""
+    from django.conf import settings
+    from django.db import connection
+
+    from tests.conftest import _database_url
+
+    return (
+        dict(os.environ)
+        | {
+            "DATABASE_URL": _database_url(connection.settings_dict),
+            "HISTOTURING_DATA_DIR": str(settings.DATA_DIR),
+            "MEDIA_ROOT": str(settings.MEDIA_ROOT),
+            "ALLOWED_HOSTS": "127.0.0.1",
+        }
+        | changes
+    )
+
+
 def start_gunicorn(
     env: dict[str, str], *, port: int, log_path: Path, cwd: Path, workers: int = 2
 ) -> subprocess.Popen[bytes]:

@@ -18,7 +18,7 @@ from django.utils import timezone
 from core.roles import is_expert
 from evaluation import mrmc
 from gan import imaging
-from gan.models import Dataset, Patch, Source
+from gan.models import Dataset, Patch, Source, TrainingRun
 from turing.models import Answer, Assignment, ImageFetch, Study, StudyItem, StudyItemImage
 from turing.selectors import assignment_answered_count
 
@@ -165,8 +165,6 @@ def _colour_leak_warnings(
     real_datasets: Sequence[Dataset], synthetic_datasets: Sequence[Dataset]
 ) -> list[str]:
     """Real patches from another dataset than the GAN learnt from can differ in stain colour."""
-    from gan.models import TrainingRun
-
     run_ids = {d.provenance.get("training_run") for d in synthetic_datasets} - {None}
     trained_on = set(TrainingRun.objects.filter(pk__in=run_ids).values_list("dataset_id", flat=True))
     real_ids = {d.pk for d in real_datasets}

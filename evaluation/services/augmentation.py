@@ -24,6 +24,9 @@ DEFAULT_EXPERIMENT_CLASSIFIER = {"epochs": 5, "batch_size": 32, "width": 16, "va
 class AugmentationPlan:
     """An experiment as it would run, checked before anything is written; `problems` says what is wrong."""
 
+    train_dataset: Dataset
+    test_dataset: Dataset
+    sampling_run: SamplingRun
     tissue_class: str
     classes: tuple[str, ...]
     amounts: list[int]
@@ -67,6 +70,9 @@ def augmentation_plan(
     tissue_class = tissue_class.strip().upper()
     chosen = tuple(classes or sorted(set(real_classes(train_dataset))))
     plan = AugmentationPlan(
+        train_dataset=train_dataset,
+        test_dataset=test_dataset,
+        sampling_run=sampling_run,
         tissue_class=tissue_class,
         classes=chosen,
         amounts=list(amounts),
@@ -125,32 +131,9 @@ def augmentation_plan(
 
 
 def augmentation_start(
-    *,
-    train_dataset: Dataset,
-    test_dataset: Dataset,
-    sampling_run: SamplingRun,
-    tissue_class: str,
-    amounts: list[int],
-    fraction: float = 0.25,
-    seeds: list[int] | None = None,
-    classes: list[str] | None = None,
-    classifier: dict[str, Any] | None = None,
-    created_by: Any = None,
-    device: str = "auto",
-    enqueue: bool = True,
+    *, plan: AugmentationPlan, created_by: Any = None, device: str = "auto", enqueue: bool = True
 ) -> AugmentationExperiment:
-    """Check everything before any training starts (`augmentation_plan`), then queue the experiment."""
-    plan = augmentation_plan(
-        train_dataset=train_dataset,
-        test_dataset=test_dataset,
-        sampling_run=sampling_run,
-        tissue_class=tissue_class,
-        amounts=amounts,
-        fraction=fraction,
-        seeds=seeds,
-        classes=classes,
-        classifier=classifier,
-    )
+    """Queue the experiment a plan describes (`augmentation_plan`), or refuse it with every problem named."""
     if not plan.ok:
         raise ExperimentError(" ".join(plan.problems))
     return job_start(
@@ -160,9 +143,9 @@ def augmentation_start(
         created_by=created_by,
         params={"device": device},
         enqueue=enqueue,
-        train_dataset=train_dataset,
-        test_dataset=test_dataset,
-        sampling_run=sampling_run,
+        train_dataset=plan.train_dataset,
+        test_dataset=plan.test_dataset,
+        sampling_run=plan.sampling_run,
         tissue_class=plan.tissue_class,
         config=plan.config,
     )

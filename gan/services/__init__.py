@@ -1,5 +1,6 @@
 """Writes of the gan app: dataset imports, training runs, sampling runs."""
 
+from gan.services.checkpoints import RunError
 from gan.services.datasets import (
     DatasetImportError,
     ImportAborted,
@@ -11,7 +12,6 @@ from gan.services.datasets import (
 )
 from gan.services.sampling import sampling_run_job, sampling_run_start
 from gan.services.training import (
-    RunError,
     training_data_pack,
     training_run_job,
     training_run_start,

@@ -16,7 +16,9 @@ from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
 from django.db import transaction
 
+from core.jobs import JobCancelled, JobError
 from core.models import Job
+from core.services import job_create, job_release_files
 from gan import imaging
 from gan.models import Dataset, Patch, Source, patch_storage_name
 from gan.sources import DEFAULT_CLASSES, KNOWN_CLASSES, ImportSource, SourceError
@@ -245,8 +247,6 @@ def dataset_import_start(
     delete_source_after: bool = False,
 ) -> Job:
     """Check what can be checked now, then queue the import as a job."""
-    from core.services import job_create
-
     chosen = _validate_classes(classes)
     return job_create(
         kind="import",
@@ -265,9 +265,6 @@ def dataset_import_start(
 
 def dataset_import_job(job: Job, context: JobContext) -> dict[str, Any]:
     """The body of the import task: run the import with live progress, then clean up an upload."""
-    from core.jobs import JobCancelled, JobError
-    from core.services import job_release_files
-
     params = job.params
     path = Path(params["path"])
 

@@ -9,11 +9,12 @@ from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
 from django.db import transaction
 
+from core.jobs import JobError
 from core.models import Job
 from core.services import job_start
 from gan import imaging, jobs
 from gan.models import Checkpoint, Dataset, Patch, SamplingRun, Source, patch_storage_name
-from gan.services.training import RunError, checkpoint_check, checkpoint_path
+from gan.services.checkpoints import RunError, checkpoint_check, checkpoint_path
 from gan.sources import PAPER_SYNTHETIC_COUNT
 
 if TYPE_CHECKING:
@@ -129,8 +130,7 @@ def sampling_run_execute(
 
 
 def sampling_run_job(job: Job, context: JobContext) -> dict[str, Any]:
-    from core.jobs import JobError
-    from gan.training.checkpoint import CheckpointError
+    from gan.training.checkpoint import CheckpointError  # imports PyTorch
 
     run = SamplingRun.objects.select_related("checkpoint__run").get(job=job)
     try:

@@ -14,13 +14,18 @@ from django.conf import settings
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
 from django.db import transaction
+from PIL import Image
 
+from core.jobs import JobCancelled, JobError
 from core.models import Job
 from core.services import job_start
 from gan import imaging, jobs
 from gan.models import Checkpoint, Dataset, SamplingRun, TrainingRun
+from gan.services.checkpoints import RunError, checkpoint_check, checkpoint_path
+from gan.services.sampling import sampling_run_start
 from gan.sources import PAPER_SYNTHETIC_COUNT
 from gan.training.config import ConfigError, TrainingConfig, demo_config
+from gan.training.data import DataError, open_pack, pack_exists, pack_patches
 
 # PyTorch is imported where it is used, not here: web processes load this module but never train,
 # and importing torch would cost each gunicorn worker about half a gigabyte.
@@ -30,10 +35,6 @@ if TYPE_CHECKING:
     from gan.training.loop import Progress
 
 logger = logging.getLogger(__name__)
-
-
-class RunError(ValueError):
-    """A training or sampling run that cannot start; the message says why."""
 
 
 def config_build(*, overrides: dict[str, Any] | None = None, demo: bool = False) -> TrainingConfig:
@@ -94,28 +95,8 @@ def training_run_start(
     )
 
 
-def checkpoint_path(checkpoint: Checkpoint) -> Path:
-    # Checkpoints are written by torch.save to a local path under MEDIA_ROOT.
-    return Path(default_storage.path(str(checkpoint.file.name)))
-
-
-def checkpoint_check(*, checkpoint: Checkpoint, config: TrainingConfig | None = None) -> TrainingConfig:
-    """Load a checkpoint's header and (optionally) check it fits `config`; returns its config."""
-    from gan.training.checkpoint import CheckpointError, load_checkpoint, require_compatible
-
-    try:
-        loaded = load_checkpoint(checkpoint_path(checkpoint))
-        if config is not None:
-            require_compatible(loaded, config)
-    except CheckpointError as exc:
-        raise RunError(str(exc)) from None
-    return loaded.config
-
-
 def training_data_pack(*, dataset: Dataset, classes: tuple[str, ...]) -> PackedPatches:
     """The dataset's patches of `classes` as a memory-mapped uint8 array, packed once and reused."""
-    from gan.training.data import open_pack, pack_exists, pack_patches
-
     rows = list(
         dataset.patches.filter(tissue_class__in=classes)
         .order_by("id")
@@ -196,8 +177,6 @@ class _RunRecorder:
             )
 
     def sample(self, step: int, grid: np.ndarray) -> None:
-        from PIL import Image
-
         buffer = io.BytesIO()
         Image.fromarray(grid).save(buffer, format="PNG", compress_level=6)
         previous = self.run.grid.name
@@ -277,9 +256,7 @@ def training_run_execute(
 
 def training_run_job(job: Job, context: JobContext) -> dict[str, Any]:
     """The body of the training task."""
-    from core.jobs import JobCancelled, JobError
-    from gan.training.checkpoint import CheckpointError
-    from gan.training.data import DataError
+    from gan.training.checkpoint import CheckpointError  # imports PyTorch
 
     run = TrainingRun.objects.select_related("dataset").get(job=job)
     try:
@@ -298,8 +275,6 @@ def training_run_job(job: Job, context: JobContext) -> dict[str, Any]:
 def sampling_after_training(*, run: TrainingRun) -> Any:
     """Start the sampling a run asked for, once: a second call (the training job delivered again after
     its worker died between starting the sampling and finishing the job) finds it and starts nothing."""
-    from gan.services.sampling import sampling_run_start
-
     last = run.checkpoints.order_by("-step").first()
     if last is None:
         return None

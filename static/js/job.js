@@ -1,4 +1,6 @@
 // Live progress of a background job: polls its status once a second until it ends.
+import { poll } from "./poll.js";
+
 const root = document.querySelector("[data-job-status-url]");
 
 function render(status) {
@@ -19,18 +21,4 @@ function render(status) {
   if (cancel && status.ended) cancel.remove();
 }
 
-async function poll() {
-  try {
-    const response = await fetch(root.dataset.jobStatusUrl, { credentials: "same-origin" });
-    if (response.ok) {
-      const status = await response.json();
-      render(status);
-      if (status.ended) return;
-    }
-  } catch (error) {
-    // The server may be restarting: keep polling.
-  }
-  setTimeout(poll, 1000);
-}
-
-if (root) poll();
+if (root) poll(root.dataset.jobStatusUrl, { render, ended: (status) => status.ended, intervalMs: 1000 });

@@ -1,4 +1,6 @@
 // Live view of a training run: polls its status every two seconds until the run ends.
+import { poll } from "./poll.js";
+
 const root = document.querySelector("[data-run-status-url]");
 const fmt = (value, digits) => (value === null || value === undefined ? "—" : Number(value).toFixed(digits));
 let lastPoints = null;
@@ -52,18 +54,4 @@ function render(status) {
   if (cancel && job.ended) cancel.remove();
 }
 
-async function poll() {
-  try {
-    const response = await fetch(root.dataset.runStatusUrl, { credentials: "same-origin" });
-    if (response.ok) {
-      const status = await response.json();
-      render(status);
-      if (status.job.ended) return;
-    }
-  } catch (error) {
-    // The server may be restarting: keep polling.
-  }
-  setTimeout(poll, 2000);
-}
-
-if (root) poll();
+if (root) poll(root.dataset.runStatusUrl, { render, ended: (status) => status.job.ended, intervalMs: 2000 });

@@ -122,3 +122,19 @@ def test_study_manager_reads_the_verdict_first_with_its_charts(
         expect(image).to_be_visible()
         assert image.evaluate("img => img.naturalWidth") > 0, alt  # drawn, not blocked by the CSP
     shot(page, "manager-study-report")
+
+
+def test_a_job_page_follows_the_job_live(page: Any, live_server: Any, manager: Any) -> None:
+    from playwright.sync_api import expect
+
+    from core.models import Job
+
+    job = Job.objects.create(kind="ping", task_name="core.ping", title="A ping")
+    _login(page, live_server.url, "manager-a")
+    page.goto(f"{live_server.url}/manage/jobs/{job.pk}/")
+    expect(page.locator(".job-state")).to_have_text("Queued")
+    Job.objects.filter(pk=job.pk).update(state=Job.State.RUNNING, progress=0.5, message="half way")
+    expect(page.locator(".job-message")).to_have_text("half way")
+    Job.objects.filter(pk=job.pk).update(state=Job.State.FINISHED, progress=1.0, message="done")
+    expect(page.locator(".job-state")).to_have_text("Finished")
+    expect(page.locator(".job-progress")).to_have_attribute("value", "1")

@@ -45,9 +45,8 @@ def _start(lym_tum: Dataset, test: Dataset, sampling_run: Any, **changes: Any) -
         "fraction": 0.25,
         "seeds": [0, 1],
         "classifier": TINY_CLASSIFIER,
-        "enqueue": False,
     } | changes
-    return services.augmentation_start(**arguments)
+    return services.augmentation_start(plan=services.augmentation_plan(**arguments), enqueue=False)
 
 
 def test_experiment_runs_every_arm_and_reports(

@@ -211,37 +211,21 @@ def test_equivalence_sample_size_grows_as_the_margin_shrinks() -> None:
     assert mrmc.equivalence_power(pilot, 10, cases_wide - 1, 0.15) < 0.8
 
 
-def test_the_command_prints_a_table_and_json() -> None:
-    table = subprocess.run(
-        [sys.executable, "-m", "evaluation.mrmc", str(DATA / "vandyke.csv")],
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=True,
-    ).stdout
-    assert "RRRC: F 4.4563, ddf 15.26, p 0.0517" in table and "0.82522360 to 0.96885048" in table
-    data = json.loads(
-        subprocess.run(
-            [sys.executable, "-m", "evaluation.mrmc", str(DATA / "vandyke.csv"), "--json"],
-            cwd=REPO,
-            capture_output=True,
-            text=True,
-            timeout=60,
-            check=True,
-        ).stdout
+def _command(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "evaluation.mrmc", *args], cwd=REPO, capture_output=True, text=True, timeout=60
     )
+
+
+def test_the_command_prints_a_table_and_json() -> None:
+    table = _command(str(DATA / "vandyke.csv")).stdout
+    assert "RRRC: F 4.4563, ddf 15.26, p 0.0517" in table and "0.82522360 to 0.96885048" in table
+    data = json.loads(_command(str(DATA / "vandyke.csv"), "--json").stdout)
     assert math.isclose(data["rrrc_test"]["ddf"], 15.26, abs_tol=0.005)
 
 
 def test_the_command_names_a_bad_file_clearly(tmp_path: Path) -> None:
     bad = tmp_path / "bad.csv"
     bad.write_text("reader,modality,case,truth,rating\n0,0,1,2,3\n")
-    done = subprocess.run(
-        [sys.executable, "-m", "evaluation.mrmc", str(bad)],
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    done = _command(str(bad))
     assert done.returncode == 2 and "truth must be 0 or 1" in done.stderr

@@ -14,10 +14,8 @@ from typing import Any
 
 import pytest
 from django.conf import settings as django_settings
-from django.db import connection
 
-from tests.conftest import _database_url
-from tests.servers import free_port, start_gunicorn
+from tests.servers import free_port, site_env, start_gunicorn
 from tests.sessions import session_key_for
 from turing.models import Answer, Study
 from turing.services import study_invite
@@ -45,13 +43,7 @@ def test_answers_acknowledged_before_a_kill_9_are_all_stored_once(
 ) -> None:
     study_invite(study=study, reader=other_expert)
     port = free_port()
-    env = dict(os.environ) | {
-        "DATABASE_URL": _database_url(connection.settings_dict),
-        "HISTOTURING_DATA_DIR": str(django_settings.DATA_DIR),
-        "MEDIA_ROOT": str(django_settings.MEDIA_ROOT),
-        "ALLOWED_HOSTS": "127.0.0.1",
-    }
-    server = start_gunicorn(env, port=port, log_path=tmp_path / "gunicorn.log", cwd=REPO)
+    server = start_gunicorn(site_env(), port=port, log_path=tmp_path / "gunicorn.log", cwd=REPO)
     acknowledged: list[tuple[str, str, str]] = []
     lock = threading.Lock()
     try:

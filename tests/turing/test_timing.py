@@ -10,7 +10,6 @@ stored). When the server decoded and re-encoded each image per request, this mea
 from __future__ import annotations
 
 import http.client
-import os
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -23,8 +22,7 @@ from django.db import connection
 from scipy.stats import mannwhitneyu
 
 from gan.models import Source
-from tests.conftest import _database_url
-from tests.servers import free_port, start_gunicorn, wait_for_port
+from tests.servers import free_port, site_env, start_gunicorn, wait_for_port
 from tests.sessions import session_key_for
 from tests.turing.fixtures import patches_from_arrays
 from turing.models import Study, StudyItem
@@ -104,15 +102,7 @@ def test_how_long_an_image_takes_does_not_tell_its_truth(
     order = study.assignments.get().order
     truth = dict(StudyItem.objects.filter(study=study).values_list("token", "truth"))
     port = free_port()
-    env = dict(os.environ) | {
-        "DATABASE_URL": _database_url(connection.settings_dict),
-        "HISTOTURING_DATA_DIR": str(django_settings.DATA_DIR),
-        "MEDIA_ROOT": str(django_settings.MEDIA_ROOT),
-        "ALLOWED_HOSTS": "127.0.0.1",
-        "DEBUG": "0",
-        "SECRET_KEY": django_settings.SECRET_KEY,
-        "SECURE_SSL_REDIRECT": "0",
-    }
+    env = site_env(DEBUG="0", SECRET_KEY=django_settings.SECRET_KEY, SECURE_SSL_REDIRECT="0")
     cookie = f"{django_settings.SESSION_COOKIE_NAME}={session_key_for(expert)}"
     server = start_gunicorn(env, port=port, log_path=tmp_path / "gunicorn.log", cwd=REPO, workers=1)
     best = {token: float("inf") for token in order}

@@ -32,6 +32,9 @@ class Command(BaseCommand):
         parser.add_argument("--classes", help="comma-separated classes (default: all in the training set)")
         parser.add_argument("--epochs", type=int, default=5)
         parser.add_argument("--width", type=int, default=16)
+        parser.add_argument(
+            "--device", default="auto", help="auto (CUDA when present), cpu, cuda, cuda:1, ..."
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
         datasets: dict[str, Dataset] = {}
@@ -44,7 +47,7 @@ class Command(BaseCommand):
         if run is None:
             raise CommandError(f"no sampling run with id {options['sampling_run']}")
         try:
-            experiment = services.augmentation_start(
+            plan = services.augmentation_plan(
                 train_dataset=datasets["train"],
                 test_dataset=datasets["test"],
                 sampling_run=run,
@@ -54,8 +57,8 @@ class Command(BaseCommand):
                 seeds=_ints(options["seeds"]),
                 classes=options["classes"].split(",") if options["classes"] else None,
                 classifier={"epochs": options["epochs"], "width": options["width"]},
-                enqueue=False,
             )
+            experiment = services.augmentation_start(plan=plan, device=options["device"], enqueue=False)
         except services.ExperimentError as exc:
             raise CommandError(str(exc)) from None
         run_in_foreground(job=experiment.job, body=services.augmentation_job, unit="experiment")
