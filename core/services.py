@@ -309,8 +309,8 @@ def login_blocked_for(*, username: str, address: str | None) -> int:
     """Seconds until a login for this user name or from this address may be tried again (0: now).
 
     The name is counted in its one spelling (`core.accounts.login_name`). Per account: a growing
-    delay (`login_delay_s`). Per client address: `LOGIN_FAILURE_LIMIT` failures in the window, then
-    none until the oldest of them leaves the window (an address that guesses across many names).
+    delay (`login_delay_s`). Per client address: failures for `LOGIN_FAILURE_LIMIT` different names in
+    the window, then none until the oldest of them leaves the window (an address guessing across names).
     Written here rather than with django-axes: its authentication backend needs the request in every
     authenticate() call, which management commands and the test client's login() do not pass.
     """
@@ -324,10 +324,16 @@ def login_blocked_for(*, username: str, address: str | None) -> int:
             int((for_name[0] + timedelta(seconds=login_delay_s(len(for_name))) - now).total_seconds())
         )
     if address:
-        limit = settings.LOGIN_FAILURE_LIMIT
-        counted = list(recent.filter(address=address).values_list("at", flat=True)[:limit])
-        if len(counted) >= limit:  # the limit-th most recent failure frees a try when it leaves the window
-            waits.append(max(1, int((counted[-1] + window - now).total_seconds())))
+        # Per address: failures for LOGIN_FAILURE_LIMIT different names (guessing across accounts).
+        # Guesses at one name are that account's delay only, so that a guesser who shares an address
+        # with the reader (one hospital's NAT, one lab) cannot lock the reader out through it.
+        latest: dict[str, Any] = {}
+        for name, at in recent.filter(address=address).values_list("username", "at"):
+            latest.setdefault(name, at)  # newest first
+        if len(latest) >= settings.LOGIN_FAILURE_LIMIT:
+            # The limit-th most recent name frees a try when its last failure leaves the window.
+            oldest_counted = sorted(latest.values(), reverse=True)[settings.LOGIN_FAILURE_LIMIT - 1]
+            waits.append(max(1, int((oldest_counted + window - now).total_seconds())))
     return max(waits)
 
 

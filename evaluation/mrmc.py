@@ -480,9 +480,9 @@ def read_csv(path: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray, list[str],
     with path.open(newline="") as handle:
         reader = csv.DictReader(handle)
         need = {"reader", "modality", "case", "truth", "rating"}
-        if reader.fieldnames is None or not need <= {f.strip() for f in reader.fieldnames}:
+        if reader.fieldnames is None or not need <= {f.strip().lower() for f in reader.fieldnames}:
             raise MRMCDesignError(f"{path}: expected the columns {', '.join(sorted(need))}")
-        rows = [{k.strip(): (v or "").strip() for k, v in row.items() if k} for row in reader]
+        rows = [{k.strip().lower(): (v or "").strip() for k, v in row.items() if k} for row in reader]
     if not rows:
         raise MRMCDesignError(f"{path}: no rows")
 
@@ -502,10 +502,10 @@ def read_csv(path: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray, list[str],
             value = float(row["rating"])
         except ValueError:
             raise MRMCDesignError(f"{path}, line {line}: rating {row['rating']!r} is not a number") from None
-        if row["truth"] not in ("0", "1"):
+        if row["truth"] not in ("0", "1", "0.0", "1.0"):
             raise MRMCDesignError(f"{path}, line {line}: truth must be 0 or 1, got {row['truth']!r}")
         k = k_i[row["case"]]
-        positive = row["truth"] == "1"
+        positive = row["truth"].startswith("1")
         if truth.setdefault(k, positive) != positive:
             raise MRMCDesignError(f"{path}, line {line}: case {row['case']} has both truths")
         cell = (t_i[row["modality"]], r_i[row["reader"]], k)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from typing import Any
 
@@ -232,7 +233,7 @@ SUMMARY_COLUMNS = [
 ]
 
 
-def summary_rows(*, result: stats.StudyStatistics) -> Iterator[dict[str, Any]]:
+def summary_rows(*, result: stats.StudyStatistics, protocol_hash: str = "") -> Iterator[dict[str, Any]]:
     """One row per figure, each interval in the columns named for its method."""
 
     def prop_row(scope: str, measure: str, p: stats.Proportion) -> dict[str, Any]:
@@ -244,6 +245,7 @@ def summary_rows(*, result: stats.StudyStatistics) -> Iterator[dict[str, Any]]:
             row["wilson_low"], row["wilson_high"] = p.wilson
         return row
 
+    yield {"scope": "study", "measure": "protocol hash", "note": protocol_hash or "not frozen yet"}
     v = result.verdict
     yield {
         "scope": "study",
@@ -327,8 +329,9 @@ def summary_rows(*, result: stats.StudyStatistics) -> Iterator[dict[str, Any]]:
 MRMC_COLUMNS = ["analysis", "treatment", "reader", "measure", "value"]
 
 
-def mrmc_rows(*, result: stats.StudyStatistics) -> Iterator[dict[str, Any]]:
+def mrmc_rows(*, result: stats.StudyStatistics, protocol_hash: str = "") -> Iterator[dict[str, Any]]:
     """The MRMC table: reader AUCs, variance components and the RRRC, FRRC and RRFC results."""
+    yield {"analysis": "study", "measure": "protocol hash", "value": protocol_hash or "not frozen yet"}
     for name, analysis in (("ratings", result.mrmc.result), ("labels only", result.mrmc.balanced)):
         if analysis is None:
             yield {"analysis": name, "measure": "not available", "value": result.mrmc.reason}
@@ -391,3 +394,24 @@ def augmentation_rows(*, experiment: Any) -> Iterator[dict[str, Any]]:
                 "per_seed": " ".join(f"{v:.4f}" for v in figure["per_seed"]),
                 "mcnemar_p_vs_baseline": test.get("p_value", ""),
             }
+
+
+AUDIT_COLUMNS = ["at", "kind", "actor", "before", "after"]
+
+
+def audit_rows(*, study: Study, names: bool = False) -> Iterator[dict[str, Any]]:
+    """The study's audit trail: readers as their pseudonyms (user names with `names`), managers by name."""
+    readers = dict(Assignment.objects.filter(study=study).values_list("reader_id", "id"))
+    by_assignment = reader_pseudonyms(study=study)
+    for event in study.events.select_related("actor").order_by("at", "id"):
+        actor = ""
+        if event.actor is not None:
+            assignment = readers.get(event.actor.pk)
+            actor = event.actor.get_username() if names or assignment is None else by_assignment[assignment]
+        yield {
+            "at": event.at.isoformat(),
+            "kind": event.kind,
+            "actor": actor,
+            "before": json.dumps(event.before, sort_keys=True),
+            "after": json.dumps(event.after, sort_keys=True),
+        }

@@ -29,7 +29,7 @@ from evaluation.forms import AugmentationForm, ClassifierForm, FidReportForm
 from evaluation.models import AugmentationExperiment, Classifier, FidReport
 from turing.models import Study
 
-EXPORTS = ("answers", "summary", "mrmc", "ratings", "imrmc")
+EXPORTS = ("answers", "summary", "mrmc", "ratings", "imrmc", "audit")
 UNKNOWN_EXPORT = f"Unknown export: use one of {', '.join(EXPORTS)}."
 
 
@@ -136,6 +136,7 @@ def study_report(request: HttpRequest, study_id: int) -> HttpResponse:
             else None,
             "charts": _report_charts(study, records, result),
             "rating_scale": stats.RATING_SCALE,
+            "events": study.events.count(),
         },
     )
 
@@ -242,16 +243,27 @@ def _export(study: Study, kind: str, names: bool) -> StreamingHttpResponse:
         )
     elif kind == "summary":
         result = selectors.study_statistics(study=study)
-        body = csv_dict_lines(selectors.SUMMARY_COLUMNS, selectors.summary_rows(result=result))
+        body = csv_dict_lines(
+            selectors.SUMMARY_COLUMNS,
+            selectors.summary_rows(result=result, protocol_hash=study.protocol_hash),
+        )
     elif kind == "mrmc":
         result = selectors.study_statistics(study=study)
-        body = csv_dict_lines(selectors.MRMC_COLUMNS, selectors.mrmc_rows(result=result))
+        body = csv_dict_lines(
+            selectors.MRMC_COLUMNS, selectors.mrmc_rows(result=result, protocol_hash=study.protocol_hash)
+        )
     elif kind == "ratings":
         body = csv_lines(selectors.ratings_rows(study=study))
+    elif kind == "audit":
+        body = csv_dict_lines(selectors.AUDIT_COLUMNS, selectors.audit_rows(study=study, names=names))
     else:
         body = csv_lines(selectors.imrmc_rows(study=study))
     response = StreamingHttpResponse(body, content_type="text/csv; charset=utf-8")
-    response["Content-Disposition"] = f'attachment; filename="{slugify(study.name) or "study"}-{kind}.csv"'
+    # Every export names the frozen protocol it comes from: in its file name and in a header.
+    protocol = study.protocol_hash or "not-frozen"
+    name = f"{slugify(study.name) or 'study'}-{kind}-protocol-{protocol[:12]}.csv"
+    response["Content-Disposition"] = f'attachment; filename="{name}"'
+    response["X-Protocol-Hash"] = protocol
     return response
 
 

@@ -3,9 +3,25 @@ from typing import Any
 from django.contrib import admin
 from django.http import HttpRequest
 
-from turing.models import Answer, Assignment, Study, StudyItem
+from turing.models import Answer, Assignment, Study, StudyEvent, StudyItem
 
-PROTOCOL_FIELDS = ("equivalence_margin", "alpha", "items_per_reader", "real_parts", "synthetic_parts", "seed")
+PROTOCOL_FIELDS = (
+    "equivalence_margin",
+    "alpha",
+    "items_per_reader",
+    "real_parts",
+    "synthetic_parts",
+    "seed",
+    "tissue_class",
+    "same_items_for_all",
+    "allow_changes",
+    "ask_confidence",
+    "instructions",
+    "real_datasets",
+    "synthetic_datasets",
+    "protocol_hash",
+    "frozen_at",
+)
 
 
 @admin.register(Study)
@@ -48,3 +64,9 @@ class AssignmentAdmin(admin.ModelAdmin):
 class AnswerAdmin(ReadOnlyAdmin):
     list_display = ("assignment", "position", "label", "confidence", "shown_at", "answered_at")
     list_filter = ("label",)
+
+
+@admin.register(StudyEvent)
+class StudyEventAdmin(ReadOnlyAdmin):
+    list_display = ("at", "study", "kind", "actor")
+    list_filter = ("kind",)

@@ -45,6 +45,10 @@ class Study(models.Model):
         default=0.10, help_text="delta: 'indistinguishable' means the mean AUC is within 0.5 +- delta"
     )
     alpha = models.FloatField(default=0.05, help_text="significance level of the verdict's tests")
+    # Set when the first answer arrives: a SHA-256 of the settings, the seed and every item's truth and
+    # patch content hash (`turing.services.study_protocol`). Shown on the report and in every export.
+    protocol_hash = models.CharField(max_length=64, blank=True)
+    frozen_at = models.DateTimeField(null=True, blank=True)
     # Draws the item set; each reader's order comes from the reader's own stored seed.
     seed = models.BigIntegerField(default=new_seed)
     real_datasets = models.ManyToManyField("gan.Dataset", related_name="+", blank=True)
@@ -64,6 +68,37 @@ class Study(models.Model):
     @property
     def is_open(self) -> bool:
         return self.status == self.Status.OPEN
+
+
+class StudyEvent(models.Model):
+    """One change to a study or to an answer, kept for good: who, when, what it was before and after.
+
+    Rows are only ever added (`turing.services.study_event_record`); nothing updates or deletes them,
+    and the admin shows them read-only.
+    """
+
+    class Kind(models.TextChoices):
+        CREATED = "created"
+        PROTOCOL = "protocol"
+        STATUS = "status"
+        READER_ADDED = "reader added"
+        FROZEN = "frozen"
+        ANSWER_CHANGED = "answer changed"
+
+    study = models.ForeignKey(Study, on_delete=models.CASCADE, related_name="events")
+    kind = models.CharField(max_length=20, choices=Kind.choices)
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    at = models.DateTimeField(auto_now_add=True)
+    before = models.JSONField(default=dict, blank=True)
+    after = models.JSONField(default=dict, blank=True)
+
+    class Meta:
+        ordering = ["at", "id"]
+
+    def __str__(self) -> str:
+        return f"{self.kind} of {self.study_id} at {self.at}"
 
 
 class StudyItem(models.Model):

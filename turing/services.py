@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -19,7 +20,7 @@ from core.roles import is_expert
 from evaluation import mrmc
 from gan import imaging
 from gan.models import Dataset, Patch, Source, TrainingRun
-from turing.models import Answer, Assignment, ImageFetch, Study, StudyItem, StudyItemImage
+from turing.models import Answer, Assignment, ImageFetch, Study, StudyEvent, StudyItem, StudyItemImage
 from turing.selectors import assignment_answered_count
 
 
@@ -288,9 +289,79 @@ def study_create(
         study.synthetic_datasets.set(synthetic_datasets)
         if same_items_for_all:
             _draw_item_set(study, study.seed, plan)
+        study_event_record(
+            study=study, kind=StudyEvent.Kind.CREATED, actor=created_by, after=_settings(study)
+        )
         for reader in readers:
-            study_invite(study=study, reader=reader)
+            study_invite(study=study, reader=reader, actor=created_by)
     return study
+
+
+# --- The audit trail and the frozen protocol ------------------------------------------------------
+
+PROTOCOL_SETTINGS = (
+    "tissue_class",
+    "items_per_reader",
+    "real_parts",
+    "synthetic_parts",
+    "same_items_for_all",
+    "allow_changes",
+    "ask_confidence",
+    "instructions",
+    "equivalence_margin",
+    "alpha",
+)
+
+
+def _settings(study: Study) -> dict[str, Any]:
+    return {name: getattr(study, name) for name in PROTOCOL_SETTINGS}
+
+
+def study_event_record(
+    *, study: Study, kind: str, actor: Any = None, before: dict | None = None, after: dict | None = None
+) -> StudyEvent:
+    """Add one row to the study's audit trail (rows are only ever added)."""
+    return StudyEvent.objects.create(
+        study=study,
+        kind=kind,
+        actor=actor if getattr(actor, "is_authenticated", False) else None,
+        before=before or {},
+        after=after or {},
+    )
+
+
+def study_protocol(*, study: Study) -> dict[str, Any]:
+    """What the study's protocol hash covers: its settings, its seed, its pools and every item's truth
+    and patch content hash. Invitations after the first answer are events, not protocol."""
+    items = sorted(
+        [content_hash, truth]
+        for content_hash, truth in study.items.values_list("patch__content_hash", "truth")
+    )
+    return {
+        "settings": _settings(study),
+        "seed": study.seed,
+        "real_datasets": sorted(study.real_datasets.values_list("pk", flat=True)),
+        "synthetic_datasets": sorted(study.synthetic_datasets.values_list("pk", flat=True)),
+        "items": items,
+    }
+
+
+def protocol_hash(protocol: dict[str, Any]) -> str:
+    return hashlib.sha256(json.dumps(protocol, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
+
+
+def study_freeze(*, study_id: int) -> None:
+    """Freeze the study at its first answer: store its protocol hash, once."""
+    with transaction.atomic():
+        study = Study.objects.select_for_update().filter(pk=study_id, frozen_at__isnull=True).first()
+        if study is None:
+            return
+        study.protocol_hash = protocol_hash(study_protocol(study=study))
+        study.frozen_at = timezone.now()
+        study.save(update_fields=["protocol_hash", "frozen_at"])
+        study_event_record(
+            study=study, kind=StudyEvent.Kind.FROZEN, after={"protocol_hash": study.protocol_hash}
+        )
 
 
 def _order(items: dict[int, str], seed: int) -> list[str]:
@@ -299,7 +370,7 @@ def _order(items: dict[int, str], seed: int) -> list[str]:
     return [items[ordered[i]] for i in np.random.default_rng([seed, 2]).permutation(len(ordered))]
 
 
-def study_invite(*, study: Study, reader: Any) -> Assignment:
+def study_invite(*, study: Study, reader: Any, actor: Any = None) -> Assignment:
     """Give a reader their items in their own order (idempotent: a second invitation changes nothing)."""
     if not is_expert(reader):
         raise StudyError(f"{reader.get_username()} is not an expert: only experts read studies.")
@@ -317,6 +388,12 @@ def study_invite(*, study: Study, reader: Any) -> Assignment:
             items = {item.pk: item.token for item in _draw_item_set(study, assignment.seed, plan)}
         assignment.order = _order(items, assignment.seed)
         assignment.save(update_fields=["order"])
+        study_event_record(
+            study=study,
+            kind=StudyEvent.Kind.READER_ADDED,
+            actor=actor,
+            after={"reader": reader.pk, "assignment": assignment.pk, "seed": assignment.seed},
+        )
     return assignment
 
 
@@ -330,7 +407,7 @@ def assignment_order_audit(*, assignment: Assignment) -> bool:
     return len(items) == len(assignment.order) and _order(items, assignment.seed) == assignment.order
 
 
-def study_protocol_set(*, study: Study, equivalence_margin: float, alpha: float) -> Study:
+def study_protocol_set(*, study: Study, equivalence_margin: float, alpha: float, actor: Any = None) -> Study:
     """Change the verdict's rule of a study that has no answer yet; refused once one has arrived."""
     problems = protocol_problems(equivalence_margin=equivalence_margin, alpha=alpha)
     if problems:
@@ -342,17 +419,32 @@ def study_protocol_set(*, study: Study, equivalence_margin: float, alpha: float)
                 "This study's protocol is frozen: its first answer has arrived, and the rule its verdict "
                 "follows cannot change after that."
             )
+        before = {"equivalence_margin": locked.equivalence_margin, "alpha": locked.alpha}
         locked.equivalence_margin, locked.alpha = equivalence_margin, alpha
         locked.save(update_fields=["equivalence_margin", "alpha"])
+        after = {"equivalence_margin": equivalence_margin, "alpha": alpha}
+        study_event_record(
+            study=locked, kind=StudyEvent.Kind.PROTOCOL, actor=actor, before=before, after=after
+        )
     study.equivalence_margin, study.alpha = equivalence_margin, alpha
     return study
 
 
-def study_set_status(*, study: Study, status: str) -> Study:
+def study_set_status(*, study: Study, status: str, actor: Any = None) -> Study:
     if status not in Study.Status.values:
         raise StudyError(f"Unknown status {status!r}.")
-    study.status = status
-    study.save(update_fields=["status"])
+    with transaction.atomic():
+        before = study.status
+        study.status = status
+        study.save(update_fields=["status"])
+        if before != status:
+            study_event_record(
+                study=study,
+                kind=StudyEvent.Kind.STATUS,
+                actor=actor,
+                before={"status": before},
+                after={"status": status},
+            )
     return study
 
 
@@ -515,6 +607,8 @@ def answer_submit(
             study_id=study_id, reader_id=reader.pk, token=token, label=label, confidence=confidence
         )
         if taken is not None:
+            if taken.position == 0:  # a reader's first answer: the study may have had none before
+                study_freeze(study_id=study_id)
             return SubmitResult(taken, token, created=True)
     answer = (
         Answer.objects.select_related("assignment__study")
@@ -542,12 +636,23 @@ def answer_submit(
         answer.label, answer.confidence, answer.answered_at = label, confidence, now
         if answer.position + 1 >= assignment.total:
             Assignment.objects.filter(pk=assignment.pk, finished_at__isnull=True).update(finished_at=now)
+        if answer.position == 0:
+            study_freeze(study_id=study.pk)
         return SubmitResult(answer, token, created=True)
     answer.refresh_from_db(fields=["label", "confidence", "answered_at", "changed_at"])
     if answer.label == label and answer.confidence == confidence:
         return SubmitResult(answer, token, created=False)  # a repeated submit: nothing new is stored
     if not study.allow_changes:
         raise AnswerError("This item is already answered, and this study does not allow changes.", 409)
-    Answer.objects.filter(pk=answer.pk).update(label=label, confidence=confidence, changed_at=now)
+    with transaction.atomic():
+        before = {"label": answer.label, "confidence": answer.confidence}
+        Answer.objects.filter(pk=answer.pk).update(label=label, confidence=confidence, changed_at=now)
+        study_event_record(
+            study=study,
+            kind=StudyEvent.Kind.ANSWER_CHANGED,
+            actor=reader,
+            before={"item": token, **before},
+            after={"item": token, "label": label, "confidence": confidence},
+        )
     answer.refresh_from_db(fields=["label", "confidence", "answered_at", "changed_at"])
     return SubmitResult(answer, token, created=False)

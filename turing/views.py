@@ -148,7 +148,7 @@ def study_invite(request: HttpRequest, study_id: int) -> HttpResponse:
     form = InviteForm(request.POST)
     if form.is_valid():
         for reader in form.cleaned_data["readers"]:
-            services.study_invite(study=study, reader=reader)
+            services.study_invite(study=study, reader=reader, actor=request.user)
     return redirect("turing:study_detail", study_id=study.pk)
 
 
@@ -157,7 +157,7 @@ def study_invite(request: HttpRequest, study_id: int) -> HttpResponse:
 def study_status(request: HttpRequest, study_id: int) -> HttpResponse:
     study = get_object_or_404(Study, pk=study_id)
     try:
-        services.study_set_status(study=study, status=request.POST.get("status", ""))
+        services.study_set_status(study=study, status=request.POST.get("status", ""), actor=request.user)
     except services.StudyError as exc:
         messages.error(request, str(exc))
     return redirect("turing:study_detail", study_id=study.pk)

@@ -31,6 +31,8 @@ NOBODY = {
     "admin:turing_studyitem_delete",
     "admin:turing_answer_add",
     "admin:turing_answer_delete",
+    "admin:turing_studyevent_add",
+    "admin:turing_studyevent_delete",
 }
 READER = {
     "turing:study_read",

@@ -229,3 +229,22 @@ def test_the_command_names_a_bad_file_clearly(tmp_path: Path) -> None:
     bad.write_text("reader,modality,case,truth,rating\n0,0,1,2,3\n")
     done = _command(str(bad))
     assert done.returncode == 2 and "truth must be 0 or 1" in done.stderr
+
+
+def test_the_command_takes_capitalised_headers_and_decimal_truths(tmp_path: Path) -> None:
+    text = (DATA / "vandyke.csv").read_text().splitlines()
+    rows = [",".join(p if i != 3 else f"{p}.0" for i, p in enumerate(line.split(","))) for line in text[1:]]
+    other = tmp_path / "other.csv"
+    other.write_text("Reader,Modality,Case,Truth,Rating\n" + "\n".join(rows) + "\n")
+    assert "RRRC: F 4.4563, ddf 15.26, p 0.0517" in _command(str(other)).stdout
+
+
+def test_three_treatments_compare_every_pair_against_one_error_term() -> None:
+    ratings, truth, mask, _, _readers = mrmc.read_csv(DATA / "vandyke.csv")
+    three = np.concatenate([ratings, ratings[:1] + 0.0], axis=0)  # a third treatment: a copy of the first
+    result = mrmc.analyse(three, truth, case_mask=np.vstack([mask, mask[:1]]), treatments=["1", "2", "3"])
+    pairs = {(d.first, d.second): d for d in result.differences}
+    assert set(pairs) == {("1", "2"), ("1", "3"), ("2", "3")}
+    assert pairs[("1", "3")].rrrc.estimate == 0 and pairs[("1", "3")].rrrc.p_value == 1.0
+    assert pairs[("1", "2")].rrrc.df == pairs[("2", "3")].rrrc.df == result.rrrc_test["ddf"]
+    assert result.rrrc_test["F"] > 0 and 0 < result.rrrc_test["p"] < 1

@@ -50,17 +50,21 @@ def test_next_answer_and_progress(study: Study, expert: Any) -> None:
 def test_a_first_answer_takes_one_statement_and_shows_the_next_item_with_another(
     study: Study, expert: Any
 ) -> None:
-    """The hot path of the expert page: no look-up before the update, no count after it."""
+    """The hot path of the expert page: no look-up before the update, no count after it. (A reader's
+    very first answer also checks, once, whether it freezes the study.)"""
     client = _csrf_client(expert)
-    token = client.get(reverse("turing:api_next", args=[study.pk])).json()["item"]["token"]
+    first = client.get(reverse("turing:api_next", args=[study.pk])).json()["item"]["token"]
+    token = _post(client, study, {"token": first, "label": "synthetic", "confidence": 2}).json()["next"][
+        "item"
+    ]["token"]
     with CaptureQueriesContext(connection) as queries:
         response = _post(client, study, {"token": token, "label": "real", "confidence": 4})
     assert response.status_code == 201
     on_turing = [q["sql"].split()[0] for q in queries.captured_queries if "turing_" in q["sql"]]
     assert on_turing == ["UPDATE", "INSERT"]
-    answer = Answer.objects.get(label__isnull=False)
-    assert (answer.item.token, answer.label, answer.confidence, answer.position) == (token, "real", 4, 0)
-    assert Answer.objects.filter(position=1, label__isnull=True).count() == 1
+    answer = Answer.objects.get(item__token=token)
+    assert (answer.label, answer.confidence, answer.position) == ("real", 4, 1)
+    assert Answer.objects.filter(position=2, label__isnull=True).count() == 1
 
 
 def test_double_submit_returns_the_stored_answer(study: Study, expert: Any) -> None:
