@@ -1,4 +1,11 @@
-"""The two roles: study managers (staff users) and experts (members of the `experts` group)."""
+"""The three roles.
+
+- Experts (group `experts`) read the studies they are invited to.
+- Study managers (group `study managers`, staff but not superusers) do everything a study needs:
+  import, train, sample, build, invite, read results. In the admin their group's permissions cover the
+  project's own models; answers, study items and the audit trail stay read-only for everyone.
+- Administrators (superusers) also manage accounts.
+"""
 
 from __future__ import annotations
 
@@ -13,12 +20,22 @@ from django.http import HttpRequest, HttpResponse
 from rest_framework.permissions import BasePermission
 
 EXPERTS_GROUP = "experts"
+MANAGERS_GROUP = "study managers"
+# The apps whose models study managers may work with in the admin (never `auth`: accounts are the
+# administrators').
+MANAGED_APPS = ("core", "gan", "turing", "evaluation")
 
 UserLike = AbstractBaseUser | AnonymousUser
 
 
 def is_study_manager(user: Any) -> bool:
-    return bool(user.is_authenticated and user.is_active and user.is_staff)
+    if not (user.is_authenticated and user.is_active and user.is_staff):
+        return False
+    return bool(user.is_superuser or user.groups.filter(name=MANAGERS_GROUP).exists())
+
+
+def is_administrator(user: Any) -> bool:
+    return bool(user.is_authenticated and user.is_active and user.is_superuser)
 
 
 def is_expert(user: Any) -> bool:

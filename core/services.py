@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
-from django.contrib.auth.models import AbstractUser, Group
+from django.contrib.auth.models import AbstractUser, Group, Permission
 from django.contrib.auth.password_validation import validate_password
 from django.core.exceptions import ValidationError
 from django.db import transaction
@@ -22,7 +22,7 @@ from kombu.exceptions import OperationalError
 from config.celery import app
 from core.accounts import login_name
 from core.models import Job, JobRecord, LoginFailure
-from core.roles import EXPERTS_GROUP
+from core.roles import EXPERTS_GROUP, MANAGED_APPS, MANAGERS_GROUP
 
 if TYPE_CHECKING:
     from core.jobs import JobKind
@@ -31,7 +31,7 @@ RecordT = TypeVar("RecordT", bound=JobRecord)
 
 logger = logging.getLogger(__name__)
 
-ROLES = ("expert", "manager")
+ROLES = ("expert", "manager", "administrator")
 
 
 def user_create(
@@ -47,9 +47,13 @@ def user_create(
     if User.objects.filter(username=username).exists():
         raise ValidationError(f"A user named {username!r} already exists.")
     password = password or secrets.token_urlsafe(12)
-    # Study managers reach everything, the admin included.
+    # Study managers are staff (the admin) with their group's permissions; only administrators are
+    # superusers (they manage accounts too).
     user = User(
-        username=username, email=email, is_staff=(role == "manager"), is_superuser=(role == "manager")
+        username=username,
+        email=email,
+        is_staff=role in ("manager", "administrator"),
+        is_superuser=role == "administrator",
     )
     if validate:
         validate_password(password, user)
@@ -59,7 +63,17 @@ def user_create(
         if role == "expert":
             group, _ = Group.objects.get_or_create(name=EXPERTS_GROUP)
             user.groups.add(group)
+        elif role == "manager":
+            user.groups.add(study_managers_group())
     return user, password
+
+
+def study_managers_group() -> Group:
+    """The study managers' group with every permission on the project's own models (the admin's
+    read-only models refuse changes whatever the permission), and none on accounts."""
+    group, _ = Group.objects.get_or_create(name=MANAGERS_GROUP)
+    group.permissions.set(Permission.objects.filter(content_type__app_label__in=MANAGED_APPS))
+    return group
 
 
 def job_start(

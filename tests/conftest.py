@@ -75,6 +75,11 @@ def manager(db: None) -> Any:
 
 
 @pytest.fixture
+def administrator(db: None) -> Any:
+    return _make_user("administrator", "admin-a")
+
+
+@pytest.fixture
 def expert_client(expert: Any) -> Client:
     client = Client()
     client.force_login(expert)

@@ -23,6 +23,7 @@ class ItemSerializer(serializers.Serializer):
 
 class NextSerializer(serializers.Serializer):
     finished = serializers.BooleanField()
+    open = serializers.BooleanField(help_text="false once the study is closed: the page turns read-only")
     item = ItemSerializer(allow_null=True)
     preload = ItemSerializer(allow_null=True)
     position = serializers.IntegerField()
@@ -92,10 +93,15 @@ def _item(token: str | None) -> dict[str, str] | None:
     )
 
 
-def next_payload(assignment: Assignment, answered: int | None = None) -> dict[str, Any]:
+def next_payload(
+    assignment: Assignment, answered: int | None = None, is_open: bool | None = None
+) -> dict[str, Any]:
+    """The reader's next item; `is_open` when the caller knows it (an answer just taken: the study was
+    open), else read from the assignment's study."""
     upcoming = services.answer_next(assignment=assignment, answered=answered)
     return {
         "finished": upcoming.finished,
+        "open": assignment.study.is_open if is_open is None else is_open,
         "item": _item(upcoming.token),
         "preload": _item(upcoming.preload_token),
         "position": upcoming.position,
@@ -154,7 +160,11 @@ class AnswerSubmitApi(APIView):
             "saved": True,
             "repeated": not result.created,
             # A new answer at position p means p + 1 answered: no need to count them.
-            "next": next_payload(assignment, answer.position + 1 if result.created else None),
+            "next": next_payload(
+                assignment,
+                answer.position + 1 if result.created else None,
+                is_open=True if result.created else None,  # a new answer is taken only in an open study
+            ),
         }
         return Response(body, status=status.HTTP_201_CREATED if result.created else status.HTTP_200_OK)
 
@@ -163,6 +173,7 @@ class ProgressSerializer(serializers.Serializer):
     answered = serializers.IntegerField()
     total = serializers.IntegerField()
     finished = serializers.BooleanField()
+    open = serializers.BooleanField()
 
 
 class ProgressApi(APIView):
@@ -170,8 +181,14 @@ class ProgressApi(APIView):
     def get(self, request: Request, study_id: int) -> Response:
         assignment = selectors.assignment_for_reader(study_id=study_id, user=request.user)
         answered = selectors.assignment_answered_count(assignment=assignment)
+        finished = answered >= assignment.total
         return Response(
-            {"answered": answered, "total": assignment.total, "finished": answered >= assignment.total}
+            {
+                "answered": answered,
+                "total": assignment.total,
+                "finished": finished,
+                "open": assignment.study.is_open,
+            }
         )
 
 

@@ -133,3 +133,32 @@ def planning_pilot() -> tuple[mrmc.Pilot, str] | None:
             source = f"the study '{study.name}' ({len(analysis.readers)} readers x {analysis.n_cases} items)"
             return mrmc.pilot_from(analysis.result.single[0], analysis.n_cases, source), source
     return None
+
+
+def study_readers_part_way(*, study: Study) -> list[dict[str, Any]]:
+    """Readers who have started but not finished: what closing the study does to them."""
+    return [row for row in study_progress(study=study) if 0 < row["answered"] < row["total"]]
+
+
+def study_copy_initial(*, study_id: int) -> dict[str, Any] | None:
+    """The builder's fields filled from a study (settings, pools, readers); a new seed is drawn."""
+    study = Study.objects.filter(pk=study_id).first()
+    if study is None:
+        return None
+    return {
+        "name": f"{study.name} (copy)",
+        "tissue_class": study.tissue_class,
+        "real_datasets": list(study.real_datasets.values_list("pk", flat=True)),
+        "synthetic_datasets": list(study.synthetic_datasets.values_list("pk", flat=True)),
+        "items_per_reader": study.items_per_reader,
+        "real_parts": study.real_parts,
+        "synthetic_parts": study.synthetic_parts,
+        "same_items_for_all": study.same_items_for_all,
+        "allow_changes": study.allow_changes,
+        "ask_confidence": study.ask_confidence,
+        "instructions": study.instructions,
+        "equivalence_margin": study.equivalence_margin,
+        "alpha": study.alpha,
+        "readers": list(study.assignments.values_list("reader_id", flat=True)),
+        "copied_from": study.name,  # not a field: for the page's notice
+    }

@@ -81,7 +81,11 @@ def study_list(request: HttpRequest) -> HttpResponse:
 @study_manager_required
 @require_http_methods(["GET", "POST"])
 def study_new(request: HttpRequest) -> HttpResponse:
-    form = StudyForm(request.POST or None)
+    """The study builder; `?copy=<id>` fills it from an existing study (the next round, or other
+    settings: a study is copied into a new one, never edited once frozen)."""
+    source = request.GET.get("copy", "")
+    initial = selectors.study_copy_initial(study_id=int(source)) if source.isdigit() else None
+    form = StudyForm(request.POST or None, initial=initial)
     plan = planning = None
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
@@ -122,7 +126,11 @@ def study_new(request: HttpRequest) -> HttpResponse:
                 form.add_error(None, str(exc))
             else:
                 return redirect("turing:study_detail", study_id=study.pk)
-    return render(request, "turing/study_new.html", {"form": form, "plan": plan, "planning": planning})
+    return render(
+        request,
+        "turing/study_new.html",
+        {"form": form, "plan": plan, "planning": planning, "copied": initial},
+    )
 
 
 @study_manager_required
@@ -155,9 +163,22 @@ def study_invite(request: HttpRequest, study_id: int) -> HttpResponse:
 @study_manager_required
 @require_POST
 def study_status(request: HttpRequest, study_id: int) -> HttpResponse:
+    """Close or reopen a study: first a page that says what happens to readers part-way through, then
+    the change once the manager confirms."""
     study = get_object_or_404(Study, pk=study_id)
+    status = request.POST.get("status", "")
+    if "confirm" not in request.POST:
+        context = {
+            "study": study,
+            "status": status,
+            "part_way": selectors.study_readers_part_way(study=study),
+        }
+        return render(request, "turing/study_status_confirm.html", context)
     try:
-        services.study_set_status(study=study, status=request.POST.get("status", ""), actor=request.user)
+        services.study_set_status(study=study, status=status, actor=request.user)
     except services.StudyError as exc:
         messages.error(request, str(exc))
+    else:
+        done = "closed: readers' pages turn read-only within seconds" if status == "closed" else "open again"
+        messages.success(request, f"The study is {done}.")
     return redirect("turing:study_detail", study_id=study.pk)

@@ -13,6 +13,8 @@ const ZOOMS = [1, 2, 3, 4, 6, 8];
 let zoom = 4;
 let current = null;
 let busy = false;
+let closed = false;
+const CLOSED = "This study has been closed by its manager: answers are no longer taken. Every answer you gave is kept.";
 
 function setZoom(level) {
   zoom = Math.max(ZOOMS[0], Math.min(ZOOMS[ZOOMS.length - 1], level));
@@ -30,7 +32,17 @@ function showError(message) {
   errorLine.hidden = !message;
 }
 
+function close() {
+  // The study was closed: the page turns read-only at once, whatever the reader was doing.
+  closed = true;
+  setBusy(true);
+  statusLine.textContent = "";
+  showError(CLOSED);
+  root.classList.add("closed");
+}
+
 function render(next) {
+  if (next.open === false) close();
   if (next.finished) {
     window.location.assign(root.dataset.doneUrl);
     return;
@@ -46,7 +58,7 @@ function render(next) {
 
 function setBusy(value) {
   busy = value;
-  for (const button of buttons) button.disabled = value;
+  for (const button of buttons) button.disabled = value || closed;
 }
 
 async function loadNext() {
@@ -56,7 +68,7 @@ async function loadNext() {
 }
 
 async function answer(label) {
-  if (busy || !current) return;
+  if (busy || closed || !current) return;
   setBusy(true);
   showError("");
   statusLine.textContent = "Saving…";
@@ -104,5 +116,20 @@ document.addEventListener("keydown", (event) => {
   event.preventDefault();
 });
 
+async function watchStatus() {
+  // A closed study must stop the page within seconds, also for a reader who is looking at a patch.
+  try {
+    const response = await fetch(root.dataset.progressUrl, { credentials: "same-origin", headers: { Accept: "application/json" } });
+    if (response.ok && (await response.json()).open === false) {
+      close();
+      return;
+    }
+  } catch (error) {
+    // The server may be restarting: look again at the next tick.
+  }
+  setTimeout(watchStatus, 3000);
+}
+
 setZoom(zoom);
 loadNext().catch((error) => showError(`Could not load the next patch: ${error.message}`));
+setTimeout(watchStatus, 3000);

@@ -49,7 +49,7 @@ def test_demo_setup_is_idempotent(media_root: object) -> None:
     again = io.StringIO()
     call_command("demo_setup", stdout=again)
     assert "Demo CRC-VAL-HE-7K: 0 new patches" in again.getvalue()
-    assert get_user_model().objects.count() == 3
+    assert get_user_model().objects.count() == 4  # an administrator, a study manager, two experts
     from gan.models import TrainingRun
 
     run = TrainingRun.objects.get()  # queued once, not again

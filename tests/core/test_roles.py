@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 from django.test import Client
 from django.urls import reverse
@@ -68,3 +70,41 @@ def test_wrong_password_shows_an_error(client: Client, expert: object) -> None:
     response = client.post(reverse("login"), {"username": "expert-a", "password": "wrong"})
     assert response.status_code == 200
     assert b"did not match" in response.content
+
+
+def test_study_managers_are_not_superusers_and_accounts_are_the_administrators(
+    manager: Any, administrator: Any, manager_client: Client
+) -> None:
+    from core.roles import is_administrator, is_study_manager
+
+    assert not manager.is_superuser and is_study_manager(manager) and not is_administrator(manager)
+    assert is_study_manager(administrator) and is_administrator(administrator)
+    assert manager_client.get("/admin/auth/user/").status_code == 403
+    assert manager_client.get("/admin/turing/study/").status_code == 200
+
+
+def test_nobody_edits_answers_or_truth_in_the_admin(
+    study: Any, expert: Any, manager: Any, administrator: Any
+) -> None:
+    from turing.models import Answer, StudyItem
+    from turing.services import answer_next, answer_submit
+
+    token = answer_next(assignment=study.assignments.get()).token
+    answer_submit(study_id=study.pk, reader=expert, token=token, label="real", confidence=3)
+    answer, item = Answer.objects.get(label="real"), StudyItem.objects.get(token=token)
+    truth = item.truth
+    for user in (manager, administrator):
+        client = Client()
+        client.force_login(user)
+        for url, data in (
+            (f"/admin/turing/answer/{answer.pk}/change/", {"label": "synthetic", "confidence": 3}),
+            (
+                f"/admin/turing/studyitem/{item.pk}/change/",
+                {"truth": "real" if truth != "real" else "synthetic"},
+            ),
+            (f"/admin/turing/answer/{answer.pk}/delete/", {"post": "yes"}),
+        ):
+            assert client.post(url, data).status_code == 403, (user, url)
+    answer.refresh_from_db()
+    item.refresh_from_db()
+    assert answer.label == "real" and item.truth == truth

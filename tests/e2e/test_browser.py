@@ -138,3 +138,36 @@ def test_a_job_page_follows_the_job_live(page: Any, live_server: Any, manager: A
     Job.objects.filter(pk=job.pk).update(state=Job.State.FINISHED, progress=1.0, message="done")
     expect(page.locator(".job-state")).to_have_text("Finished")
     expect(page.locator(".job-progress")).to_have_attribute("value", "1")
+
+
+def test_closing_asks_first_and_the_readers_page_turns_read_only(
+    browser: Any, page: Any, live_server: Any, manager: Any, study: Study
+) -> None:
+    """The expert is looking at a patch when the manager closes the study (after confirming)."""
+    from playwright.sync_api import expect
+
+    _login(page, live_server.url, "expert-a")
+    page.goto(f"{live_server.url}/studies/{study.pk}/")
+    expect(page.locator(".reader-progress-text")).to_contain_text("Patch 1 of 10")
+    page.keyboard.press("r")  # one answer: the expert is part-way through
+    expect(page.locator(".reader-progress-text")).to_contain_text("1 answered")
+    manager_context = browser.new_context()
+    try:
+        manager_page = manager_context.new_page()
+        _login(manager_page, live_server.url, "manager-a")
+        manager_page.goto(f"{live_server.url}/manage/studies/{study.pk}/")
+        manager_page.get_by_role("button", name="Close the study").click()
+        expect(manager_page.locator("h1")).to_contain_text("Close")
+        expect(manager_page.locator("main")).to_contain_text("expert-a: 1 of 10 answered")
+        study.refresh_from_db()
+        assert study.is_open  # nothing happens before the manager confirms
+        manager_page.get_by_role("button", name="Close the study").click()
+        expect(manager_page.locator("main")).to_contain_text("The study is closed")
+    finally:
+        manager_context.close()
+    expect(page.locator(".reader-error")).to_contain_text("closed by its manager", timeout=10_000)
+    for button in page.locator("button.answer").all():
+        expect(button).to_be_disabled()
+    page.keyboard.press("s")  # a key does nothing either
+    assert Answer.objects.filter(assignment__study=study, label__isnull=False).count() == 1
+    shot(page, "expert-study-closed")

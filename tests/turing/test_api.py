@@ -44,6 +44,7 @@ def test_next_answer_and_progress(study: Study, expert: Any) -> None:
         "answered": 1,
         "total": 10,
         "finished": False,
+        "open": True,
     }
 
 

@@ -103,9 +103,15 @@ def test_builder_creates_and_the_detail_page_shows_progress(
     assert "expert-a" in detail and "1 of 8" in detail
     manager_client.post(reverse("turing:study_invite", args=[study.pk]), {"readers": [other_expert.pk]})
     assert study.assignments.count() == 2
-    manager_client.post(reverse("turing:study_status", args=[study.pk]), {"status": "closed"})
+    asked = manager_client.post(reverse("turing:study_status", args=[study.pk]), {"status": "closed"})
     study.refresh_from_db()
-    assert not study.is_open
+    assert study.is_open and b"1 reader is part-way through" in asked.content  # asked, not done
+    assert b"expert-a: 1 of 8 answered" in asked.content
+    done = manager_client.post(
+        reverse("turing:study_status", args=[study.pk]), {"status": "closed", "confirm": "1"}, follow=True
+    )
+    study.refresh_from_db()
+    assert not study.is_open and b"The study is closed" in done.content
 
 
 def test_reader_pages(expert_client: Client, study: Study) -> None:
@@ -124,3 +130,34 @@ def test_reader_pages(expert_client: Client, study: Study) -> None:
     finished = expert_client.get(reverse("turing:study_read", args=[study.pk]))
     assert finished["Location"] == reverse("turing:study_done", args=[study.pk])
     assert b"10 of 10" in expert_client.get(finished["Location"]).content
+
+
+def test_a_study_is_copied_into_the_builder_for_the_next_round(
+    manager_client: Client, study: Study, expert: Any
+) -> None:
+    Study.objects.filter(pk=study.pk).update(equivalence_margin=0.07, alpha=0.01)
+    detail = manager_client.get(reverse("turing:study_detail", args=[study.pk])).content.decode()
+    link = f"{reverse('turing:study_new')}?copy={study.pk}"
+    assert link in detail
+    form = manager_client.get(link).content.decode()
+    assert 'value="LYM study (copy)"' in form and 'name="equivalence_margin" value="0.07"' in form
+    data = {
+        "name": "LYM study, round 2",
+        "tissue_class": "LYM",
+        "real_datasets": [d.pk for d in study.real_datasets.all()],
+        "synthetic_datasets": [d.pk for d in study.synthetic_datasets.all()],
+        "items_per_reader": 10,
+        "real_parts": 1,
+        "synthetic_parts": 1,
+        "same_items_for_all": "on",
+        "ask_confidence": "on",
+        "equivalence_margin": 0.07,
+        "alpha": 0.01,
+        "readers": [expert.pk],
+        "create": "1",
+    }
+    manager_client.post(reverse("turing:study_new"), data)
+    copy = Study.objects.get(name="LYM study, round 2")
+    assert (copy.equivalence_margin, copy.alpha) == (0.07, 0.01) and copy.seed != study.seed
+    assert list(copy.assignments.values_list("reader", flat=True)) == [expert.pk]
+    assert Study.objects.get(pk=study.pk).name == "LYM study"  # the original is untouched

@@ -11,7 +11,7 @@ from core import services
 
 
 class Command(BaseCommand):
-    help = "Create an expert (a reader) or a study manager (staff)."
+    help = "Create an expert (a reader), a study manager, or an administrator (who also manages accounts)."
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("username")
@@ -44,7 +44,7 @@ class Command(BaseCommand):
             )
         except ValidationError as exc:
             raise CommandError(" ".join(exc.messages)) from None
-        role = "study manager" if options["role"] == "manager" else "expert"
+        role = {"manager": "study manager", "administrator": "administrator"}.get(options["role"], "expert")
         self.stdout.write(f"Created {role} {user.username!r}.")
         if not (options["password_env"] or options["password_stdin"]):
             self.stdout.write(f"Password: {password}")

@@ -12,6 +12,7 @@ from gan.services import dataset_import
 from gan.services.training import config_build, training_run_start
 
 DEMO_USERS = (
+    ("admin", "administrator", "demo-admin"),
     ("manager", "manager", "demo-manager"),
     ("expert1", "expert", "demo-expert1"),
     ("expert2", "expert", "demo-expert2"),
@@ -36,7 +37,7 @@ class Command(BaseCommand):
         for username, role, password in DEMO_USERS:
             if not User.objects.filter(username=username).exists():
                 services.user_create(username=username, role=role, password=password, validate=False)
-            label = "study manager" if role == "manager" else "expert"
+            label = {"manager": "study manager", "administrator": "administrator"}.get(role, "expert")
             lines.append(f"  {label:<14} user {username:<9} password {password}")
         if not options["no_training"] and not TrainingRun.objects.exists():
             # The CPU demo config on the demo patches: a few minutes on the gpu-queue worker, then
