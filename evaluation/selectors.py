@@ -14,12 +14,7 @@ from evaluation import stats
 from evaluation.models import Classifier
 from gan.models import Dataset
 from turing.models import Answer, Assignment, Study
-
-
-def reader_pseudonyms(*, study: Study) -> dict[int, str]:
-    """Assignment id -> a stable pseudonymous reader id (R1, R2, ... in invitation order)."""
-    ids = Assignment.objects.filter(study=study).order_by("id").values_list("id", flat=True)
-    return {assignment_id: f"R{index}" for index, assignment_id in enumerate(ids, start=1)}
+from turing.selectors import reader_pseudonyms
 
 
 def study_records(*, study: Study) -> list[stats.Record]:

@@ -3,11 +3,17 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from django.db.models import Count, Max, Q
+from django.db.models import Count, DurationField, ExpressionWrapper, F, Max, Q, Sum
 from django.http import Http404
 
 from evaluation import mrmc, stats
 from turing.models import Answer, Assignment, Study, StudyItem, StudyItemImage
+
+
+def reader_pseudonyms(*, study: Study) -> dict[int, str]:
+    """Assignment id -> a stable pseudonymous reader id (R1, R2, ... in invitation order)."""
+    ids = Assignment.objects.filter(study=study).order_by("id").values_list("id", flat=True)
+    return {assignment_id: f"R{index}" for index, assignment_id in enumerate(ids, start=1)}
 
 
 def assignment_for_reader(*, study_id: Any, user: Any) -> Assignment:
@@ -69,26 +75,56 @@ def studies_for_reader(*, user: Any) -> list[dict[str, Any]]:
 
 
 def study_progress(*, study: Study) -> list[dict[str, Any]]:
-    """Per reader: answered of total, last answer, finished."""
+    """Per reader, under their stable pseudonym: answered of total, last answer, finished, and the time
+    spent on the answered patches (from first shown to answered, pauses included)."""
+    pseudonyms = reader_pseudonyms(study=study)
+    spent = ExpressionWrapper(
+        F("answers__answered_at") - F("answers__shown_at"), output_field=DurationField()
+    )
+    answered = Q(answers__label__isnull=False)
     assignments = (
         Assignment.objects.filter(study=study)
         .select_related("reader")
         .annotate(
-            answered=Count("answers", filter=Q(answers__label__isnull=False)),
+            answered=Count("answers", filter=answered),
             last_answer=Max("answers__answered_at"),
+            time_spent=Sum(spent, filter=answered),
         )
-        .order_by("reader__username")
+        .order_by("id")
     )
     return [
         {
+            "pseudonym": pseudonyms[a.pk],
             "reader": a.reader,
             "answered": a.answered,
             "total": a.total,
             "last_answer": a.last_answer,
             "finished_at": a.finished_at,
+            "time_spent_s": a.time_spent.total_seconds() if a.time_spent is not None else 0.0,
         }
         for a in assignments
     ]
+
+
+def study_live_status(*, study: Study) -> dict[str, Any]:
+    """What the study page polls: its status and each reader's progress (for study managers only)."""
+    rows = study_progress(study=study)
+    return {
+        "status": study.status,
+        "answers": sum(row["answered"] for row in rows),
+        "readers": [
+            {
+                "pseudonym": row["pseudonym"],
+                "username": row["reader"].get_username(),
+                "answered": row["answered"],
+                "total": row["total"],
+                "last_answer": row["last_answer"].isoformat() if row["last_answer"] else None,
+                "finished": row["finished_at"] is not None,
+                "minutes": round(row["time_spent_s"] / 60, 1),
+            }
+            for row in rows
+        ],
+    }
 
 
 def study_counts(*, study: Study) -> dict[str, int]:
@@ -103,7 +139,12 @@ def study_counts(*, study: Study) -> dict[str, int]:
 
 
 def studies_overview() -> list[Study]:
-    return list(Study.objects.annotate(readers=Count("assignments")).order_by("-created_at"))
+    """Every study with its readers and its answers so far, of all the answers it expects."""
+    studies = Study.objects.annotate(
+        readers=Count("assignments", distinct=True),
+        answered=Count("assignments__answers", filter=Q(assignments__answers__label__isnull=False)),
+    ).order_by("-created_at")
+    return list(studies)
 
 
 def reader_study_count(*, user_id: int | None) -> int:

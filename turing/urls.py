@@ -15,6 +15,7 @@ urlpatterns = [
     path("manage/studies/", views.study_list, name="study_list"),
     path("manage/studies/new/", views.study_new, name="study_new"),
     path("manage/studies/<id:study_id>/", views.study_detail, name="study_detail"),
+    path("manage/studies/<id:study_id>/status.json", views.study_live_status, name="study_live_status"),
     path("manage/studies/<id:study_id>/invite", views.study_invite, name="study_invite"),
     path("manage/studies/<id:study_id>/status", views.study_status, name="study_status"),
 ]

@@ -3,8 +3,9 @@ from __future__ import annotations
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from core.roles import study_manager_required
@@ -147,6 +148,15 @@ def study_detail(request: HttpRequest, study_id: int) -> HttpResponse:
             "invite_form": InviteForm(),
         },
     )
+
+
+@never_cache
+@study_manager_required
+@require_GET
+def study_live_status(request: HttpRequest, study_id: int) -> JsonResponse:
+    """What the study page polls to show each reader's progress without a reload."""
+    study = get_object_or_404(Study, pk=study_id)
+    return JsonResponse(selectors.study_live_status(study=study))
 
 
 @study_manager_required

@@ -10,6 +10,7 @@ import uuid
 from typing import Any
 
 import pytest
+from django.contrib.auth.models import Group
 from django.test import Client
 from django.urls import NoReverseMatch, URLPattern, URLResolver, get_resolver, reverse
 
@@ -56,6 +57,7 @@ MANAGER = {
     "turing:study_detail",
     "turing:study_invite",
     "turing:study_status",
+    "turing:study_live_status",
 }
 
 
@@ -135,6 +137,13 @@ def world(study: Study, expert: Any, manager: Any) -> dict[str, Any]:
         "app_label": "turing",
         "content_type_id": 1,
         "user_id": expert.pk,
+        # Account pages name objects that exist, whatever ids the database gives them: admin answers
+        # a missing object with a redirect before it checks permissions.
+        **{f"admin:auth_user_{view}:object_id": str(expert.pk) for view in ("change", "delete", "history")},
+        **{
+            f"admin:auth_group_{view}:object_id": str(Group.objects.get(name="experts").pk)
+            for view in ("change", "delete", "history")
+        },
     }
 
 

@@ -171,3 +171,23 @@ def test_closing_asks_first_and_the_readers_page_turns_read_only(
     page.keyboard.press("s")  # a key does nothing either
     assert Answer.objects.filter(assignment__study=study, label__isnull=False).count() == 1
     shot(page, "expert-study-closed")
+
+
+def test_the_study_page_shows_a_readers_progress_without_a_reload(
+    page: Any, live_server: Any, manager: Any, expert: Any, study: Study
+) -> None:
+    from playwright.sync_api import expect
+
+    from turing.services import answer_next, answer_submit
+
+    _login(page, live_server.url, "manager-a")
+    page.goto(f"{live_server.url}/manage/studies/{study.pk}/")
+    row = page.locator('tr[data-pseudonym="R1"]')
+    expect(row).to_contain_text("R1 (expert-a)")
+    expect(row.locator(".answered")).to_have_text("0 of 10")
+    assignment = study.assignments.get()
+    for label in ("real", "synthetic", "real"):
+        token = answer_next(assignment=assignment).token
+        answer_submit(study_id=study.pk, reader=expert, token=token, label=label, confidence=3)
+    expect(row.locator(".answered")).to_have_text("3 of 10", timeout=8_000)  # polled, no reload
+    expect(row.locator(".last-answer")).not_to_have_text("—")

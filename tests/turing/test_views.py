@@ -161,3 +161,27 @@ def test_a_study_is_copied_into_the_builder_for_the_next_round(
     assert (copy.equivalence_margin, copy.alpha) == (0.07, 0.01) and copy.seed != study.seed
     assert list(copy.assignments.values_list("reader", flat=True)) == [expert.pk]
     assert Study.objects.get(pk=study.pk).name == "LYM study"  # the original is untouched
+
+
+def test_the_study_page_and_list_show_progress_under_pseudonyms(
+    manager_client: Client, expert_client: Client, study: Study, expert: Any
+) -> None:
+    assignment = study.assignments.get()
+    for _ in range(2):
+        token = answer_next(assignment=assignment).token
+        answer_submit(study_id=study.pk, reader=expert, token=token, label="real", confidence=2)
+    status = manager_client.get(reverse("turing:study_live_status", args=[study.pk])).json()
+    assert status["status"] == "open" and status["answers"] == 2
+    (reader,) = status["readers"]
+    assert (reader["pseudonym"], reader["username"], reader["answered"], reader["total"]) == (
+        "R1",
+        "expert-a",
+        2,
+        10,
+    )
+    assert reader["last_answer"] and reader["minutes"] >= 0 and not reader["finished"]
+    assert expert_client.get(reverse("turing:study_live_status", args=[study.pk])).status_code == 403
+    listing = manager_client.get(reverse("turing:study_list")).content.decode()
+    assert "2 of 10" in listing
+    detail = manager_client.get(reverse("turing:study_detail", args=[study.pk])).content.decode()
+    assert reverse("evaluation:study_report", args=[study.pk]) in detail and "R1 (expert-a)" in detail
