@@ -286,6 +286,27 @@ ITEM_IMAGE_FETCH_WINDOW_S = env.integer("ITEM_IMAGE_FETCH_WINDOW_S", 3600, minim
 # Images larger than this (pixels) are refused before decoding (decompression bombs).
 IMPORT_MAX_PIXELS = env.integer("IMPORT_MAX_PIXELS", 4096 * 4096, minimum=128 * 128)
 
+# --- E-mail (invitations) ---------------------------------------------------------------------
+# SMTP from the environment in production; a local run (DEBUG) prints each message, invitation links
+# included, on the web server's console unless EMAIL_BACKEND says otherwise.
+EMAIL_BACKEND = env.string(
+    "EMAIL_BACKEND",
+    "django.core.mail.backends.console.EmailBackend"
+    if DEBUG
+    else "django.core.mail.backends.smtp.EmailBackend",
+)
+EMAIL_HOST = env.string("EMAIL_HOST", "localhost")
+EMAIL_PORT = env.integer("EMAIL_PORT", 25, minimum=1)
+EMAIL_HOST_USER = env.string("EMAIL_HOST_USER", "")
+EMAIL_HOST_PASSWORD = env.string("EMAIL_HOST_PASSWORD", "")
+EMAIL_USE_TLS = env.boolean("EMAIL_USE_TLS", False)
+DEFAULT_FROM_EMAIL = env.string("DEFAULT_FROM_EMAIL", "histoturing <noreply@localhost>")
+# The address invitation links point at (e.g. https://turing.example.org); empty: the address the
+# study manager's browser used.
+SITE_URL = env.string("SITE_URL", "")
+# How long an invitation link may be used (once).
+INVITATION_VALID_DAYS = env.integer("INVITATION_VALID_DAYS", 14, minimum=1)
+
 # --- REST framework -------------------------------------------------------------------------------
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": ["rest_framework.authentication.SessionAuthentication"],

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from django import forms
@@ -70,4 +71,24 @@ class StudyForm(forms.Form):
 
 
 class InviteForm(forms.Form):
-    readers = forms.ModelMultipleChoiceField(queryset=_experts())
+    emails = forms.CharField(
+        required=False,
+        label="E-mail addresses",
+        widget=forms.Textarea(
+            attrs={"rows": 3, "placeholder": "one or many, pasted: dr.a@example.org, dr.b@example.org"}
+        ),
+        help_text="Each gets a link that signs them in once (an expert account is made if needed).",
+    )
+    readers = forms.ModelMultipleChoiceField(
+        queryset=_experts(), required=False, label="Or experts who already have an account"
+    )
+
+    def __init__(self, *args: Any, study: Any = None, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        if study is not None:  # experts already reading this study are not offered again
+            field = self.fields["readers"]
+            assert isinstance(field, forms.ModelMultipleChoiceField)
+            field.queryset = _experts().exclude(assignments__study=study)
+
+    def clean_emails(self) -> list[str]:
+        return [e for e in re.split(r"[\s,;]+", self.cleaned_data.get("emails") or "") if e]

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import secrets
+from typing import Any
 
 from django.conf import settings
 from django.db import models
@@ -99,6 +100,38 @@ class StudyEvent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.kind} of {self.study_id} at {self.at}"
+
+
+class Invitation(models.Model):
+    """An e-mailed link that signs an expert in once and opens a study. Only a hash of the link's secret
+    is stored; re-sending makes a new secret, so an older link stops working."""
+
+    study = models.ForeignKey(Study, on_delete=models.CASCADE, related_name="invitations")
+    email = models.EmailField()
+    reader = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    secret_hash = models.CharField(max_length=64, unique=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    sent_at = models.DateTimeField()
+    expires_at = models.DateTimeField()
+    used_at = models.DateTimeField(null=True, blank=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+    times_sent = models.PositiveIntegerField(default=1)
+
+    class Meta:
+        ordering = ["study", "email"]
+        constraints = [models.UniqueConstraint(fields=["study", "email"], name="invitation_unique_email")]
+
+    def __str__(self) -> str:
+        return f"invitation of {self.email} to {self.study_id}"
+
+    def state(self, now: Any) -> str:
+        if self.revoked_at is not None:
+            return "revoked"
+        if self.used_at is not None:
+            return "used"
+        return "expired" if self.expires_at <= now else "waiting"
 
 
 class StudyItem(models.Model):

@@ -5,6 +5,7 @@ from typing import Any
 
 from django.db.models import Count, DurationField, ExpressionWrapper, F, Max, Q, Sum
 from django.http import Http404
+from django.utils import timezone
 
 from evaluation import mrmc, stats
 from turing.models import Answer, Assignment, Study, StudyItem, StudyItemImage
@@ -203,3 +204,9 @@ def study_copy_initial(*, study_id: int) -> dict[str, Any] | None:
         "readers": list(study.assignments.values_list("reader_id", flat=True)),
         "copied_from": study.name,  # not a field: for the page's notice
     }
+
+
+def study_invitations(*, study: Study) -> list[dict[str, Any]]:
+    """The study's e-mailed invitations with their state (waiting, used, expired, revoked)."""
+    now = timezone.now()
+    return [{"invitation": i, "state": i.state(now)} for i in study.invitations.order_by("email")]

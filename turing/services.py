@@ -4,23 +4,41 @@ from __future__ import annotations
 
 import hashlib
 import json
+import secrets
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
+from functools import partial
 from typing import Any
 
 import numpy as np
 from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.core.exceptions import ValidationError
 from django.core.files.storage import default_storage
+from django.core.mail import send_mail
+from django.core.validators import validate_email
 from django.db import connection, transaction
 from django.db.models import QuerySet
+from django.template.loader import render_to_string
+from django.urls import reverse
 from django.utils import timezone
 
 from core.roles import is_expert
+from core.services import user_create
 from evaluation import mrmc
 from gan import imaging
 from gan.models import Dataset, Patch, Source, TrainingRun
-from turing.models import Answer, Assignment, ImageFetch, Study, StudyEvent, StudyItem, StudyItemImage
+from turing.models import (
+    Answer,
+    Assignment,
+    ImageFetch,
+    Invitation,
+    Study,
+    StudyEvent,
+    StudyItem,
+    StudyItemImage,
+)
 from turing.selectors import assignment_answered_count
 
 
@@ -656,3 +674,137 @@ def answer_submit(
         )
     answer.refresh_from_db(fields=["label", "confidence", "answered_at", "changed_at"])
     return SubmitResult(answer, token, created=False)
+
+
+# --- Invitations by e-mail -------------------------------------------------------------------------
+
+
+@dataclass
+class InvitationReport:
+    """What an invitation request did, one line per address: the page says it once, in full."""
+
+    sent: list[str] = field(default_factory=list)
+    already: list[str] = field(default_factory=list)
+    refused: list[str] = field(default_factory=list)  # "address: why"
+
+    def lines(self) -> list[str]:
+        out = []
+        if self.sent:
+            out.append(f"Invitation sent to {', '.join(self.sent)}.")
+        if self.already:
+            out.append(f"Already invited (use Send again if the link was lost): {', '.join(self.already)}.")
+        out += [f"Not invited: {line}." for line in self.refused]
+        return out
+
+
+def _invitation_secret() -> tuple[str, str]:
+    secret = secrets.token_urlsafe(32)
+    return secret, hashlib.sha256(secret.encode()).hexdigest()
+
+
+def _invitation_mail(*, invitation: Invitation, secret: str, site_url: str) -> None:
+    link = f"{site_url.rstrip('/')}{reverse('turing:invitation_accept', args=[secret])}"
+    body = render_to_string(
+        "turing/email/invitation.txt",
+        {"study": invitation.study, "link": link, "expires_at": invitation.expires_at},
+    )
+    send_mail(f"Invitation: {invitation.study.name}", body, None, [invitation.email])
+
+
+def _expert_for(email: str) -> Any:
+    """The expert account with this address, made when there is none (signed in by the link, no password)."""
+    existing = get_user_model().objects.filter(email__iexact=email).order_by("id").first()
+    if existing is not None:
+        return existing
+    user, _ = user_create(username=email, role="expert", email=email, validate=False)
+    user.set_unusable_password()
+    user.save(update_fields=["password"])
+    return user
+
+
+def invitations_send(
+    *, study: Study, emails: Iterable[str], created_by: Any, site_url: str
+) -> InvitationReport:
+    """Invite each address: an expert account if there is none, the reader's items, and an e-mail with
+    a link that signs them in once. An address already invited to this study is said, not re-sent."""
+    report = InvitationReport()
+    if not study.is_open:
+        raise StudyError("This study is closed: reopen it before inviting readers.")
+    for raw in dict.fromkeys(e.strip().lower() for e in emails if e.strip()):
+        try:
+            validate_email(raw)
+        except ValidationError:
+            report.refused.append(f"{raw}: not an e-mail address")
+            continue
+        if Invitation.objects.filter(study=study, email=raw).exists():
+            report.already.append(raw)
+            continue
+        with transaction.atomic():
+            reader = _expert_for(raw)
+            if not is_expert(reader):
+                report.refused.append(f"{raw}: the account with this address is not an expert's")
+                continue
+            study_invite(study=study, reader=reader, actor=created_by)
+            secret, secret_hash = _invitation_secret()
+            now = timezone.now()
+            invitation = Invitation.objects.create(
+                study=study,
+                email=raw,
+                reader=reader,
+                secret_hash=secret_hash,
+                created_by=created_by if getattr(created_by, "is_authenticated", False) else None,
+                sent_at=now,
+                expires_at=now + timedelta(days=settings.INVITATION_VALID_DAYS),
+            )
+            transaction.on_commit(
+                partial(_invitation_mail, invitation=invitation, secret=secret, site_url=site_url)
+            )
+        report.sent.append(raw)
+    return report
+
+
+def invitation_resend(*, invitation: Invitation, site_url: str) -> Invitation:
+    """A new link (the old one stops working), valid for another INVITATION_VALID_DAYS."""
+    secret, secret_hash = _invitation_secret()
+    now = timezone.now()
+    invitation.secret_hash, invitation.sent_at = secret_hash, now
+    invitation.expires_at = now + timedelta(days=settings.INVITATION_VALID_DAYS)
+    invitation.used_at = invitation.revoked_at = None
+    invitation.times_sent += 1
+    invitation.save()
+    _invitation_mail(invitation=invitation, secret=secret, site_url=site_url)
+    return invitation
+
+
+def invitation_revoke(*, invitation: Invitation) -> Invitation:
+    if invitation.revoked_at is None:
+        invitation.revoked_at = timezone.now()
+        invitation.save(update_fields=["revoked_at"])
+    return invitation
+
+
+class InvitationError(ValueError):
+    """A link that cannot be used; the message says why."""
+
+
+def invitation_accept(*, secret: str) -> Invitation:
+    """Use a link once: the invitation it names, marked used; or InvitationError saying why not."""
+    secret_hash = hashlib.sha256(secret.encode()).hexdigest()
+    with transaction.atomic():
+        invitation = (
+            Invitation.objects.select_for_update()
+            .select_related("reader", "study")
+            .filter(secret_hash=secret_hash)
+            .first()
+        )
+        if invitation is None:
+            raise InvitationError("This link is not valid: it may have been replaced by a newer one.")
+        state = invitation.state(timezone.now())
+        if state != "waiting":
+            why = {"revoked": "was withdrawn", "used": "has been used already", "expired": "has expired"}[
+                state
+            ]
+            raise InvitationError(f"This invitation link {why}.")
+        invitation.used_at = timezone.now()
+        invitation.save(update_fields=["used_at"])
+    return invitation

@@ -17,5 +17,12 @@ urlpatterns = [
     path("manage/studies/<id:study_id>/", views.study_detail, name="study_detail"),
     path("manage/studies/<id:study_id>/status.json", views.study_live_status, name="study_live_status"),
     path("manage/studies/<id:study_id>/invite", views.study_invite, name="study_invite"),
+    path(
+        "manage/invitations/<id:invitation_id>/<str:action>",
+        views.invitation_manage,
+        name="invitation_manage",
+    ),
+    path("invitations/<str:secret>", views.invitation_accept, name="invitation_accept"),
+    path("accounts/password/set/", views.password_set, name="password_set"),
     path("manage/studies/<id:study_id>/status", views.study_status, name="study_status"),
 ]

@@ -2,16 +2,21 @@ from __future__ import annotations
 
 from django.conf import settings
 from django.contrib import messages
+from django.contrib.auth import login, update_session_auth_hash
+from django.contrib.auth.base_user import AbstractBaseUser
 from django.contrib.auth.decorators import login_required
+from django.contrib.auth.forms import SetPasswordForm
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
+from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from core.roles import study_manager_required
 from turing import selectors, services
 from turing.forms import InviteForm, StudyForm
-from turing.models import Study
+from turing.models import Invitation, Study
 
 # --- Experts ------------------------------------------------------------------------------------
 
@@ -145,7 +150,8 @@ def study_detail(request: HttpRequest, study_id: int) -> HttpResponse:
             "study": study,
             "counts": selectors.study_counts(study=study),
             "progress": selectors.study_progress(study=study),
-            "invite_form": InviteForm(),
+            "invite_form": InviteForm(study=study),
+            "invitations": selectors.study_invitations(study=study),
         },
     )
 
@@ -162,12 +168,86 @@ def study_live_status(request: HttpRequest, study_id: int) -> JsonResponse:
 @study_manager_required
 @require_POST
 def study_invite(request: HttpRequest, study_id: int) -> HttpResponse:
+    """Invite by e-mail (a link that signs in once) and/or existing experts; says what it did, once."""
     study = get_object_or_404(Study, pk=study_id)
-    form = InviteForm(request.POST)
-    if form.is_valid():
+    form = InviteForm(request.POST, study=study)
+    if not form.is_valid():
+        for errors in form.errors.values():
+            messages.error(request, " ".join(str(error) for error in errors))
+        return redirect("turing:study_detail", study_id=study.pk)
+    try:
+        report = services.invitations_send(
+            study=study,
+            emails=form.cleaned_data["emails"],
+            created_by=request.user,
+            site_url=_site_url(request),
+        )
         for reader in form.cleaned_data["readers"]:
             services.study_invite(study=study, reader=reader, actor=request.user)
+    except services.StudyError as exc:
+        messages.error(request, str(exc))
+        return redirect("turing:study_detail", study_id=study.pk)
+    lines = report.lines() + [
+        f"Invited {r.get_username()} (an existing account)." for r in form.cleaned_data["readers"]
+    ]
+    for line in lines or ["Nobody to invite: give e-mail addresses or choose experts."]:
+        messages.info(request, line)
     return redirect("turing:study_detail", study_id=study.pk)
+
+
+def _site_url(request: HttpRequest) -> str:
+    return settings.SITE_URL or request.build_absolute_uri("/").rstrip("/")
+
+
+@study_manager_required
+@require_POST
+def invitation_manage(request: HttpRequest, invitation_id: int, action: str) -> HttpResponse:
+    """Send an invitation again (a new link; the old one stops working) or withdraw it."""
+    invitation = get_object_or_404(Invitation, pk=invitation_id)
+    if action == "resend":
+        services.invitation_resend(invitation=invitation, site_url=_site_url(request))
+        messages.success(
+            request, f"Invitation sent again to {invitation.email}; the earlier link no longer works."
+        )
+    else:
+        services.invitation_revoke(invitation=invitation)
+        messages.success(
+            request, f"The invitation of {invitation.email} is withdrawn: its link no longer works."
+        )
+    return redirect("turing:study_detail", study_id=invitation.study_id)
+
+
+@require_http_methods(["GET", "POST"])
+def invitation_accept(request: HttpRequest, secret: str) -> HttpResponse:
+    """An invitation link. GET only shows the page (mail scanners open links); the button signs in."""
+    if request.method == "GET":
+        return render(request, "turing/invitation.html", {"secret": secret})
+    try:
+        invitation = services.invitation_accept(secret=secret)
+    except services.InvitationError as exc:
+        return render(request, "turing/invitation_failed.html", {"reason": str(exc)}, status=410)
+    login(request, invitation.reader, backend="django.contrib.auth.backends.ModelBackend")
+    study_url = reverse("turing:study_read", args=[invitation.study_id])
+    if not invitation.reader.has_usable_password():
+        return redirect(f"{reverse('turing:password_set')}?next={study_url}")
+    return redirect(study_url)
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def password_set(request: HttpRequest) -> HttpResponse:
+    """A reader who came in by an invitation link chooses a password to sign in again later."""
+    target = request.GET.get("next", "")
+    next_url = target if url_has_allowed_host_and_scheme(target, allowed_hosts={request.get_host()}) else "/"
+    user = request.user
+    assert isinstance(user, AbstractBaseUser)  # login_required: never anonymous here
+    form = SetPasswordForm(user, request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        form.save()
+        update_session_auth_hash(request, user)
+        messages.success(request, "Password saved.")
+        return redirect(next_url)
+    return render(request, "turing/password_set.html", {"form": form, "next": next_url})
 
 
 @study_manager_required

@@ -13,17 +13,25 @@ import pytest
 from django.contrib.auth.models import Group
 from django.test import Client
 from django.urls import NoReverseMatch, URLPattern, URLResolver, get_resolver, reverse
+from django.utils import timezone
 
 from core.models import Job
 from evaluation.models import AugmentationExperiment, FidReport
 from gan.models import Checkpoint, Dataset, Patch, SamplingRun, TrainingRun
-from turing.models import Study
+from turing.models import Invitation, Study
 from turing.services import answer_next
 
 pytestmark = pytest.mark.django_db
 
-PUBLIC = {"healthz", "login", "logout", "api_schema", "admin:login"}
-SIGNED_IN = {"home", "password_change", "password_change_done", "turing:my_studies", "turing:api_me"}
+PUBLIC = {"healthz", "login", "logout", "api_schema", "admin:login", "turing:invitation_accept"}
+SIGNED_IN = {
+    "home",
+    "password_change",
+    "password_change_done",
+    "turing:my_studies",
+    "turing:api_me",
+    "turing:password_set",
+}
 # The admin's autocomplete refuses (403) any request without its query parameters, study managers' too.
 NEEDS_PARAMETERS = {"admin:autocomplete"}
 # Results and ground truth are never added or deleted by hand, by study managers either.
@@ -58,6 +66,7 @@ MANAGER = {
     "turing:study_invite",
     "turing:study_status",
     "turing:study_live_status",
+    "turing:invitation_manage",
 }
 
 
@@ -137,6 +146,15 @@ def world(study: Study, expert: Any, manager: Any) -> dict[str, Any]:
         "app_label": "turing",
         "content_type_id": 1,
         "user_id": expert.pk,
+        "invitation_id": Invitation.objects.create(
+            study=study,
+            email="x@example.org",
+            reader=expert,
+            secret_hash="0" * 64,
+            sent_at=timezone.now(),
+            expires_at=timezone.now(),
+        ).pk,
+        "action": "revoke",
         # Account pages name objects that exist, whatever ids the database gives them: admin answers
         # a missing object with a redirect before it checks permissions.
         **{f"admin:auth_user_{view}:object_id": str(expert.pk) for view in ("change", "delete", "history")},

@@ -1,0 +1,115 @@
+"""Invitations by e-mail: a link that signs an expert in once, expires, can be withdrawn and sent again."""
+
+from __future__ import annotations
+
+import re
+from datetime import timedelta
+from typing import Any
+
+import pytest
+from django.contrib.auth import get_user_model
+from django.core import mail
+from django.test import Client
+from django.urls import reverse
+from django.utils import timezone
+
+from core.roles import is_expert
+from turing.models import Invitation, Study
+
+pytestmark = pytest.mark.django_db
+
+
+def _invite(client: Client, study: Study, emails: str) -> Any:
+    with_mail = client.post(reverse("turing:study_invite", args=[study.pk]), {"emails": emails}, follow=True)
+    assert with_mail.status_code == 200
+    return with_mail
+
+
+def _link(message: Any) -> str:
+    match = re.search(r"http://testserver(/invitations/\S+)", message.body)
+    assert match, message.body
+    return match.group(1)
+
+
+def test_inviting_by_e_mail_makes_accounts_sends_links_and_says_what_it_did(
+    manager_client: Client, study: Study, django_capture_on_commit_callbacks: Any
+) -> None:
+    with django_capture_on_commit_callbacks(execute=True):
+        page = _invite(
+            manager_client, study, "Dr.A@example.org, dr.b@example.org; not-an-address\ndr.a@example.org"
+        )
+    text = page.content.decode()
+    assert "Invitation sent to dr.a@example.org, dr.b@example.org." in text
+    assert "Not invited: not-an-address: not an e-mail address." in text
+    assert sorted(m.to[0] for m in mail.outbox) == ["dr.a@example.org", "dr.b@example.org"]
+    assert study.name in mail.outbox[0].subject and "/invitations/" in mail.outbox[0].body
+    for address in ("dr.a@example.org", "dr.b@example.org"):
+        user = get_user_model().objects.get(email=address)
+        assert is_expert(user) and not user.has_usable_password()
+        assert study.assignments.filter(reader=user).exists()
+    again = _invite(manager_client, study, "dr.b@example.org")
+    assert (
+        "Already invited (use Send again if the link was lost): dr.b@example.org." in again.content.decode()
+    )
+    assert len(mail.outbox) == 2
+    assert Invitation.objects.filter(study=study).count() == 2
+    assert (
+        "dr.a@example.org"
+        in manager_client.get(reverse("turing:study_detail", args=[study.pk])).content.decode()
+    )
+
+
+def test_a_link_signs_in_once_then_no_more(
+    manager_client: Client, study: Study, django_capture_on_commit_callbacks: Any
+) -> None:
+    with django_capture_on_commit_callbacks(execute=True):
+        _invite(manager_client, study, "reader@example.org")
+    link = _link(mail.outbox[0])
+    reader = Client()
+    assert reader.get(link).status_code == 200  # opening the link (a mail scanner too) uses nothing
+    assert Invitation.objects.get().used_at is None
+    response = reader.post(link)
+    study_url = reverse("turing:study_read", args=[study.pk])
+    assert (
+        response.status_code == 302
+        and response["Location"] == f"{reverse('turing:password_set')}?next={study_url}"
+    )
+    assert reader.get(study_url).status_code == 200  # signed in
+    chosen = reader.post(
+        response["Location"], {"new_password1": "a-long-new-pass-9", "new_password2": "a-long-new-pass-9"}
+    )
+    assert chosen["Location"] == study_url
+    assert get_user_model().objects.get(email="reader@example.org").check_password("a-long-new-pass-9")
+    second = Client().post(link)
+    assert second.status_code == 410 and b"has been used already" in second.content
+
+
+def test_an_expired_or_withdrawn_link_fails_and_a_new_one_replaces_the_old(
+    manager_client: Client, study: Study, django_capture_on_commit_callbacks: Any
+) -> None:
+    with django_capture_on_commit_callbacks(execute=True):
+        _invite(manager_client, study, "late@example.org, gone@example.org")
+    links = {m.to[0]: _link(m) for m in mail.outbox}
+    Invitation.objects.filter(email="late@example.org").update(
+        expires_at=timezone.now() - timedelta(seconds=1)
+    )
+    expired = Client().post(links["late@example.org"])
+    assert expired.status_code == 410 and b"has expired" in expired.content
+    gone = Invitation.objects.get(email="gone@example.org")
+    manager_client.post(reverse("turing:invitation_manage", args=[gone.pk, "revoke"]))
+    withdrawn = Client().post(links["gone@example.org"])
+    assert withdrawn.status_code == 410 and b"was withdrawn" in withdrawn.content
+    late = Invitation.objects.get(email="late@example.org")
+    manager_client.post(reverse("turing:invitation_manage", args=[late.pk, "resend"]))
+    fresh = _link(mail.outbox[-1])
+    assert fresh != links["late@example.org"]
+    assert Client().post(links["late@example.org"]).status_code == 410  # the old link is replaced
+    assert Client().post(fresh).status_code == 302
+    assert Invitation.objects.get(email="late@example.org").times_sent == 2
+
+
+def test_a_closed_study_invites_nobody(manager_client: Client, study: Study) -> None:
+    Study.objects.filter(pk=study.pk).update(status=Study.Status.CLOSED)
+    page = _invite(manager_client, study, "someone@example.org")
+    assert "This study is closed" in page.content.decode() and not mail.outbox
+    assert not Invitation.objects.exists()
