@@ -6,9 +6,11 @@ from typing import Any
 from django import forms
 from django.conf import settings
 from django.contrib.auth import get_user_model
+from django.db.models import Count
+from django.urls import reverse
 
 from core.roles import EXPERTS_GROUP
-from gan.models import Dataset, Source
+from gan.models import Dataset, Patch, Source
 from gan.sources import KNOWN_CLASSES
 
 
@@ -16,16 +18,61 @@ def _experts() -> Any:
     return get_user_model().objects.filter(groups__name=EXPERTS_GROUP, is_active=True).order_by("username")
 
 
+DEFAULT_ITEMS_PER_READER = 100
+
+
+class PoolWidget(forms.CheckboxSelectMultiple):
+    """A pool as a checkbox with what it holds (patches per class) and a few of its patches."""
+
+    option_template_name = "turing/widgets/pool_option.html"
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.details: dict[int, dict[str, Any]] = {}
+
+    def create_option(self, name: str, value: Any, *args: Any, **kwargs: Any) -> dict[str, Any]:
+        option = super().create_option(name, value, *args, **kwargs)
+        key = getattr(value, "value", value)
+        option.update(self.details.get(int(key), {}) if str(key).isdigit() else {})
+        return option
+
+
+class PoolField(forms.ModelMultipleChoiceField):
+    def label_from_instance(self, obj: Any) -> str:
+        return pool_label(obj)
+
+
+def pool_label(dataset: Dataset) -> str:
+    """Sampling outputs by what made them (run, step, class, count, date); imports by their name."""
+    run = getattr(dataset, "sampling_run", None)
+    if run is None:
+        return dataset.name
+    return (
+        f"{run.checkpoint.run.name}, step {run.checkpoint.step:,}: {run.count:,} {run.tissue_class} "
+        f"({run.created_at:%Y-%m-%d})"
+    )
+
+
 class StudyForm(forms.Form):
     name = forms.CharField(max_length=200)
     tissue_class = forms.ChoiceField(choices=[(c, c) for c in KNOWN_CLASSES], initial="LYM")
-    real_datasets = forms.ModelMultipleChoiceField(
-        queryset=Dataset.objects.filter(source=Source.REAL), help_text="Where the real patches come from."
+    real_datasets = PoolField(
+        queryset=Dataset.objects.filter(source=Source.REAL).order_by("name"),
+        widget=PoolWidget,
+        help_text="Where the real patches come from.",
     )
-    synthetic_datasets = forms.ModelMultipleChoiceField(
-        queryset=Dataset.objects.filter(source=Source.SYNTHETIC), help_text="Sampling runs' outputs."
+    synthetic_datasets = PoolField(
+        queryset=Dataset.objects.filter(source=Source.SYNTHETIC)
+        .select_related("sampling_run__checkpoint__run")
+        .order_by("-created_at"),
+        widget=PoolWidget,
+        help_text="Sampling runs' outputs, or imported synthetic sets.",
     )
-    items_per_reader = forms.IntegerField(min_value=2, initial=100)
+    items_per_reader = forms.IntegerField(
+        min_value=2,
+        initial=DEFAULT_ITEMS_PER_READER,
+        help_text="The preview sets it to what the chosen pools fill, if they hold fewer.",
+    )
     real_parts = forms.IntegerField(
         min_value=0, initial=1, label="Real parts", help_text="Ratio real : synthetic"
     )
@@ -59,7 +106,10 @@ class StudyForm(forms.Form):
         required=False, min_value=2, max_value=500, initial=4, help_text="For the sample-size estimate only."
     )
     readers = forms.ModelMultipleChoiceField(
-        queryset=_experts(), required=False, help_text="Experts to invite."
+        queryset=_experts(),
+        required=False,
+        widget=forms.CheckboxSelectMultiple,
+        help_text="Experts to invite now (or invite by e-mail from the study's page).",
     )
     seed = forms.IntegerField(
         required=False, min_value=0, help_text="Leave empty for a random seed (stored)."
@@ -68,6 +118,11 @@ class StudyForm(forms.Form):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.fields["equivalence_margin"].initial = settings.DEFAULT_EQUIVALENCE_MARGIN
+        details = pool_details()
+        for name in ("real_datasets", "synthetic_datasets"):
+            widget = self.fields[name].widget
+            assert isinstance(widget, PoolWidget)
+            widget.details = details
 
 
 class InviteForm(forms.Form):
@@ -92,3 +147,24 @@ class InviteForm(forms.Form):
 
     def clean_emails(self) -> list[str]:
         return [e for e in re.split(r"[\s,;]+", self.cleaned_data.get("emails") or "") if e]
+
+
+def pool_details(thumbnails: int = 4) -> dict[int, dict[str, Any]]:
+    """Per dataset: its patches per class, and the image URLs of its first few patches (for managers)."""
+    counts: dict[int, dict[str, int]] = {}
+    for dataset_id, tissue_class, n in (
+        Patch.objects.values_list("dataset_id", "tissue_class").annotate(n=Count("id")).order_by()
+    ):
+        counts.setdefault(dataset_id, {})[tissue_class] = n
+    details = {}
+    for dataset_id, per_class in counts.items():
+        first = (
+            Patch.objects.filter(dataset_id=dataset_id)
+            .order_by("id")
+            .values_list("pk", flat=True)[:thumbnails]
+        )
+        details[dataset_id] = {
+            "counts": ", ".join(f"{n:,} {c}" for c, n in sorted(per_class.items())),
+            "thumbnails": [reverse("gan:patch_image", args=[pk]) for pk in first],
+        }
+    return details

@@ -108,10 +108,24 @@ class StudyPlan:
     synthetic_available: int
     problems: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
+    real_parts: int = 1
+    synthetic_parts: int = 1
 
     @property
     def ok(self) -> bool:
         return not self.problems
+
+    @property
+    def max_items(self) -> int:
+        """The most items per reader these pools fill at this real:synthetic ratio."""
+        total = self.real_parts + self.synthetic_parts
+        n = self.real_available + self.synthetic_available
+        while n > 0:
+            n_real = round(n * self.real_parts / total)
+            if n_real <= self.real_available and n - n_real <= self.synthetic_available:
+                return n
+            n -= 1
+        return 0
 
 
 def _pool(datasets: Iterable[Dataset], tissue_class: str, source: str) -> QuerySet[Patch]:
@@ -161,6 +175,8 @@ def study_plan(
         synthetic_available,
         problems,
         warnings,
+        real_parts,
+        synthetic_parts,
     )
 
 

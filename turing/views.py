@@ -15,7 +15,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from core.roles import study_manager_required
 from turing import selectors, services
-from turing.forms import InviteForm, StudyForm
+from turing.forms import DEFAULT_ITEMS_PER_READER, InviteForm, StudyForm
 from turing.models import Invitation, Study
 
 # --- Experts ------------------------------------------------------------------------------------
@@ -93,6 +93,24 @@ def study_new(request: HttpRequest) -> HttpResponse:
     initial = selectors.study_copy_initial(study_id=int(source)) if source.isdigit() else None
     form = StudyForm(request.POST or None, initial=initial)
     plan = planning = None
+    fitted = None
+    if request.method == "POST" and "create" not in request.POST and form.is_valid():
+        # Defaults that fit the pools: an untouched default count the chosen pools cannot fill becomes
+        # the most they fill (said on the page), before anything is created.
+        data = form.cleaned_data
+        if data["items_per_reader"] == DEFAULT_ITEMS_PER_READER:
+            fits = services.study_plan(
+                tissue_class=data["tissue_class"],
+                real_datasets=list(data["real_datasets"]),
+                synthetic_datasets=list(data["synthetic_datasets"]),
+                items_per_reader=data["items_per_reader"],
+                real_parts=data["real_parts"],
+                synthetic_parts=data["synthetic_parts"],
+            ).max_items
+            if 2 <= fits < data["items_per_reader"]:
+                changed = request.POST.copy()
+                changed["items_per_reader"] = str(fits)
+                form, fitted = StudyForm(changed, initial=initial), fits
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
         pools = {
@@ -115,7 +133,7 @@ def study_new(request: HttpRequest) -> HttpResponse:
             pilot=pilot[0] if pilot else None,
             source=pilot[1] if pilot else "",
         )
-        if "create" in request.POST:
+        if "create" in request.POST and plan.ok:  # otherwise the preview says what is wrong, once
             try:
                 study = services.study_create(
                     **pools,
@@ -135,7 +153,7 @@ def study_new(request: HttpRequest) -> HttpResponse:
     return render(
         request,
         "turing/study_new.html",
-        {"form": form, "plan": plan, "planning": planning, "copied": initial},
+        {"form": form, "plan": plan, "planning": planning, "copied": initial, "fitted": fitted},
     )
 
 

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import uuid
 from typing import TYPE_CHECKING, Any
 
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
 from django.db import transaction
+from django.utils import timezone
 
 from core.jobs import JobError
 from core.models import Job
@@ -21,6 +21,17 @@ if TYPE_CHECKING:
     from core.jobs import JobContext
 
 MAX_COUNT = 1_000_000
+
+
+def _sampling_dataset_name(run_name: str, step: int, count: int, tissue_class: str) -> str:
+    """A name a study manager recognises: run, checkpoint step, count, class and date (#2, #3, ... when
+    the same sampling is made again the same day)."""
+    base = f"{run_name[:120]}, step {step:,}: {count:,} {tissue_class} ({timezone.localdate():%Y-%m-%d})"
+    name, n = base, 1
+    while Dataset.objects.filter(name=name).exists():
+        n += 1
+        name = f"{base} #{n}"
+    return name
 
 
 def sampling_run_start(
@@ -47,9 +58,7 @@ def sampling_run_start(
     run = checkpoint.run
     with transaction.atomic():
         dataset = Dataset.objects.create(
-            name=f"{tissue_class} samples #{uuid.uuid4().hex[:8]} of {run.name}, step {checkpoint.step}"[
-                :200
-            ],
+            name=_sampling_dataset_name(run.name, checkpoint.step, count, tissue_class),
             source=Source.SYNTHETIC,
             is_demo=run.is_demo,
             created_by=created_by if getattr(created_by, "is_authenticated", False) else None,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import pytest
@@ -79,14 +80,18 @@ def test_study_manager_builds_a_study_and_sees_progress(
     _login(page, live_server.url, "manager-a")
     page.goto(f"{live_server.url}/manage/studies/new/")
     page.get_by_label("Name").fill("Browser-built study")
-    page.get_by_label("Real datasets").select_option(label="real LYM")
-    page.get_by_label("Synthetic datasets").select_option(label="synthetic LYM")
+    page.get_by_role("checkbox", name=re.compile("^real LYM")).check()
+    expect(page.locator(".pool-thumbnails img").first).to_be_visible()
+    page.get_by_role("checkbox", name=re.compile("^synthetic LYM")).check()
+    # The preview follows the form without a click, and the default count is fitted to the pools.
+    expect(page.locator(".preview")).to_contain_text("Items per reader set to 24")
+    expect(page.get_by_label("Items per reader")).to_have_value("24")
     page.get_by_label("Items per reader").fill("6")
-    page.get_by_label("Readers:", exact=True).select_option(label="expert-a")
-    page.get_by_role("button", name="Preview the counts").click()
+    page.get_by_label("Items per reader").dispatch_event("change")
     expect(page.locator(".preview")).to_contain_text(
         "3 real (of 12 in the pool) and 3 synthetic (of 12 in the pool)"
     )
+    page.get_by_role("checkbox", name="expert-a").check()
     shot(page, "manager-builder-preview")
     page.get_by_role("button", name="Create the study").click()
     page.wait_for_url("**/manage/studies/*/")

@@ -233,3 +233,17 @@ def test_the_sampling_a_run_asked_for_starts_once_even_when_its_job_runs_again(
     second = training_services.sampling_after_training(run=run)
     assert first is not None and second is not None and first.pk == second.pk
     assert SamplingRun.objects.filter(checkpoint=trained_checkpoint).count() == 1
+
+
+def test_sampling_outputs_have_names_a_study_manager_recognises(trained_checkpoint: Checkpoint) -> None:
+    from django.utils import timezone
+
+    first = sampling_services.sampling_run_start(
+        checkpoint=trained_checkpoint, tissue_class="LYM", count=7, enqueue=False
+    )
+    again = sampling_services.sampling_run_start(
+        checkpoint=trained_checkpoint, tissue_class="LYM", count=7, enqueue=False
+    )
+    run = trained_checkpoint.run.name
+    expected = f"{run}, step 3: 7 LYM ({timezone.localdate():%Y-%m-%d})"
+    assert first.dataset.name == expected and again.dataset.name == f"{expected} #2"

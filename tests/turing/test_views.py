@@ -185,3 +185,18 @@ def test_the_study_page_and_list_show_progress_under_pseudonyms(
     assert "2 of 10" in listing
     detail = manager_client.get(reverse("turing:study_detail", args=[study.pk])).content.decode()
     assert reverse("evaluation:study_report", args=[study.pk]) in detail and "R1 (expert-a)" in detail
+
+
+def test_the_builder_fits_an_untouched_default_and_says_each_problem_once(
+    manager_client: Client, real_lym: Dataset, synthetic_lym: Dataset, expert: Any
+) -> None:
+    fitted = manager_client.post(
+        reverse("turing:study_new"),
+        _builder_data(real_lym, synthetic_lym, expert, items_per_reader=100) | {"preview": "1"},
+    ).content.decode()
+    assert "Items per reader set to 24" in fitted and 'name="items_per_reader" value="24"' in fitted
+    assert 'type="checkbox" name="real_datasets"' in fitted and "/manage/gan/patches/" in fitted  # thumbnails
+    chosen = _builder_data(real_lym, synthetic_lym, expert, items_per_reader=40) | {"create": "1"}
+    refused = manager_client.post(reverse("turing:study_new"), chosen).content.decode()
+    problem = "asks for 20 real LYM items per reader, but the real pool holds 12 LYM patches"
+    assert refused.count(problem) == 1 and not Study.objects.exists()
