@@ -1,5 +1,10 @@
 // The expert labelling page: one patch at a time, answered by buttons or keys, no page reloads.
 // Every answer is saved by the server before "Saved" shows; a reload resumes at the first unanswered patch.
+//
+// One answer per deliberate action. The label (R/S or its button) and the confidence (1-5 or its radio)
+// may come in either order; the answer is saved as soon as it has both (Enter saves a label without a
+// confidence; a study that asks none saves on the label). A held key's repeats are ignored, nothing
+// is taken for LOCK_MS after an answer, and the next patch takes answers only once it is drawn.
 const root = document.querySelector(".reader");
 const image = root.querySelector(".patch");
 const viewer = root.querySelector(".viewer");
@@ -10,10 +15,15 @@ const progressBar = root.querySelector(".reader-progress");
 const buttons = [...root.querySelectorAll("button.answer")];
 const csrf = root.querySelector("input[name=csrfmiddlewaretoken]").value;
 const ZOOMS = [1, 2, 3, 4, 6, 8];
+const askConfidence = root.dataset.askConfidence === "1";
+const LOCK_MS = 400;
 let zoom = 4;
 let current = null;
 let busy = false;
 let closed = false;
+let label = null; // the label chosen for the patch on screen, not yet saved
+let drawn = false; // the patch on screen has been drawn
+let lockedUntil = 0; // no answer is taken before this time (performance.now())
 const CLOSED = "This study has been closed by its manager: answers are no longer taken. Every answer you gave is kept.";
 
 function setZoom(level) {
@@ -41,6 +51,50 @@ function close() {
   root.classList.add("closed");
 }
 
+function ready() {
+  return !busy && !closed && current !== null && drawn && performance.now() >= lockedUntil;
+}
+
+function setLabel(value) {
+  label = value;
+  for (const button of buttons) button.setAttribute("aria-pressed", String(button.dataset.label === value));
+}
+
+function chosenConfidence() {
+  const checked = root.querySelector("input[name=confidence]:checked");
+  return checked ? Number(checked.value) : null;
+}
+
+// The rule above: save when the answer is complete, else say what is still missing.
+function saveIfComplete(withoutConfidence = false) {
+  if (!ready() || !label) {
+    if (ready() && askConfidence && chosenConfidence() !== null) statusLine.textContent = "Confidence chosen: now R or S.";
+    return;
+  }
+  if (!askConfidence || withoutConfidence || chosenConfidence() !== null) {
+    answer(label);
+  } else {
+    statusLine.textContent = `${label === "real" ? "Real" : "Synthetic"} chosen: now a confidence, 1 to 5 (Enter saves it without).`;
+  }
+}
+
+function chooseLabel(value) {
+  if (!ready()) return;
+  setLabel(value);
+  saveIfComplete();
+}
+
+function chooseConfidence(value) {
+  if (!ready()) return;
+  const radio = root.querySelector(`input[name=confidence][value="${value}"]`);
+  if (radio) radio.checked = true;
+  saveIfComplete();
+}
+
+image.addEventListener("load", () => {
+  drawn = true;
+});
+
 function render(next) {
   if (next.open === false) close();
   if (next.finished) {
@@ -48,6 +102,8 @@ function render(next) {
     return;
   }
   current = next.item;
+  setLabel(null);
+  drawn = false;
   image.src = next.item.image_url;
   image.alt = `Patch ${next.position + 1} of ${next.total}`;
   progressText.textContent = `Patch ${next.position + 1} of ${next.total} · ${next.answered} answered`;
@@ -67,13 +123,12 @@ async function loadNext() {
   render(await response.json());
 }
 
-async function answer(label) {
-  if (busy || closed || !current) return;
+async function answer(chosen) {
+  if (!ready()) return;
   setBusy(true);
   showError("");
   statusLine.textContent = "Saving…";
-  const checked = root.querySelector("input[name=confidence]:checked");
-  const body = { token: current.token, label, confidence: checked ? Number(checked.value) : null };
+  const body = { token: current.token, label: chosen, confidence: askConfidence ? chosenConfidence() : null };
   try {
     const response = await fetch(root.dataset.answerUrl, {
       method: "POST",
@@ -83,7 +138,8 @@ async function answer(label) {
     });
     const data = await response.json();
     if (response.ok) {
-      statusLine.textContent = `Saved: ${label} for patch ${data.next.position}.`;
+      statusLine.textContent = `Saved: ${chosen} for patch ${data.next.position}.`;
+      lockedUntil = performance.now() + LOCK_MS;
       render(data.next);
     } else {
       statusLine.textContent = "Not saved.";
@@ -98,21 +154,28 @@ async function answer(label) {
   }
 }
 
-for (const button of buttons) button.addEventListener("click", () => answer(button.dataset.label));
+for (const button of buttons) button.addEventListener("click", () => chooseLabel(button.dataset.label));
+for (const radio of root.querySelectorAll("input[name=confidence]")) {
+  radio.addEventListener("change", () => chooseConfidence(radio.value));
+}
 for (const button of root.querySelectorAll("[data-zoom-step]")) {
   button.addEventListener("click", () => stepZoom(Number(button.dataset.zoomStep)));
 }
 document.addEventListener("keydown", (event) => {
   if (event.ctrlKey || event.metaKey || event.altKey) return;
   const key = event.key.toLowerCase();
-  if (key === "r") answer("real");
-  else if (key === "s") answer("synthetic");
+  const answering = key === "r" || key === "s" || key === "enter" || /^[1-5]$/.test(key);
+  if (answering && event.repeat) {
+    event.preventDefault(); // a held key answers once
+    return;
+  }
+  if (key === "r") chooseLabel("real");
+  else if (key === "s") chooseLabel("synthetic");
+  else if (key === "enter" && label) saveIfComplete(true);
   else if (key === "+" || key === "=") stepZoom(1);
   else if (key === "-") stepZoom(-1);
-  else if (/^[1-5]$/.test(key)) {
-    const radio = root.querySelector(`input[name=confidence][value="${key}"]`);
-    if (radio) radio.checked = true;
-  } else return;
+  else if (/^[1-5]$/.test(key) && askConfidence) chooseConfidence(key);
+  else return;
   event.preventDefault();
 });
 

@@ -43,6 +43,7 @@ def test_expert_labels_by_keyboard_reloads_resumes_and_finishes(
         page.keyboard.press(key)
         if index < len(keys) - 1:
             expect(progress).to_have_text(f"Patch {index + 2} of 10 · {index + 1} answered")
+            page.wait_for_timeout(450)  # past the short lock after each answer, as a reader would be
     page.wait_for_url(f"**/studies/{study.pk}/done/")
     assert "You have answered 10 of 10 patches" in page.content()
     shot(page, "expert-finished")
@@ -151,10 +152,9 @@ def test_closing_asks_first_and_the_readers_page_turns_read_only(
     """The expert is looking at a patch when the manager closes the study (after confirming)."""
     from playwright.sync_api import expect
 
-    _login(page, live_server.url, "expert-a")
-    page.goto(f"{live_server.url}/studies/{study.pk}/")
-    expect(page.locator(".reader-progress-text")).to_contain_text("Patch 1 of 10")
-    page.keyboard.press("r")  # one answer: the expert is part-way through
+    _reading(page, live_server, study)  # signed in, the first patch drawn
+    page.keyboard.press("r")
+    page.keyboard.press("Enter")  # one answer (a label without a confidence): the expert is part-way through
     expect(page.locator(".reader-progress-text")).to_contain_text("1 answered")
     manager_context = browser.new_context()
     try:
@@ -196,3 +196,61 @@ def test_the_study_page_shows_a_readers_progress_without_a_reload(
         answer_submit(study_id=study.pk, reader=expert, token=token, label=label, confidence=3)
     expect(row.locator(".answered")).to_have_text("3 of 10", timeout=8_000)  # polled, no reload
     expect(row.locator(".last-answer")).not_to_have_text("—")
+
+
+def _reading(page: Any, live_server: Any, study: Study) -> Any:
+    from playwright.sync_api import expect
+
+    _login(page, live_server.url, "expert-a")
+    page.goto(f"{live_server.url}/studies/{study.pk}/")
+    progress = page.locator(".reader-progress-text")
+    expect(progress).to_have_text("Patch 1 of 10 · 0 answered")
+    for _ in range(100):  # answers are taken once the patch is drawn
+        if page.locator("img.patch").evaluate("img => img.complete && img.naturalWidth > 0"):
+            break
+        page.wait_for_timeout(50)
+    return progress
+
+
+def test_label_then_confidence_stores_the_confidence_on_the_patch_it_was_given_for(
+    page: Any, live_server: Any, study: Study
+) -> None:
+    from playwright.sync_api import expect
+
+    progress = _reading(page, live_server, study)
+    page.keyboard.press("r")
+    expect(page.locator(".status")).to_contain_text("Real chosen: now a confidence")
+    assert not Answer.objects.filter(label__isnull=False).exists()  # not saved without its confidence
+    page.keyboard.press("4")
+    expect(progress).to_have_text("Patch 2 of 10 · 1 answered", timeout=10_000)
+    expect(page.locator("input[name=confidence]:checked")).to_have_count(0)  # nothing carried over
+    page.wait_for_timeout(500)  # past the lock after an answer
+    page.keyboard.press("2")
+    page.keyboard.press("s")  # the other order
+    expect(progress).to_have_text("Patch 3 of 10 · 2 answered", timeout=10_000)
+    page.wait_for_timeout(500)
+    page.keyboard.press("r")
+    page.keyboard.press("Enter")  # a label alone, deliberately
+    expect(progress).to_have_text("Patch 4 of 10 · 3 answered", timeout=10_000)
+    answers = list(Answer.objects.filter(label__isnull=False).order_by("position"))
+    assert [(a.position, a.label, a.confidence) for a in answers] == [
+        (0, "real", 4),
+        (1, "synthetic", 2),
+        (2, "real", None),
+    ]
+
+
+def test_a_double_or_held_key_answers_once(page: Any, live_server: Any, study: Study) -> None:
+    from playwright.sync_api import expect
+
+    Study.objects.filter(pk=study.pk).update(ask_confidence=False)
+    progress = _reading(page, live_server, study)
+    page.locator("body").dispatch_event("keydown", {"key": "s", "repeat": True})  # a held key's repeat
+    page.wait_for_timeout(300)
+    assert not Answer.objects.filter(label__isnull=False).exists()
+    page.keyboard.press("s")
+    page.keyboard.press("s")  # a second press right after the first
+    expect(progress).to_have_text("Patch 2 of 10 · 1 answered", timeout=10_000)
+    page.wait_for_timeout(800)
+    assert Answer.objects.filter(label__isnull=False).count() == 1
+    expect(progress).to_have_text("Patch 2 of 10 · 1 answered", timeout=10_000)
