@@ -42,17 +42,15 @@ def study_statistics(*, study: Study, records: list[stats.Record] | None = None)
     """Every figure of the study's report. The MRMC analysis takes the study's items as its cases
     (every reader reads them all); a study that drew items per reader has no common case set."""
     records = study_records(study=study) if records is None else records
-    if study.same_items_for_all:
-        cases = list(study.items.values_list("token", flat=True))
-        return stats.study_statistics(records, protocol=study_protocol(study=study), cases=cases)
-    result = stats.study_statistics(records, protocol=study_protocol(study=study), cases=[])
-    reason = (
-        "this study drew different items for each reader, and the OR analysis needs every reader to read "
-        "the same cases"
-    )
-    result.mrmc = stats.TuringMRMC(None, None, [], result.readers, 0, result.mrmc.n_unrated, reason)
-    result.verdict = stats.verdict(result.mrmc, result.protocol)
-    return result
+    protocol = study_protocol(study=study)
+    if not study.same_items_for_all:
+        reason = (
+            "this study drew different items for each reader, and the OR analysis needs every reader to "
+            "read the same cases"
+        )
+        return stats.study_statistics(records, protocol=protocol, unavailable=reason)
+    cases = list(study.items.values_list("token", flat=True))
+    return stats.study_statistics(records, protocol=protocol, cases=cases)
 
 
 def classifier_for(*, dataset: Dataset, tissue_class: str) -> Classifier | None:

@@ -410,10 +410,15 @@ class TuringMRMC:
 
 
 def turing_mrmc(
-    records: Sequence[Record], *, cases: Sequence[str] | None = None, alpha: float = 0.05
+    records: Sequence[Record],
+    *,
+    cases: Sequence[str] | None = None,
+    alpha: float = 0.05,
+    unavailable: str = "",
 ) -> TuringMRMC:
     """MRMC over the readers who answered every case (`cases`: the study's items; default: every item
-    answered by anyone). Readers still reading are left out and named, never half counted."""
+    answered by anyone). Readers still reading are left out and named, never half counted.
+    `unavailable`: why this design has no common case set (then no analysis, and that reason)."""
     cases = sorted(set(cases) if cases is not None else {r.item for r in records})
     truth_of = {r.item: r.truth for r in records}
     by_reader: dict[str, dict[str, Record]] = defaultdict(dict)
@@ -423,6 +428,8 @@ def turing_mrmc(
     readers = sorted(name for name, items in by_reader.items() if wanted <= set(items))
     excluded = sorted(set(by_reader) - set(readers))
     n_unrated = sum(1 for r in records if r.confidence is None)
+    if unavailable:
+        return TuringMRMC(None, None, [], sorted(by_reader), 0, n_unrated, unavailable)
     if not readers:
         return TuringMRMC(
             None, None, [], excluded, len(cases), n_unrated, "no reader has answered every item yet"
@@ -446,7 +453,10 @@ VERDICT_RULE = (
     "synthetic from real patches (0.5 = chance), with its random-reader random-case (RRRC) interval. "
     "Detectable: the {ci}% interval lies above 0.5. Reversed: it lies below 0.5 (synthetic patches were "
     "called real more often than real ones). Indistinguishable within {margin}: the {ci2}% interval lies "
-    "inside {low} to {high} (two one-sided tests at {alpha}). Otherwise inconclusive."
+    "inside {low} to {high} (two one-sided tests at {alpha}). Otherwise inconclusive, also when every "
+    "reader gave every patch one and the same answer (no variation to estimate anything from). A lean "
+    "towards one answer is reported when the readers' mean criterion c differs from 0 by a t test "
+    "across readers at {alpha}."
 )
 
 
@@ -599,7 +609,11 @@ class StudyStatistics:
 
 
 def study_statistics(
-    records: Sequence[Record], *, protocol: Protocol | None = None, cases: Sequence[str] | None = None
+    records: Sequence[Record],
+    *,
+    protocol: Protocol | None = None,
+    cases: Sequence[str] | None = None,
+    unavailable: str = "",
 ) -> StudyStatistics:
     """Every figure of a study's report, from its answers, under the study's protocol."""
     protocol = protocol or Protocol()
@@ -611,7 +625,7 @@ def study_statistics(
         if r.tissue_class:
             by_class[r.tissue_class].append(r)
     pooled = accuracy(records)
-    analysis = turing_mrmc(records, cases=cases, alpha=protocol.alpha)
+    analysis = turing_mrmc(records, cases=cases, alpha=protocol.alpha, unavailable=unavailable)
     per_reader_bias = {reader: bias(by_reader[reader]) for reader in readers}
     notes = []
     if not records:

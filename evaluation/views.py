@@ -169,11 +169,6 @@ def _report_charts(
         single = analysis.single[0]
         if single.rrrc is not None:
             rows.append(("mean (RRRC)", single.auc_mean, single.rrrc.low, single.rrrc.high))
-    pooled = result.pooled
-    fig5 = {
-        f"{truth} patches": (p.share or 0.0, 1 - (p.share or 0.0) if p.n else 0.0)
-        for truth, p in (("real", pooled.real), ("synthetic", pooled.synthetic))
-    }
     return {
         "roc": _data_uri(roc_curves_svg(curves=curves, mean=mean)),
         "forest": _data_uri(
@@ -187,21 +182,8 @@ def _report_charts(
                 y_label="answers",
             )
         ),
-        "fig5": _data_uri(
-            stacked_share_chart_svg(
-                groups=fig5,
-                labels=("called correctly", "called incorrectly"),
-                title=f"{study.name}: answers by truth",
-            )
-        ),
-        "fool_rates": _data_uri(
-            histogram_svg(
-                values=list(result.fool_rates.values()),
-                bins=10,
-                title="Fool rate of each synthetic image",
-                x_label="share of readers who called it real",
-            )
-        ),
+        "fig5": _data_uri(_answers_by_truth_svg(study, result)),
+        "fool_rates": _data_uri(_fool_rates_svg(result)),
     }
 
 
@@ -209,16 +191,7 @@ def _report_charts(
 @require_GET
 def study_fig5(request: HttpRequest, study_id: int) -> HttpResponse:
     study = get_object_or_404(Study, pk=study_id)
-    pooled = selectors.study_statistics(study=study).pooled
-    groups = {
-        f"{truth} patches": (p.share or 0.0, 1 - (p.share or 0.0) if p.n else 0.0)
-        for truth, p in (("real", pooled.real), ("synthetic", pooled.synthetic))
-    }
-    svg = stacked_share_chart_svg(
-        groups=groups,
-        labels=("called correctly", "called incorrectly"),
-        title=f"{study.name}: answers by truth",
-    )
+    svg = _answers_by_truth_svg(study, selectors.study_statistics(study=study))
     return HttpResponse(svg, content_type="image/svg+xml")
 
 
@@ -226,14 +199,31 @@ def study_fig5(request: HttpRequest, study_id: int) -> HttpResponse:
 @require_GET
 def study_fool_rates(request: HttpRequest, study_id: int) -> HttpResponse:
     study = get_object_or_404(Study, pk=study_id)
-    rates = list(selectors.study_statistics(study=study).fool_rates.values())
-    svg = histogram_svg(
-        values=rates,
+    svg = _fool_rates_svg(selectors.study_statistics(study=study))
+    return HttpResponse(svg, content_type="image/svg+xml")
+
+
+def _answers_by_truth_svg(study: Study, result: stats.StudyStatistics) -> bytes:
+    """Like the paper's Fig. 5: for each truth, the share of answers that called it correctly."""
+    pooled = result.pooled
+    groups = {
+        f"{truth} patches": (p.share or 0.0, 1 - (p.share or 0.0) if p.n else 0.0)
+        for truth, p in (("real", pooled.real), ("synthetic", pooled.synthetic))
+    }
+    return stacked_share_chart_svg(
+        groups=groups,
+        labels=("called correctly", "called incorrectly"),
+        title=f"{study.name}: answers by truth",
+    )
+
+
+def _fool_rates_svg(result: stats.StudyStatistics) -> bytes:
+    return histogram_svg(
+        values=list(result.fool_rates.values()),
         bins=10,
         title="Fool rate of each synthetic image",
         x_label="share of readers who called it real",
     )
-    return HttpResponse(svg, content_type="image/svg+xml")
 
 
 def _export(study: Study, kind: str, names: bool) -> StreamingHttpResponse:

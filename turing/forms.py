@@ -6,7 +6,8 @@ from typing import Any
 from django import forms
 from django.conf import settings
 from django.contrib.auth import get_user_model
-from django.db.models import Count
+from django.db.models import Count, F, Window
+from django.db.models.functions import RowNumber
 from django.urls import reverse
 
 from core.roles import EXPERTS_GROUP
@@ -156,15 +157,20 @@ def pool_details(thumbnails: int = 4) -> dict[int, dict[str, Any]]:
         Patch.objects.values_list("dataset_id", "tissue_class").annotate(n=Count("id")).order_by()
     ):
         counts.setdefault(dataset_id, {})[tissue_class] = n
-    details = {}
-    for dataset_id, per_class in counts.items():
-        first = (
-            Patch.objects.filter(dataset_id=dataset_id)
-            .order_by("id")
-            .values_list("pk", flat=True)[:thumbnails]
-        )
-        details[dataset_id] = {
+    # The first few patches of every dataset in one query (the live preview renders this on each change).
+    rank = Window(RowNumber(), partition_by=F("dataset_id"), order_by=F("id").asc())
+    first: dict[int, list[str]] = {}
+    for dataset_id, pk in (
+        Patch.objects.annotate(rank=rank)
+        .filter(rank__lte=thumbnails)
+        .order_by("dataset_id", "id")
+        .values_list("dataset_id", "pk")
+    ):
+        first.setdefault(dataset_id, []).append(reverse("gan:patch_image", args=[pk]))
+    return {
+        dataset_id: {
             "counts": ", ".join(f"{n:,} {c}" for c, n in sorted(per_class.items())),
-            "thumbnails": [reverse("gan:patch_image", args=[pk]) for pk in first],
+            "thumbnails": first.get(dataset_id, []),
         }
-    return details
+        for dataset_id, per_class in counts.items()
+    }
