@@ -20,6 +20,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -118,18 +119,28 @@ def build(args: argparse.Namespace) -> None:
     )
 
 
-def phase_stats(args: argparse.Namespace) -> None:
+def _scale_study(args: argparse.Namespace) -> Any:
+    """The study `phase_build` made, in a process set up for Django."""
     setup_django(args.database_url)
-    from evaluation import mrmc, selectors, stats
     from turing.models import Study
 
-    study = Study.objects.get(name="eval scale")
+    return Study.objects.get(name="eval scale")
+
+
+def _peak_rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def phase_stats(args: argparse.Namespace) -> None:
+    study = _scale_study(args)
+    from evaluation import mrmc, selectors, stats
+
     start = time.perf_counter()
     records = selectors.study_records(study=study)
     loaded = time.perf_counter()
     result = selectors.study_statistics(study=study, records=records)
     done = time.perf_counter()
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    peak = _peak_rss_mb()
     print(
         f"statistics: {done - start:.2f} s ({loaded - start:.2f} s reading {len(records):,} answers, "
         f"{done - loaded:.2f} s computing every figure); peak RSS {peak:.0f} MB; "
@@ -162,19 +173,17 @@ def phase_stats(args: argparse.Namespace) -> None:
 
 
 def phase_export(args: argparse.Namespace) -> None:
-    setup_django(args.database_url)
+    study = _scale_study(args)
     from evaluation import selectors
     from evaluation.csv_export import csv_lines
-    from turing.models import Study
 
-    study = Study.objects.get(name="eval scale")
     start = time.perf_counter()
     rows = size = 0
     for line in csv_lines(selectors.tidy_answer_rows(study=study)):
         rows += 1
         size += len(line)
     elapsed = time.perf_counter() - start
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    peak = _peak_rss_mb()
     print(
         f"tidy CSV export: {rows:,} rows, {size / 1e6:.0f} MB in {elapsed:.2f} s = "
         f"{rows / elapsed:,.0f} rows/s; peak RSS {peak:.0f} MB"

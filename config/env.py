@@ -8,7 +8,7 @@ later as a puzzling error deep in a request or a task.
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 
 from django.core.exceptions import ImproperlyConfigured
@@ -45,25 +45,22 @@ class Env:
         )
 
     def integer(self, name: str, default: int, *, minimum: int | None = None) -> int:
-        value = self.raw(name)
-        if value in (None, ""):
-            return default
-        try:
-            number = int(value)
-        except ValueError:
-            raise ImproperlyConfigured(f"{name}={value!r} is not a whole number") from None
-        if minimum is not None and number < minimum:
-            raise ImproperlyConfigured(f"{name}={number} is below its minimum of {minimum}")
-        return number
+        return int(self._numeric(name, default, int, "a whole number", minimum))
 
     def number(self, name: str, default: float, *, minimum: float | None = None) -> float:
+        return self._numeric(name, default, float, "a number", minimum)
+
+    def _numeric(
+        self, name: str, default: float, parse: Callable[[str], float], what: str, minimum: float | None
+    ) -> float:
         value = self.raw(name)
         if value in (None, ""):
             return default
+        assert value is not None
         try:
-            number = float(value)
+            number = parse(value)
         except ValueError:
-            raise ImproperlyConfigured(f"{name}={value!r} is not a number") from None
+            raise ImproperlyConfigured(f"{name}={value!r} is not {what}") from None
         if minimum is not None and number < minimum:
             raise ImproperlyConfigured(f"{name}={number} is below its minimum of {minimum}")
         return number

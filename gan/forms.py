@@ -5,7 +5,9 @@ from typing import Any
 
 from django import forms
 
+from gan.imaging import PATCH_SIZE, SIZE_RANGE
 from gan.models import Checkpoint, Dataset, Source
+from gan.services.datasets import GENERATOR_KINDS, DatasetImportError, generator_describe
 from gan.sources import DEFAULT_CLASSES, KNOWN_CLASSES, PAPER_SYNTHETIC_COUNT
 
 
@@ -28,6 +30,33 @@ class DatasetImportForm(forms.Form):
         help_text="BACK (background) is left out by default, as in the paper.",
     )
 
+    size = forms.IntegerField(
+        required=False,
+        min_value=SIZE_RANGE[0],
+        max_value=SIZE_RANGE[1],
+        initial=PATCH_SIZE,
+        label="Patch size (px)",
+        help_text="128, the paper's, unless your generator makes another size. A study uses one size.",
+    )
+    synthetic = forms.BooleanField(
+        required=False,
+        label="These images are synthetic",
+        help_text="Made by a generator outside histoturing: describe it below.",
+    )
+    generator = forms.CharField(required=False, max_length=200, label="Generator name")
+    generator_kind = forms.ChoiceField(
+        required=False, choices=[(k, k) for k in GENERATOR_KINDS], initial="other", label="Generator kind"
+    )
+    description = forms.CharField(
+        required=False, widget=forms.Textarea(attrs={"rows": 2}), help_text="Model, training data, version."
+    )
+    sampling = forms.CharField(
+        required=False,
+        label="Sampling settings (JSON)",
+        help_text='For example {"truncation": 0.7, "steps": 50}.',
+    )
+    origin = forms.CharField(required=False, max_length=500, help_text="Where the images came from.")
+
     def clean(self) -> dict[str, Any]:
         data = super().clean() or {}
         if bool(data.get("archive")) == bool((data.get("server_path") or "").strip()):
@@ -35,6 +64,21 @@ class DatasetImportForm(forms.Form):
         archive = data.get("archive")
         if archive is not None and not archive.name.lower().endswith(".zip"):
             self.add_error("archive", "Upload a .zip archive.")
+        data["size"] = data.get("size") or PATCH_SIZE
+        data["generator_record"] = None
+        if data.get("synthetic"):
+            try:
+                data["generator_record"] = generator_describe(
+                    name=data.get("generator") or "",
+                    kind=data.get("generator_kind") or "other",
+                    description=data.get("description") or "",
+                    sampling=data.get("sampling") or "",
+                    origin=data.get("origin") or "",
+                )
+            except DatasetImportError as exc:
+                raise forms.ValidationError(str(exc)) from None
+        elif data.get("generator"):
+            self.add_error("synthetic", "A generator name describes a synthetic set: tick this box.")
         return data
 
 

@@ -1,8 +1,8 @@
 """The one image pipeline that every patch passes, real or synthetic. No Django here.
 
 Real patches (224x224 TIFF in NCT-CRC-HE-100K) and generated ones (128x128 tensors) both end as a
-128x128 8-bit RGB image, encoded by `encode_png` with the same settings and no metadata, so that
-nothing in the bytes of a patch tells where it came from.
+128x128 8-bit RGB image (or the square size a dataset is imported at), encoded by `encode_png` with
+the same settings and no metadata, so that nothing in the bytes of a patch tells where it came from.
 """
 
 from __future__ import annotations
@@ -15,11 +15,12 @@ from dataclasses import dataclass
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
-PATCH_SIZE = 128
+PATCH_SIZE = 128  # the paper's size and the default; a dataset may be imported at another (`SIZE_RANGE`)
+SIZE_RANGE = (32, 1024)
 # Downsampling filter for every real patch (224 -> 128 px): Lanczos (a windowed sinc) keeps the
 # fine chromatin texture that pathologists look at, with proper anti-aliasing. One filter for all.
 RESAMPLE = Image.Resampling.LANCZOS
-RESAMPLE_NAME = "PIL LANCZOS (antialiased), 8-bit RGB, 128x128"
+RESAMPLE_NAME = "PIL LANCZOS (antialiased), 8-bit RGB"
 ACCEPTED_FORMATS = ("TIFF", "PNG", "JPEG")
 # Fixed PNG encoder settings: zlib level 6, no optimisation pass, no text/ICC/EXIF chunks.
 PNG_COMPRESS_LEVEL = 6
@@ -32,13 +33,22 @@ class ImageRejected(ValueError):
 
 @dataclass(frozen=True)
 class DecodedPatch:
-    image: Image.Image  # the 128x128 RGB derivative
+    image: Image.Image  # the size x size RGB derivative
     source_format: str
     source_size: tuple[int, int]
 
 
-def decode_patch(data: bytes, *, max_pixels: int) -> DecodedPatch:
-    """Decode one source image and make its 128x128 RGB derivative, or raise ImageRejected."""
+def size_problem(size: int) -> str:
+    """Why `size` cannot be a dataset's patch size ("" when it can)."""
+    low, high = SIZE_RANGE
+    return "" if low <= size <= high else f"a patch size must be from {low} to {high} px, got {size}"
+
+
+def decode_patch(data: bytes, *, max_pixels: int, size: int = PATCH_SIZE) -> DecodedPatch:
+    """Decode one source image and make its size x size RGB derivative, or raise ImageRejected.
+
+    Larger sources are downsampled with the one filter (`RESAMPLE`); smaller ones are refused, never
+    upsampled (an upsampled patch carries interpolation traces that a reader could learn)."""
     try:
         # Image.open reads only the header: sizes are checked before any pixel is decoded.
         with warnings.catch_warnings():
@@ -67,17 +77,15 @@ def decode_patch(data: bytes, *, max_pixels: int) -> DecodedPatch:
             )
         if width != height:
             raise ImageRejected(f"unexpected size {width}x{height}: expected a square patch")
-        if width < PATCH_SIZE:
-            raise ImageRejected(f"unexpected size {width}x{height}: smaller than {PATCH_SIZE}x{PATCH_SIZE}")
+        if width < size:
+            raise ImageRejected(f"unexpected size {width}x{height}: smaller than {size}x{size}")
         try:
             with warnings.catch_warnings():
                 warnings.simplefilter("error", Image.DecompressionBombWarning)
                 image.load()
         except (OSError, SyntaxError, ValueError, Image.DecompressionBombWarning) as exc:
             raise ImageRejected(f"corrupt or truncated image: {exc}") from None
-        derivative = (
-            image.resize((PATCH_SIZE, PATCH_SIZE), RESAMPLE) if image.size != (PATCH_SIZE,) * 2 else image
-        )
+        derivative = image.resize((size, size), RESAMPLE) if image.size != (size, size) else image
         # Rebuild from raw pixels: the derivative carries no info dict, ICC profile or EXIF.
         clean = Image.frombytes("RGB", derivative.size, derivative.tobytes())
         return DecodedPatch(image=clean, source_format=str(image.format), source_size=(width, height))
@@ -100,10 +108,13 @@ def _describe_mode(mode: str) -> str:
 
 
 def from_array(pixels: np.ndarray) -> Image.Image:
-    """A [128, 128, 3] uint8 array (a generated patch) as an image of the same pipeline."""
-    if pixels.dtype != np.uint8 or pixels.shape != (PATCH_SIZE, PATCH_SIZE, 3):
-        raise ValueError(f"expected a uint8 array of shape (128, 128, 3), got {pixels.dtype} {pixels.shape}")
-    return Image.frombytes("RGB", (PATCH_SIZE, PATCH_SIZE), np.ascontiguousarray(pixels).tobytes())
+    """A [size, size, 3] uint8 array (a generated patch) as an image of the same pipeline."""
+    size = pixels.shape[0] if pixels.ndim == 3 else 0
+    if pixels.dtype != np.uint8 or pixels.shape != (size, size, 3) or size_problem(size):
+        raise ValueError(
+            f"expected a square uint8 array of shape (N, N, 3), got {pixels.dtype} {pixels.shape}"
+        )
+    return Image.frombytes("RGB", (size, size), np.ascontiguousarray(pixels).tobytes())
 
 
 def content_hash(image: Image.Image) -> str:
@@ -111,10 +122,15 @@ def content_hash(image: Image.Image) -> str:
     return hashlib.sha256(image.tobytes()).hexdigest()
 
 
+def _check_patch(image: Image.Image) -> None:
+    width, height = image.size
+    if image.mode != "RGB" or width != height or size_problem(width):
+        raise ValueError(f"expected a square RGB patch, got {image.mode} {image.size}")
+
+
 def encode_png(image: Image.Image) -> bytes:
     """The one PNG encoding of every patch."""
-    if image.mode != "RGB" or image.size != (PATCH_SIZE, PATCH_SIZE):
-        raise ValueError(f"expected a 128x128 RGB image, got {image.mode} {image.size}")
+    _check_patch(image)
     buffer = io.BytesIO()
     Image.frombytes("RGB", image.size, image.tobytes()).save(
         buffer, format="PNG", compress_level=PNG_COMPRESS_LEVEL, optimize=False
@@ -124,9 +140,9 @@ def encode_png(image: Image.Image) -> bytes:
 
 def encode_png_blinded(image: Image.Image) -> bytes:
     """The PNG sent to experts: zlib level 0 (stored blocks), so every 128x128 patch has exactly the
-    same byte length and neither its size nor its compression ratio tells anything about its source."""
-    if image.mode != "RGB" or image.size != (PATCH_SIZE, PATCH_SIZE):
-        raise ValueError(f"expected a 128x128 RGB image, got {image.mode} {image.size}")
+    same byte length and neither its size nor its compression ratio tells anything about its source
+    (a study's patches all share one size)."""
+    _check_patch(image)
     buffer = io.BytesIO()
     Image.frombytes("RGB", image.size, image.tobytes()).save(
         buffer, format="PNG", compress_level=0, optimize=False
@@ -140,6 +156,6 @@ def blinded_png(stored: bytes) -> bytes:
 
 
 def decode_png_array(data: bytes) -> np.ndarray:
-    """A stored patch back to a [128, 128, 3] uint8 array."""
+    """A stored patch back to a [size, size, 3] uint8 array."""
     with Image.open(io.BytesIO(data)) as image:
         return np.asarray(image.convert("RGB"), dtype=np.uint8)

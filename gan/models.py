@@ -18,7 +18,10 @@ class Dataset(models.Model):
     source = models.CharField(max_length=20, choices=Source.choices, default=Source.REAL)
     description = models.TextField(blank=True)
     is_demo = models.BooleanField(default=False, help_text="Built from the bundled demo data.")
-    # Where it came from and how: source path, resampling filter, pipeline version, import options.
+    # Every patch of a dataset is patch_size x patch_size px (128, the paper's, unless imported at another).
+    patch_size = models.PositiveSmallIntegerField(default=128)
+    # Where it came from and how: source path, resampling filter, size, pipeline version and, for a
+    # synthetic set, "generator" (`gan.services.datasets.Generator`: name, kind, checkpoint hash, ...).
     provenance = models.JSONField(default=dict, blank=True)
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
@@ -31,6 +34,10 @@ class Dataset(models.Model):
     def __str__(self) -> str:
         return self.name
 
+    @property
+    def generator(self) -> dict:
+        return dict(self.provenance.get("generator") or {})
+
 
 def patch_upload_to(instance: Patch, filename: str) -> str:
     return f"patches/{instance.dataset_id}/{filename}"
@@ -42,7 +49,8 @@ def patch_storage_name(dataset_id: int, digest: str) -> str:
 
 
 class Patch(models.Model):
-    """One 128x128 RGB patch, real or synthetic, stored as a lossless PNG of the common pipeline."""
+    """One square RGB patch (128 px unless its dataset says otherwise), real or synthetic, stored as a
+    lossless PNG of the common pipeline."""
 
     dataset = models.ForeignKey(Dataset, on_delete=models.CASCADE, related_name="patches")
     tissue_class = models.CharField(max_length=8, db_index=True)

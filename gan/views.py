@@ -67,19 +67,22 @@ def dataset_import(request: HttpRequest) -> HttpResponse:
                     for chunk in data["archive"].chunks():
                         out.write(chunk)
                 name = data["name"] or data["archive"].name.rsplit("/", 1)[-1].removesuffix(".zip")
-                job = services.dataset_import_start(
-                    path=target,
-                    name=name,
-                    classes=data["classes"],
-                    created_by=request.user,
-                    delete_source_after=True,
-                )
+                owned = True
             else:
-                path = services.import_path_resolve(relative=data["server_path"])
-                job = services.dataset_import_start(
-                    path=path, name=data["name"] or None, classes=data["classes"], created_by=request.user
-                )
+                target = services.import_path_resolve(relative=data["server_path"])
+                name, owned = data["name"] or None, False
+            job = services.dataset_import_start(
+                path=target,
+                name=name,
+                classes=data["classes"],
+                created_by=request.user,
+                delete_source_after=owned,
+                generator=data["generator_record"],
+                size=data["size"],
+            )
         except services.DatasetImportError as exc:
+            if data.get("archive"):  # refused before a job owned the upload
+                target.unlink(missing_ok=True)
             form.add_error(None, str(exc))
         else:
             return redirect("job_detail", job_id=job.pk)

@@ -3,7 +3,7 @@ from typing import Any
 from django.contrib import admin
 from django.http import HttpRequest
 
-from turing.models import Answer, Assignment, Study, StudyEvent, StudyItem
+from turing.models import Answer, Assignment, Study, StudyArm, StudyEvent, StudyItem
 
 PROTOCOL_FIELDS = (
     "equivalence_margin",
@@ -24,9 +24,22 @@ PROTOCOL_FIELDS = (
 )
 
 
+class StudyArmInline(admin.TabularInline):
+    """A study's arms, as built (their items were drawn from them)."""
+
+    model = StudyArm
+    fields = readonly_fields = ("name", "parts", "position", "datasets")
+    extra = 0
+    can_delete = False
+
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
 @admin.register(Study)
 class StudyAdmin(admin.ModelAdmin):
     list_display = ("name", "tissue_class", "items_per_reader", "status", "created_at")
+    inlines = (StudyArmInline,)
 
     def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> Any:
         """The protocol is frozen once the first answer has arrived (results are never edited in place)."""

@@ -13,6 +13,7 @@ from django.urls import reverse
 from core.roles import EXPERTS_GROUP
 from gan.models import Dataset, Patch, Source
 from gan.sources import KNOWN_CLASSES
+from turing.services import SINGLE_ARM, ArmSpec
 
 
 def _experts() -> Any:
@@ -54,6 +55,17 @@ def pool_label(dataset: Dataset) -> str:
     )
 
 
+def _synthetic_pool(help_text: str) -> PoolField:
+    return PoolField(
+        queryset=Dataset.objects.filter(source=Source.SYNTHETIC)
+        .select_related("sampling_run__checkpoint__run")
+        .order_by("-created_at"),
+        widget=PoolWidget,
+        required=False,
+        help_text=help_text,
+    )
+
+
 class StudyForm(forms.Form):
     name = forms.CharField(max_length=200)
     tissue_class = forms.ChoiceField(choices=[(c, c) for c in KNOWN_CLASSES], initial="LYM")
@@ -62,13 +74,13 @@ class StudyForm(forms.Form):
         widget=PoolWidget,
         help_text="Where the real patches come from.",
     )
-    synthetic_datasets = PoolField(
-        queryset=Dataset.objects.filter(source=Source.SYNTHETIC)
-        .select_related("sampling_run__checkpoint__run")
-        .order_by("-created_at"),
-        widget=PoolWidget,
-        help_text="Sampling runs' outputs, or imported synthetic sets.",
+    arm1_name = forms.CharField(
+        required=False,
+        max_length=100,
+        label="Synthetic arm name",
+        help_text="The generator, say (default: 'synthetic', or 'A' with more arms). Experts never see it.",
     )
+    synthetic_datasets = _synthetic_pool("Sampling runs' outputs, or imported synthetic sets.")
     items_per_reader = forms.IntegerField(
         min_value=2,
         initial=DEFAULT_ITEMS_PER_READER,
@@ -77,7 +89,17 @@ class StudyForm(forms.Form):
     real_parts = forms.IntegerField(
         min_value=0, initial=1, label="Real parts", help_text="Ratio real : synthetic"
     )
-    synthetic_parts = forms.IntegerField(min_value=0, initial=1, label="Synthetic parts")
+    synthetic_parts = forms.IntegerField(min_value=0, initial=1, label="Synthetic parts (this arm)")
+    arm2_name = forms.CharField(
+        required=False, max_length=100, label="Second arm name", help_text="Default: 'B'."
+    )
+    arm2_datasets = _synthetic_pool("Another generator's synthetic sets, to compare with the first arm.")
+    arm2_parts = forms.IntegerField(required=False, min_value=0, initial=1, label="Second arm parts")
+    arm3_name = forms.CharField(
+        required=False, max_length=100, label="Third arm name", help_text="Default: 'C'."
+    )
+    arm3_datasets = _synthetic_pool("A third generator's synthetic sets.")
+    arm3_parts = forms.IntegerField(required=False, min_value=0, initial=1, label="Third arm parts")
     same_items_for_all = forms.BooleanField(
         required=False, initial=True, help_text="Every reader sees the same items, each in their own order."
     )
@@ -120,10 +142,28 @@ class StudyForm(forms.Form):
         super().__init__(*args, **kwargs)
         self.fields["equivalence_margin"].initial = settings.DEFAULT_EQUIVALENCE_MARGIN
         details = pool_details()
-        for name in ("real_datasets", "synthetic_datasets"):
+        for name in ("real_datasets", "synthetic_datasets", "arm2_datasets", "arm3_datasets"):
             widget = self.fields[name].widget
             assert isinstance(widget, PoolWidget)
             widget.details = details
+
+    def arms(self) -> list[ArmSpec]:
+        """The synthetic arms asked for: the first always, the others when they have datasets."""
+        data = self.cleaned_data
+        chosen = [("", "synthetic_datasets", "synthetic_parts", "arm1_name")] + [
+            (letter, f"arm{k}_datasets", f"arm{k}_parts", f"arm{k}_name")
+            for k, letter in ((2, "B"), (3, "C"))
+            if data.get(f"arm{k}_datasets")
+        ]
+        several = len(chosen) > 1
+        return [
+            ArmSpec(
+                (data.get(name_field) or "").strip() or (letter or ("A" if several else SINGLE_ARM)),
+                list(data.get(datasets) or []),
+                int(data[parts]) if data.get(parts) is not None else 1,
+            )
+            for letter, datasets, parts, name_field in chosen
+        ]
 
 
 class InviteForm(forms.Form):

@@ -35,7 +35,7 @@ class Study(models.Model):
     instructions = models.TextField(blank=True)
     items_per_reader = models.PositiveIntegerField()
     real_parts = models.PositiveSmallIntegerField(default=1)  # the real:synthetic ratio
-    synthetic_parts = models.PositiveSmallIntegerField(default=1)
+    synthetic_parts = models.PositiveSmallIntegerField(default=1)  # the sum of the arms' parts
     same_items_for_all = models.BooleanField(default=True, help_text="Agreement statistics need it.")
     allow_changes = models.BooleanField(default=False)
     ask_confidence = models.BooleanField(default=True)
@@ -53,6 +53,7 @@ class Study(models.Model):
     # Draws the item set; each reader's order comes from the reader's own stored seed.
     seed = models.BigIntegerField(default=new_seed)
     real_datasets = models.ManyToManyField("gan.Dataset", related_name="+", blank=True)
+    # Every arm's datasets together (each arm's own are on `StudyArm`).
     synthetic_datasets = models.ManyToManyField("gan.Dataset", related_name="+", blank=True)
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
@@ -69,6 +70,25 @@ class Study(models.Model):
     @property
     def is_open(self) -> bool:
         return self.status == self.Status.OPEN
+
+
+class StudyArm(models.Model):
+    """One synthetic arm of a study: a named set of synthetic datasets (one generator, typically) and its
+    share of each reader's items. A study compares its arms against one shared real pool. Experts never
+    see an arm: only study managers and the report do."""
+
+    study = models.ForeignKey(Study, on_delete=models.CASCADE, related_name="arms")
+    name = models.CharField(max_length=100)
+    parts = models.PositiveSmallIntegerField(default=1)
+    position = models.PositiveSmallIntegerField(default=0)
+    datasets = models.ManyToManyField("gan.Dataset", related_name="+")
+
+    class Meta:
+        ordering = ["study", "position"]
+        constraints = [models.UniqueConstraint(fields=["study", "name"], name="study_arm_unique_name")]
+
+    def __str__(self) -> str:
+        return f"arm {self.name} of {self.study_id}"
 
 
 class StudyEvent(models.Model):
@@ -140,6 +160,8 @@ class StudyItem(models.Model):
     study = models.ForeignKey(Study, on_delete=models.CASCADE, related_name="items")
     patch = models.ForeignKey(Patch, on_delete=models.PROTECT, related_name="+")
     truth = models.CharField(max_length=20, choices=Source.choices)
+    # The synthetic arm a synthetic item was drawn for (None for real items).
+    arm = models.ForeignKey(StudyArm, null=True, blank=True, on_delete=models.PROTECT, related_name="items")
     token = models.CharField(max_length=32, unique=True, default=new_token)
 
     class Meta:

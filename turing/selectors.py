@@ -187,14 +187,23 @@ def study_copy_initial(*, study_id: int) -> dict[str, Any] | None:
     study = Study.objects.filter(pk=study_id).first()
     if study is None:
         return None
+    arms: dict[str, Any] = {}
+    for k, arm in enumerate(study.arms.prefetch_related("datasets")[:3], start=1):
+        datasets, parts = (
+            ("synthetic_datasets", "synthetic_parts") if k == 1 else (f"arm{k}_datasets", f"arm{k}_parts")
+        )
+        arms |= {
+            f"arm{k}_name": arm.name,
+            datasets: [d.pk for d in arm.datasets.all()],
+            parts: arm.parts,
+        }
     return {
         "name": f"{study.name} (copy)",
         "tissue_class": study.tissue_class,
         "real_datasets": list(study.real_datasets.values_list("pk", flat=True)),
-        "synthetic_datasets": list(study.synthetic_datasets.values_list("pk", flat=True)),
+        **arms,
         "items_per_reader": study.items_per_reader,
         "real_parts": study.real_parts,
-        "synthetic_parts": study.synthetic_parts,
         "same_items_for_all": study.same_items_for_all,
         "allow_changes": study.allow_changes,
         "ask_confidence": study.ask_confidence,

@@ -35,11 +35,14 @@ from turing.models import (
     ImageFetch,
     Invitation,
     Study,
+    StudyArm,
     StudyEvent,
     StudyItem,
     StudyItemImage,
 )
 from turing.selectors import assignment_answered_count
+
+SINGLE_ARM = "synthetic"  # the name of a study's arm when it has one
 
 
 class StudyError(ValueError):
@@ -96,6 +99,23 @@ def sample_size(
     )
 
 
+@dataclass(frozen=True)
+class ArmSpec:
+    """A synthetic arm as a manager asks for it: a name, its synthetic datasets, its parts of the ratio."""
+
+    name: str
+    datasets: Sequence[Dataset]
+    parts: int = 1
+
+
+@dataclass
+class ArmPlan:
+    name: str
+    parts: int
+    n: int  # items per reader from this arm
+    available: int  # patches of the study's class in the arm's datasets
+
+
 @dataclass
 class StudyPlan:
     """What a study would hold, computed before anything is written (the builder's preview)."""
@@ -110,6 +130,8 @@ class StudyPlan:
     warnings: list[str] = field(default_factory=list)
     real_parts: int = 1
     synthetic_parts: int = 1
+    arms: list[ArmPlan] = field(default_factory=list)
+    patch_size: int | None = None
 
     @property
     def ok(self) -> bool:
@@ -117,15 +139,36 @@ class StudyPlan:
 
     @property
     def max_items(self) -> int:
-        """The most items per reader these pools fill at this real:synthetic ratio."""
-        total = self.real_parts + self.synthetic_parts
-        n = self.real_available + self.synthetic_available
+        """The most items per reader these pools fill at this ratio (real : each arm)."""
+        parts = [self.real_parts] + [a.parts for a in self.arms]
+        available = [self.real_available] + [a.available for a in self.arms]
+        n = sum(available)
         while n > 0:
-            n_real = round(n * self.real_parts / total)
-            if n_real <= self.real_available and n - n_real <= self.synthetic_available:
+            if all(k <= have for k, have in zip(split_items(n, parts), available, strict=True)):
                 return n
             n -= 1
         return 0
+
+
+def split_items(n: int, parts: Sequence[int]) -> list[int]:
+    """`n` items in proportion to `parts` (real first, then each arm), summing to exactly `n`.
+
+    The real share is rounded as a two-pool study always was; the synthetic rest goes to the arms by
+    largest remainder (ties to the earlier arm), so every reader gets the same counts per arm."""
+    total = sum(parts)
+    if total <= 0:
+        return [0] * len(parts)
+    n_real = round(n * parts[0] / total)
+    rest, arm_parts = n - n_real, parts[1:]
+    arm_total = sum(arm_parts)
+    if arm_total == 0:
+        return [n_real] + [0] * len(arm_parts)
+    exact = [rest * p / arm_total for p in arm_parts]
+    counts = [int(x) for x in exact]
+    by_remainder = sorted(range(len(exact)), key=lambda i: (-(exact[i] - counts[i]), i))
+    for i in by_remainder[: rest - sum(counts)]:
+        counts[i] += 1
+    return [n_real, *counts]
 
 
 def _pool(datasets: Iterable[Dataset], tissue_class: str, source: str) -> QuerySet[Patch]:
@@ -133,50 +176,104 @@ def _pool(datasets: Iterable[Dataset], tissue_class: str, source: str) -> QueryS
     return Patch.objects.filter(dataset_id__in=ids, tissue_class=tissue_class, source=source)
 
 
+def _arm_problems(arms: Sequence[ArmSpec]) -> list[str]:
+    problems = []
+    names = [a.name.strip() for a in arms]
+    if not arms:
+        problems.append("A study needs at least one synthetic arm.")
+    if any(not name for name in names):
+        problems.append("Every synthetic arm needs a name.")
+    for name in sorted({n for n in names if names.count(n) > 1 and n}):
+        problems.append(f"Two arms are named {name!r}: each arm needs its own name.")
+    if any(name.lower() == Source.REAL for name in names):
+        problems.append("An arm cannot be named 'real'.")
+    seen: dict[int, str] = {}
+    for arm in arms:
+        if arm.parts < 1:
+            problems.append(f"Arm {arm.name!r} needs at least one part of the ratio.")
+        for dataset in arm.datasets:
+            if dataset.pk in seen and seen[dataset.pk] != arm.name:
+                problems.append(
+                    f"{dataset.name} is in arms {seen[dataset.pk]!r} and {arm.name!r}: an arm's patches "
+                    "must be its own."
+                )
+            seen[dataset.pk] = arm.name
+    return problems
+
+
+def _size_problem(datasets: Iterable[Dataset]) -> tuple[int | None, list[str]]:
+    sizes: dict[int, list[str]] = {}
+    for dataset in datasets:
+        sizes.setdefault(dataset.patch_size, []).append(dataset.name)
+    if len(sizes) <= 1:
+        return (next(iter(sizes)) if sizes else None), []
+    described = "; ".join(f"{size} px: {', '.join(sorted(names))}" for size, names in sorted(sizes.items()))
+    return None, [f"The pools mix patch sizes ({described}): every pool of a study must share one size."]
+
+
 def study_plan(
     *,
     tissue_class: str,
     real_datasets: Sequence[Dataset],
-    synthetic_datasets: Sequence[Dataset],
+    synthetic_datasets: Sequence[Dataset] = (),
     items_per_reader: int,
     real_parts: int = 1,
     synthetic_parts: int = 1,
     equivalence_margin: float = 0.10,
     alpha: float = 0.05,
+    arms: Sequence[ArmSpec] | None = None,
 ) -> StudyPlan:
+    """The preview of a study: counts per reader from the real pool and each arm, and every problem.
+
+    `arms` defaults to one arm, "synthetic", of `synthetic_datasets` with `synthetic_parts`."""
     tissue_class = tissue_class.strip().upper()
+    if arms is None:
+        arms = [ArmSpec(SINGLE_ARM, list(synthetic_datasets), synthetic_parts)]
+    arms = [ArmSpec(a.name.strip(), list(a.datasets), a.parts) for a in arms]
     problems: list[str] = protocol_problems(equivalence_margin=equivalence_margin, alpha=alpha)
     if items_per_reader < 2:
         problems.append("A study needs at least 2 items per reader.")
-    if real_parts < 0 or synthetic_parts < 0 or real_parts + synthetic_parts == 0:
+    if real_parts < 0 or real_parts + sum(max(a.parts, 0) for a in arms) == 0:
         problems.append("The real:synthetic ratio needs at least one positive part.")
-        real_parts, synthetic_parts = 1, 1
-    n_real = round(items_per_reader * real_parts / (real_parts + synthetic_parts))
-    n_synthetic = items_per_reader - n_real
+        real_parts = 1
+    problems += _arm_problems(arms)
+    parts = [real_parts] + [max(a.parts, 0) for a in arms]
+    counts = split_items(items_per_reader, parts)
     real_available = _pool(real_datasets, tissue_class, Source.REAL).count()
-    synthetic_available = _pool(synthetic_datasets, tissue_class, Source.SYNTHETIC).count()
-    if n_real > real_available:
+    if counts[0] > real_available:
         problems.append(
-            f"The study asks for {n_real} real {tissue_class} items per reader, "
+            f"The study asks for {counts[0]} real {tissue_class} items per reader, "
             f"but the real pool holds {real_available} {tissue_class} patches."
         )
-    if n_synthetic > synthetic_available:
-        problems.append(
-            f"The study asks for {n_synthetic} synthetic {tissue_class} items per reader, "
-            f"but the synthetic pool holds {synthetic_available} {tissue_class} patches."
-        )
-    warnings = _colour_leak_warnings(real_datasets, synthetic_datasets)
+    arm_plans = []
+    for arm, n in zip(arms, counts[1:], strict=True):
+        available = _pool(arm.datasets, tissue_class, Source.SYNTHETIC).count()
+        arm_plans.append(ArmPlan(arm.name, arm.parts, n, available))
+        if n > available:
+            what, pool = (
+                ("", "the synthetic pool") if len(arms) == 1 else (f" of arm {arm.name!r}", "the arm")
+            )
+            problems.append(
+                f"The study asks for {n} synthetic {tissue_class} items{what} per reader, "
+                f"but {pool} holds {available} {tissue_class} patches."
+            )
+    all_synthetic = [d for a in arms for d in a.datasets]
+    patch_size, size_problems = _size_problem([*real_datasets, *all_synthetic])
+    problems += size_problems
+    warnings = _colour_leak_warnings(real_datasets, all_synthetic)
     return StudyPlan(
         tissue_class,
         items_per_reader,
-        n_real,
-        n_synthetic,
+        counts[0],
+        sum(counts[1:]),
         real_available,
-        synthetic_available,
+        sum(a.available for a in arm_plans),
         problems,
         warnings,
         real_parts,
-        synthetic_parts,
+        sum(a.parts for a in arms),
+        arm_plans,
+        patch_size,
     )
 
 
@@ -220,9 +317,12 @@ def _draw(ids: Sequence[int], n: int, rng: np.random.Generator) -> list[int]:
     return [ordered[i] for i in rng.choice(len(ordered), size=n, replace=False)] if n else []
 
 
-def _create_items(study: Study, real_ids: list[int], synthetic_ids: list[int]) -> list[StudyItem]:
+def _create_items(
+    study: Study, real_ids: list[int], arm_ids: list[tuple[StudyArm, list[int]]]
+) -> list[StudyItem]:
     items = [StudyItem(study=study, patch_id=pid, truth=Source.REAL) for pid in real_ids]
-    items += [StudyItem(study=study, patch_id=pid, truth=Source.SYNTHETIC) for pid in synthetic_ids]
+    for arm, ids in arm_ids:
+        items += [StudyItem(study=study, patch_id=pid, truth=Source.SYNTHETIC, arm=arm) for pid in ids]
     created = StudyItem.objects.bulk_create(items)
     item_images_make(items=created)
     return created
@@ -239,30 +339,36 @@ def item_images_make(*, items: Sequence[StudyItem]) -> None:
 
 
 def _draw_item_set(study: Study, seed: int, plan: StudyPlan) -> list[StudyItem]:
+    """The real draw first, then each arm in order, from one stream: a one-arm study draws what a
+    study drew before arms existed."""
     rng = np.random.default_rng([seed, 1])
     real_ids = list(
         _pool(study.real_datasets.all(), study.tissue_class, Source.REAL).values_list("id", flat=True)
     )
-    synthetic_ids = list(
-        _pool(study.synthetic_datasets.all(), study.tissue_class, Source.SYNTHETIC).values_list(
-            "id", flat=True
+    real = _draw(real_ids, plan.n_real, rng)
+    by_name = {a.name: a for a in plan.arms}
+    arm_ids = []
+    for arm in study.arms.all():
+        ids = list(
+            _pool(arm.datasets.all(), study.tissue_class, Source.SYNTHETIC).values_list("id", flat=True)
         )
-    )
-    return _create_items(
-        study, _draw(real_ids, plan.n_real, rng), _draw(synthetic_ids, plan.n_synthetic, rng)
-    )
+        arm_ids.append((arm, _draw(ids, by_name[arm.name].n, rng)))
+    return _create_items(study, real, arm_ids)
+
+
+def _arms_of(study: Study) -> list[ArmSpec]:
+    return [ArmSpec(a.name, list(a.datasets.all()), a.parts) for a in study.arms.prefetch_related("datasets")]
 
 
 def _plan_of(study: Study) -> StudyPlan:
     return study_plan(
         tissue_class=study.tissue_class,
         real_datasets=list(study.real_datasets.all()),
-        synthetic_datasets=list(study.synthetic_datasets.all()),
         items_per_reader=study.items_per_reader,
         real_parts=study.real_parts,
-        synthetic_parts=study.synthetic_parts,
         equivalence_margin=study.equivalence_margin,
         alpha=study.alpha,
+        arms=_arms_of(study),
     )
 
 
@@ -270,7 +376,7 @@ def study_create(
     *,
     name: str,
     real_datasets: Sequence[Dataset],
-    synthetic_datasets: Sequence[Dataset],
+    synthetic_datasets: Sequence[Dataset] = (),
     items_per_reader: int,
     tissue_class: str = "LYM",
     real_parts: int = 1,
@@ -284,20 +390,23 @@ def study_create(
     seed: int | None = None,
     equivalence_margin: float = 0.10,
     alpha: float = 0.05,
+    arms: Sequence[ArmSpec] | None = None,
 ) -> Study:
     """Build a study, draw its items and invite its readers, or refuse with every problem named.
 
-    The verdict's rule (margin, alpha) is part of the study from here on, frozen at its first answer.
+    `arms`: the synthetic arms (default: one, "synthetic", of `synthetic_datasets`). The verdict's rule
+    (margin, alpha) is part of the study from here on, frozen at its first answer.
     """
+    if arms is None:
+        arms = [ArmSpec(SINGLE_ARM, list(synthetic_datasets), synthetic_parts)]
     plan = study_plan(
         tissue_class=tissue_class,
         real_datasets=real_datasets,
-        synthetic_datasets=synthetic_datasets,
         items_per_reader=items_per_reader,
         real_parts=real_parts,
-        synthetic_parts=synthetic_parts,
         equivalence_margin=equivalence_margin,
         alpha=alpha,
+        arms=arms,
     )
     if not name.strip():
         plan.problems.insert(0, "The study needs a name.")
@@ -308,8 +417,8 @@ def study_create(
             name=name.strip(),
             tissue_class=plan.tissue_class,
             items_per_reader=items_per_reader,
-            real_parts=real_parts,
-            synthetic_parts=synthetic_parts,
+            real_parts=plan.real_parts,
+            synthetic_parts=plan.synthetic_parts,
             same_items_for_all=same_items_for_all,
             allow_changes=allow_changes,
             ask_confidence=ask_confidence,
@@ -320,7 +429,12 @@ def study_create(
             **({"seed": seed} if seed is not None else {}),
         )
         study.real_datasets.set(real_datasets)
-        study.synthetic_datasets.set(synthetic_datasets)
+        for position, arm in enumerate(arms):
+            row = StudyArm.objects.create(
+                study=study, name=arm.name.strip(), parts=arm.parts, position=position
+            )
+            row.datasets.set(arm.datasets)
+        study.synthetic_datasets.set({d.pk for arm in arms for d in arm.datasets})
         if same_items_for_all:
             _draw_item_set(study, study.seed, plan)
         study_event_record(
@@ -368,14 +482,18 @@ def study_protocol(*, study: Study) -> dict[str, Any]:
     """What the study's protocol hash covers: its settings, its seed, its pools and every item's truth
     and patch content hash. Invitations after the first answer are events, not protocol."""
     items = sorted(
-        [content_hash, truth]
-        for content_hash, truth in study.items.values_list("patch__content_hash", "truth")
+        [content_hash, truth, arm or ""]
+        for content_hash, truth, arm in study.items.values_list("patch__content_hash", "truth", "arm__name")
     )
     return {
         "settings": _settings(study),
         "seed": study.seed,
         "real_datasets": sorted(study.real_datasets.values_list("pk", flat=True)),
         "synthetic_datasets": sorted(study.synthetic_datasets.values_list("pk", flat=True)),
+        "arms": [
+            {"name": a.name, "parts": a.parts, "datasets": sorted(d.pk for d in a.datasets.all())}
+            for a in study.arms.prefetch_related("datasets")
+        ],
         "items": items,
     }
 

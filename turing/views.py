@@ -102,10 +102,9 @@ def study_new(request: HttpRequest) -> HttpResponse:
             fits = services.study_plan(
                 tissue_class=data["tissue_class"],
                 real_datasets=list(data["real_datasets"]),
-                synthetic_datasets=list(data["synthetic_datasets"]),
                 items_per_reader=data["items_per_reader"],
                 real_parts=data["real_parts"],
-                synthetic_parts=data["synthetic_parts"],
+                arms=form.arms(),
             ).max_items
             if 2 <= fits < data["items_per_reader"]:
                 changed = request.POST.copy()
@@ -116,10 +115,9 @@ def study_new(request: HttpRequest) -> HttpResponse:
         pools = {
             "tissue_class": data["tissue_class"],
             "real_datasets": list(data["real_datasets"]),
-            "synthetic_datasets": list(data["synthetic_datasets"]),
+            "arms": form.arms(),
             "items_per_reader": data["items_per_reader"],
             "real_parts": data["real_parts"],
-            "synthetic_parts": data["synthetic_parts"],
             "equivalence_margin": data["equivalence_margin"],
             "alpha": data["alpha"],
         }

@@ -2,12 +2,15 @@
 
 from gan.services.checkpoints import RunError
 from gan.services.datasets import (
+    GENERATOR_KINDS,
     DatasetImportError,
+    Generator,
     ImportAborted,
     ImportReport,
     dataset_import,
     dataset_import_job,
     dataset_import_start,
+    generator_describe,
     import_path_resolve,
 )
 from gan.services.sampling import sampling_run_job, sampling_run_start
@@ -18,13 +21,16 @@ from gan.services.training import (
 )
 
 __all__ = [
+    "GENERATOR_KINDS",
     "DatasetImportError",
+    "Generator",
     "ImportAborted",
     "ImportReport",
     "RunError",
     "dataset_import",
     "dataset_import_job",
     "dataset_import_start",
+    "generator_describe",
     "import_path_resolve",
     "sampling_run_job",
     "sampling_run_start",

@@ -1,7 +1,10 @@
-"""Writes of the gan app: importing datasets (training and sampling runs come in gan.training)."""
+"""Writes of the gan app: importing datasets, real or synthetic (training and sampling runs come in
+gan.services.training and gan.services.sampling)."""
 
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
 import zipfile
 import zlib
@@ -20,7 +23,7 @@ from core.jobs import JobCancelled, JobError
 from core.models import Job
 from core.services import job_create, job_release_files
 from gan import imaging
-from gan.models import Dataset, Patch, Source, patch_storage_name
+from gan.models import Dataset, Patch, SamplingRun, Source, patch_storage_name
 from gan.sources import DEFAULT_CLASSES, KNOWN_CLASSES, ImportSource, SourceError
 
 if TYPE_CHECKING:
@@ -50,6 +53,8 @@ class ImportReport:
     dataset_name: str
     source_path: str
     classes: list[str]
+    source: str = Source.REAL
+    size: int = imaging.PATCH_SIZE
     dataset_id: int | None = None
     imported: dict[str, int] = field(default_factory=dict)
     already_present: dict[str, int] = field(default_factory=dict)
@@ -68,7 +73,7 @@ class ImportReport:
         return asdict(self) | {"total_imported": self.total_imported, "lines": self.lines()}
 
     def lines(self) -> list[str]:
-        lines = [f"Dataset {self.dataset_name!r} from {self.source_path}"]
+        lines = [f"Dataset {self.dataset_name!r} ({self.source}, {self.size} px) from {self.source_path}"]
         for tissue_class in self.classes:
             new, old = self.imported.get(tissue_class, 0), self.already_present.get(tissue_class, 0)
             lines.append(f"  {tissue_class:<5} imported {new:>7,}   already present {old:>7,}")
@@ -80,6 +85,85 @@ class ImportReport:
         for item in self.skipped:
             lines.append(f"  skipped {item['path']}: {item['reason']}")
         return lines
+
+
+GENERATOR_KINDS = ("GAN", "diffusion", "other")
+
+
+@dataclass(frozen=True)
+class Generator:
+    """Where a synthetic set came from, kept in its dataset's provenance under "generator". Sampling runs
+    inside the product fill the same record (`gan.services.sampling`)."""
+
+    name: str
+    kind: str = "other"  # one of GENERATOR_KINDS
+    description: str = ""
+    checkpoint_sha256: str = ""  # of the weights file, when the importer has it
+    sampling: dict[str, Any] = field(default_factory=dict)  # truncation, steps, guidance, seeds, ...
+    origin: str = ""  # where the images came from (a path, a URL, "sampled in histoturing")
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def generator_describe(
+    *,
+    name: str,
+    kind: str = "other",
+    description: str = "",
+    checkpoint_file: Path | None = None,
+    sampling: str | dict[str, Any] = "",
+    origin: str = "",
+) -> Generator:
+    """A `Generator` from what an importer typed, or DatasetImportError naming each problem."""
+    problems = []
+    name = name.strip()
+    if not name:
+        problems.append("a synthetic import needs the generator's name (--generator)")
+    kinds = {k.lower(): k for k in GENERATOR_KINDS}
+    if kind.strip().lower() not in kinds:
+        problems.append(f"unknown generator kind {kind!r}: use one of {', '.join(GENERATOR_KINDS)}")
+    settings_: Any = sampling
+    if isinstance(sampling, str):
+        try:
+            settings_ = json.loads(sampling) if sampling.strip() else {}
+        except json.JSONDecodeError as exc:
+            problems.append(f"the sampling settings are not valid JSON: {exc}")
+            settings_ = {}
+    if not isinstance(settings_, dict):
+        problems.append('the sampling settings must be a JSON object, e.g. {"truncation": 0.7}')
+        settings_ = {}
+    digest = ""
+    if checkpoint_file is not None:
+        try:
+            digest = file_sha256(Path(checkpoint_file))
+        except OSError as exc:
+            problems.append(f"cannot read the checkpoint file {checkpoint_file}: {exc.strerror or exc}")
+    if problems:
+        raise DatasetImportError("; ".join(problems))
+    return Generator(
+        name=name,
+        kind=kinds[kind.strip().lower()],
+        description=description.strip(),
+        checkpoint_sha256=digest,
+        sampling=settings_,
+        origin=origin.strip(),
+    )
+
+
+def file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        while chunk := handle.read(1 << 20):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _validate_size(size: int) -> int:
+    problem = imaging.size_problem(size)
+    if problem:
+        raise DatasetImportError(problem)
+    return size
 
 
 def _validate_classes(classes: Sequence[str] | None) -> tuple[str, ...]:
@@ -121,25 +205,30 @@ def dataset_import(
     is_demo: bool = False,
     progress: ProgressFn | None = None,
     should_abort: AbortFn | None = None,
+    generator: Generator | None = None,
+    size: int = imaging.PATCH_SIZE,
 ) -> ImportReport:
-    """Import a folder or zip laid out like NCT-CRC-HE-100K into the dataset `name`.
+    """Import a folder or zip laid out like NCT-CRC-HE-100K into the dataset `name`: real patches, or
+    synthetic ones when `generator` says what made them. Every patch becomes `size` x `size` px.
 
     Idempotent: a patch whose pixels are already in the dataset is counted, not stored again.
     Every file that cannot be imported gets a line in the report; the rest goes on, and each
     batch is committed as it is done, so a later failure loses nothing imported before it.
     """
     chosen = _validate_classes(classes)
+    size = _validate_size(size)
+    source_kind = Source.SYNTHETIC if generator is not None else Source.REAL
     path = Path(path)
     dataset_name = (name or _default_name(path)).strip()
     if not dataset_name:
         raise DatasetImportError("the dataset needs a name")
     existing = Dataset.objects.filter(name=dataset_name).first()
-    if existing is not None and existing.source != Source.REAL:
-        raise DatasetImportError(
-            f"dataset {dataset_name!r} holds {existing.source} patches: choose another name"
-        )
+    if existing is not None:
+        _check_into(existing, source_kind, size)
 
-    report = ImportReport(dataset_name=dataset_name, source_path=str(path), classes=list(chosen))
+    report = ImportReport(
+        dataset_name=dataset_name, source_path=str(path), classes=list(chosen), source=source_kind, size=size
+    )
     with _open_source(path, chosen) as source:
         listing = source.listing
         for problem_path, reason in listing.problems:
@@ -151,16 +240,21 @@ def dataset_import(
         if not listing.files:
             return report
 
+        provenance: dict[str, Any] = {
+            "imported_from": str(path),
+            "resampling": imaging.RESAMPLE_NAME,
+            "size": size,
+            "pipeline_version": imaging.PIPELINE_VERSION,
+        }
+        if generator is not None:
+            provenance["generator"] = generator.as_dict() | {"origin": generator.origin or str(path)}
         dataset = existing or Dataset.objects.create(
             name=dataset_name,
-            source=Source.REAL,
+            source=source_kind,
+            patch_size=size,
             is_demo=is_demo,
             created_by=created_by if getattr(created_by, "is_authenticated", False) else None,
-            provenance={
-                "imported_from": str(path),
-                "resampling": imaging.RESAMPLE_NAME,
-                "pipeline_version": imaging.PIPELINE_VERSION,
-            },
+            provenance=provenance,
         )
         report.dataset_id = dataset.pk
         known_hashes = set(dataset.patches.values_list("content_hash", flat=True))
@@ -190,7 +284,7 @@ def _import_one(
         report.skip(item.path, f"could not be read: {exc}")
         return None
     try:
-        decoded = imaging.decode_patch(data, max_pixels=settings.IMPORT_MAX_PIXELS)
+        decoded = imaging.decode_patch(data, max_pixels=settings.IMPORT_MAX_PIXELS, size=dataset.patch_size)
     except imaging.ImageRejected as exc:
         report.skip(item.path, str(exc))
         return None
@@ -207,12 +301,30 @@ def _import_one(
     return Patch(
         dataset=dataset,
         tissue_class=item.tissue_class,
-        source=Source.REAL,
+        source=dataset.source,
         content_hash=digest,
         image=storage_name,
         original_name=item.path[-500:],
         provenance={"format": decoded.source_format, "size": list(decoded.source_size)},
     )
+
+
+def _check_into(existing: Dataset, source: str, size: int) -> None:
+    """A dataset holds one kind of patch at one size: an import that would mix them is refused."""
+    if existing.source != source:
+        raise DatasetImportError(
+            f"dataset {existing.name!r} holds {existing.source} patches: a {source} import cannot go into "
+            f"it (choose another name{'' if source == Source.SYNTHETIC else ', or import with --synthetic'})"
+        )
+    if SamplingRun.objects.filter(dataset=existing).exists():
+        raise DatasetImportError(
+            f"dataset {existing.name!r} is the output of a sampling run: import into a new dataset"
+        )
+    if existing.patch_size != size:
+        raise DatasetImportError(
+            f"dataset {existing.name!r} holds {existing.patch_size} px patches, this import asks for "
+            f"{size} px: one dataset holds one size"
+        )
 
 
 def _commit(pending: list[Patch]) -> None:
@@ -245,17 +357,27 @@ def dataset_import_start(
     classes: Sequence[str] | None,
     created_by: Any,
     delete_source_after: bool = False,
+    generator: Generator | None = None,
+    size: int = imaging.PATCH_SIZE,
 ) -> Job:
     """Check what can be checked now, then queue the import as a job."""
     chosen = _validate_classes(classes)
+    size = _validate_size(size)
+    dataset_name = name or _default_name(path)
+    existing = Dataset.objects.filter(name=dataset_name).first()
+    if existing is not None:
+        _check_into(existing, Source.SYNTHETIC if generator else Source.REAL, size)
+    what = f"synthetic set of {generator.name}" if generator else "real patches"
     return job_create(
         kind="import",
         task_name="gan.dataset_import",
-        title=f"Import {name or _default_name(path)}",
+        title=f"Import {dataset_name} ({what})",
         params={
             "path": str(path),
-            "name": name or _default_name(path),
+            "name": dataset_name,
             "classes": list(chosen),
+            "generator": generator.as_dict() if generator else None,
+            "size": size,
             # An uploaded archive belongs to the job: removed when it ends, however it ends.
             "owned_files": [str(path)] if delete_source_after else [],
         },
@@ -277,6 +399,8 @@ def dataset_import_job(job: Job, context: JobContext) -> dict[str, Any]:
             name=params.get("name"),
             classes=params.get("classes"),
             created_by=job.created_by,
+            generator=Generator(**params["generator"]) if params.get("generator") else None,
+            size=int(params.get("size") or imaging.PATCH_SIZE),
             progress=progress,
             should_abort=context.should_abort,
         )

@@ -15,6 +15,7 @@ from core.services import job_start
 from gan import imaging, jobs
 from gan.models import Checkpoint, Dataset, Patch, SamplingRun, Source, patch_storage_name
 from gan.services.checkpoints import RunError, checkpoint_check, checkpoint_path
+from gan.services.datasets import Generator, file_sha256
 from gan.sources import PAPER_SYNTHETIC_COUNT
 
 if TYPE_CHECKING:
@@ -69,6 +70,23 @@ def sampling_run_start(
                 "seeds": f"{seed} to {seed + count - 1}",
                 "pipeline_version": imaging.PIPELINE_VERSION,
                 "demo_model": run.is_demo,
+                "size": imaging.PATCH_SIZE,
+                "generator": Generator(
+                    name=run.name,
+                    kind="GAN",
+                    description=(
+                        "Conditional DCGAN trained in histoturing"
+                        + (" (demo configuration, not the paper's model)" if run.is_demo else "")
+                    ),
+                    checkpoint_sha256=file_sha256(checkpoint_path(checkpoint)),
+                    sampling={
+                        "step": checkpoint.step,
+                        "class": tissue_class,
+                        "first_seed": seed,
+                        "count": count,
+                    },
+                    origin="sampled in histoturing",
+                ).as_dict(),
             },
         )
         return job_start(

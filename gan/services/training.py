@@ -20,7 +20,7 @@ from core.jobs import JobCancelled, JobError
 from core.models import Job
 from core.services import job_start
 from gan import imaging, jobs
-from gan.models import Checkpoint, Dataset, SamplingRun, TrainingRun
+from gan.models import Checkpoint, Dataset, SamplingRun, Source, TrainingRun
 from gan.services.checkpoints import RunError, checkpoint_check, checkpoint_path
 from gan.services.sampling import sampling_run_start
 from gan.sources import PAPER_SYNTHETIC_COUNT
@@ -69,6 +69,13 @@ def training_run_start(
     enqueue: bool = True,
 ) -> TrainingRun:
     """Check everything that can be checked, then queue the run on the gpu queue."""
+    if dataset.source != Source.REAL:
+        raise RunError(f"dataset {dataset.name!r} holds synthetic patches: train on a real dataset")
+    if dataset.patch_size != imaging.PATCH_SIZE:
+        raise RunError(
+            f"dataset {dataset.name!r} holds {dataset.patch_size} px patches: the cGAN makes "
+            f"{imaging.PATCH_SIZE} px patches and trains on that size"
+        )
     counts = _class_counts(dataset, config.classes)
     empty = [c for c, n in counts.items() if n == 0]
     if empty:

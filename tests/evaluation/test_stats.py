@@ -90,25 +90,20 @@ def test_clustered_model_equals_statsmodels_gee() -> None:
             "reader": [r.reader for r in records],
         }
     )
-    fit = smf.gee(
+    model = smf.gee(
         "correct ~ synthetic",
         "reader",
         data,
         family=sm.families.Binomial(),
         cov_struct=sm.cov_struct.Exchangeable(),
-    ).fit()
+    )
+    fit = model.fit()
     expit = lambda x: 1 / (1 + np.exp(-x))  # noqa: E731
     assert result.real == pytest.approx(expit(fit.params["Intercept"]), rel=1e-4)
     assert result.synthetic == pytest.approx(
         expit(fit.params["Intercept"] + fit.params["synthetic"]), rel=1e-4
     )
-    bias_reduced = smf.gee(
-        "correct ~ synthetic",
-        "reader",
-        data,
-        family=sm.families.Binomial(),
-        cov_struct=sm.cov_struct.Exchangeable(),
-    ).fit(cov_type="bias_reduced")
+    bias_reduced = model.fit(cov_type="bias_reduced")
     se = float(np.sqrt(bias_reduced.cov_params().loc["Intercept", "Intercept"]))
     t = scipy_stats.t.ppf(0.975, 3)  # 4 readers: t with 3 degrees of freedom, not z
     eta = float(fit.params["Intercept"])

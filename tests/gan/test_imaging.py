@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import io
+from typing import Any
 
 import numpy as np
 import pytest
@@ -79,6 +80,21 @@ def test_content_hash_depends_on_pixels_not_container() -> None:
     assert imaging.content_hash(tiff.image) != imaging.content_hash(other.image)
 
 
-def test_from_array_refuses_wrong_shapes() -> None:
-    with pytest.raises(ValueError, match="128, 128, 3"):
-        imaging.from_array(np.zeros((64, 64, 3), dtype=np.uint8))
+@pytest.mark.parametrize(
+    "shape, dtype",
+    [((64, 32, 3), np.uint8), ((16, 16, 3), np.uint8), ((64, 64), np.uint8), ((64, 64, 3), np.float32)],
+)
+def test_from_array_refuses_what_is_not_a_square_rgb_patch(shape: tuple[int, ...], dtype: Any) -> None:
+    with pytest.raises(ValueError, match="square uint8 array"):
+        imaging.from_array(np.zeros(shape, dtype=dtype))
+
+
+def test_patches_of_another_size_keep_it_through_the_pipeline() -> None:
+    pixels = np.random.default_rng(0).integers(0, 256, (224, 224, 3), dtype=np.uint8)
+    decoded = imaging.decode_patch(imaging.encode_png(imaging.from_array(pixels)), max_pixels=10**6, size=224)
+    assert decoded.image.size == (224, 224)  # no resampling at its own size
+    assert np.array_equal(np.asarray(decoded.image), pixels)
+    smaller = imaging.decode_patch(imaging.encode_png(imaging.from_array(pixels)), max_pixels=10**6, size=96)
+    assert smaller.image.size == (96, 96)
+    with pytest.raises(imaging.ImageRejected, match="smaller than 256x256"):
+        imaging.decode_patch(imaging.encode_png(imaging.from_array(pixels)), max_pixels=10**6, size=256)
