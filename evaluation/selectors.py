@@ -10,10 +10,10 @@ from django.db.models import CharField, Count, FloatField, Func, Q
 from django.db.models.functions import Cast
 
 from core.models import Job
-from evaluation import stats
+from evaluation import arms, stats
 from evaluation.models import Classifier
 from gan.models import Dataset
-from turing.models import Answer, Assignment, Study
+from turing.models import Answer, Assignment, Study, StudyArm
 from turing.selectors import reader_pseudonyms
 
 
@@ -22,14 +22,20 @@ def study_records(*, study: Study) -> list[stats.Record]:
     rows = (
         Answer.objects.filter(assignment__study=study, label__isnull=False)
         .values_list(
-            "assignment_id", "item__token", "item__truth", "label", "confidence", "item__patch__tissue_class"
+            "assignment_id",
+            "item__token",
+            "item__truth",
+            "label",
+            "confidence",
+            "item__patch__tissue_class",
+            "item__arm__name",
         )
         .order_by("assignment_id", "position")
     )
     # label is never NULL here (filtered above); str() narrows the type for the checker.
     return [
-        stats.Record(names[a], token, truth, str(label), conf, cls)
-        for a, token, truth, label, conf, cls in rows
+        stats.Record(names[a], token, truth, str(label), conf, cls, arm or "")
+        for a, token, truth, label, conf, cls, arm in rows
     ]
 
 
@@ -48,9 +54,38 @@ def study_statistics(*, study: Study, records: list[stats.Record] | None = None)
             "this study drew different items for each reader, and the OR analysis needs every reader to "
             "read the same cases"
         )
-        return stats.study_statistics(records, protocol=protocol, unavailable=reason)
-    cases = list(study.items.values_list("token", flat=True))
-    return stats.study_statistics(records, protocol=protocol, cases=cases)
+        result = stats.study_statistics(records, protocol=protocol, unavailable=reason)
+        cases = None
+    else:
+        cases = list(study.items.values_list("token", flat=True))
+        result = stats.study_statistics(records, protocol=protocol, cases=cases)
+        reason = ""
+    names = list(study.arms.values_list("name", flat=True))
+    if len(names) > 1:
+        result.arms = arms.arm_analysis(
+            records, arms=names, cases=cases, protocol=protocol, unavailable=reason
+        )
+    return result
+
+
+def arm_gallery(*, arm: StudyArm) -> list[dict[str, Any]]:
+    """An arm's synthetic items with how often readers called each real, the most convincing first."""
+    rows = (
+        Answer.objects.filter(item__arm=arm, label__isnull=False)
+        .values("item_id", "item__patch_id")
+        .annotate(n=Count("id"), called_real=Count("id", filter=Q(label=stats.REAL)))
+        .order_by()
+    )
+    answered = {row["item_id"]: row for row in rows}
+    gallery = []
+    for item_id, patch_id in arm.items.order_by("id").values_list("id", "patch_id"):
+        row = answered.get(item_id, {"n": 0, "called_real": 0})
+        fool = row["called_real"] / row["n"] if row["n"] else None
+        gallery.append(
+            {"patch_id": patch_id, "n": row["n"], "called_real": row["called_real"], "fool_rate": fool}
+        )
+    gallery.sort(key=lambda g: (g["fool_rate"] is None, -(g["fool_rate"] or 0.0), g["patch_id"]))
+    return gallery
 
 
 def classifier_for(*, dataset: Dataset, tissue_class: str) -> Classifier | None:
@@ -78,6 +113,7 @@ TIDY_COLUMNS = [
     "item_token",
     "patch_id",
     "truth",
+    "arm",
     "tissue_class",
     "sampling_run",
     "checkpoint_step",
@@ -97,12 +133,15 @@ def _item_columns(study: Study) -> dict[int, list[Any]]:
         "token",
         "patch_id",
         "truth",
+        "arm__name",
         "patch__tissue_class",
         "patch__sampling_run_id",
         "patch__sampling_run__checkpoint__step",
         "patch__seed",
     )
-    return {item_id: list(rest) for item_id, *rest in rows}
+    return {
+        item_id: [token, patch, truth, arm or "", *rest] for item_id, token, patch, truth, arm, *rest in rows
+    }
 
 
 class SecondsBetween(Func):
@@ -168,31 +207,47 @@ def tidy_answer_rows(*, study: Study, names: bool = False, chunk_size: int = 10_
         ]
 
 
-def _ratings(study: Study, chunk_size: int) -> Iterator[tuple[str, str, str, int]]:
-    """(reader pseudonym, item token, truth, 1-10 rating) of every answer, by the one rating rule."""
+def _ratings(study: Study, chunk_size: int) -> Iterator[tuple[str, str, str, str, int]]:
+    """(reader pseudonym, item token, truth, arm, 1-10 rating) of every answer, by the one rating rule."""
     pseudonyms = reader_pseudonyms(study=study)
     rows = (
         Answer.objects.filter(assignment__study=study, label__isnull=False)
         .order_by("assignment_id", "position")
-        .values_list("assignment_id", "item__token", "item__truth", "label", "confidence")
+        .values_list("assignment_id", "item__token", "item__truth", "item__arm__name", "label", "confidence")
         .iterator(chunk_size=chunk_size)
     )
-    for assignment_id, token, truth, label, confidence in rows:
-        yield pseudonyms[assignment_id], token, truth, stats.rating(str(label), confidence)
+    for assignment_id, token, truth, arm, label, confidence in rows:
+        yield pseudonyms[assignment_id], token, truth, arm or "", stats.rating(str(label), confidence)
+
+
+def _modalities(study: Study) -> list[str] | None:
+    """The arms as modalities of the MRMC tables, or None for a study with one synthetic arm."""
+    names = list(study.arms.values_list("name", flat=True))
+    return names if len(names) > 1 else None
+
+
+def _per_modality(study: Study, chunk_size: int, single: str) -> Iterator[tuple[str, str, str, str, int]]:
+    """(modality, reader, case, truth, rating): one modality `single` for a one-arm study; with several
+    arms, each arm is a modality holding the real cases and its own (a real case's rows stand in every
+    modality, with the same rating), which is how MRMC software reads arms that share the real cases."""
+    arms = _modalities(study)
+    for reader, token, truth, arm, score in _ratings(study, chunk_size):
+        for modality in [single] if arms is None else ([arm] if arm else arms):
+            yield modality, reader, token, truth, score
 
 
 def imrmc_rows(*, study: Study, chunk_size: int = 5000) -> Iterator[list[Any]]:
-    """iMRMC's long format: truth rows (readerID -1), then one score per reader and case.
+    """iMRMC's long format: truth rows (readerID -1), then one score per reader and case (modality
+    "human", or one modality per arm: see `_per_modality`).
 
     The score is the 1-10 "how synthetic" rating (`evaluation.stats.RATING_SCALE`), as in the report.
     """
-    modality = "human"
     yield ["readerID", "caseID", "modalityID", "score"]
     for token, truth in (
         study.items.order_by("id").values_list("token", "truth").iterator(chunk_size=chunk_size)
     ):
         yield [-1, token, "truth", 1 if truth == stats.SYNTHETIC else 0]
-    for reader, token, _truth, score in _ratings(study, chunk_size):
+    for modality, reader, token, _truth, score in _per_modality(study, chunk_size, "human"):
         yield [reader, token, modality, score]
 
 
@@ -200,10 +255,11 @@ RATINGS_COLUMNS = ["reader", "modality", "case", "truth", "rating"]
 
 
 def ratings_rows(*, study: Study, chunk_size: int = 5000) -> Iterator[list[Any]]:
-    """OR-DBM MRMC / RJafroc / MRMCaov layout (truth 1 = synthetic); `python -m evaluation.mrmc` reads it."""
+    """OR-DBM MRMC / RJafroc / MRMCaov layout (truth 1 = synthetic; modality 1, or the arm's name with
+    several arms); `python -m evaluation.mrmc` reads it and analyses the arms as the report does."""
     yield RATINGS_COLUMNS
-    for reader, token, truth, score in _ratings(study, chunk_size):
-        yield [reader, 1, token, 1 if truth == stats.SYNTHETIC else 0, score]
+    for modality, reader, token, truth, score in _per_modality(study, chunk_size, "1"):
+        yield [reader, modality, token, 1 if truth == stats.SYNTHETIC else 0, score]
 
 
 SUMMARY_COLUMNS = [
@@ -317,6 +373,27 @@ def summary_rows(*, result: stats.StudyStatistics, protocol_hash: str = "") -> I
         if ci:
             row["gee_bias_reduced_t_low"], row["gee_bias_reduced_t_high"] = ci
         yield row
+    if result.arms is not None:
+        yield from _arm_summary_rows(result.arms, prop_row)
+
+
+def _arm_summary_rows(analysis: arms.ArmAnalysis, prop_row: Any) -> Iterator[dict[str, Any]]:
+    yield {"scope": "arms", "measure": "rule", "note": analysis.rule}
+    for arm in analysis.arms:
+        scope = f"arm {arm.arm}"
+        yield prop_row(scope, "fool rate (synthetic called real)", arm.fool_rate)
+        yield prop_row(scope, "synthetic called synthetic", arm.detected)
+        row = {"scope": scope, "measure": "ROC AUC vs the real patches, OR MRMC", "estimate": arm.auc}
+        if arm.rrrc is not None:
+            row |= {"rrrc_low": arm.rrrc.low, "rrrc_high": arm.rrrc.high, "rrrc_df": arm.rrrc.df}
+        yield row | {"note": analysis.reason or "random readers and random cases"}
+        yield {"scope": scope, "measure": f"verdict: {arm.verdict.kind}", "note": arm.verdict.headline}
+    for c in analysis.comparisons:
+        row = {"scope": f"arms {c.first} vs {c.second}", "measure": "AUC difference, OR MRMC"}
+        row |= {"estimate": c.difference, "p_value": c.p_holm, "note": c.sentence}
+        if c.rrrc is not None:
+            row |= {"rrrc_low": c.rrrc.low, "rrrc_high": c.rrrc.high, "rrrc_df": c.rrrc.df}
+        yield row
 
 
 MRMC_COLUMNS = ["analysis", "treatment", "reader", "measure", "value"]
@@ -325,10 +402,24 @@ MRMC_COLUMNS = ["analysis", "treatment", "reader", "measure", "value"]
 def mrmc_rows(*, result: stats.StudyStatistics, protocol_hash: str = "") -> Iterator[dict[str, Any]]:
     """The MRMC table: reader AUCs, variance components and the RRRC, FRRC and RRFC results."""
     yield {"analysis": "study", "measure": "protocol hash", "value": protocol_hash or "not frozen yet"}
-    for name, analysis in (("ratings", result.mrmc.result), ("labels only", result.mrmc.balanced)):
+    analyses = [("ratings", result.mrmc.result), ("labels only", result.mrmc.balanced)]
+    if result.arms is not None:
+        analyses.append(("arms as treatments", result.arms.result))
+    for name, analysis in analyses:
         if analysis is None:
-            yield {"analysis": name, "measure": "not available", "value": result.mrmc.reason}
+            reason = (
+                result.arms.reason if name == "arms as treatments" and result.arms else result.mrmc.reason
+            )
+            yield {"analysis": name, "measure": "not available", "value": reason}
             continue
+        for difference in analysis.differences:
+            base = {"analysis": name, "treatment": f"{difference.first} - {difference.second}"}
+            if difference.rrrc is not None:
+                for part in ("estimate", "stderr", "df", "low", "high", "p_value"):
+                    yield base | {
+                        "measure": f"RRRC difference {part}",
+                        "value": getattr(difference.rrrc, part),
+                    }
         for t, treatment in enumerate(analysis.treatments):
             for r, reader in enumerate(analysis.readers):
                 yield {

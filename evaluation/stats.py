@@ -20,7 +20,7 @@ import warnings
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from scipy import stats as scipy_stats
@@ -29,6 +29,9 @@ from statsmodels.genmod.generalized_estimating_equations import GEE
 from statsmodels.stats import inter_rater, proportion
 
 from evaluation import mrmc
+
+if TYPE_CHECKING:
+    from evaluation.arms import ArmAnalysis
 
 REAL, SYNTHETIC = "real", "synthetic"
 TRUTHS = (REAL, SYNTHETIC)
@@ -44,6 +47,7 @@ class Record:
     label: str
     confidence: int | None = None
     tissue_class: str = ""
+    arm: str = ""  # the synthetic arm of a synthetic item ("" for real items)
 
     @property
     def correct(self) -> bool:
@@ -409,6 +413,20 @@ class TuringMRMC:
     uninformative: bool = False  # every reader gave every case one and the same rating
 
 
+def complete_readers(
+    records: Sequence[Record], cases: Sequence[str] | None
+) -> tuple[list[str], list[str], dict[str, dict[str, Record]], list[str]]:
+    """The readers who answered every case, the others, each reader's answers by item, and the cases
+    (the study's items; default: every item answered by anyone), sorted."""
+    ordered = sorted(set(cases) if cases is not None else {r.item for r in records})
+    by_reader: dict[str, dict[str, Record]] = defaultdict(dict)
+    for r in records:
+        by_reader[r.reader][r.item] = r
+    wanted = set(ordered)
+    readers = sorted(name for name, items in by_reader.items() if wanted <= set(items))
+    return readers, sorted(set(by_reader) - set(readers)), by_reader, ordered
+
+
 def turing_mrmc(
     records: Sequence[Record],
     *,
@@ -419,14 +437,8 @@ def turing_mrmc(
     """MRMC over the readers who answered every case (`cases`: the study's items; default: every item
     answered by anyone). Readers still reading are left out and named, never half counted.
     `unavailable`: why this design has no common case set (then no analysis, and that reason)."""
-    cases = sorted(set(cases) if cases is not None else {r.item for r in records})
+    readers, excluded, by_reader, cases = complete_readers(records, cases)
     truth_of = {r.item: r.truth for r in records}
-    by_reader: dict[str, dict[str, Record]] = defaultdict(dict)
-    for r in records:
-        by_reader[r.reader][r.item] = r
-    wanted = set(cases)
-    readers = sorted(name for name, items in by_reader.items() if wanted <= set(items))
-    excluded = sorted(set(by_reader) - set(readers))
     n_unrated = sum(1 for r in records if r.confidence is None)
     if unavailable:
         return TuringMRMC(None, None, [], sorted(by_reader), 0, n_unrated, unavailable)
@@ -601,6 +613,7 @@ class StudyStatistics:
     fool_rates: dict[str, float]
     clustered: Clustered
     notes: list[str] = field(default_factory=list)
+    arms: ArmAnalysis | None = None  # a study with several synthetic arms (`evaluation.arms`)
 
     def as_dict(self) -> dict[str, Any]:
         data = asdict(self)

@@ -15,5 +15,6 @@ urlpatterns = [
     path("studies/<id:study_id>/", views.study_report, name="study_report"),
     path("studies/<id:study_id>/fig5.svg", views.study_fig5, name="study_fig5"),
     path("studies/<id:study_id>/fool-rates.svg", views.study_fool_rates, name="study_fool_rates"),
+    path("studies/<id:study_id>/arms/<id:arm_id>/", views.study_arm_gallery, name="study_arm_gallery"),
     path("studies/<id:study_id>/<str:kind>.csv", views.StudyExportApi.as_view(), name="study_export"),
 ]

@@ -23,7 +23,7 @@ from core.charts import (
     stacked_share_chart_svg,
 )
 from core.roles import IsStudyManager, study_manager_required
-from evaluation import selectors, services, stats
+from evaluation import arms, selectors, services, stats
 from evaluation.csv_export import csv_dict_lines, csv_lines
 from evaluation.forms import AugmentationForm, ClassifierForm, FidReportForm
 from evaluation.models import AugmentationExperiment, Classifier, FidReport
@@ -137,8 +137,47 @@ def study_report(request: HttpRequest, study_id: int) -> HttpResponse:
             "charts": _report_charts(study, records, result),
             "rating_scale": stats.RATING_SCALE,
             "events": study.events.count(),
+            "arms": list(study.arms.all()),
         },
     )
+
+
+@study_manager_required
+@require_GET
+def study_arm_gallery(request: HttpRequest, study_id: int, arm_id: int) -> HttpResponse:
+    """An arm's synthetic patches, the most convincing first (managers only: it shows the truth)."""
+    study = get_object_or_404(Study, pk=study_id)
+    arm = get_object_or_404(study.arms, pk=arm_id)
+    context = {"study": study, "arm": arm, "patches": selectors.arm_gallery(arm=arm)}
+    return render(request, "evaluation/arm_gallery.html", context)
+
+
+def _arm_charts(analysis: arms.ArmAnalysis) -> dict[str, str]:
+    """The arms side by side: each arm's AUC against the real patches, and how its patches were called."""
+    rows = [
+        (f"arm {a.arm}", a.auc, a.rrrc.low, a.rrrc.high)
+        for a in analysis.arms
+        if a.auc is not None and a.rrrc
+    ]
+    shares = {
+        f"arm {a.arm}": (a.fool_rate.share or 0.0, a.detected.share or 0.0)
+        for a in analysis.arms
+        if a.fool_rate.n
+    }
+    return {
+        "arms_auc": _data_uri(
+            forest_svg(
+                rows=rows, reference=0.5, x_label="ROC AUC of each arm vs the real patches (95% RRRC CI)"
+            )
+        ),
+        "arms_calls": _data_uri(
+            stacked_share_chart_svg(
+                groups=shares,
+                labels=("called real", "called synthetic"),
+                title="Each arm's patches, as called",
+            )
+        ),
+    }
 
 
 def _data_uri(svg: bytes) -> str:
@@ -169,7 +208,8 @@ def _report_charts(
         single = analysis.single[0]
         if single.rrrc is not None:
             rows.append(("mean (RRRC)", single.auc_mean, single.rrrc.low, single.rrrc.high))
-    return {
+    charts = _arm_charts(result.arms) if result.arms is not None else {}
+    return charts | {
         "roc": _data_uri(roc_curves_svg(curves=curves, mean=mean)),
         "forest": _data_uri(
             forest_svg(rows=rows, reference=0.5, x_label="ROC AUC, synthetic vs real (95% CI; 0.5 = chance)")

@@ -78,3 +78,8 @@ def png_chunk_types(data: bytes) -> list[bytes]:
         types.append(data[offset + 4 : offset + 8])
         offset += 12 + length
     return types
+
+
+def png_size(data: bytes) -> tuple[int, int]:
+    with Image.open(io.BytesIO(data)) as image:
+        return image.size

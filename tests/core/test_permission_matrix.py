@@ -140,6 +140,7 @@ def world(study: Study, expert: Any, manager: Any) -> dict[str, Any]:
         "kind": "answers",
         "report_id": report.pk,
         "experiment_id": experiment.pk,
+        "arm_id": study.arms.get().pk,
         "gan:run_id": run.pk,
         "gan:sampling_detail:run_id": sampling.pk,
         "object_id": str(study.pk),

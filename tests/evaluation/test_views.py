@@ -70,11 +70,12 @@ def test_tidy_answers_export(manager_client: Client, answered: Study) -> None:
     from turing.models import Answer
 
     for row in body:
-        shown_at, answered_at = datetime.fromisoformat(row[12]), datetime.fromisoformat(row[13])
+        shown_at, answered_at = datetime.fromisoformat(row[13]), datetime.fromisoformat(row[14])
         assert shown_at.utcoffset() is not None and answered_at >= shown_at
-        assert float(row[14]) == pytest.approx((answered_at - shown_at).total_seconds(), abs=0.002)
+        assert float(row[15]) == pytest.approx((answered_at - shown_at).total_seconds(), abs=0.002)
+        assert row[6] == ("synthetic" if row[5] == "synthetic" else "")  # the one arm, on synthetic rows
     first = Answer.objects.get(item__token=body[0][3], assignment__reader__username="expert-a")
-    assert datetime.fromisoformat(body[0][13]) == first.answered_at
+    assert datetime.fromisoformat(body[0][14]) == first.answered_at
     named = _rows(
         manager_client.get(reverse("evaluation:study_export", args=[answered.pk, "answers"]) + "?names=1")
     )

@@ -6,14 +6,18 @@ import json
 import re
 import struct
 import zlib
+from pathlib import Path
 from typing import Any
 
 import pytest
 from django.test import Client
 from django.urls import reverse
 
+from gan.models import Dataset
 from tests.images import png_chunk_types
+from tests.turing.fixtures import make_synthetic
 from turing.models import Study, StudyItem
+from turing.services import ArmSpec, study_create
 
 pytestmark = pytest.mark.django_db
 
@@ -28,7 +32,9 @@ def _chunks(data: bytes) -> dict[bytes, bytes]:
     return out
 
 
-def test_nothing_an_expert_receives_differs_by_source(study: Study, expert: Any) -> None:
+def _read_all(study: Study, expert: Any) -> tuple[list[Any], dict[str, dict[str, Any]], list[dict[str, Any]]]:
+    """An expert reads the whole study through the pages and the API: the pages, each item's image
+    (URL, headers, bytes) and every payload."""
     client = Client(enforce_csrf_checks=True)
     client.force_login(expert)
     pages = [
@@ -36,7 +42,6 @@ def test_nothing_an_expert_receives_differs_by_source(study: Study, expert: Any)
         client.get(reverse("turing:study_read", args=[study.pk])),
     ]
     csrf = client.cookies["csrftoken"].value
-    truth = dict(StudyItem.objects.filter(study=study).values_list("token", "truth"))
     seen: dict[str, dict[str, Any]] = {}
     payloads: list[dict[str, Any]] = []
     upcoming = client.get(reverse("turing:api_next", args=[study.pk])).json()
@@ -58,12 +63,18 @@ def test_nothing_an_expert_receives_differs_by_source(study: Study, expert: Any)
         assert response.status_code == 201
         payloads.append(response.json())
         upcoming = response.json()["next"]
-    assert {truth[t] for t in seen} == {"real", "synthetic"} and len(seen) == 10
+    pages.append(client.get(reverse("turing:study_done", args=[study.pk])))
+    return pages, seen, payloads
 
-    # URLs: the same shape for both kinds, and no primary key, file name or content hash in them.
-    secrets = {str(i.patch_id) for i in StudyItem.objects.filter(study=study)} | {
-        i.patch.content_hash for i in StudyItem.objects.select_related("patch").filter(study=study)
-    }
+
+def _assert_blind(study: Study, expert: Any, words: set[str]) -> dict[str, dict[str, Any]]:
+    """Nothing an expert receives differs by the item's truth or arm, and none of `words` (dataset and
+    arm names) appears anywhere they can see."""
+    pages, seen, payloads = _read_all(study, expert)
+    truth = dict(StudyItem.objects.filter(study=study).values_list("token", "truth"))
+    # URLs: the same shape for every item, and no primary key, file name or content hash in them.
+    items = StudyItem.objects.select_related("patch").filter(study=study)
+    secrets = {str(i.patch_id) for i in items} | {i.patch.content_hash for i in items}
     for info in seen.values():
         assert re.fullmatch(r"/i/[A-Za-z0-9_-]{22}", info["url"]), info["url"]
         assert not any(secret in info["url"] for secret in secrets if len(secret) > 3)
@@ -92,11 +103,39 @@ def test_nothing_an_expert_receives_differs_by_source(study: Study, expert: Any)
         without_own_label = {k: v for k, v in payload.items() if k != "label"}
         text = json.dumps(without_own_label)
         assert "synthetic" not in text and '"real"' not in text and "truth" not in text
-    # Pages: no token, patch id, dataset name or truth in the HTML.
+        assert not any(word in text for word in words), text
+    # Pages: no token, patch id, dataset or arm name or truth in the HTML.
     for page in pages:
         html = page.content.decode()
-        assert "synthetic LYM" not in html and "real LYM" not in html and "truth" not in html
+        assert "truth" not in html and not any(word in html for word in words)
         assert not any(token in html for token in truth)
+    return seen
+
+
+def test_nothing_an_expert_receives_differs_by_source(study: Study, expert: Any) -> None:
+    seen = _assert_blind(study, expert, {"synthetic LYM", "real LYM"})
+    truth = dict(StudyItem.objects.filter(study=study).values_list("token", "truth"))
+    assert {truth[t] for t in seen} == {"real", "synthetic"} and len(seen) == 10
+
+
+def test_nothing_an_expert_receives_differs_by_arm(
+    real_lym: Dataset, expert: Any, manager: Any, media_root: Path
+) -> None:
+    arm_sets = [make_synthetic(f"generator {k} set", 6, seed=k) for k in (1, 2)]
+    study = study_create(
+        name="two generators",
+        real_datasets=[real_lym],
+        arms=[ArmSpec("Kestrel", [arm_sets[0]], 1), ArmSpec("Osprey", [arm_sets[1]], 1)],
+        real_parts=2,
+        items_per_reader=12,
+        readers=[expert],
+        created_by=manager,
+    )
+    seen = _assert_blind(
+        study, expert, {"Kestrel", "Osprey", "generator 1 set", "generator 2 set", "real LYM"}
+    )
+    arm = dict(StudyItem.objects.filter(study=study).values_list("token", "arm__name"))
+    assert sorted(str(arm[t]) for t in seen) == ["Kestrel"] * 3 + ["None"] * 6 + ["Osprey"] * 3
 
 
 def test_stored_images_of_both_kinds_went_through_one_encoder(study: Study) -> None:

@@ -26,7 +26,7 @@ from tests.servers import free_port, site_env, start_gunicorn, wait_for_port
 from tests.sessions import session_key_for
 from tests.turing.fixtures import patches_from_arrays
 from turing.models import Study, StudyItem
-from turing.services import study_create
+from turing.services import ArmSpec, study_create
 
 pytestmark = [pytest.mark.worker, pytest.mark.django_db(transaction=True)]  # gunicorn reads what we write
 REPO = Path(__file__).resolve().parents[2]
@@ -50,13 +50,18 @@ def _flat(rng: np.random.Generator, n: int) -> Iterator[np.ndarray]:
 
 @pytest.fixture
 def worst_case_study(expert: Any, media_root: Path) -> Study:
+    """Textured real patches against two synthetic arms, one near-flat and one textured: the truth and
+    the arm each split the items into patches that compress very differently."""
     rng = np.random.default_rng(7)
     real = patches_from_arrays("textured", _textured(rng, ITEMS_PER_KIND), source=Source.REAL)
-    synthetic = patches_from_arrays("flat", _flat(rng, ITEMS_PER_KIND), source=Source.SYNTHETIC)
+    half = ITEMS_PER_KIND // 2
+    flat = patches_from_arrays("flat", _flat(rng, half), source=Source.SYNTHETIC)
+    textured = patches_from_arrays("textured synthetic", _textured(rng, half), source=Source.SYNTHETIC)
     return study_create(
         name="timing",
         real_datasets=[real],
-        synthetic_datasets=[synthetic],
+        arms=[ArmSpec("flat", [flat], 1), ArmSpec("textured", [textured], 1)],
+        real_parts=2,
         items_per_reader=2 * ITEMS_PER_KIND,
         readers=[expert],
         seed=3,
@@ -101,6 +106,7 @@ def test_how_long_an_image_takes_does_not_tell_its_truth(
     study = worst_case_study
     order = study.assignments.get().order
     truth = dict(StudyItem.objects.filter(study=study).values_list("token", "truth"))
+    arm = dict(StudyItem.objects.filter(study=study, arm__isnull=False).values_list("token", "arm__name"))
     port = free_port()
     env = site_env(DEBUG="0", SECRET_KEY=django_settings.SECRET_KEY, SECURE_SSL_REDIRECT="0")
     cookie = f"{django_settings.SESSION_COOKIE_NAME}={session_key_for(expert)}"
@@ -129,7 +135,13 @@ def test_how_long_an_image_takes_does_not_tell_its_truth(
         f"timing channel on {connection.vendor}: {len(order)} items x {ROUNDS} fetches, min per item; "
         f"median real {real_ms:.3f} ms, synthetic {synthetic_ms:.3f} ms; AUC {auc:.3f}, permutation p {p:.3f}"
     )
+    # The arms: can the time tell one generator's patches from the other's?
+    in_arms = [t for t in order if t in arm]
+    arm_times = np.array([best[t] for t in in_arms])
+    arm_auc, arm_p = timing_auc(arm_times, np.array([arm[t] == "flat" for t in in_arms]), PERMUTATIONS)
+    figure += f"; arm flat vs arm textured: AUC {arm_auc:.3f}, permutation p {arm_p:.3f}"
     with capsys.disabled():
         print(f"\n{figure}")
     # Two-sided, at 1 in 1,000: a real channel (AUC 0.99 before the fix) gives p near 1/20,001.
     assert p > 0.001, figure
+    assert arm_p > 0.001, figure
