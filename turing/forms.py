@@ -67,7 +67,7 @@ def _synthetic_pool(help_text: str) -> PoolField:
 
 
 class StudyForm(forms.Form):
-    name = forms.CharField(max_length=200)
+    name = forms.CharField(max_length=200, label="Study name")
     tissue_class = forms.ChoiceField(choices=[(c, c) for c in KNOWN_CLASSES], initial="LYM")
     real_datasets = PoolField(
         queryset=Dataset.objects.filter(source=Source.REAL).order_by("name"),

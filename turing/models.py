@@ -37,6 +37,8 @@ class Study(models.Model):
     real_parts = models.PositiveSmallIntegerField(default=1)  # the real:synthetic ratio
     synthetic_parts = models.PositiveSmallIntegerField(default=1)  # the sum of the arms' parts
     same_items_for_all = models.BooleanField(default=True, help_text="Agreement statistics need it.")
+    # Every pool of a study shares one patch size (`turing.services.study_plan`); the page fits it.
+    patch_size = models.PositiveSmallIntegerField(default=128)
     allow_changes = models.BooleanField(default=False)
     ask_confidence = models.BooleanField(default=True)
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.OPEN)

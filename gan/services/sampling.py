@@ -16,6 +16,7 @@ from gan import imaging, jobs
 from gan.models import Checkpoint, Dataset, Patch, SamplingRun, Source, patch_storage_name
 from gan.services.checkpoints import RunError, checkpoint_check, checkpoint_path
 from gan.services.datasets import Generator, file_sha256
+from gan.signals import sampling_finished
 from gan.sources import PAPER_SYNTHETIC_COUNT
 
 if TYPE_CHECKING:
@@ -161,8 +162,10 @@ def sampling_run_job(job: Job, context: JobContext) -> dict[str, Any]:
 
     run = SamplingRun.objects.select_related("checkpoint__run").get(job=job)
     try:
-        return sampling_run_execute(
+        outcome = sampling_run_execute(
             run=run, context=context, device_preference=job.params.get("device", "auto")
         )
     except (CheckpointError, RunError) as exc:
         raise JobError(str(exc)) from None
+    sampling_finished.send(sender=SamplingRun, run=run)
+    return outcome

@@ -281,7 +281,10 @@ def training_run_job(job: Job, context: JobContext) -> dict[str, Any]:
 
 def sampling_after_training(*, run: TrainingRun) -> Any:
     """Start the sampling a run asked for, once: a second call (the training job delivered again after
-    its worker died between starting the sampling and finishing the job) finds it and starts nothing."""
+    its worker died between starting the sampling and finishing the job) finds it and starts nothing.
+
+    From the last checkpoint, and from each step in `sample_after["also_from_steps"]` that has one (the
+    demo samples an early checkpoint too, as a second arm). Returns the last checkpoint's sampling."""
     last = run.checkpoints.order_by("-step").first()
     if last is None:
         return None
@@ -290,13 +293,23 @@ def sampling_after_training(*, run: TrainingRun) -> Any:
         int(run.sample_after.get("count", PAPER_SYNTHETIC_COUNT)),
         int(run.sample_after.get("seed", 0)),
     )
+    also = [int(s) for s in run.sample_after.get("also_from_steps", [])]
+    checkpoints = [last, *run.checkpoints.filter(step__in=also).exclude(pk=last.pk).order_by("step")]
     with transaction.atomic():
         TrainingRun.objects.select_for_update().filter(pk=run.pk).first()  # one caller at a time
-        existing = SamplingRun.objects.filter(
-            checkpoint=last, tissue_class=tissue_class, count=count, seed=seed
-        ).first()
-        if existing is not None:
-            return existing
-        return sampling_run_start(
-            checkpoint=last, tissue_class=tissue_class, count=count, seed=seed, created_by=run.created_by
-        )
+        started = []
+        for checkpoint in checkpoints:
+            existing = SamplingRun.objects.filter(
+                checkpoint=checkpoint, tissue_class=tissue_class, count=count, seed=seed
+            ).first()
+            started.append(
+                existing
+                or sampling_run_start(
+                    checkpoint=checkpoint,
+                    tissue_class=tissue_class,
+                    count=count,
+                    seed=seed,
+                    created_by=run.created_by,
+                )
+            )
+        return started[0]

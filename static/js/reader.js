@@ -17,7 +17,13 @@ const csrf = root.querySelector("input[name=csrfmiddlewaretoken]").value;
 const ZOOMS = [1, 2, 3, 4, 6, 8];
 const askConfidence = root.dataset.askConfidence === "1";
 const LOCK_MS = 400;
-let zoom = 4;
+const patchSize = Number(root.dataset.patchSize) || 128;
+const VIEWER_MAX = 512;
+// The largest integer scale whose patch fits the viewer (512 px, or the screen's width when smaller):
+// 4x for the paper's 128 px patches on a desktop, 2x for 224 or 256 px ones, 1x for larger ones.
+const viewerSide = Math.max(Math.min(VIEWER_MAX, window.innerWidth - 32), patchSize);
+let zoom = ZOOMS.filter((z) => patchSize * z <= viewerSide).pop() || 1;
+viewer.style.width = viewer.style.height = `${viewerSide}px`;
 let current = null;
 let busy = false;
 let closed = false;
@@ -28,7 +34,7 @@ const CLOSED = "This study has been closed by its manager: answers are no longer
 
 function setZoom(level) {
   zoom = Math.max(ZOOMS[0], Math.min(ZOOMS[ZOOMS.length - 1], level));
-  image.width = image.height = 128 * zoom;
+  image.width = image.height = patchSize * zoom;
   root.querySelector(".zoom-level").textContent = `${zoom}×`;
 }
 

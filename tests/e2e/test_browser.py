@@ -80,10 +80,11 @@ def test_study_manager_builds_a_study_and_sees_progress(
 
     _login(page, live_server.url, "manager-a")
     page.goto(f"{live_server.url}/manage/studies/new/")
-    page.get_by_label("Name").fill("Browser-built study")
+    page.get_by_label("Study name").fill("Browser-built study")
     page.get_by_role("checkbox", name=re.compile("^real LYM")).check()
     expect(page.locator(".pool-thumbnails img").first).to_be_visible()
-    page.get_by_role("checkbox", name=re.compile("^synthetic LYM")).check()
+    first_arm = page.locator("#id_synthetic_datasets")  # the first synthetic arm's pools
+    first_arm.get_by_role("checkbox", name=re.compile("^synthetic LYM")).check()
     # The preview follows the form without a click, and the default count is fitted to the pools.
     expect(page.locator(".preview")).to_contain_text("Items per reader set to 24")
     expect(page.get_by_label("Items per reader")).to_have_value("24")
@@ -254,3 +255,70 @@ def test_a_double_or_held_key_answers_once(page: Any, live_server: Any, study: S
     page.wait_for_timeout(800)
     assert Answer.objects.filter(label__isnull=False).count() == 1
     expect(progress).to_have_text("Patch 2 of 10 · 1 answered", timeout=10_000)
+
+
+def test_a_reader_finishes_a_two_arm_study_by_keyboard_and_the_report_shows_both_arms(
+    page: Any, live_server: Any, expert: Any, manager: Any
+) -> None:
+    """256 px patches (a generator of another size) in two arms: shown at 2x, read by keyboard; the
+    manager's report then compares the arms."""
+    import numpy as np
+    from playwright.sync_api import expect
+
+    from gan.models import Source
+    from tests.turing.fixtures import patches_from_arrays
+    from turing.services import ArmSpec, study_create
+
+    rng = np.random.default_rng(3)
+
+    def fields(n: int) -> list[Any]:
+        small = rng.integers(0, 256, size=(n, 8, 8, 3), dtype=np.uint8)
+        return [np.kron(s, np.ones((32, 32, 1), dtype=np.uint8)) for s in small]
+
+    study = study_create(
+        name="two generators at 256 px",
+        real_datasets=[patches_from_arrays("real 256", fields(6), source=Source.REAL)],
+        arms=[
+            ArmSpec("Kestrel", [patches_from_arrays("kestrel set", fields(3), source=Source.SYNTHETIC)], 1),
+            ArmSpec("Osprey", [patches_from_arrays("osprey set", fields(3), source=Source.SYNTHETIC)], 1),
+        ],
+        real_parts=2,
+        items_per_reader=12,
+        readers=[expert],
+        created_by=manager,
+    )
+    _login(page, live_server.url, "expert-a")
+    page.goto(f"{live_server.url}/studies/{study.pk}/")
+    progress = page.locator(".reader-progress-text")
+    image = page.locator("img.patch")
+    arm = dict(study.items.values_list("token", "arm__name"))
+    order = study.assignments.get().order
+    for index, token in enumerate(order):
+        expect(progress).to_have_text(f"Patch {index + 1} of 12 · {index} answered", timeout=10_000)
+        for _ in range(100):  # answers are taken once the patch is drawn
+            if image.evaluate("img => img.complete && img.naturalWidth > 0"):
+                break
+            page.wait_for_timeout(50)
+        if index == 0:
+            assert image.evaluate("img => [img.naturalWidth, img.width]") == [256, 512]  # 2x fits
+            assert "Kestrel" not in page.content() and "Osprey" not in page.content()
+        page.keyboard.press("5" if arm[token] == "Kestrel" else "3")
+        page.keyboard.press("s" if arm[token] == "Kestrel" else "r")  # Kestrel is always caught
+        page.wait_for_timeout(450)  # past the short lock after each answer
+    page.wait_for_url(f"**/studies/{study.pk}/done/")
+    assert Answer.objects.filter(assignment__study=study, label__isnull=False).count() == 12
+    page.context.clear_cookies()  # signed out
+    _login(page, live_server.url, "manager-a")
+    page.goto(f"{live_server.url}/manage/evaluation/studies/{study.pk}/")
+    arms = page.locator("section", has=page.locator("h2", has_text="Arms: which generator"))
+    expect(arms).to_contain_text("Kestrel")
+    expect(arms).to_contain_text("Osprey")
+    rows = arms.locator("table.arms tbody tr")
+    expect(rows).to_have_count(2)
+    expect(rows.nth(0)).to_contain_text("0.0%")  # no Kestrel patch was called real
+    expect(rows.nth(1)).to_contain_text("100.0%")  # every Osprey patch was
+    for alt in ("Forest plot: each arm", "Stacked bars: for each arm"):
+        chart = arms.locator(f'img[alt^="{alt}"]')
+        expect(chart).to_be_visible()
+        assert chart.evaluate("img => img.naturalWidth") > 0, alt
+    shot(page, "manager-two-arm-report")

@@ -34,9 +34,11 @@ def make_patches(name: str, n: int, *, source: str, tissue_class: str = "LYM", s
 def patches_from_arrays(
     name: str, arrays: Iterable[np.ndarray], *, source: str, tissue_class: str = "LYM"
 ) -> Dataset:
-    """A dataset of the given [128, 128, 3] uint8 pictures, stored through the common pipeline."""
-    dataset = Dataset.objects.create(name=name, source=source)
-    for index, pixels in enumerate(arrays):
+    """A dataset of the given [N, N, 3] uint8 pictures (one N), stored through the common pipeline."""
+    pictures = list(arrays)
+    size = pictures[0].shape[0] if pictures else imaging.PATCH_SIZE
+    dataset = Dataset.objects.create(name=name, source=source, patch_size=size)
+    for index, pixels in enumerate(pictures):
         image = imaging.from_array(pixels)
         digest = imaging.content_hash(image)
         stored = default_storage.save(

@@ -41,12 +41,19 @@ class Command(BaseCommand):
             lines.append(f"  {label:<14} user {username:<9} password {password}")
         if not options["no_training"] and not TrainingRun.objects.exists():
             # The CPU demo config on the demo patches: a few minutes on the gpu-queue worker, then
-            # 48 LYM patches are sampled from it.
+            # 48 LYM patches are sampled from its last checkpoint and 48 from its first; once both are
+            # stored, a demo study compares them as two arms (`turing.signals`).
+            config = config_build(demo=True)
             run = training_run_start(
                 dataset=Dataset.objects.get(name=DEMO_DATASETS[0][1]),
-                config=config_build(demo=True),
+                config=config,
                 name="Demo cGAN (CPU demo configuration)",
-                sample_after={"tissue_class": "LYM", "count": 48},
+                sample_after={
+                    "tissue_class": "LYM",
+                    "count": 48,
+                    "also_from_steps": [config.checkpoint_every],
+                    "demo_study": True,
+                },
             )
             self.stdout.write(
                 f"Queued a demo training run: /manage/gan/runs/{run.pk}/ (a few minutes on a CPU)"
