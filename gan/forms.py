@@ -10,6 +10,11 @@ from gan.models import Checkpoint, Dataset, Source
 from gan.services.datasets import GENERATOR_KINDS, DatasetImportError, generator_describe
 from gan.sources import DEFAULT_CLASSES, KNOWN_CLASSES, PAPER_SYNTHETIC_COUNT
 
+SIZE_HELP = (
+    f"Patch size in px: {PATCH_SIZE}, the paper's, unless your generator makes another. One per study."
+)
+SYNTHETIC_HELP = "Made by a generator outside histoturing: describe it below."
+
 
 class DatasetImportForm(forms.Form):
     archive = forms.FileField(
@@ -29,19 +34,11 @@ class DatasetImportForm(forms.Form):
         widget=forms.CheckboxSelectMultiple,
         help_text="BACK (background) is left out by default, as in the paper.",
     )
-
     size = forms.IntegerField(
-        required=False,
-        min_value=SIZE_RANGE[0],
-        max_value=SIZE_RANGE[1],
-        initial=PATCH_SIZE,
-        label="Patch size (px)",
-        help_text="128, the paper's, unless your generator makes another size. A study uses one size.",
+        required=False, min_value=SIZE_RANGE[0], max_value=SIZE_RANGE[1], help_text=SIZE_HELP
     )
     synthetic = forms.BooleanField(
-        required=False,
-        label="These images are synthetic",
-        help_text="Made by a generator outside histoturing: describe it below.",
+        required=False, label="These images are synthetic", help_text=SYNTHETIC_HELP
     )
     generator = forms.CharField(required=False, max_length=200, label="Generator name")
     generator_kind = forms.ChoiceField(

@@ -10,6 +10,7 @@ from core.services import job_start
 from evaluation import jobs
 from evaluation.models import AugmentationExperiment
 from evaluation.services.common import ExperimentError, patches_load, real_classes
+from gan.imaging import PATCH_SIZE
 from gan.models import Dataset, Patch, SamplingRun, Source
 from gan.services.training import training_data_pack
 
@@ -82,6 +83,12 @@ def augmentation_plan(
         synthetic_available=sampling_run.patches.count(),
     )
     problems = plan.problems
+    odd_sizes = [d.name for d in (train_dataset, test_dataset) if d.patch_size != PATCH_SIZE]
+    if odd_sizes:
+        problems.append(
+            f"{', '.join(odd_sizes)} hold(s) patches of another size than {PATCH_SIZE} px, the size the "
+            "sampling run made: the experiment needs one size."
+        )
     if sampling_run.tissue_class != tissue_class:
         problems.append(
             f"The sampling run made {sampling_run.tissue_class} patches, not {tissue_class}: "

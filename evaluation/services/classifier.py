@@ -12,6 +12,7 @@ from core.services import job_start
 from evaluation import jobs
 from evaluation.models import Classifier
 from evaluation.services.common import ClassifierError, real_classes
+from gan.imaging import PATCH_SIZE
 from gan.models import Dataset
 from gan.services.training import training_data_pack
 
@@ -30,6 +31,11 @@ def classifier_train_start(
 ) -> Any:
     from evaluation.classifier import ClassifierConfig
 
+    if dataset.patch_size != PATCH_SIZE:
+        raise ClassifierError(
+            f"Dataset {dataset.name!r} holds {dataset.patch_size} px patches: the tissue classifier reads "
+            f"{PATCH_SIZE} px patches, the size the product's generator makes."
+        )
     present = sorted(set(real_classes(dataset)))
     chosen = tuple(classes or present)
     missing = [c for c in chosen if c not in present]

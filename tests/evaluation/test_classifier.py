@@ -69,3 +69,12 @@ def test_classifier_refuses_classes_the_dataset_lacks(lym_tum: Any) -> None:
     with pytest.raises(services.ClassifierError, match="no patches of class.*ADI"):
         services.classifier_train_start(dataset=lym_tum, classes=["LYM", "ADI"])
     assert not Classifier.objects.exists()
+
+
+@pytest.mark.django_db
+def test_classifier_refuses_patches_of_another_size(lym_tum: Any) -> None:
+    type(lym_tum).objects.filter(pk=lym_tum.pk).update(patch_size=224)
+    lym_tum.refresh_from_db()
+    with pytest.raises(services.ClassifierError, match="holds 224 px patches: the tissue classifier"):
+        services.classifier_train_start(dataset=lym_tum, classes=["LYM"])
+    assert not Classifier.objects.exists()
