@@ -75,7 +75,13 @@ def training_run_status(*, run: TrainingRun) -> dict[str, Any]:
             for c in run.checkpoints.order_by("step")
         ],
         "environment": run.environment,
+        "warnings": [w["message"] for w in run.health.get("warnings", [])],
     }
+
+
+def checkpoint_warnings(*, run: TrainingRun, step: int) -> list[str]:
+    """The training warnings a checkpoint at `step` inherits: those seen at or before it."""
+    return [w["message"] for w in run.health.get("warnings", []) if w["step"] <= step]
 
 
 class HistoryRow(NamedTuple):

@@ -18,6 +18,7 @@ from gan.services import sampling as sampling_services
 from gan.services import training as training_services
 from gan.services.training import RunError
 from gan.sources import PAPER_SYNTHETIC_COUNT
+from gan.training.health import RULES as HEALTH_RULES
 
 
 @study_manager_required
@@ -140,8 +141,9 @@ def run_new(request: HttpRequest) -> HttpResponse:
 @require_GET
 def run_detail(request: HttpRequest, run_id: int) -> HttpResponse:
     run = get_object_or_404(TrainingRun.objects.select_related("dataset", "job"), pk=run_id)
+    status = selectors.training_run_status(run=run)
     return render(
-        request, "gan/run_detail.html", {"run": run, "status": selectors.training_run_status(run=run)}
+        request, "gan/run_detail.html", {"run": run, "status": status, "health_rules": HEALTH_RULES}
     )
 
 
@@ -209,4 +211,5 @@ def sampling_detail(request: HttpRequest, run_id: int) -> HttpResponse:
     run = get_object_or_404(
         SamplingRun.objects.select_related("checkpoint__run", "dataset", "job"), pk=run_id
     )
-    return render(request, "gan/sampling_detail.html", {"run": run})
+    warnings = selectors.checkpoint_warnings(run=run.checkpoint.run, step=run.checkpoint.step)
+    return render(request, "gan/sampling_detail.html", {"run": run, "warnings": warnings})

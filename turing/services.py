@@ -309,6 +309,15 @@ def _colour_leak_warnings(
         )
     if any(d.is_demo for d in synthetic_datasets):
         warnings.append("The synthetic pool comes from a demo-configuration model, not the paper's.")
+    runs = TrainingRun.objects.in_bulk(run_ids)
+    for dataset in synthetic_datasets:
+        run = runs.get(dataset.provenance.get("training_run"))
+        step = dataset.provenance.get("checkpoint_step", 0)
+        for warning in run.health.get("warnings", []) if run is not None else []:
+            if warning["step"] <= step:
+                warnings.append(
+                    f"{dataset.name} comes from a checkpoint whose training warned: {warning['message']}"
+                )
     return warnings
 
 

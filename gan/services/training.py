@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import io
 import logging
+import math
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -24,6 +25,7 @@ from gan.models import Checkpoint, Dataset, SamplingRun, Source, TrainingRun
 from gan.services.checkpoints import RunError, checkpoint_check, checkpoint_path
 from gan.services.sampling import sampling_run_start
 from gan.sources import PAPER_SYNTHETIC_COUNT
+from gan.training import health
 from gan.training.config import ConfigError, TrainingConfig, demo_config
 from gan.training.data import DataError, open_pack, pack_exists, pack_patches
 
@@ -127,24 +129,29 @@ def training_data_pack(*, dataset: Dataset, classes: tuple[str, ...]) -> PackedP
 class _RunRecorder:
     """Writes a run's progress, sample grids and checkpoints back to the database and storage."""
 
-    def __init__(self, run: TrainingRun, context: JobContext | None, flush_every_s: float = 1.0) -> None:
+    def __init__(
+        self,
+        run: TrainingRun,
+        context: JobContext | None,
+        flush_every_s: float = 1.0,
+        reference: dict[str, float] | None = None,
+    ) -> None:
         self.run = run
         self.context = context
         self.flush_every_s = flush_every_s
-        self._pending: list[list[float]] = []
+        self.config = TrainingConfig.from_dict(run.config)
+        if reference is not None:
+            run.health = {**run.health, "reference": reference}
+            run.save(update_fields=["health"])
+        self._pending: list[list[float | None]] = []
         self._last_flush = 0.0
         self._latest: Progress | None = None
 
     def progress(self, progress: Progress) -> None:
         self._latest = progress
-        self._pending.append(
-            [
-                progress.step,
-                round(progress.loss_d_real, 5),
-                round(progress.loss_d_fake, 5),
-                round(progress.loss_g, 5),
-            ]
-        )
+        losses = (progress.loss_d_real, progress.loss_d_fake, progress.loss_g)
+        # JSON has no NaN: a loss that broke down is kept as null (and warned about).
+        self._pending.append([progress.step, *(round(v, 5) if math.isfinite(v) else None for v in losses)])
         if time.monotonic() - self._last_flush >= self.flush_every_s or progress.step == progress.steps:
             self.flush()
 
@@ -154,8 +161,10 @@ class _RunRecorder:
             return
         self._last_flush = time.monotonic()
         run = self.run
+        new = health.check_losses(run.history[-2 * health.WINDOW :] + self._pending)
         run.history = [*run.history, *self._pending]
         self._pending = []
+        self._warn(new)
         run.step, run.epoch = progress.step, progress.epoch
         run.loss_d_real, run.loss_d_fake, run.loss_g = (
             progress.loss_d_real,
@@ -192,8 +201,24 @@ class _RunRecorder:
         )
         self.run.grid_step = step
         self.run.save(update_fields=["grid", "grid_step"])
+        spreads = health.grid_spreads(grid, self.config.classes)
+        record = self.run.health
+        record["spreads"] = [*record.get("spreads", []), [step, {k: round(v, 4) for k, v in spreads.items()}]]
+        self._warn(
+            health.check_samples(
+                step=step, steps=self.config.steps, spreads=spreads, reference=record.get("reference", {})
+            )
+        )
         if previous and previous != self.run.grid.name:
             default_storage.delete(previous)
+
+    def _warn(self, new: list[health.HealthWarning]) -> None:
+        """Keep the run's record of its warnings (and its sample spreads) up to date."""
+        record = self.run.health
+        record["warnings"] = health.merge(record.get("warnings", []), new)
+        self.run.save(update_fields=["health"])
+        for warning in new:
+            logger.warning("run %s: %s", self.run.pk, warning.message)
 
     def checkpoint(self, step: int, path: Path) -> None:
         self.flush()
@@ -240,7 +265,8 @@ def training_run_execute(
         resume_path = checkpoint_path(run.init_checkpoint)
     else:
         resume_path = None
-    recorder = _RunRecorder(run, context)
+    reference = health.real_spreads(data.images, data.labels, config.classes, seed=config.seed)
+    recorder = _RunRecorder(run, context, reference=reference)
     checkpoint_dir = Path(settings.MEDIA_ROOT) / "checkpoints" / f"run-{run.pk}"
     result = train(
         config=config,

@@ -50,6 +50,15 @@ function render(status) {
       return item;
     }));
   }
+  const warnings = root.querySelector(".run-warnings");
+  if (status.warnings.length) {
+    warnings.querySelector("ul").replaceChildren(...status.warnings.map((message) => {
+      const item = document.createElement("li");
+      item.textContent = message;
+      return item;
+    }));
+    warnings.hidden = false;
+  }
   const cancel = root.querySelector(".run-cancel");
   if (cancel && job.ended) cancel.remove();
 }

@@ -322,3 +322,19 @@ def test_a_reader_finishes_a_two_arm_study_by_keyboard_and_the_report_shows_both
         expect(chart).to_be_visible()
         assert chart.evaluate("img => img.naturalWidth") > 0, alt
     shot(page, "manager-two-arm-report")
+
+
+def test_the_run_page_of_a_collapsed_run_warns(
+    page: Any, live_server: Any, manager: Any, lym_tum: Any
+) -> None:
+    from playwright.sync_api import expect
+
+    from tests.gan.test_run_health import collapsed_run
+
+    run = collapsed_run(lym_tum)
+    _login(page, live_server.url, "manager-a")
+    page.goto(f"{live_server.url}/manage/gan/runs/{run.pk}/")
+    warnings = page.locator("section.run-warnings")
+    expect(warnings).to_be_visible()
+    expect(warnings).to_contain_text("Mode collapse at step 4")
+    shot(page, "manager-run-collapse-warning")
