@@ -28,6 +28,7 @@ from evaluation.csv_export import csv_dict_lines, csv_lines
 from evaluation.forms import AugmentationForm, ClassifierForm, FidReportForm
 from evaluation.models import AugmentationExperiment, Classifier, FidReport
 from turing.models import Study
+from turing.services import study_shortcut_check
 
 EXPORTS = ("answers", "summary", "mrmc", "ratings", "imrmc", "audit")
 UNKNOWN_EXPORT = f"Unknown export: use one of {', '.join(EXPORTS)}."
@@ -138,6 +139,7 @@ def study_report(request: HttpRequest, study_id: int) -> HttpResponse:
             "rating_scale": stats.RATING_SCALE,
             "events": study.events.count(),
             "arms": list(study.arms.all()),
+            "shortcut": study_shortcut_check(study=study),
         },
     )
 

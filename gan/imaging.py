@@ -150,9 +150,23 @@ def encode_png_blinded(image: Image.Image) -> bytes:
     return buffer.getvalue()
 
 
-def blinded_png(stored: bytes) -> bytes:
-    """A stored patch PNG as the bytes experts receive (made once per study item, never per request)."""
-    return encode_png_blinded(from_array(decode_png_array(stored)))
+def harmonised(pixels: np.ndarray, jpeg_quality: int = 0) -> np.ndarray:
+    """A study's final pipeline, the same for real and synthetic patches: with `jpeg_quality` (1-100)
+    every patch is JPEG-encoded at that quality (4:4:4, no metadata) and decoded, so that real patches'
+    compression traces are matched by synthetic ones; 0 leaves the pixels as they are."""
+    if not jpeg_quality:
+        return pixels
+    buffer = io.BytesIO()
+    Image.frombytes("RGB", (pixels.shape[1], pixels.shape[0]), np.ascontiguousarray(pixels).tobytes()).save(
+        buffer, format="JPEG", quality=int(jpeg_quality), subsampling=0
+    )
+    return decode_png_array(buffer.getvalue())
+
+
+def blinded_png(stored: bytes, jpeg_quality: int = 0) -> bytes:
+    """A stored patch PNG as the bytes experts receive, through the study's final pipeline
+    (`harmonised`); made once per study item, never per request."""
+    return encode_png_blinded(from_array(harmonised(decode_png_array(stored), jpeg_quality)))
 
 
 def decode_png_array(data: bytes) -> np.ndarray:

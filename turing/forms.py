@@ -100,6 +100,15 @@ class StudyForm(forms.Form):
     )
     arm3_datasets = _synthetic_pool("A third generator's synthetic sets.")
     arm3_parts = forms.IntegerField(required=False, min_value=0, initial=1, label="Third arm parts")
+    harmonise_jpeg_quality = forms.IntegerField(
+        required=False,
+        min_value=0,
+        max_value=100,
+        initial=0,
+        label="Harmonise: JPEG quality",
+        help_text="0: off. From 50 to 100: every patch, real and synthetic, is re-encoded as JPEG at this "
+        "quality before it is shown, so that compression traces cannot tell them apart (in the protocol).",
+    )
     same_items_for_all = forms.BooleanField(
         required=False, initial=True, help_text="Every reader sees the same items, each in their own order."
     )

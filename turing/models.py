@@ -39,6 +39,11 @@ class Study(models.Model):
     same_items_for_all = models.BooleanField(default=True, help_text="Agreement statistics need it.")
     # Every pool of a study shares one patch size (`turing.services.study_plan`); the page fits it.
     patch_size = models.PositiveSmallIntegerField(default=128)
+    # The final pipeline every item passes, real or synthetic alike (`gan.imaging.harmonised`): 0, none;
+    # otherwise the JPEG quality every patch is re-encoded at before it is shown.
+    harmonise_jpeg_quality = models.PositiveSmallIntegerField(default=0)
+    # `evaluation.shortcuts.shortcut_check` on the study's items as shown (see `ShortcutResult`).
+    shortcut_check = models.JSONField(default=dict, blank=True)
     allow_changes = models.BooleanField(default=False)
     ask_confidence = models.BooleanField(default=True)
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.OPEN)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import secrets
@@ -14,6 +15,7 @@ from typing import Any
 import numpy as np
 from django.conf import settings
 from django.contrib.auth import get_user_model
+from django.core.cache import cache
 from django.core.exceptions import ValidationError
 from django.core.files.storage import default_storage
 from django.core.mail import send_mail
@@ -26,7 +28,7 @@ from django.utils import timezone
 
 from core.roles import EXPERTS_GROUP, is_expert
 from core.services import user_create
-from evaluation import mrmc
+from evaluation import mrmc, shortcuts
 from gan import imaging
 from gan.models import Dataset, Patch, SamplingRun, Source, TrainingRun
 from turing.models import (
@@ -222,6 +224,7 @@ def study_plan(
     equivalence_margin: float = 0.10,
     alpha: float = 0.05,
     arms: Sequence[ArmSpec] | None = None,
+    harmonise_jpeg_quality: int = 0,
 ) -> StudyPlan:
     """The preview of a study: counts per reader from the real pool and each arm, and every problem.
 
@@ -237,6 +240,9 @@ def study_plan(
         problems.append("The real:synthetic ratio needs at least one positive part.")
         real_parts = 1
     problems += _arm_problems(arms)
+    low, high = JPEG_QUALITY_RANGE
+    if harmonise_jpeg_quality and not low <= harmonise_jpeg_quality <= high:
+        problems.append(f"The harmonising JPEG quality must be from {low} to {high} (or 0 for none).")
     parts = [real_parts] + [max(a.parts, 0) for a in arms]
     counts = split_items(items_per_reader, parts)
     real_available = _pool(real_datasets, tissue_class, Source.REAL).count()
@@ -333,18 +339,102 @@ def _create_items(
     for arm, ids in arm_ids:
         items += [StudyItem(study=study, patch_id=pid, truth=Source.SYNTHETIC, arm=arm) for pid in ids]
     created = StudyItem.objects.bulk_create(items)
-    item_images_make(items=created)
+    item_images_make(items=created, jpeg_quality=study.harmonise_jpeg_quality)
     return created
 
 
-def item_images_make(*, items: Sequence[StudyItem]) -> None:
-    """Make, once, the blinded bytes each item is served as (see `StudyItemImage`)."""
+def item_images_make(*, items: Sequence[StudyItem], jpeg_quality: int = 0) -> None:
+    """Make, once, the blinded bytes each item is served as (see `StudyItemImage`), through the
+    study's final pipeline (`jpeg_quality`: its harmonisation, 0 for none)."""
     files = dict(Patch.objects.filter(pk__in={i.patch_id for i in items}).values_list("pk", "image"))
     images = []
     for item in items:
         with default_storage.open(files[item.patch_id], "rb") as handle:
-            images.append(StudyItemImage(item_id=item.pk, png=imaging.blinded_png(handle.read())))
+            png = imaging.blinded_png(handle.read(), jpeg_quality)
+        images.append(StudyItemImage(item_id=item.pk, png=png))
     StudyItemImage.objects.bulk_create(images, batch_size=200)
+
+
+# --- The shortcut check -----------------------------------------------------------------------------
+
+SHORTCUT_SAMPLE = 150  # patches of each kind the builder's check reads from the pools
+JPEG_QUALITY_RANGE = (50, 100)
+
+
+def _shortcut_dict(result: shortcuts.ShortcutResult) -> dict[str, Any]:
+    return dataclasses.asdict(result) | {"strongest": result.strongest, "rule": shortcuts.RULE}
+
+
+def _stored_pixels(patch_ids: Sequence[int], jpeg_quality: int) -> np.ndarray:
+    files = dict(Patch.objects.filter(pk__in=patch_ids).values_list("pk", "image"))
+    arrays = []
+    for pk in patch_ids:
+        with default_storage.open(files[pk], "rb") as handle:
+            arrays.append(imaging.harmonised(imaging.decode_png_array(handle.read()), jpeg_quality))
+    return np.stack(arrays) if arrays else np.zeros((0, 1, 1, 3), np.uint8)
+
+
+def shortcut_check_pools(
+    *,
+    tissue_class: str,
+    real_datasets: Sequence[Dataset],
+    synthetic_datasets: Sequence[Dataset],
+    jpeg_quality: int = 0,
+) -> dict[str, Any]:
+    """The shortcut check on up to `SHORTCUT_SAMPLE` patches of each kind from the pools, through the
+    final pipeline they would be shown through; cached, since the builder's preview asks on each change."""
+    tissue_class = tissue_class.strip().upper()
+    ids = [
+        sorted(_pool(pools, tissue_class, source).values_list("id", flat=True))
+        for pools, source in ((real_datasets, Source.REAL), (synthetic_datasets, Source.SYNTHETIC))
+    ]
+    key = "shortcuts:" + hashlib.sha256(json.dumps([ids, jpeg_quality]).encode()).hexdigest()
+    cached = cache.get(key)
+    if cached is not None:
+        return dict(cached)
+    rng = np.random.default_rng(0)
+    chosen = [sorted(rng.choice(i, size=min(SHORTCUT_SAMPLE, len(i)), replace=False).tolist()) for i in ids]
+    sizes = {d.patch_size for d in [*real_datasets, *synthetic_datasets]}
+    if len(sizes) > 1 or not all(chosen):
+        result = shortcuts.ShortcutResult(
+            len(chosen[0]), len(chosen[1]), None, reason="the pools cannot be compared"
+        )
+    else:
+        result = shortcuts.shortcut_check(
+            _stored_pixels(chosen[0], jpeg_quality), _stored_pixels(chosen[1], jpeg_quality)
+        )
+    data = _shortcut_dict(result) | {"scope": "pools"}
+    cache.set(key, data, timeout=24 * 3600)
+    return data
+
+
+def study_shortcut_check(*, study: Study) -> dict[str, Any]:
+    """The study's shortcut check, made once (the first time its page or report is shown) and stored: on
+    its items exactly as readers receive them (their blinded bytes), or, for a study that draws items
+    per reader, on its pools."""
+    if study.shortcut_check:
+        return dict(study.shortcut_check)
+    if study.same_items_for_all:
+        result = _items_shortcut_check(study)
+    else:
+        result = shortcut_check_pools(
+            tissue_class=study.tissue_class,
+            real_datasets=list(study.real_datasets.all()),
+            synthetic_datasets=list(study.synthetic_datasets.all()),
+            jpeg_quality=study.harmonise_jpeg_quality,
+        )
+    Study.objects.filter(pk=study.pk).update(shortcut_check=result)
+    study.shortcut_check = result
+    return result
+
+
+def _items_shortcut_check(study: Study) -> dict[str, Any]:
+    rows = StudyItemImage.objects.filter(item__study=study).values_list("item__truth", "png")
+    pixels: dict[str, list[np.ndarray]] = {Source.REAL: [], Source.SYNTHETIC: []}
+    for truth, png in rows:
+        pixels[truth].append(imaging.decode_png_array(bytes(png)))
+    real, synthetic = (np.stack(pixels[k]) if pixels[k] else np.zeros((0, 1, 1, 3), np.uint8) for k in pixels)
+    return _shortcut_dict(shortcuts.shortcut_check(real, synthetic)) | {"scope": "items"}
 
 
 def _draw_item_set(study: Study, seed: int, plan: StudyPlan) -> list[StudyItem]:
@@ -400,6 +490,7 @@ def study_create(
     equivalence_margin: float = 0.10,
     alpha: float = 0.05,
     arms: Sequence[ArmSpec] | None = None,
+    harmonise_jpeg_quality: int = 0,
 ) -> Study:
     """Build a study, draw its items and invite its readers, or refuse with every problem named.
 
@@ -416,6 +507,7 @@ def study_create(
         equivalence_margin=equivalence_margin,
         alpha=alpha,
         arms=arms,
+        harmonise_jpeg_quality=harmonise_jpeg_quality,
     )
     if not name.strip():
         plan.problems.insert(0, "The study needs a name.")
@@ -429,6 +521,7 @@ def study_create(
             real_parts=plan.real_parts,
             synthetic_parts=plan.synthetic_parts,
             patch_size=plan.patch_size or imaging.PATCH_SIZE,
+            harmonise_jpeg_quality=harmonise_jpeg_quality,
             same_items_for_all=same_items_for_all,
             allow_changes=allow_changes,
             ask_confidence=ask_confidence,
@@ -468,6 +561,7 @@ PROTOCOL_SETTINGS = (
     "instructions",
     "equivalence_margin",
     "alpha",
+    "harmonise_jpeg_quality",
 )
 
 

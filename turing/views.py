@@ -92,7 +92,7 @@ def study_new(request: HttpRequest) -> HttpResponse:
     source = request.GET.get("copy", "")
     initial = selectors.study_copy_initial(study_id=int(source)) if source.isdigit() else None
     form = StudyForm(request.POST or None, initial=initial)
-    plan = planning = None
+    plan = planning = shortcut = None
     fitted = None
     if request.method == "POST" and "create" not in request.POST and form.is_valid():
         # Defaults that fit the pools: an untouched default count the chosen pools cannot fill becomes
@@ -118,10 +118,19 @@ def study_new(request: HttpRequest) -> HttpResponse:
             "arms": form.arms(),
             "items_per_reader": data["items_per_reader"],
             "real_parts": data["real_parts"],
+            "harmonise_jpeg_quality": data["harmonise_jpeg_quality"] or 0,
             "equivalence_margin": data["equivalence_margin"],
             "alpha": data["alpha"],
         }
         plan = services.study_plan(**pools)
+        synthetic = [d for arm in pools["arms"] for d in arm.datasets]
+        if plan.ok or (pools["real_datasets"] and synthetic):
+            shortcut = services.shortcut_check_pools(
+                tissue_class=data["tissue_class"],
+                real_datasets=pools["real_datasets"],
+                synthetic_datasets=synthetic,
+                jpeg_quality=pools["harmonise_jpeg_quality"],
+            )
         pilot = selectors.planning_pilot()
         planning = services.sample_size(
             items=data["items_per_reader"],
@@ -151,7 +160,14 @@ def study_new(request: HttpRequest) -> HttpResponse:
     return render(
         request,
         "turing/study_new.html",
-        {"form": form, "plan": plan, "planning": planning, "copied": initial, "fitted": fitted},
+        {
+            "form": form,
+            "plan": plan,
+            "planning": planning,
+            "copied": initial,
+            "fitted": fitted,
+            "shortcut": shortcut,
+        },
     )
 
 
@@ -167,6 +183,7 @@ def study_detail(request: HttpRequest, study_id: int) -> HttpResponse:
             "counts": selectors.study_counts(study=study),
             "progress": selectors.study_progress(study=study),
             "invite_form": InviteForm(study=study),
+            "shortcut": services.study_shortcut_check(study=study),
             "invitations": selectors.study_invitations(study=study),
         },
     )
