@@ -10,6 +10,7 @@ import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
+import numpy as np
 
 matplotlib.rcParams["svg.hashsalt"] = "histoturing"  # stable ids: the same data gives the same bytes
 
@@ -91,6 +92,30 @@ def histogram_svg(*, values: list[float], bins: int, title: str, x_label: str) -
         axes.set_title(title)
         axes.set_xlabel(x_label)
         axes.set_ylabel("synthetic images")
+        return _svg(figure)
+    finally:
+        plt.close(figure)
+
+
+def overlaid_histograms_svg(
+    *, series: Mapping[str, Sequence[float]], line: float | None, title: str, x_label: str
+) -> bytes:
+    """Distributions side by side as density histograms over shared bins, and an optional threshold."""
+    figure, axes = plt.subplots(figsize=(6.4, 3.2))
+    try:
+        values = [v for vs in series.values() for v in vs]
+        if values:
+            bins = np.linspace(min(values), max(values) or 1.0, 31).tolist()
+            for (name, vs), colour in zip(series.items(), ("#e0a040", "#1f4e9c"), strict=False):
+                axes.hist(vs, bins=bins, density=True, alpha=0.6, color=colour, label=name)
+            if line is not None:
+                axes.axvline(line, color="#b03a2e", linestyle="--", linewidth=1, label="near-copy threshold")
+            axes.legend(fontsize="small")
+        else:
+            axes.text(0.5, 0.5, "no data yet", ha="center", va="center", transform=axes.transAxes)
+        axes.set_title(title)
+        axes.set_xlabel(x_label)
+        axes.set_ylabel("density")
         return _svg(figure)
     finally:
         plt.close(figure)

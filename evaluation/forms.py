@@ -54,3 +54,13 @@ class AugmentationForm(forms.Form):
 
     def clean_seeds(self) -> list[int]:
         return self._ints("seeds")
+
+
+class CopyingCheckForm(forms.Form):
+    synthetic_dataset = forms.ModelChoiceField(queryset=Dataset.objects.filter(source=Source.SYNTHETIC))
+    reference_dataset = forms.ModelChoiceField(
+        queryset=Dataset.objects.filter(source=Source.REAL),
+        required=False,
+        label="Training patches",
+        help_text="Default, for patches sampled here: the dataset their GAN was trained on.",
+    )

@@ -54,3 +54,15 @@ class AugmentationExperiment(JobRecord):
 
     def __str__(self) -> str:
         return f"augmentation experiment {self.pk} ({self.tissue_class})"
+
+
+class CopyingCheck(JobRecord):
+    """Does a synthetic set hold (near-)copies of the real patches its generator learnt from?"""
+
+    synthetic_dataset = models.ForeignKey("gan.Dataset", on_delete=models.CASCADE, related_name="+")
+    reference_dataset = models.ForeignKey("gan.Dataset", on_delete=models.PROTECT, related_name="+")
+    # {"rule": ..., "spaces": {"pixels": SpaceResult.as_dict(), "classifier": ...}, "seconds": ...}
+    results = models.JSONField(default=dict, blank=True)
+
+    def __str__(self) -> str:
+        return f"copying check {self.pk} of {self.synthetic_dataset}"

@@ -11,7 +11,7 @@ from django.db.models.functions import Cast
 
 from core.models import Job
 from evaluation import arms, stats
-from evaluation.models import Classifier
+from evaluation.models import Classifier, CopyingCheck
 from gan.models import Dataset
 from turing.models import Answer, Assignment, Study, StudyArm
 from turing.selectors import reader_pseudonyms
@@ -86,6 +86,24 @@ def arm_gallery(*, arm: StudyArm) -> list[dict[str, Any]]:
         )
     gallery.sort(key=lambda g: (g["fool_rate"] is None, -(g["fool_rate"] or 0.0), g["patch_id"]))
     return gallery
+
+
+def study_copying(*, study: Study) -> list[dict[str, Any]]:
+    """For each synthetic set of the study: its newest finished copying check, and how many of the
+    study's items it flags as near-copies (in any feature space)."""
+    item_patches = set(study.items.filter(truth=stats.SYNTHETIC).values_list("patch_id", flat=True))
+    rows = []
+    for dataset in study.synthetic_datasets.order_by("name"):
+        check = (
+            CopyingCheck.objects.filter(synthetic_dataset=dataset, job__state=Job.State.FINISHED)
+            .order_by("-job__created_at")
+            .first()
+        )
+        flagged: set[int] = set()
+        for space in (check.results.get("spaces", {}) if check else {}).values():
+            flagged |= set(space.get("flagged_ids", []))
+        rows.append({"dataset": dataset, "check": check, "flagged_items": len(flagged & item_patches)})
+    return rows
 
 
 def classifier_for(*, dataset: Dataset, tissue_class: str) -> Classifier | None:

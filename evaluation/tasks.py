@@ -7,3 +7,4 @@ from evaluation import jobs, services
 fid_report_task = jobs.FID_REPORT.task(services.fid_report_job)
 classifier_train_task = jobs.CLASSIFIER_TRAIN.task(services.classifier_train_job)
 augmentation_task = jobs.AUGMENTATION.task(services.augmentation_job)
+copying_check_task = jobs.COPYING.task(services.copying_check_job)

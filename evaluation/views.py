@@ -19,14 +19,15 @@ from core.charts import (
     grouped_bars_svg,
     histogram_svg,
     line_chart_svg,
+    overlaid_histograms_svg,
     roc_curves_svg,
     stacked_share_chart_svg,
 )
 from core.roles import IsStudyManager, study_manager_required
 from evaluation import arms, selectors, services, stats
 from evaluation.csv_export import csv_dict_lines, csv_lines
-from evaluation.forms import AugmentationForm, ClassifierForm, FidReportForm
-from evaluation.models import AugmentationExperiment, Classifier, FidReport
+from evaluation.forms import AugmentationForm, ClassifierForm, CopyingCheckForm, FidReportForm
+from evaluation.models import AugmentationExperiment, Classifier, CopyingCheck, FidReport
 from turing.models import Study
 from turing.services import study_shortcut_check
 
@@ -97,6 +98,51 @@ def fid_report_new(request: HttpRequest) -> HttpResponse:
 
 
 @study_manager_required
+@require_http_methods(["GET", "POST"])
+def copying_list(request: HttpRequest) -> HttpResponse:
+    """The copying checks, and a form to start one (`?dataset=<id>` chooses the synthetic set)."""
+    initial = {"synthetic_dataset": request.GET.get("dataset")}
+    form = CopyingCheckForm(request.POST or None, initial=initial)
+    if request.method == "POST" and form.is_valid():
+        data = form.cleaned_data
+        try:
+            check = services.copying_check_start(
+                synthetic_dataset=data["synthetic_dataset"],
+                reference_dataset=data["reference_dataset"],
+                created_by=request.user,
+            )
+        except services.EvaluationError as exc:
+            form.add_error(None, str(exc))
+        else:
+            return redirect("job_detail", job_id=check.job_id)
+    checks = CopyingCheck.objects.select_related("synthetic_dataset", "reference_dataset", "job")[:50]
+    return render(request, "evaluation/copying_list.html", {"form": form, "checks": checks})
+
+
+@study_manager_required
+@require_GET
+def copying_check(request: HttpRequest, check_id: int) -> HttpResponse:
+    check = get_object_or_404(
+        CopyingCheck.objects.select_related("synthetic_dataset", "reference_dataset", "job"), pk=check_id
+    )
+    charts = {
+        name: _data_uri(
+            overlaid_histograms_svg(
+                series={
+                    "synthetic to nearest training patch": space["synthetic_distances"],
+                    "real to nearest other training patch": space["baseline_distances"],
+                },
+                line=space["threshold"],
+                title=f"Nearest-neighbour distances ({name})",
+                x_label="Euclidean distance",
+            )
+        )
+        for name, space in check.results.get("spaces", {}).items()
+    }
+    return render(request, "evaluation/copying_check.html", {"check": check, "charts": charts})
+
+
+@study_manager_required
 @require_GET
 def fid_report(request: HttpRequest, report_id: int) -> HttpResponse:
     report = get_object_or_404(
@@ -140,6 +186,7 @@ def study_report(request: HttpRequest, study_id: int) -> HttpResponse:
             "events": study.events.count(),
             "arms": list(study.arms.all()),
             "shortcut": study_shortcut_check(study=study),
+            "copying": selectors.study_copying(study=study),
         },
     )
 

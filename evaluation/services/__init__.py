@@ -3,6 +3,7 @@
 from evaluation.services.augmentation import augmentation_job, augmentation_plan, augmentation_start
 from evaluation.services.classifier import classifier_load, classifier_train_job, classifier_train_start
 from evaluation.services.common import ClassifierError, EvaluationError, ExperimentError, ReportError
+from evaluation.services.copying import copying_check_job, copying_check_start
 from evaluation.services.fid import fid_report_job, fid_report_start
 
 __all__ = [
@@ -16,6 +17,8 @@ __all__ = [
     "classifier_load",
     "classifier_train_job",
     "classifier_train_start",
+    "copying_check_job",
+    "copying_check_start",
     "fid_report_job",
     "fid_report_start",
 ]
