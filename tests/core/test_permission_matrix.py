@@ -16,7 +16,7 @@ from django.urls import NoReverseMatch, URLPattern, URLResolver, get_resolver, r
 from django.utils import timezone
 
 from core.models import Job
-from evaluation.models import AugmentationExperiment, FidReport
+from evaluation.models import AugmentationExperiment, CopyingCheck, FidReport
 from gan.models import Checkpoint, Dataset, Patch, SamplingRun, TrainingRun
 from turing.models import Invitation, Study
 from turing.services import answer_next
@@ -141,6 +141,11 @@ def world(study: Study, expert: Any, manager: Any) -> dict[str, Any]:
         "report_id": report.pk,
         "experiment_id": experiment.pk,
         "arm_id": study.arms.get().pk,
+        "check_id": CopyingCheck.objects.create(
+            synthetic_dataset=synthetic,
+            reference_dataset=dataset,
+            job=Job.objects.create(kind="copying", task_name="evaluation.copying_check"),
+        ).pk,
         "gan:run_id": run.pk,
         "gan:sampling_detail:run_id": sampling.pk,
         "object_id": str(study.pk),
