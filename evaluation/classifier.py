@@ -174,6 +174,43 @@ def predict(
     return np.concatenate(parts) if parts else np.empty(0, dtype=np.int64)
 
 
+PRC_NEIGHBOURHOOD = 3  # k of the k-NN manifolds (Kynkaanniemi et al. 2019), torch-fidelity's default
+BOOTSTRAP = 200
+
+
+def _precision_recall(synthetic: np.ndarray, real: np.ndarray) -> tuple[float, float]:
+    from torch_fidelity.metric_prc import calculate_precision_recall_full
+
+    k = min(PRC_NEIGHBOURHOOD, len(real) - 1, len(synthetic) - 1)
+    precision, recall = calculate_precision_recall_full(
+        torch.as_tensor(synthetic, dtype=torch.float32), torch.as_tensor(real, dtype=torch.float32), k
+    )
+    return float(precision), float(recall)
+
+
+def _fidelity_with_intervals(
+    synthetic: np.ndarray, real: np.ndarray, seed: int
+) -> tuple[tuple[float, float], tuple[float, tuple[float, float]], tuple[float, tuple[float, float]]]:
+    """The Frechet distance's and the k-NN precision's and recall's 95% percentile intervals from
+    resampling both sets (`BOOTSTRAP` times); a duplicate drawn twice sits at distance 0 from itself,
+    which the resampled k-NN radii shrink for, so the intervals of precision and recall are rough."""
+    from evaluation.fid import frechet_distance
+
+    rng = np.random.default_rng(seed)
+    precision, recall = _precision_recall(synthetic, real)
+    boots = []
+    for _ in range(BOOTSTRAP):
+        s = synthetic[rng.integers(0, len(synthetic), len(synthetic))]
+        r = real[rng.integers(0, len(real), len(real))]
+        boots.append((frechet_distance(s, r), *_precision_recall(s, r)))
+    low, high = np.percentile(np.array(boots), [2.5, 97.5], axis=0)
+    return (
+        (float(low[0]), float(high[0])),
+        (precision, (float(low[1]), float(high[1]))),
+        (recall, (float(low[2]), float(high[2]))),
+    )
+
+
 def second_opinion(
     *,
     trained: TrainedClassifier,
@@ -199,8 +236,16 @@ def second_opinion(
         verbose=False,
     )
     target = trained.config.classes.index(tissue_class)
+    fd, precision, recall = _fidelity_with_intervals(synthetic_features, real_features, seed=0)
     return {
         "frechet_distance": frechet_distance(synthetic_features, real_features),
+        "frechet_distance_ci": fd,
+        "precision": precision[0],
+        "precision_ci": precision[1],
+        "recall": recall[0],
+        "recall_ci": recall[1],
+        "prc_neighbourhood": PRC_NEIGHBOURHOOD,
+        "bootstrap": BOOTSTRAP,
         "kid_mean": float(kid["kernel_inception_distance_mean"]),
         "kid_std": float(kid["kernel_inception_distance_std"]),
         "share_assigned_to_class": float((predict(model, synthetic, device) == target).mean()),

@@ -36,6 +36,22 @@ def test_classifier_learns_an_easy_split_and_gives_a_second_opinion() -> None:
         trained=trained, real=lym, synthetic=tum, tissue_class="LYM", device=CPU
     )
     assert other["frechet_distance"] > 0.1 and other["share_assigned_to_class"] == 0.0
+    # Precision and recall on the k-NN manifolds of the classifier's features: the same set covers itself,
+    # another class's patches neither look like the real ones nor cover them.
+    assert same["precision"] == same["recall"] == 1.0
+    assert other["precision"] == other["recall"] == 0.0
+    low, high = other["frechet_distance_ci"]
+    assert low <= other["frechet_distance"] <= high or low > 0.1  # a resampled set is a biased estimate
+
+
+def test_precision_and_recall_see_collapse_as_low_recall() -> None:
+    rng = np.random.default_rng(0)
+    real = rng.normal(size=(200, 16))
+    collapsed = real[:5].repeat(40, axis=0) + rng.normal(scale=0.01, size=(200, 16))
+    precision, recall = classifier._precision_recall(collapsed, real)
+    assert precision > 0.9 and recall < 0.2  # what it makes is real-like, but it covers little
+    fd, (p, p_ci), (r, r_ci) = classifier._fidelity_with_intervals(collapsed, real, seed=1)
+    assert p_ci[0] <= p <= p_ci[1] + 0.05 and r_ci[1] < 0.3
 
 
 def test_same_seed_trains_the_same_classifier() -> None:
