@@ -9,7 +9,7 @@ import numpy as np
 
 from core.models import Job
 from core.services import job_start
-from evaluation import jobs
+from evaluation import copying, jobs
 from evaluation.models import CopyingCheck
 from evaluation.selectors import classifier_for
 from evaluation.services.classifier import classifier_load
@@ -75,8 +75,6 @@ def copying_check_start(
 
 def copying_check_job(job: Job, context: JobContext) -> dict[str, Any]:
     """The body of the copying task: features of both sets, nearest neighbours, the rule, the gallery."""
-    from evaluation import copying
-
     check = CopyingCheck.objects.select_related("synthetic_dataset", "reference_dataset").get(job=job)
     start = time.perf_counter()
     synthetic_rows = list(

@@ -50,8 +50,8 @@ def test_precision_and_recall_see_collapse_as_low_recall() -> None:
     collapsed = real[:5].repeat(40, axis=0) + rng.normal(scale=0.01, size=(200, 16))
     precision, recall = classifier._precision_recall(collapsed, real)
     assert precision > 0.9 and recall < 0.2  # what it makes is real-like, but it covers little
-    fd, (p, p_ci), (r, r_ci) = classifier._fidelity_with_intervals(collapsed, real, seed=1)
-    assert p_ci[0] <= p <= p_ci[1] + 0.05 and r_ci[1] < 0.3
+    fd_ci, (p, p_ci), (r, r_ci) = classifier._fidelity_with_intervals(collapsed, real, seed=1)
+    assert p_ci[0] <= p <= p_ci[1] + 0.05 and r < 0.2 and r_ci[1] < 0.3 and fd_ci[0] > 0
 
 
 def test_same_seed_trains_the_same_classifier() -> None:
