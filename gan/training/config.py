@@ -16,6 +16,8 @@ D_LABEL_MODES = ("onehot_channels", "projection")
 G_LAST_LAYERS = ("conv7", "conv3", "conv1")
 WEIGHT_INITS = ("dcgan", "pytorch")
 AUGMENTATIONS = ("hflip", "vflip", "rot90")
+DIFF_AUGMENTATIONS = ("color", "translation", "cutout")
+G_UPSAMPLES = ("transposed", "nearest")
 PRECISIONS = ("bf16", "fp32")
 
 
@@ -48,6 +50,11 @@ class TrainingConfig:
     spectral_norm: bool = False  # on D's layers
     d_dropout: float = 0.0  # before D's final linear layer
     augmentations: tuple[str, ...] = ()  # label-preserving flips/rotations of real patches
+    # DiffAugment (Zhao et al. 2020) on everything D sees, real and generated: for small training sets.
+    diffaugment: tuple[str, ...] = ()
+    # How G doubles its maps: the paper's transposed convolutions, or nearest-neighbour upsampling then a
+    # 3x3 convolution (no checkerboard artefacts; Odena et al. 2016).
+    g_upsample: str = "transposed"
     # --- Length, precision, bookkeeping --------------------------------------------------------
     steps: int = 20_000
     seed: int = 0
@@ -96,6 +103,12 @@ class TrainingConfig:
             f"label_smoothing must be in [0, 0.5), got {self.label_smoothing}",
         )
         require(0 <= self.d_dropout < 1, f"d_dropout must be in [0, 1), got {self.d_dropout}")
+        bad_diff = [a for a in self.diffaugment if a not in DIFF_AUGMENTATIONS]
+        require(
+            not bad_diff,
+            f"diffaugment: unknown {', '.join(bad_diff)} (known: {', '.join(DIFF_AUGMENTATIONS)})",
+        )
+        require(self.g_upsample in G_UPSAMPLES, f"g_upsample must be one of {', '.join(G_UPSAMPLES)}")
         bad_aug = [a for a in self.augmentations if a not in AUGMENTATIONS]
         require(
             not bad_aug, f"augmentations: unknown {', '.join(bad_aug)} (known: {', '.join(AUGMENTATIONS)})"
@@ -113,6 +126,7 @@ class TrainingConfig:
         data = dataclasses.asdict(self)
         data["classes"] = list(self.classes)
         data["augmentations"] = list(self.augmentations)
+        data["diffaugment"] = list(self.diffaugment)
         return data
 
     @classmethod
@@ -122,7 +136,7 @@ class TrainingConfig:
         if unknown:
             raise ConfigError(f"unknown config field(s): {', '.join(unknown)}")
         values = dict(data)
-        for name in ("classes", "augmentations"):
+        for name in ("classes", "augmentations", "diffaugment"):
             if name in values:
                 if isinstance(values[name], str):
                     values[name] = [v for v in values[name].split(",") if v.strip()]

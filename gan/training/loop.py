@@ -22,7 +22,7 @@ from gan.training.checkpoint import CheckpointError, load_checkpoint, require_co
 from gan.training.config import TrainingConfig
 from gan.training.data import PackedPatches, batch_indices, load_batch
 from gan.training.model import Discriminator, Generator, build_models
-from gan.training.runtime import augment, autocast, determinism, environment
+from gan.training.runtime import augment, autocast, determinism, diff_augment, environment
 from gan.training.sampling import to_uint8
 
 _MIX = 0x9E3779B97F4A7C15
@@ -100,10 +100,11 @@ class Trainer:
             real = self.augment(real, rng)
         if config.d_dropout > 0:
             torch.manual_seed(step_seed(config.seed, step, 2))  # dropout masks
+        seen = (lambda x: diff_augment(x, config.diffaugment, rng)) if config.diffaugment else (lambda x: x)
         with autocast(config.precision, self.device):
             fake = self._g(z, fake_labels)  # [B, 3, 128, 128]
-            d_real = self._d(real, real_labels)  # [B]
-            d_fake = self._d(fake.detach(), fake_labels)  # [B]
+            d_real = self._d(seen(real), real_labels)  # [B]
+            d_fake = self._d(seen(fake.detach()), fake_labels)  # [B]
             loss_d_real = F.binary_cross_entropy_with_logits(
                 d_real, torch.full_like(d_real, self.real_target)
             )
@@ -115,7 +116,7 @@ class Trainer:
         # G update through the same fake batch; D's weights need no gradient here.
         self.discriminator.requires_grad_(False)
         with autocast(config.precision, self.device):
-            d_fake_for_g = self._d(fake, fake_labels)
+            d_fake_for_g = self._d(seen(fake), fake_labels)
             loss_g = F.binary_cross_entropy_with_logits(d_fake_for_g, torch.ones_like(d_fake_for_g))
         self.opt_g.zero_grad(set_to_none=True)
         loss_g.backward()

@@ -33,10 +33,14 @@ class Generator(nn.Module):
         self.project_act = nn.LeakyReLU(config.leaky_slope)
         layers: list[nn.Module] = []
         for _ in range(UPSAMPLINGS):
-            layers += [
-                nn.ConvTranspose2d(filters, filters, 4, stride=2, padding=1),
-                nn.LeakyReLU(config.leaky_slope),
-            ]
+            if config.g_upsample == "nearest":
+                layers += [
+                    nn.Upsample(scale_factor=2, mode="nearest"),
+                    nn.Conv2d(filters, filters, 3, padding=1),
+                ]
+            else:
+                layers.append(nn.ConvTranspose2d(filters, filters, 4, stride=2, padding=1))
+            layers.append(nn.LeakyReLU(config.leaky_slope))
         self.upsample = nn.Sequential(*layers)
         kernel = _LAST_KERNEL[config.g_last_layer]
         self.to_rgb = nn.Conv2d(filters, 3, kernel, padding=kernel // 2)
@@ -123,6 +127,7 @@ ARCHITECTURE_FIELDS = (
     "d_label_mode",
     "g_last_layer",
     "spectral_norm",
+    "g_upsample",
 )
 
 

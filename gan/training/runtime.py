@@ -12,6 +12,7 @@ from typing import Any
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 
 from gan.training.config import AUGMENTATIONS, PRECISIONS  # the names a config may use
 
@@ -72,6 +73,46 @@ def augment(images: torch.Tensor, names: Sequence[str], generator: torch.Generat
     for name in names:
         mask = (torch.rand(images.shape[0], generator=generator) < 0.5).to(images.device)[:, None, None, None]
         images = torch.where(mask, operations[name](images), images)
+    return images
+
+
+def diff_augment(images: torch.Tensor, names: Sequence[str], generator: torch.Generator) -> torch.Tensor:
+    """DiffAugment (Zhao et al. 2020): differentiable changes applied to every image D sees, real and
+    generated alike, so that D cannot memorise a small training set and G still gets gradients through
+    them. "color": random brightness, saturation and contrast; "translation": a shift of up to 1/8 of the
+    side, zero-padded; "cutout": a zeroed square of half the side. Parameters come from `generator`."""
+    n, _, h, w = images.shape
+    device, dtype = images.device, images.dtype
+
+    def uniform(*shape: int) -> torch.Tensor:
+        return torch.rand(*shape, generator=generator).to(device=device, dtype=dtype)
+
+    for name in names:
+        if name == "color":
+            images = images + (uniform(n, 1, 1, 1) - 0.5)
+            mean = images.mean(dim=1, keepdim=True)
+            images = (images - mean) * (uniform(n, 1, 1, 1) * 2) + mean
+            mean = images.mean(dim=(1, 2, 3), keepdim=True)
+            images = (images - mean) * (uniform(n, 1, 1, 1) + 0.5) + mean
+        elif name == "translation":
+            shift = torch.randint(-(h // 8), h // 8 + 1, (n, 2), generator=generator)
+            padded = F.pad(images, (w // 8, w // 8, h // 8, h // 8))
+            rows = (torch.arange(h)[None, :] + h // 8 - shift[:, :1]).to(device)  # [N, H]
+            cols = (torch.arange(w)[None, :] + w // 8 - shift[:, 1:]).to(device)  # [N, W]
+            batch = torch.arange(n, device=device)[:, None, None]
+            images = padded.permute(0, 2, 3, 1)[batch, rows[:, :, None], cols[:, None, :]].permute(0, 3, 1, 2)
+        elif name == "cutout":
+            size = h // 2
+            corner = torch.randint(0, h - size + 1, (n, 2), generator=generator).to(device)
+            ys = torch.arange(h, device=device)[None, :, None]
+            xs = torch.arange(w, device=device)[None, None, :]
+            inside = (
+                (ys >= corner[:, :1, None])
+                & (ys < corner[:, :1, None] + size)
+                & (xs >= corner[:, 1:, None])
+                & (xs < corner[:, 1:, None] + size)
+            )  # [N, H, W]
+            images = images * (~inside)[:, None].to(dtype)
     return images
 
 

@@ -35,3 +35,19 @@ def test_round_trip_through_a_dict() -> None:
     c = demo_config(classes=["lym", "tum"], augmentations="hflip,rot90")
     assert c.classes == ("LYM", "TUM") and c.augmentations == ("hflip", "rot90")
     assert TrainingConfig.from_dict(c.to_dict()) == c
+
+
+def test_small_data_options_are_checked_by_name() -> None:
+    import pytest
+
+    from gan.training.config import ConfigError, TrainingConfig
+
+    config = TrainingConfig.from_dict({"diffaugment": "color,cutout", "g_upsample": "nearest"})
+    assert config.diffaugment == ("color", "cutout") and config.to_dict()["diffaugment"] == [
+        "color",
+        "cutout",
+    ]
+    with pytest.raises(ConfigError, match="diffaugment: unknown zoom"):
+        TrainingConfig.from_dict({"diffaugment": ["zoom"]})
+    with pytest.raises(ConfigError, match="g_upsample must be one of transposed, nearest"):
+        TrainingConfig.from_dict({"g_upsample": "bilinear"})

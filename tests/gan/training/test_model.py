@@ -84,3 +84,32 @@ def test_dcgan_init_draws_weights_with_std_002() -> None:
     weights = torch.cat([m.weight.flatten() for m in g.upsample if isinstance(m, nn.ConvTranspose2d)])
     assert abs(weights.std().item() - 0.02) < 0.001
     assert g.project.bias.abs().sum() == 0
+
+
+def test_nearest_upsampling_makes_the_same_shapes_without_transposed_convolutions() -> None:
+    from gan.training.model import build_models
+    from tests.gan.training.conftest import tiny_config
+
+    config = tiny_config(g_upsample="nearest")
+    generator, _ = build_models(config)
+    assert not any(isinstance(m, torch.nn.ConvTranspose2d) for m in generator.modules())
+    images = generator(torch.randn(2, config.latent_dim), torch.tensor([0, 1]))
+    assert images.shape == (2, 3, 128, 128) and images.abs().max() <= 1
+
+
+def test_diff_augment_changes_what_d_sees_the_same_way_for_the_same_seed() -> None:
+    from gan.training.runtime import diff_augment
+
+    images = torch.rand(4, 3, 32, 32) * 2 - 1
+    first = diff_augment(images, ("color", "translation", "cutout"), torch.Generator().manual_seed(3))
+    again = diff_augment(images, ("color", "translation", "cutout"), torch.Generator().manual_seed(3))
+    assert torch.equal(first, again) and not torch.equal(first, images)
+    cut = diff_augment(torch.ones(4, 3, 32, 32), ("cutout",), torch.Generator().manual_seed(0))
+    assert ((cut == 0).float().mean(dim=(1, 2, 3)) == 0.25).all()  # a square of half the side, zeroed
+    moved = diff_augment(images, ("translation",), torch.Generator().manual_seed(1))
+    assert torch.isclose(moved.abs().sum(), images.abs().sum(), rtol=0.3)  # shifted, edges zero-padded
+    images.requires_grad_(True)
+    diff_augment(
+        images, ("color", "translation", "cutout"), torch.Generator().manual_seed(2)
+    ).sum().backward()
+    assert images.grad is not None and images.grad.abs().sum() > 0  # differentiable: G learns through it
