@@ -29,13 +29,14 @@ def study_records(*, study: Study) -> list[stats.Record]:
             "confidence",
             "item__patch__tissue_class",
             "item__arm__name",
+            "visible_ms",
         )
         .order_by("assignment_id", "position")
     )
     # label is never NULL here (filtered above); str() narrows the type for the checker.
     return [
-        stats.Record(names[a], token, truth, str(label), conf, cls, arm or "")
-        for a, token, truth, label, conf, cls, arm in rows
+        stats.Record(names[a], token, truth, str(label), conf, cls, arm or "", visible)
+        for a, token, truth, label, conf, cls, arm, visible in rows
     ]
 
 
@@ -141,6 +142,8 @@ TIDY_COLUMNS = [
     "shown_at",
     "answered_at",
     "seconds_taken",
+    "visible_seconds",
+    "too_fast",
 ]
 
 
@@ -206,12 +209,20 @@ def tidy_answer_rows(*, study: Study, names: bool = False, chunk_size: int = 10_
             seconds=SecondsBetween("answered_at", "shown_at"),
         )
         .values_list(
-            "assignment_id", "position", "item_id", "label", "confidence", "shown", "answered", "seconds"
+            "assignment_id",
+            "position",
+            "item_id",
+            "label",
+            "confidence",
+            "shown",
+            "answered",
+            "seconds",
+            "visible_ms",
         )
         .iterator(chunk_size=chunk_size)
     )
-    name = study.name
-    for assignment_id, position, item_id, label, confidence, shown, answered, seconds in rows:
+    name, too_fast = study.name, study.too_fast_ms
+    for assignment_id, position, item_id, label, confidence, shown, answered, seconds, visible in rows:
         yield [
             name,
             readers[assignment_id],
@@ -222,6 +233,8 @@ def tidy_answer_rows(*, study: Study, names: bool = False, chunk_size: int = 10_
             _iso(shown),
             _iso(answered),
             f"{seconds:.3f}",
+            "" if visible is None else f"{visible / 1000:.3f}",
+            "" if visible is None else int(visible < too_fast),
         ]
 
 

@@ -48,6 +48,7 @@ class Record:
     confidence: int | None = None
     tissue_class: str = ""
     arm: str = ""  # the synthetic arm of a synthetic item ("" for real items)
+    visible_ms: int | None = None  # the time the page measured (`turing.timing`), when it did
 
     @property
     def correct(self) -> bool:

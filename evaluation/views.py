@@ -28,6 +28,7 @@ from evaluation import arms, selectors, services, stats
 from evaluation.csv_export import csv_dict_lines, csv_lines
 from evaluation.forms import AugmentationForm, ClassifierForm, CopyingCheckForm, FidReportForm
 from evaluation.models import AugmentationExperiment, Classifier, CopyingCheck, FidReport
+from evaluation.reading_time import reading_time
 from turing.models import Study
 from turing.services import study_shortcut_check
 
@@ -187,6 +188,7 @@ def study_report(request: HttpRequest, study_id: int) -> HttpResponse:
             "arms": list(study.arms.all()),
             "shortcut": study_shortcut_check(study=study),
             "copying": selectors.study_copying(study=study),
+            "reading": reading_time(records, study.too_fast_ms),
         },
     )
 

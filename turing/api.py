@@ -12,7 +12,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from turing import selectors, services
+from turing import selectors, services, timing
 from turing.models import Assignment
 
 
@@ -64,6 +64,20 @@ class AnswerInSerializer(serializers.Serializer):
         },
     )
     confidence = ConfidenceField(required=False, allow_null=True)
+    # What the page saw while the patch was up (`turing.timing`): optional, for the time per item.
+    events = serializers.JSONField(required=False)
+    elapsed_ms = serializers.IntegerField(required=False, min_value=0, max_value=10**10)
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        if ("events" in attrs) != ("elapsed_ms" in attrs):
+            raise serializers.ValidationError("events and elapsed_ms come together.")
+        if "events" in attrs:
+            try:
+                events = timing.events_clean(attrs["events"])
+            except timing.EventsError as exc:
+                raise serializers.ValidationError(str(exc)) from None
+            attrs["visible_ms"] = timing.visible_ms(events, attrs["elapsed_ms"])
+        return attrs
 
 
 def _first_error(errors: Any) -> str:
@@ -145,6 +159,7 @@ class AnswerSubmitApi(APIView):
                 token=data["token"],
                 label=data["label"],
                 confidence=data.get("confidence"),
+                visible_ms=data.get("visible_ms"),
             )
         except services.AnswerError as exc:
             # Someone else's study is a 404 whatever was wrong with the answer: its existence does not leak.

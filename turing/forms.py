@@ -109,6 +109,15 @@ class StudyForm(forms.Form):
         help_text="0: off. From 50 to 100: every patch, real and synthetic, is re-encoded as JPEG at this "
         "quality before it is shown, so that compression traces cannot tell them apart (in the protocol).",
     )
+    too_fast_ms = forms.IntegerField(
+        required=False,
+        min_value=0,
+        max_value=60_000,
+        initial=1000,
+        label="Too fast (ms)",
+        help_text="Answers after less visible time than this are flagged in the report and exports, "
+        "never dropped.",
+    )
     same_items_for_all = forms.BooleanField(
         required=False, initial=True, help_text="Every reader sees the same items, each in their own order."
     )

@@ -42,6 +42,8 @@ class Study(models.Model):
     # The final pipeline every item passes, real or synthetic alike (`gan.imaging.harmonised`): 0, none;
     # otherwise the JPEG quality every patch is re-encoded at before it is shown.
     harmonise_jpeg_quality = models.PositiveSmallIntegerField(default=0)
+    # Answers given after less visible time than this are flagged "too fast" (kept, never dropped).
+    too_fast_ms = models.PositiveIntegerField(default=1000)
     # `evaluation.shortcuts.shortcut_check` on the study's items as shown (see `ShortcutResult`).
     shortcut_check = models.JSONField(default=dict, blank=True)
     allow_changes = models.BooleanField(default=False)
@@ -251,6 +253,9 @@ class Answer(models.Model):
     confidence = models.PositiveSmallIntegerField(null=True, blank=True)
     shown_at = models.DateTimeField()
     answered_at = models.DateTimeField(null=True, blank=True)
+    # The time the patch was visible, focused and not idle before the first answer, as the page measured
+    # it (`turing.timing`); NULL when the page sent no events (an API client, an older page).
+    visible_ms = models.PositiveIntegerField(null=True, blank=True)
     changed_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:

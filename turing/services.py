@@ -491,6 +491,7 @@ def study_create(
     alpha: float = 0.05,
     arms: Sequence[ArmSpec] | None = None,
     harmonise_jpeg_quality: int = 0,
+    too_fast_ms: int = 1000,
 ) -> Study:
     """Build a study, draw its items and invite its readers, or refuse with every problem named.
 
@@ -522,6 +523,7 @@ def study_create(
             synthetic_parts=plan.synthetic_parts,
             patch_size=plan.patch_size or imaging.PATCH_SIZE,
             harmonise_jpeg_quality=harmonise_jpeg_quality,
+            too_fast_ms=too_fast_ms,
             same_items_for_all=same_items_for_all,
             allow_changes=allow_changes,
             ask_confidence=ask_confidence,
@@ -562,6 +564,7 @@ PROTOCOL_SETTINGS = (
     "equivalence_margin",
     "alpha",
     "harmonise_jpeg_quality",
+    "too_fast_ms",
 )
 
 
@@ -798,7 +801,7 @@ def _answer_take_sql(with_confidence: bool) -> str:
     study, item = qn(Study._meta.db_table), qn(StudyItem._meta.db_table)
     confidence_allowed = f"AND s.{qn('ask_confidence')} " if with_confidence else ""
     return (
-        f"UPDATE {answer} SET label = %s, confidence = %s, answered_at = %s "  # noqa: S608
+        f"UPDATE {answer} SET label = %s, confidence = %s, answered_at = %s, visible_ms = %s "  # noqa: S608
         f"WHERE label IS NULL AND id = ("
         f"SELECT a.id FROM {answer} a JOIN {assignment} g ON g.id = a.assignment_id "
         f"JOIN {study} s ON s.id = g.study_id JOIN {item} i ON i.id = a.item_id "
@@ -815,14 +818,14 @@ def confidence_valid(value: Any) -> bool:
 
 
 def _answer_take(
-    *, study_id: int, reader_id: int, token: str, label: str, confidence: int | None
+    *, study_id: int, reader_id: int, token: str, label: str, confidence: int | None, visible_ms: int | None
 ) -> Answer | None:
     """Label a shown, unanswered item of an open study in one statement; None when that is not the case."""
     now = timezone.now()
     with connection.cursor() as cursor:
         cursor.execute(
             _answer_take_sql(confidence is not None),
-            [label, confidence, now, study_id, reader_id, token, Study.Status.OPEN.value],
+            [label, confidence, now, visible_ms, study_id, reader_id, token, Study.Status.OPEN.value],
         )
         row = cursor.fetchone()
     if row is None:
@@ -842,6 +845,7 @@ def _answer_take(
         label=label,
         confidence=confidence,
         answered_at=now,
+        visible_ms=visible_ms,
     )
     if position + 1 >= assignment.total:
         Assignment.objects.filter(pk=assignment_id, finished_at__isnull=True).update(finished_at=now)
@@ -849,9 +853,16 @@ def _answer_take(
 
 
 def answer_submit(
-    *, study_id: int, reader: Any, token: Any, label: Any, confidence: Any = None
+    *,
+    study_id: int,
+    reader: Any,
+    token: Any,
+    label: Any,
+    confidence: Any = None,
+    visible_ms: int | None = None,
 ) -> SubmitResult:
-    """Store a reader's label for an item they were shown; committed before this returns.
+    """Store a reader's label for an item they were shown; committed before this returns. `visible_ms`:
+    the time the page measured (`turing.timing`), kept with the first answer only.
 
     A well-formed first answer takes one statement (`_answer_take`); anything else (a repeat, a change,
     an item not shown, a closed study, bad input) goes through the checks below, which say what is wrong.
@@ -860,7 +871,12 @@ def answer_submit(
         raise AnswerError("An item token is required.")
     if label in Answer.Label.values and (confidence is None or confidence_valid(confidence)):
         taken = _answer_take(
-            study_id=study_id, reader_id=reader.pk, token=token, label=label, confidence=confidence
+            study_id=study_id,
+            reader_id=reader.pk,
+            token=token,
+            label=label,
+            confidence=confidence,
+            visible_ms=visible_ms,
         )
         if taken is not None:
             if taken.position == 0:  # a reader's first answer: the study may have had none before
@@ -886,7 +902,7 @@ def answer_submit(
             raise AnswerError(f"Confidence must be a whole number from 1 to 5, got {confidence!r}.")
     now = timezone.now()
     updated = Answer.objects.filter(pk=answer.pk, label__isnull=True).update(
-        label=label, confidence=confidence, answered_at=now
+        label=label, confidence=confidence, answered_at=now, visible_ms=visible_ms
     )
     if updated:  # only when the item or study changed since the statement above
         answer.label, answer.confidence, answer.answered_at = label, confidence, now

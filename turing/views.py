@@ -152,6 +152,7 @@ def study_new(request: HttpRequest) -> HttpResponse:
                     readers=list(data["readers"]),
                     created_by=request.user,
                     seed=data["seed"],
+                    too_fast_ms=1000 if data["too_fast_ms"] is None else data["too_fast_ms"],
                 )
             except services.StudyError as exc:
                 form.add_error(None, str(exc))

@@ -97,8 +97,34 @@ function chooseConfidence(value) {
   saveIfComplete();
 }
 
+// The time per item: what happened while the patch was up, sent with the answer; the server turns it into
+// the time the patch was visible, focused and not idle (turing/timing.py holds the rule).
+let drawnAt = 0;
+let events = [];
+let lastInput = -Infinity;
+function record(kind) {
+  if (!drawn || events.length >= 2000) return;
+  events.push([Math.round(performance.now() - drawnAt), kind]);
+}
+function recordInput() {
+  const now = performance.now();
+  if (now - lastInput < 1000) return; // one sign of the reader a second is enough
+  lastInput = now;
+  record("input");
+}
+document.addEventListener("visibilitychange", () => record(document.visibilityState === "visible" ? "visible" : "hidden"));
+window.addEventListener("blur", () => record("blur"));
+window.addEventListener("focus", () => record("focus"));
+for (const type of ["keydown", "pointerdown", "pointermove", "wheel", "touchstart"]) {
+  document.addEventListener(type, recordInput, { passive: true });
+}
+
 image.addEventListener("load", () => {
   drawn = true;
+  drawnAt = performance.now();
+  events = [];
+  if (document.visibilityState !== "visible") record("hidden");
+  if (!document.hasFocus()) record("blur");
 });
 
 function render(next) {
@@ -134,7 +160,13 @@ async function answer(chosen) {
   setBusy(true);
   showError("");
   statusLine.textContent = "Saving…";
-  const body = { token: current.token, label: chosen, confidence: askConfidence ? chosenConfidence() : null };
+  const body = {
+    token: current.token,
+    label: chosen,
+    confidence: askConfidence ? chosenConfidence() : null,
+    events,
+    elapsed_ms: Math.round(performance.now() - drawnAt),
+  };
   try {
     const response = await fetch(root.dataset.answerUrl, {
       method: "POST",

@@ -51,6 +51,8 @@ def test_expert_labels_by_keyboard_reloads_resumes_and_finishes(
     assert [a.label for a in answers] == ["real" if k == "r" else "synthetic" for k in keys]
     assert [a.confidence for a in answers] == [i % 5 + 1 for i in range(10)]
     assert all(a.answered_at >= a.shown_at for a in answers)
+    # The page measured how long each patch was looked at and sent it with the answer.
+    assert all(a.visible_ms is not None and 0 < a.visible_ms < 60_000 for a in answers)
 
 
 def test_image_is_shown_at_a_fixed_size_without_smoothing(page: Any, live_server: Any, study: Study) -> None:
