@@ -128,6 +128,10 @@ def studies_with_answers() -> list[Study]:
 TIDY_COLUMNS = [
     "study",
     "reader",
+    "reader_role",
+    "reader_years",
+    "reader_gi_subspecialty",
+    "reader_seen_synthetic",
     "position",
     "item_token",
     "patch_id",
@@ -200,6 +204,7 @@ def tidy_answer_rows(*, study: Study, names: bool = False, chunk_size: int = 10_
         else reader_pseudonyms(study=study)
     )
     items = _item_columns(study)
+    profiles = {a.pk: _profile_columns(a) for a in Assignment.objects.filter(study=study)}
     rows = (
         Answer.objects.filter(assignment__study=study, label__isnull=False)
         .order_by("assignment_id", "position")
@@ -226,6 +231,7 @@ def tidy_answer_rows(*, study: Study, names: bool = False, chunk_size: int = 10_
         yield [
             name,
             readers[assignment_id],
+            *profiles[assignment_id],
             position + 1,
             *items[item_id],
             label,
@@ -236,6 +242,61 @@ def tidy_answer_rows(*, study: Study, names: bool = False, chunk_size: int = 10_
             "" if visible is None else f"{visible / 1000:.3f}",
             "" if visible is None else int(visible < too_fast),
         ]
+
+
+def _yes_no(value: bool | None) -> str:
+    return "" if value is None else ("yes" if value else "no")
+
+
+def _profile_columns(assignment: Assignment) -> list[Any]:
+    """The reader's profile as export cells (empty when the study asked none, or they gave none)."""
+    years = "" if assignment.profile_years is None else assignment.profile_years
+    return [
+        assignment.profile_role,
+        years,
+        _yes_no(assignment.profile_gi),
+        _yes_no(assignment.profile_seen_synthetic),
+    ]
+
+
+YEARS_BANDS = ((0, 4, "under 5 years"), (5, 14, "5 to 14 years"), (15, 70, "15 years or more"))
+
+
+def experience_rows(*, study: Study, result: stats.StudyStatistics) -> list[dict[str, Any]]:
+    """Results by experience group: for each group of readers by their profile (role, years in practice,
+    GI subspecialty, synthetic images seen before), the readers, their pooled accuracy and their mean
+    ROC AUC (from the MRMC analysis, for those in it). Groups are descriptive: no test between them."""
+    names = reader_pseudonyms(study=study)
+    assignments = list(Assignment.objects.filter(study=study, profile_at__isnull=False))
+    aucs = {}
+    if result.mrmc.result is not None:
+        aucs = dict(zip(result.mrmc.result.readers, result.mrmc.result.auc[0], strict=True))
+    groupings: list[tuple[str, Any]] = [
+        ("role", lambda a: a.get_profile_role_display()),
+        ("years in practice", lambda a: next(n for lo, hi, n in YEARS_BANDS if lo <= a.profile_years <= hi)),
+        ("GI subspecialty", lambda a: _yes_no(a.profile_gi)),
+        ("seen synthetic images before", lambda a: _yes_no(a.profile_seen_synthetic)),
+    ]
+    rows = []
+    for grouping, key in groupings:
+        groups: dict[str, list[str]] = {}
+        for assignment in assignments:
+            groups.setdefault(key(assignment), []).append(names[assignment.pk])
+        for group, readers in sorted(groups.items()):
+            accuracy = [result.per_reader[r].overall for r in readers if r in result.per_reader]
+            successes, n = sum(p.successes for p in accuracy), sum(p.n for p in accuracy)
+            in_mrmc = [aucs[r] for r in readers if r in aucs]
+            rows.append(
+                {
+                    "grouping": grouping,
+                    "group": group,
+                    "readers": sorted(readers),
+                    "accuracy": stats.proportion_summary(successes, n),
+                    "mean_auc": sum(in_mrmc) / len(in_mrmc) if in_mrmc else None,
+                    "n_auc": len(in_mrmc),
+                }
+            )
+    return rows
 
 
 def _ratings(study: Study, chunk_size: int) -> Iterator[tuple[str, str, str, str, int]]:

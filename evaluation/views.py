@@ -189,6 +189,7 @@ def study_report(request: HttpRequest, study_id: int) -> HttpResponse:
             "shortcut": study_shortcut_check(study=study),
             "copying": selectors.study_copying(study=study),
             "reading": reading_time(records, study.too_fast_ms),
+            "experience": selectors.experience_rows(study=study, result=result),
         },
     )
 

@@ -13,6 +13,7 @@ from django.urls import reverse
 from core.roles import EXPERTS_GROUP
 from gan.models import Dataset, Patch, Source
 from gan.sources import KNOWN_CLASSES
+from turing.models import ReaderRole
 from turing.services import SINGLE_ARM, ArmSpec
 
 
@@ -118,6 +119,11 @@ class StudyForm(forms.Form):
         help_text="Answers after less visible time than this are flagged in the report and exports, "
         "never dropped.",
     )
+    ask_profile = forms.BooleanField(
+        required=False,
+        initial=True,
+        help_text="Ask each reader's role and experience before the first patch.",
+    )
     same_items_for_all = forms.BooleanField(
         required=False, initial=True, help_text="Every reader sees the same items, each in their own order."
     )
@@ -182,6 +188,28 @@ class StudyForm(forms.Form):
             )
             for letter, datasets, parts, name_field in chosen
         ]
+
+
+YES_NO = [("yes", "Yes"), ("no", "No")]
+
+
+class ReaderProfileForm(forms.Form):
+    """Who the reader is, asked once before the first patch (the report's experience table)."""
+
+    role = forms.ChoiceField(choices=ReaderRole.choices, widget=forms.RadioSelect, label="Your role")
+    years = forms.IntegerField(
+        min_value=0, max_value=70, label="Years in practice (as a pathologist or resident)"
+    )
+    gi_subspecialty = forms.ChoiceField(
+        choices=YES_NO,
+        widget=forms.RadioSelect,
+        label="Gastrointestinal pathology is a subspecialty of yours",
+    )
+    seen_synthetic = forms.ChoiceField(
+        choices=YES_NO,
+        widget=forms.RadioSelect,
+        label="You have seen synthetic (generated) histology images before",
+    )
 
 
 class InviteForm(forms.Form):

@@ -44,6 +44,9 @@ class Study(models.Model):
     harmonise_jpeg_quality = models.PositiveSmallIntegerField(default=0)
     # Answers given after less visible time than this are flagged "too fast" (kept, never dropped).
     too_fast_ms = models.PositiveIntegerField(default=1000)
+    # A short form about the reader before their first patch (role, years, GI subspecialty, synthetic
+    # images seen before): stored with their assignment, in the exports, and the report's experience table.
+    ask_profile = models.BooleanField(default=True)
     # `evaluation.shortcuts.shortcut_check` on the study's items as shown (see `ShortcutResult`).
     shortcut_check = models.JSONField(default=dict, blank=True)
     allow_changes = models.BooleanField(default=False)
@@ -214,6 +217,12 @@ class ImageFetch(models.Model):
         return f"{self.count} fetches of {self.item_id} by {self.assignment_id}"
 
 
+class ReaderRole(models.TextChoices):
+    PATHOLOGIST = "pathologist"
+    RESIDENT = "resident"
+    OTHER = "other"
+
+
 class Assignment(models.Model):
     """A reader's place in a study: their items in their own order, drawn from a stored seed."""
 
@@ -225,6 +234,12 @@ class Assignment(models.Model):
     order = models.JSONField(default=list)
     invited_at = models.DateTimeField(auto_now_add=True)
     finished_at = models.DateTimeField(null=True, blank=True)
+    # The reader's profile for this study (`Study.ask_profile`), given before their first patch.
+    profile_role = models.CharField(max_length=20, choices=ReaderRole.choices, blank=True)
+    profile_years = models.PositiveSmallIntegerField(null=True, blank=True)
+    profile_gi = models.BooleanField(null=True, blank=True)
+    profile_seen_synthetic = models.BooleanField(null=True, blank=True)
+    profile_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["study", "id"]

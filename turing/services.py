@@ -36,6 +36,7 @@ from turing.models import (
     Assignment,
     ImageFetch,
     Invitation,
+    ReaderRole,
     Study,
     StudyArm,
     StudyEvent,
@@ -492,6 +493,7 @@ def study_create(
     arms: Sequence[ArmSpec] | None = None,
     harmonise_jpeg_quality: int = 0,
     too_fast_ms: int = 1000,
+    ask_profile: bool = True,
 ) -> Study:
     """Build a study, draw its items and invite its readers, or refuse with every problem named.
 
@@ -524,6 +526,7 @@ def study_create(
             patch_size=plan.patch_size or imaging.PATCH_SIZE,
             harmonise_jpeg_quality=harmonise_jpeg_quality,
             too_fast_ms=too_fast_ms,
+            ask_profile=ask_profile,
             same_items_for_all=same_items_for_all,
             allow_changes=allow_changes,
             ask_confidence=ask_confidence,
@@ -565,6 +568,7 @@ PROTOCOL_SETTINGS = (
     "alpha",
     "harmonise_jpeg_quality",
     "too_fast_ms",
+    "ask_profile",
 )
 
 
@@ -653,6 +657,23 @@ def study_invite(*, study: Study, reader: Any, actor: Any = None) -> Assignment:
             actor=actor,
             after={"reader": reader.pk, "assignment": assignment.pk, "seed": assignment.seed},
         )
+    return assignment
+
+
+def assignment_profile_set(
+    *, assignment: Assignment, role: str, years: int, gi_subspecialty: bool, seen_synthetic: bool
+) -> Assignment:
+    """Store the reader's profile with their assignment (it may be given again before the first answer)."""
+    if role not in ReaderRole.values:
+        raise StudyError(f"Unknown role {role!r}: use one of {', '.join(ReaderRole.values)}.")
+    if not 0 <= years <= 70:
+        raise StudyError(f"Years in practice must be from 0 to 70, got {years}.")
+    assignment.profile_role, assignment.profile_years = role, years
+    assignment.profile_gi, assignment.profile_seen_synthetic = gi_subspecialty, seen_synthetic
+    assignment.profile_at = timezone.now()
+    assignment.save(
+        update_fields=["profile_role", "profile_years", "profile_gi", "profile_seen_synthetic", "profile_at"]
+    )
     return assignment
 
 

@@ -7,6 +7,7 @@ urlpatterns = [
     path("studies/", views.my_studies, name="my_studies"),
     path("studies/<id:study_id>/", views.study_read, name="study_read"),
     path("studies/<id:study_id>/done/", views.study_done, name="study_done"),
+    path("studies/<id:study_id>/profile/", views.study_profile, name="study_profile"),
     path("i/<str:token>", views.item_image, name="item_image"),
     path("api/me", api.MeApi.as_view(), name="api_me"),
     path("api/studies/<id:study_id>/next", api.NextItemApi.as_view(), name="api_next"),

@@ -15,7 +15,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from core.roles import study_manager_required
 from turing import selectors, services
-from turing.forms import DEFAULT_ITEMS_PER_READER, InviteForm, StudyForm
+from turing.forms import DEFAULT_ITEMS_PER_READER, InviteForm, ReaderProfileForm, StudyForm
 from turing.models import Invitation, Study
 
 # --- Experts ------------------------------------------------------------------------------------
@@ -36,9 +36,31 @@ def my_studies(request: HttpRequest) -> HttpResponse:
 def study_read(request: HttpRequest, study_id: int) -> HttpResponse:
     assignment = selectors.assignment_for_reader(study_id=study_id, user=request.user)
     request.session.modified = True  # renews the session: no time limit between sittings
-    if selectors.assignment_answered_count(assignment=assignment) >= assignment.total:
+    answered = selectors.assignment_answered_count(assignment=assignment)
+    if answered >= assignment.total:
         return redirect("turing:study_done", study_id=study_id)
+    if assignment.study.ask_profile and assignment.profile_at is None and answered == 0:
+        return redirect("turing:study_profile", study_id=study_id)
     return render(request, "turing/read.html", {"study": assignment.study, "assignment": assignment})
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def study_profile(request: HttpRequest, study_id: int) -> HttpResponse:
+    """The reader's short profile, before their first patch."""
+    assignment = selectors.assignment_for_reader(study_id=study_id, user=request.user)
+    form = ReaderProfileForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        data = form.cleaned_data
+        services.assignment_profile_set(
+            assignment=assignment,
+            role=data["role"],
+            years=data["years"],
+            gi_subspecialty=data["gi_subspecialty"] == "yes",
+            seen_synthetic=data["seen_synthetic"] == "yes",
+        )
+        return redirect("turing:study_read", study_id=study_id)
+    return render(request, "turing/profile.html", {"study": assignment.study, "form": form})
 
 
 @login_required
@@ -153,6 +175,7 @@ def study_new(request: HttpRequest) -> HttpResponse:
                     created_by=request.user,
                     seed=data["seed"],
                     too_fast_ms=1000 if data["too_fast_ms"] is None else data["too_fast_ms"],
+                    ask_profile=data["ask_profile"],
                 )
             except services.StudyError as exc:
                 form.add_error(None, str(exc))

@@ -46,6 +46,7 @@ NOBODY = {
 READER = {
     "turing:study_read",
     "turing:study_done",
+    "turing:study_profile",
     "turing:item_image",
     "turing:api_next",
     "turing:api_answer",

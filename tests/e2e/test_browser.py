@@ -291,6 +291,26 @@ def test_a_reader_finishes_a_two_arm_study_by_keyboard_and_the_report_shows_both
     )
     _login(page, live_server.url, "expert-a")
     page.goto(f"{live_server.url}/studies/{study.pk}/")
+    # The profile comes first, and works by keyboard: Tab to each group, arrows choose, Enter sends.
+    page.wait_for_url(f"**/studies/{study.pk}/profile/")
+    page.get_by_role("radio", name="Pathologist").focus()
+    page.keyboard.press("Space")
+    page.keyboard.press("Tab")
+    page.keyboard.type("12")
+    page.keyboard.press("Tab")
+    page.keyboard.press("Space")  # GI subspecialty: the first choice, yes
+    page.keyboard.press("Tab")
+    page.keyboard.press("ArrowDown")  # seen synthetic images: the second choice, no
+    shot(page, "expert-profile")
+    page.keyboard.press("Enter")
+    page.wait_for_url(f"**/studies/{study.pk}/")
+    assignment = study.assignments.get()
+    assert (
+        assignment.profile_role,
+        assignment.profile_years,
+        assignment.profile_gi,
+        assignment.profile_seen_synthetic,
+    ) == ("pathologist", 12, True, False)
     progress = page.locator(".reader-progress-text")
     image = page.locator("img.patch")
     arm = dict(study.items.values_list("token", "arm__name"))

@@ -61,21 +61,27 @@ def test_report_on_a_study_without_answers_says_so(manager_client: Client, study
 
 def test_tidy_answers_export(manager_client: Client, answered: Study) -> None:
     rows = _rows(manager_client.get(reverse("evaluation:study_export", args=[answered.pk, "answers"])))
-    header, body = rows[0], rows[1:]
-    assert header[:4] == ["study", "reader", "position", "item_token"] and len(body) == 20
-    assert {row[1] for row in body} == {"R1", "R2"}  # pseudonymous by default
-    assert {row[5] for row in body} == {"real", "synthetic"}
+    header, body = rows[0], [dict(zip(rows[0], row, strict=True)) for row in rows[1:]]
+    assert header[:2] == ["study", "reader"] and header[6:8] == ["position", "item_token"] and len(body) == 20
+    assert {row["reader"] for row in body} == {"R1", "R2"}  # pseudonymous by default
+    assert {row["truth"] for row in body} == {"real", "synthetic"}
     from datetime import datetime
 
     from turing.models import Answer
 
     for row in body:
-        shown_at, answered_at = datetime.fromisoformat(row[13]), datetime.fromisoformat(row[14])
+        shown_at, answered_at = (
+            datetime.fromisoformat(row["shown_at"]),
+            datetime.fromisoformat(row["answered_at"]),
+        )
         assert shown_at.utcoffset() is not None and answered_at >= shown_at
-        assert float(row[15]) == pytest.approx((answered_at - shown_at).total_seconds(), abs=0.002)
-        assert row[6] == ("synthetic" if row[5] == "synthetic" else "")  # the one arm, on synthetic rows
-    first = Answer.objects.get(item__token=body[0][3], assignment__reader__username="expert-a")
-    assert datetime.fromisoformat(body[0][14]) == first.answered_at
+        assert float(row["seconds_taken"]) == pytest.approx(
+            (answered_at - shown_at).total_seconds(), abs=0.002
+        )
+        assert row["arm"] == ("synthetic" if row["truth"] == "synthetic" else "")  # the one arm
+        assert row["reader_role"] == row["reader_years"] == ""  # this study asks no profile
+    first = Answer.objects.get(item__token=body[0]["item_token"], assignment__reader__username="expert-a")
+    assert datetime.fromisoformat(body[0]["answered_at"]) == first.answered_at
     named = _rows(
         manager_client.get(reverse("evaluation:study_export", args=[answered.pk, "answers"]) + "?names=1")
     )

@@ -76,4 +76,5 @@ def study(real_lym: Dataset, synthetic_lym: Dataset, expert: Any, manager: Any) 
         readers=[expert],
         created_by=manager,
         seed=42,
+        ask_profile=False,  # the reading tests start at the first patch; tests/turing/test_profile.py asks
     )

@@ -40,6 +40,7 @@ def _read_all(study: Study, expert: Any) -> tuple[list[Any], dict[str, dict[str,
     pages = [
         client.get(reverse("turing:my_studies")),
         client.get(reverse("turing:study_read", args=[study.pk])),
+        client.get(reverse("turing:study_profile", args=[study.pk])),
     ]
     csrf = client.cookies["csrftoken"].value
     seen: dict[str, dict[str, Any]] = {}
