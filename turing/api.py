@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.urls import reverse
+from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema, extend_schema_field
 from rest_framework import serializers, status
 from rest_framework.exceptions import ParseError
@@ -129,6 +130,32 @@ class NextItemApi(APIView):
     def get(self, request: Request, study_id: int) -> Response:
         assignment = selectors.assignment_for_reader(study_id=study_id, user=request.user)
         return Response(next_payload(assignment))
+
+
+class AnsweredItemApi(APIView):
+    @extend_schema(
+        responses={200: OpenApiTypes.OBJECT, 404: ErrorSerializer, 409: ErrorSerializer},
+        summary="One of the reader's own earlier answers, to revisit and change (where the study allows)",
+    )
+    def get(self, request: Request, study_id: int, position: int) -> Response:
+        assignment = selectors.assignment_for_reader(study_id=study_id, user=request.user)
+        if not assignment.study.allow_changes:
+            return Response({"detail": "This study does not allow changes."}, status=status.HTTP_409_CONFLICT)
+        earlier = selectors.answered_item(assignment=assignment, position=position)
+        if earlier is None:
+            return Response(
+                {"detail": "No answer of yours at that position."}, status=status.HTTP_404_NOT_FOUND
+            )
+        return Response(
+            {
+                "item": _item(earlier["token"]),
+                "position": position,
+                "total": assignment.total,
+                "label": earlier["label"],
+                "confidence": earlier["confidence"],
+                "open": assignment.study.is_open,
+            }
+        )
 
 
 class AnswerSubmitApi(APIView):

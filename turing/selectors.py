@@ -29,6 +29,20 @@ def assignment_for_reader(*, study_id: Any, user: Any) -> Assignment:
     return assignment
 
 
+def answered_item(*, assignment: Assignment, position: int) -> dict[str, Any] | None:
+    """The reader's own answer at `position` of their order (for Back), or None when not answered yet."""
+    if not 0 <= position < assignment.total:
+        return None
+    answer = (
+        Answer.objects.filter(assignment=assignment, position=position, label__isnull=False)
+        .values("label", "confidence")
+        .first()
+    )
+    if answer is None:
+        return None
+    return {"token": assignment.order[position], **answer}
+
+
 def assignment_answered_count(*, assignment: Assignment) -> int:
     return Answer.objects.filter(assignment=assignment, label__isnull=False).count()
 

@@ -12,6 +12,9 @@ urlpatterns = [
     path("api/me", api.MeApi.as_view(), name="api_me"),
     path("api/studies/<id:study_id>/next", api.NextItemApi.as_view(), name="api_next"),
     path("api/studies/<id:study_id>/answers", api.AnswerSubmitApi.as_view(), name="api_answer"),
+    path(
+        "api/studies/<id:study_id>/answers/<int:position>", api.AnsweredItemApi.as_view(), name="api_answered"
+    ),
     path("api/studies/<id:study_id>/progress", api.ProgressApi.as_view(), name="api_progress"),
     path("manage/studies/", views.study_list, name="study_list"),
     path("manage/studies/new/", views.study_new, name="study_new"),

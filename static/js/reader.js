@@ -127,6 +127,40 @@ image.addEventListener("load", () => {
   if (!document.hasFocus()) record("blur");
 });
 
+// Back (where the study allows changes): an earlier patch with the reader's own answer selected; answering
+// it again changes the answer (the server records the change), then the page returns to the first patch
+// still unanswered.
+const backButton = root.querySelector("button.back");
+let currentPosition = 0;
+let revisiting = null; // the position on screen when it is an earlier, answered one
+
+async function back() {
+  if (!backButton || busy || closed) return;
+  const target = (revisiting ?? currentPosition) - 1;
+  if (target < 0) {
+    statusLine.textContent = "This is the first patch.";
+    return;
+  }
+  const base = backButton.dataset.answeredUrl.replace(/0$/, "");
+  const response = await fetch(`${base}${target}`, { credentials: "same-origin", headers: { Accept: "application/json" } });
+  const data = await response.json();
+  if (!response.ok) {
+    showError(data.detail || "The earlier answer could not be shown.");
+    return;
+  }
+  revisiting = target;
+  current = data.item;
+  drawn = false;
+  image.src = data.item.image_url;
+  image.alt = `Patch ${target + 1} of ${data.total}`;
+  setLabel(null); // a new answer is given in full, by the same rule as a first one
+  for (const radio of root.querySelectorAll("input[name=confidence]")) radio.checked = false;
+  progressText.textContent = `Patch ${target + 1} of ${data.total} · back at an earlier answer`;
+  const was = `${data.label}${data.confidence ? `, confidence ${data.confidence}` : ""}`;
+  statusLine.textContent = `Your answer here was: ${was}. Answer again to change it; B goes further back.`;
+}
+if (backButton) backButton.addEventListener("click", back);
+
 function render(next) {
   if (next.open === false) close();
   if (next.finished) {
@@ -134,6 +168,8 @@ function render(next) {
     return;
   }
   current = next.item;
+  currentPosition = next.position;
+  revisiting = null;
   setLabel(null);
   drawn = false;
   image.src = next.item.image_url;
@@ -176,7 +212,8 @@ async function answer(chosen) {
     });
     const data = await response.json();
     if (response.ok) {
-      statusLine.textContent = `Saved: ${chosen} for patch ${data.next.position}.`;
+      const where = revisiting === null ? data.next.position : revisiting + 1;
+      statusLine.textContent = `${data.repeated ? "Kept" : "Saved"}: ${chosen} for patch ${where}.`;
       lockedUntil = performance.now() + LOCK_MS;
       render(data.next);
     } else {
@@ -210,6 +247,7 @@ document.addEventListener("keydown", (event) => {
   if (key === "r") chooseLabel("real");
   else if (key === "s") chooseLabel("synthetic");
   else if (key === "enter" && label) saveIfComplete(true);
+  else if (key === "b" && backButton) back();
   else if (key === "+" || key === "=") stepZoom(1);
   else if (key === "-") stepZoom(-1);
   else if (/^[1-5]$/.test(key) && askConfidence) chooseConfidence(key);

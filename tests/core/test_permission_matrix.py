@@ -19,7 +19,7 @@ from core.models import Job
 from evaluation.models import AugmentationExperiment, CopyingCheck, FidReport
 from gan.models import Checkpoint, Dataset, Patch, SamplingRun, TrainingRun
 from turing.models import Invitation, Study
-from turing.services import answer_next
+from turing.services import answer_next, answer_submit
 
 pytestmark = pytest.mark.django_db
 
@@ -47,6 +47,7 @@ READER = {
     "turing:study_read",
     "turing:study_done",
     "turing:study_profile",
+    "turing:api_answered",
     "turing:item_image",
     "turing:api_next",
     "turing:api_answer",
@@ -131,6 +132,10 @@ def world(study: Study, expert: Any, manager: Any) -> dict[str, Any]:
         config={},
         job=Job.objects.create(kind="augmentation", task_name="evaluation.augmentation"),
     )
+    # One answer given, in a study that allows changes, so that Back (`api_answered`) has one to show.
+    Study.objects.filter(pk=study.pk).update(allow_changes=True)
+    first = answer_next(assignment=study.assignments.get()).token
+    answer_submit(study_id=study.pk, reader=expert, token=first, label="real", confidence=3)
     token = answer_next(assignment=study.assignments.get()).token
     return {
         "job_id": job.pk,
@@ -142,6 +147,7 @@ def world(study: Study, expert: Any, manager: Any) -> dict[str, Any]:
         "report_id": report.pk,
         "experiment_id": experiment.pk,
         "arm_id": study.arms.get().pk,
+        "position": 0,
         "check_id": CopyingCheck.objects.create(
             synthetic_dataset=synthetic,
             reference_dataset=dataset,

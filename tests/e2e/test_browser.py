@@ -360,3 +360,58 @@ def test_the_run_page_of_a_collapsed_run_warns(
     expect(warnings).to_be_visible()
     expect(warnings).to_contain_text("Mode collapse at step 4")
     shot(page, "manager-run-collapse-warning")
+
+
+def test_back_changes_an_answer_where_allowed_and_is_absent_where_not(
+    page: Any, live_server: Any, study: Study, expert: Any, real_lym: Any, synthetic_lym: Any
+) -> None:
+    from playwright.sync_api import expect
+
+    from turing.models import StudyEvent
+    from turing.services import study_create
+
+    changeable = study_create(
+        name="changes allowed",
+        real_datasets=[real_lym],
+        synthetic_datasets=[synthetic_lym],
+        items_per_reader=6,
+        allow_changes=True,
+        ask_profile=False,
+        readers=[expert],
+    )
+    progress = _reading(page, live_server, study)
+    expect(page.locator("button.back")).to_have_count(0)  # this study allows no changes
+    page.keyboard.press("b")
+    page.keyboard.press("r")
+    page.keyboard.press("Enter")
+    expect(progress).to_have_text("Patch 2 of 10 · 1 answered", timeout=10_000)
+
+    page.goto(f"{live_server.url}/studies/{changeable.pk}/")
+    progress = page.locator(".reader-progress-text")
+    image = page.locator("img.patch")
+
+    def drawn() -> None:
+        for _ in range(100):
+            if image.evaluate("img => img.complete && img.naturalWidth > 0"):
+                return
+            page.wait_for_timeout(50)
+
+    for key, confidence, expected in (("r", "4", 1), ("s", "2", 2)):
+        drawn()
+        page.keyboard.press(key)
+        page.keyboard.press(confidence)
+        expect(progress).to_have_text(f"Patch {expected + 1} of 6 · {expected} answered", timeout=10_000)
+        page.wait_for_timeout(450)
+    page.keyboard.press("b")  # back to patch 2, its answer shown
+    expect(progress).to_have_text("Patch 2 of 6 · back at an earlier answer", timeout=10_000)
+    expect(page.locator(".status")).to_contain_text("Your answer here was: synthetic, confidence 2")
+    expect(page.locator("input[name=confidence]:checked")).to_have_count(0)
+    shot(page, "expert-back-at-an-earlier-answer")
+    drawn()
+    page.keyboard.press("r")
+    page.keyboard.press("5")  # changed: real, confidence 5
+    expect(progress).to_have_text("Patch 3 of 6 · 2 answered", timeout=10_000)
+    answer = Answer.objects.get(assignment__study=changeable, position=1)
+    assert (answer.label, answer.confidence) == ("real", 5) and answer.changed_at is not None
+    change = StudyEvent.objects.get(study=changeable, kind=StudyEvent.Kind.ANSWER_CHANGED)
+    assert change.before["label"] == "synthetic" and change.after["confidence"] == 5

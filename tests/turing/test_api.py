@@ -147,3 +147,20 @@ def test_the_api_validates_answers_through_its_serializer(
 def test_a_bad_answer_to_someone_elses_study_is_a_404(study: Study, other_expert: Any) -> None:
     response = _post(_csrf_client(other_expert), study, {"token": "x", "label": "perhaps"})
     assert response.status_code == 404
+
+
+def test_an_earlier_answer_is_shown_back_only_where_changes_are_allowed(
+    study: Study, expert: Any, other_expert: Any
+) -> None:
+    client = _csrf_client(expert)
+    first = client.get(reverse("turing:api_next", args=[study.pk])).json()["item"]["token"]
+    _post(client, study, {"token": first, "label": "synthetic", "confidence": 2})
+    url = reverse("turing:api_answered", args=[study.pk, 0])
+    refused = client.get(url)
+    assert refused.status_code == 409 and refused.json()["detail"] == "This study does not allow changes."
+    Study.objects.filter(pk=study.pk).update(allow_changes=True)
+    shown = client.get(url).json()
+    assert shown["item"]["token"] == first and (shown["label"], shown["confidence"]) == ("synthetic", 2)
+    assert client.get(reverse("turing:api_answered", args=[study.pk, 1])).status_code == 404  # not answered
+    outsider = _csrf_client(other_expert)
+    assert outsider.get(url).status_code == 404  # someone else's study does not exist for them
