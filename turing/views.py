@@ -41,7 +41,17 @@ def study_read(request: HttpRequest, study_id: int) -> HttpResponse:
         return redirect("turing:study_done", study_id=study_id)
     if assignment.study.ask_profile and assignment.profile_at is None and answered == 0:
         return redirect("turing:study_profile", study_id=study_id)
-    return render(request, "turing/read.html", {"study": assignment.study, "assignment": assignment})
+    context = {"study": assignment.study, "assignment": assignment, "answered": answered}
+    if answered == 0 and "start" not in request.GET:
+        # The instructions in full, with how long it will take, before the first patch.
+        minutes = max(1, round(assignment.total * TYPICAL_SECONDS_PER_ITEM / 60))
+        return render(request, "turing/intro.html", context | {"minutes": minutes})
+    return render(request, "turing/read.html", context)
+
+
+# The up-front time estimate: a working assumption of a reader's time per patch (the report shows the
+# times readers really took, and a later version can take them from finished studies).
+TYPICAL_SECONDS_PER_ITEM = 8
 
 
 @login_required

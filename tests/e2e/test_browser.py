@@ -13,6 +13,11 @@ from turing.models import Answer, Study
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 
+def _start(page: Any) -> None:
+    """Past the instructions page a first sitting opens with, to patch 1."""
+    page.get_by_role("link", name="Start with patch 1").click()
+
+
 def _login(page: Any, base: str, username: str) -> None:
     page.goto(f"{base}/accounts/login/")
     page.get_by_label("User name").fill(username)
@@ -28,6 +33,9 @@ def test_expert_labels_by_keyboard_reloads_resumes_and_finishes(
 
     _login(page, live_server.url, "expert-a")
     page.get_by_role("link", name="Start").click()
+    expect(page.locator("section.intro")).to_contain_text("10 patches")  # the instructions come first
+    shot(page, "expert-instructions-first")
+    _start(page)
     progress = page.locator(".reader-progress-text")
     expect(progress).to_have_text("Patch 1 of 10 · 0 answered")
     image = page.locator("img.patch")
@@ -38,6 +46,9 @@ def test_expert_labels_by_keyboard_reloads_resumes_and_finishes(
         if index == 5:
             page.reload()
             expect(progress).to_have_text("Patch 6 of 10 · 5 answered")
+            expect(page.locator(".resumed")).to_have_text(
+                "Resumed at patch 6 of 10: your 5 earlier answers are saved."
+            )
             shot(page, "expert-resumed-after-reload")
         page.keyboard.press(str(index % 5 + 1))
         page.keyboard.press(key)
@@ -57,7 +68,7 @@ def test_expert_labels_by_keyboard_reloads_resumes_and_finishes(
 
 def test_image_is_shown_at_a_fixed_size_without_smoothing(page: Any, live_server: Any, study: Study) -> None:
     _login(page, live_server.url, "expert-a")
-    page.goto(f"{live_server.url}/studies/{study.pk}/")
+    page.goto(f"{live_server.url}/studies/{study.pk}/?start=1")
     image = page.locator("img.patch")
     # Polled from here: wait_for_function evaluates a string, which the site's CSP rightly forbids.
     for _ in range(100):
@@ -206,6 +217,7 @@ def _reading(page: Any, live_server: Any, study: Study) -> Any:
 
     _login(page, live_server.url, "expert-a")
     page.goto(f"{live_server.url}/studies/{study.pk}/")
+    _start(page)
     progress = page.locator(".reader-progress-text")
     expect(progress).to_have_text("Patch 1 of 10 · 0 answered")
     for _ in range(100):  # answers are taken once the patch is drawn
@@ -304,6 +316,7 @@ def test_a_reader_finishes_a_two_arm_study_by_keyboard_and_the_report_shows_both
     shot(page, "expert-profile")
     page.keyboard.press("Enter")
     page.wait_for_url(f"**/studies/{study.pk}/")
+    _start(page)
     assignment = study.assignments.get()
     assert (
         assignment.profile_role,
@@ -386,7 +399,7 @@ def test_back_changes_an_answer_where_allowed_and_is_absent_where_not(
     page.keyboard.press("Enter")
     expect(progress).to_have_text("Patch 2 of 10 · 1 answered", timeout=10_000)
 
-    page.goto(f"{live_server.url}/studies/{changeable.pk}/")
+    page.goto(f"{live_server.url}/studies/{changeable.pk}/?start=1")
     progress = page.locator(".reader-progress-text")
     image = page.locator("img.patch")
 

@@ -115,12 +115,25 @@ def test_builder_creates_and_the_detail_page_shows_progress(
 
 
 def test_reader_pages(expert_client: Client, study: Study) -> None:
-    page = expert_client.get(reverse("turing:study_read", args=[study.pk]))
+    intro = expert_client.get(reverse("turing:study_read", args=[study.pk])).content.decode()
+    assert "Before the first patch" in intro and "<strong>10 patches</strong>" in intro
+    assert "about <strong>1 minute</strong>" in intro
+    assert 'aria-keyshortcuts="R"' not in intro  # no patch before the instructions
+    page = expert_client.get(reverse("turing:study_read", args=[study.pk]) + "?start=1")
     assert page.status_code == 200
     html = page.content.decode()
     assert 'aria-keyshortcuts="R"' in html and 'aria-keyshortcuts="S"' in html and "Confidence" in html
+    assert "Resumed at" not in html
     assignment = study.assignments.get()
-    for _ in range(10):
+    answer_submit(
+        study_id=study.pk,
+        reader=assignment.reader,
+        token=answer_next(assignment=assignment).token,
+        label="real",
+    )
+    again = expert_client.get(reverse("turing:study_read", args=[study.pk])).content.decode()
+    assert "Resumed at patch 2 of 10: your 1 earlier answer is saved." in again
+    for _ in range(9):
         answer_submit(
             study_id=assignment.study_id,
             reader=assignment.reader,
