@@ -121,6 +121,27 @@ def overlaid_histograms_svg(
         plt.close(figure)
 
 
+def heatmap_svg(*, points: Sequence[tuple[float, float]], bins: int, title: str) -> bytes:
+    """Where on the patch readers clicked: counts on a bins x bins grid, (0, 0) the top-left corner."""
+    figure, axes = plt.subplots(figsize=(4.2, 4.0))
+    try:
+        grid = np.zeros((bins, bins))
+        for x, y in points:
+            grid[min(int(y * bins), bins - 1), min(int(x * bins), bins - 1)] += 1
+        shown = axes.imshow(grid, cmap="magma", extent=(0, 1, 1, 0), interpolation="nearest")
+        figure.colorbar(shown, ax=axes, label="clicks")
+        axes.set_title(title)
+        axes.set_xlabel("across the patch")
+        axes.set_ylabel("down the patch")
+        if not points:
+            axes.text(
+                0.5, 0.5, "no clicks yet", ha="center", va="center", color="white", transform=axes.transAxes
+            )
+        return _svg(figure)
+    finally:
+        plt.close(figure)
+
+
 def roc_curves_svg(
     *,
     curves: Mapping[str, tuple[Sequence[float], Sequence[float]]],

@@ -107,6 +107,35 @@ def study_copying(*, study: Study) -> list[dict[str, Any]]:
     return rows
 
 
+def reason_rows(*, study: Study) -> list[dict[str, Any]]:
+    """How often each of the study's reasons was ticked after a "synthetic" answer, by the patch's truth
+    (a reason ticked on real patches called synthetic is a reason that misleads)."""
+    counts: dict[tuple[str, str], int] = {}
+    answers = Answer.objects.filter(assignment__study=study, label=stats.SYNTHETIC).values_list(
+        "item__truth", "reasons"
+    )
+    given = {stats.REAL: 0, stats.SYNTHETIC: 0}
+    for truth, reasons in answers:
+        if reasons:
+            given[truth] += 1
+        for reason in reasons or []:
+            counts[(reason, truth)] = counts.get((reason, truth), 0) + 1
+    return [
+        {
+            "reason": reason,
+            "on_synthetic": counts.get((reason, stats.SYNTHETIC), 0),
+            "on_real": counts.get((reason, stats.REAL), 0),
+            "answers_with_reasons": given,
+        }
+        for reason in study.reasons
+    ]
+
+
+def study_clicks(*, study: Study) -> list[tuple[float, float]]:
+    rows = Answer.objects.filter(assignment__study=study, click_x__isnull=False, click_y__isnull=False)
+    return [(float(x or 0.0), float(y or 0.0)) for x, y in rows.values_list("click_x", "click_y")]
+
+
 def classifier_for(*, dataset: Dataset, tissue_class: str) -> Classifier | None:
     """The newest finished classifier trained on `dataset` that knows `tissue_class`, or None."""
     finished = Classifier.objects.filter(dataset=dataset, job__state=Job.State.FINISHED).exclude(weights="")
@@ -148,6 +177,9 @@ TIDY_COLUMNS = [
     "seconds_taken",
     "visible_seconds",
     "too_fast",
+    "reasons",
+    "click_x",
+    "click_y",
 ]
 
 
@@ -223,11 +255,27 @@ def tidy_answer_rows(*, study: Study, names: bool = False, chunk_size: int = 10_
             "answered",
             "seconds",
             "visible_ms",
+            "reasons",
+            "click_x",
+            "click_y",
         )
         .iterator(chunk_size=chunk_size)
     )
     name, too_fast = study.name, study.too_fast_ms
-    for assignment_id, position, item_id, label, confidence, shown, answered, seconds, visible in rows:
+    for (
+        assignment_id,
+        position,
+        item_id,
+        label,
+        confidence,
+        shown,
+        answered,
+        seconds,
+        visible,
+        reasons,
+        click_x,
+        click_y,
+    ) in rows:
         yield [
             name,
             readers[assignment_id],
@@ -241,6 +289,9 @@ def tidy_answer_rows(*, study: Study, names: bool = False, chunk_size: int = 10_
             f"{seconds:.3f}",
             "" if visible is None else f"{visible / 1000:.3f}",
             "" if visible is None else int(visible < too_fast),
+            "; ".join(reasons or []),
+            "" if click_x is None else f"{click_x:.3f}",
+            "" if click_y is None else f"{click_y:.3f}",
         ]
 
 

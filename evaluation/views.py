@@ -17,6 +17,7 @@ from rest_framework.views import APIView
 from core.charts import (
     forest_svg,
     grouped_bars_svg,
+    heatmap_svg,
     histogram_svg,
     line_chart_svg,
     overlaid_histograms_svg,
@@ -190,6 +191,14 @@ def study_report(request: HttpRequest, study_id: int) -> HttpResponse:
             "copying": selectors.study_copying(study=study),
             "reading": reading_time(records, study.too_fast_ms),
             "experience": selectors.experience_rows(study=study, result=result),
+            "reasons": selectors.reason_rows(study=study) if study.ask_reasons else [],
+            "clicks": _data_uri(
+                heatmap_svg(
+                    points=selectors.study_clicks(study=study), bins=16, title="Where the giveaway was"
+                )
+            )
+            if study.ask_reasons
+            else None,
         },
     )
 

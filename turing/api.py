@@ -132,6 +132,34 @@ class NextItemApi(APIView):
         return Response(next_payload(assignment))
 
 
+class ReasonsApi(APIView):
+    @extend_schema(
+        request=OpenApiTypes.OBJECT,
+        responses={
+            200: OpenApiTypes.OBJECT,
+            400: ErrorSerializer,
+            404: ErrorSerializer,
+            409: ErrorSerializer,
+        },
+        summary="Why the reader called an item synthetic: {token, reasons: [...], click: [x, y] or null}",
+    )
+    def post(self, request: Request, study_id: int) -> Response:
+        data = request.data if isinstance(request.data, dict) else {}
+        try:
+            answer = services.answer_reasons_set(
+                study_id=study_id,
+                reader=request.user,
+                token=data.get("token"),
+                reasons=data.get("reasons"),
+                click=data.get("click"),
+            )
+        except services.AnswerError as exc:
+            selectors.assignment_for_reader(study_id=study_id, user=request.user)
+            return Response({"detail": str(exc)}, status=exc.status)
+        click = None if answer.click_x is None else [answer.click_x, answer.click_y]
+        return Response({"reasons": answer.reasons, "click": click})
+
+
 class AnsweredItemApi(APIView):
     @extend_schema(
         responses={200: OpenApiTypes.OBJECT, 404: ErrorSerializer, 409: ErrorSerializer},

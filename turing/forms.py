@@ -13,7 +13,7 @@ from django.urls import reverse
 from core.roles import EXPERTS_GROUP
 from gan.models import Dataset, Patch, Source
 from gan.sources import KNOWN_CLASSES
-from turing.models import ReaderRole
+from turing.models import DEFAULT_REASONS, ReaderRole
 from turing.services import SINGLE_ARM, ArmSpec
 
 
@@ -118,6 +118,18 @@ class StudyForm(forms.Form):
         label="Too fast (ms)",
         help_text="Answers after less visible time than this are flagged in the report and exports, "
         "never dropped.",
+    )
+    ask_reasons = forms.BooleanField(
+        required=False,
+        initial=False,
+        label="Ask why synthetic",
+        help_text="After each 'synthetic' answer (never after 'real'), a checklist of reasons and an "
+        "optional click on the giveaway.",
+    )
+    reasons = forms.CharField(
+        required=False,
+        initial=", ".join(DEFAULT_REASONS),
+        help_text="The checklist, separated by commas.",
     )
     ask_profile = forms.BooleanField(
         required=False,

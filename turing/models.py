@@ -23,6 +23,21 @@ def new_seed() -> int:
     return secrets.randbits(62)
 
 
+DEFAULT_REASONS = (
+    "nuclei",
+    "chromatin",
+    "cell arrangement",
+    "stroma/background",
+    "colour",
+    "artefact",
+    "other",
+)
+
+
+def default_reasons() -> list[str]:
+    return list(DEFAULT_REASONS)
+
+
 class Study(models.Model):
     """A blinded visual Turing test: a mix of real and synthetic patches shown to invited experts."""
 
@@ -47,6 +62,10 @@ class Study(models.Model):
     # A short form about the reader before their first patch (role, years, GI subspecialty, synthetic
     # images seen before): stored with their assignment, in the exports, and the report's experience table.
     ask_profile = models.BooleanField(default=True)
+    # "Why synthetic?": after each "synthetic" answer (never after "real"), a checklist of these reasons
+    # and an optional click on the giveaway.
+    ask_reasons = models.BooleanField(default=False)
+    reasons = models.JSONField(default=default_reasons, blank=True)
     # `evaluation.shortcuts.shortcut_check` on the study's items as shown (see `ShortcutResult`).
     shortcut_check = models.JSONField(default=dict, blank=True)
     allow_changes = models.BooleanField(default=False)
@@ -271,6 +290,11 @@ class Answer(models.Model):
     # The time the patch was visible, focused and not idle before the first answer, as the page measured
     # it (`turing.timing`); NULL when the page sent no events (an API client, an older page).
     visible_ms = models.PositiveIntegerField(null=True, blank=True)
+    # Why the reader called it synthetic (`Study.ask_reasons`), and where the giveaway was: x and y as
+    # shares of the patch's width and height from its top-left corner.
+    reasons = models.JSONField(null=True, blank=True)  # NULL: none given (rows are made when shown)
+    click_x = models.FloatField(null=True, blank=True)
+    click_y = models.FloatField(null=True, blank=True)
     changed_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:

@@ -221,6 +221,8 @@ def study_copy_initial(*, study_id: int) -> dict[str, Any] | None:
         "harmonise_jpeg_quality": study.harmonise_jpeg_quality,
         "too_fast_ms": study.too_fast_ms,
         "ask_profile": study.ask_profile,
+        "ask_reasons": study.ask_reasons,
+        "reasons": ", ".join(study.reasons),
         "same_items_for_all": study.same_items_for_all,
         "allow_changes": study.allow_changes,
         "ask_confidence": study.ask_confidence,

@@ -42,6 +42,7 @@ from turing.models import (
     StudyEvent,
     StudyItem,
     StudyItemImage,
+    default_reasons,
 )
 from turing.selectors import assignment_answered_count
 
@@ -494,6 +495,8 @@ def study_create(
     harmonise_jpeg_quality: int = 0,
     too_fast_ms: int = 1000,
     ask_profile: bool = True,
+    ask_reasons: bool = False,
+    reasons: Sequence[str] | None = None,
 ) -> Study:
     """Build a study, draw its items and invite its readers, or refuse with every problem named.
 
@@ -527,6 +530,8 @@ def study_create(
             harmonise_jpeg_quality=harmonise_jpeg_quality,
             too_fast_ms=too_fast_ms,
             ask_profile=ask_profile,
+            ask_reasons=ask_reasons,
+            reasons=list(reasons) if reasons else default_reasons(),
             same_items_for_all=same_items_for_all,
             allow_changes=allow_changes,
             ask_confidence=ask_confidence,
@@ -569,6 +574,8 @@ PROTOCOL_SETTINGS = (
     "harmonise_jpeg_quality",
     "too_fast_ms",
     "ask_profile",
+    "ask_reasons",
+    "reasons",
 )
 
 
@@ -949,6 +956,43 @@ def answer_submit(
         )
     answer.refresh_from_db(fields=["label", "confidence", "answered_at", "changed_at"])
     return SubmitResult(answer, token, created=False)
+
+
+def answer_reasons_set(*, study_id: int, reader: Any, token: Any, reasons: Any, click: Any = None) -> Answer:
+    """Why the reader called an item synthetic: reasons from the study's list, and an optional click
+    (x, y as shares of the patch, from its top-left). Only for the reader's own "synthetic" answers."""
+    if not isinstance(token, str) or not token:
+        raise AnswerError("An item token is required.")
+    answer = (
+        Answer.objects.select_related("assignment__study")
+        .filter(assignment__study_id=study_id, assignment__reader_id=reader.pk, item__token=token)
+        .first()
+    )
+    if answer is None:
+        raise AnswerError("No such item among the items you were shown.", 404)
+    study = answer.assignment.study
+    if not study.ask_reasons:
+        raise AnswerError("This study does not ask why.", 409)
+    if answer.label != Answer.Label.SYNTHETIC:
+        raise AnswerError("Reasons go with an answer of 'synthetic' only.", 409)
+    if not isinstance(reasons, list) or not all(isinstance(r, str) for r in reasons):
+        raise AnswerError("Reasons must be a list of the study's reasons.")
+    unknown = [r for r in reasons if r not in study.reasons]
+    if unknown:
+        raise AnswerError(f"Unknown reason(s) {', '.join(map(repr, unknown))}: use the study's list.")
+    x = y = None
+    if click is not None:
+        if not (
+            isinstance(click, list)
+            and len(click) == 2
+            and all(isinstance(v, int | float) and not isinstance(v, bool) and 0 <= v <= 1 for v in click)
+        ):
+            raise AnswerError("A click is [x, y], each from 0 to 1 of the patch.")
+        x, y = float(click[0]), float(click[1])
+    answer.reasons = list(dict.fromkeys(reasons))
+    answer.click_x, answer.click_y = x, y
+    answer.save(update_fields=["reasons", "click_x", "click_y"])
+    return answer
 
 
 # --- Invitations by e-mail -------------------------------------------------------------------------

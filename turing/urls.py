@@ -12,6 +12,7 @@ urlpatterns = [
     path("api/me", api.MeApi.as_view(), name="api_me"),
     path("api/studies/<id:study_id>/next", api.NextItemApi.as_view(), name="api_next"),
     path("api/studies/<id:study_id>/answers", api.AnswerSubmitApi.as_view(), name="api_answer"),
+    path("api/studies/<id:study_id>/reasons", api.ReasonsApi.as_view(), name="api_reasons"),
     path(
         "api/studies/<id:study_id>/answers/<int:position>", api.AnsweredItemApi.as_view(), name="api_answered"
     ),

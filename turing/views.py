@@ -186,6 +186,8 @@ def study_new(request: HttpRequest) -> HttpResponse:
                     seed=data["seed"],
                     too_fast_ms=1000 if data["too_fast_ms"] is None else data["too_fast_ms"],
                     ask_profile=data["ask_profile"],
+                    ask_reasons=data["ask_reasons"],
+                    reasons=[r.strip() for r in (data["reasons"] or "").split(",") if r.strip()],
                 )
             except services.StudyError as exc:
                 form.add_error(None, str(exc))

@@ -57,8 +57,56 @@ function close() {
   root.classList.add("closed");
 }
 
+// "Why synthetic?" (where the study asks): after a first "synthetic" answer, the patch stays up with a
+// checklist and an optional click on it; Enter sends them (Esc skips), then the next patch comes.
+const reasonsBox = root.querySelector("fieldset.reasons");
+let reasonsFor = null; // {token, next} while the checklist is open
+let click = null;
+
 function ready() {
-  return !busy && !closed && current !== null && drawn && performance.now() >= lockedUntil;
+  return !busy && !closed && current !== null && drawn && performance.now() >= lockedUntil && reasonsFor === null;
+}
+
+function openReasons(token, next) {
+  reasonsFor = { token, next };
+  click = null;
+  for (const box of reasonsBox.querySelectorAll("input[name=reason]")) box.checked = false;
+  reasonsBox.hidden = false;
+  reasonsBox.querySelector("input[name=reason]")?.focus();
+}
+
+async function closeReasons(send) {
+  if (reasonsFor === null) return;
+  const { token, next } = reasonsFor;
+  const reasons = [...reasonsBox.querySelectorAll("input[name=reason]:checked")].map((box) => box.value);
+  if (send && (reasons.length || click)) {
+    try {
+      const response = await fetch(reasonsBox.dataset.reasonsUrl, {
+        method: "POST",
+        credentials: "same-origin",
+        headers: { "Content-Type": "application/json", Accept: "application/json", "X-CSRFToken": csrf },
+        body: JSON.stringify({ token, reasons, click }),
+      });
+      if (!response.ok) showError((await response.json()).detail || "The reasons were not saved.");
+    } catch (error) {
+      showError("The reasons could not be sent (connection lost?); your answer itself is saved.");
+    }
+  }
+  reasonsFor = null;
+  reasonsBox.hidden = true;
+  lockedUntil = performance.now() + LOCK_MS;
+  render(next);
+}
+
+if (reasonsBox) {
+  reasonsBox.querySelector(".reasons-done").addEventListener("click", () => closeReasons(true));
+  image.addEventListener("click", (event) => {
+    if (reasonsFor === null) return;
+    const box = image.getBoundingClientRect();
+    const share = (value) => Math.min(1, Math.max(0, Math.round(value * 1000) / 1000));
+    click = [share((event.clientX - box.left) / box.width), share((event.clientY - box.top) / box.height)];
+    statusLine.textContent = `Marked at ${Math.round(click[0] * 100)}% across, ${Math.round(click[1] * 100)}% down.`;
+  });
 }
 
 function setLabel(value) {
@@ -121,6 +169,7 @@ for (const type of ["keydown", "pointerdown", "pointermove", "wheel", "touchstar
 
 image.addEventListener("load", () => {
   drawn = true;
+  image.dataset.drawn = "1"; // answers are taken from here on (tests and assistive tools can see it)
   drawnAt = performance.now();
   events = [];
   if (document.visibilityState !== "visible") record("hidden");
@@ -151,6 +200,7 @@ async function back() {
   revisiting = target;
   current = data.item;
   drawn = false;
+  image.dataset.drawn = "0";
   image.src = data.item.image_url;
   image.alt = `Patch ${target + 1} of ${data.total}`;
   setLabel(null); // a new answer is given in full, by the same rule as a first one
@@ -172,6 +222,7 @@ function render(next) {
   revisiting = null;
   setLabel(null);
   drawn = false;
+  image.dataset.drawn = "0";
   image.src = next.item.image_url;
   image.alt = `Patch ${next.position + 1} of ${next.total}`;
   progressText.textContent = `Patch ${next.position + 1} of ${next.total} · ${next.answered} answered`;
@@ -215,7 +266,8 @@ async function answer(chosen) {
       const where = revisiting === null ? data.next.position : revisiting + 1;
       statusLine.textContent = `${data.repeated ? "Kept" : "Saved"}: ${chosen} for patch ${where}.`;
       lockedUntil = performance.now() + LOCK_MS;
-      render(data.next);
+      if (reasonsBox && chosen === "synthetic" && revisiting === null && !data.repeated) openReasons(current.token, data.next);
+      else render(data.next);
     } else {
       statusLine.textContent = "Not saved.";
       showError(data.detail || "The answer was not saved.");
@@ -239,6 +291,14 @@ for (const button of root.querySelectorAll("[data-zoom-step]")) {
 document.addEventListener("keydown", (event) => {
   if (event.ctrlKey || event.metaKey || event.altKey) return;
   const key = event.key.toLowerCase();
+  if (reasonsFor !== null) {
+    // The checklist is open: Tab and Space move and tick; Enter goes on, Esc skips; nothing answers.
+    if (key === "enter" || key === "escape") {
+      event.preventDefault();
+      closeReasons(key === "enter");
+    }
+    return;
+  }
   const answering = key === "r" || key === "s" || key === "enter" || /^[1-5]$/.test(key);
   if (answering && event.repeat) {
     event.preventDefault(); // a held key answers once

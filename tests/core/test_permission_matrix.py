@@ -48,6 +48,7 @@ READER = {
     "turing:study_done",
     "turing:study_profile",
     "turing:api_answered",
+    "turing:api_reasons",
     "turing:item_image",
     "turing:api_next",
     "turing:api_answer",

@@ -13,6 +13,13 @@ from turing.models import Answer, Study
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 
+def _drawn(page: Any) -> None:
+    """Wait until the patch on screen is drawn: the page takes answers from then on."""
+    from playwright.sync_api import expect
+
+    expect(page.locator("img.patch")).to_have_attribute("data-drawn", "1", timeout=10_000)
+
+
 def _start(page: Any) -> None:
     """Past the instructions page a first sitting opens with, to patch 1."""
     page.get_by_role("link", name="Start with patch 1").click()
@@ -70,11 +77,7 @@ def test_image_is_shown_at_a_fixed_size_without_smoothing(page: Any, live_server
     _login(page, live_server.url, "expert-a")
     page.goto(f"{live_server.url}/studies/{study.pk}/?start=1")
     image = page.locator("img.patch")
-    # Polled from here: wait_for_function evaluates a string, which the site's CSP rightly forbids.
-    for _ in range(100):
-        if image.evaluate("img => img.complete && img.naturalWidth > 0"):
-            break
-        page.wait_for_timeout(100)
+    _drawn(page)
     assert image.evaluate("img => [img.naturalWidth, img.width, getComputedStyle(img).imageRendering]") == [
         128,
         512,
@@ -220,10 +223,7 @@ def _reading(page: Any, live_server: Any, study: Study) -> Any:
     _start(page)
     progress = page.locator(".reader-progress-text")
     expect(progress).to_have_text("Patch 1 of 10 · 0 answered")
-    for _ in range(100):  # answers are taken once the patch is drawn
-        if page.locator("img.patch").evaluate("img => img.complete && img.naturalWidth > 0"):
-            break
-        page.wait_for_timeout(50)
+    _drawn(page)
     return progress
 
 
@@ -330,10 +330,7 @@ def test_a_reader_finishes_a_two_arm_study_by_keyboard_and_the_report_shows_both
     order = study.assignments.get().order
     for index, token in enumerate(order):
         expect(progress).to_have_text(f"Patch {index + 1} of 12 · {index} answered", timeout=10_000)
-        for _ in range(100):  # answers are taken once the patch is drawn
-            if image.evaluate("img => img.complete && img.naturalWidth > 0"):
-                break
-            page.wait_for_timeout(50)
+        _drawn(page)
         if index == 0:
             assert image.evaluate("img => [img.naturalWidth, img.width]") == [256, 512]  # 2x fits
             assert "Kestrel" not in page.content() and "Osprey" not in page.content()
@@ -401,13 +398,9 @@ def test_back_changes_an_answer_where_allowed_and_is_absent_where_not(
 
     page.goto(f"{live_server.url}/studies/{changeable.pk}/?start=1")
     progress = page.locator(".reader-progress-text")
-    image = page.locator("img.patch")
 
     def drawn() -> None:
-        for _ in range(100):
-            if image.evaluate("img => img.complete && img.naturalWidth > 0"):
-                return
-            page.wait_for_timeout(50)
+        _drawn(page)
 
     for key, confidence, expected in (("r", "4", 1), ("s", "2", 2)):
         drawn()
@@ -428,3 +421,50 @@ def test_back_changes_an_answer_where_allowed_and_is_absent_where_not(
     assert (answer.label, answer.confidence) == ("real", 5) and answer.changed_at is not None
     change = StudyEvent.objects.get(study=changeable, kind=StudyEvent.Kind.ANSWER_CHANGED)
     assert change.before["label"] == "synthetic" and change.after["confidence"] == 5
+
+
+def test_the_why_synthetic_checklist_works_by_keyboard_and_never_follows_real(
+    page: Any, live_server: Any, expert: Any, real_lym: Any, synthetic_lym: Any
+) -> None:
+    from playwright.sync_api import expect
+
+    from turing.services import study_create
+
+    asking = study_create(
+        name="why synthetic",
+        real_datasets=[real_lym],
+        synthetic_datasets=[synthetic_lym],
+        items_per_reader=4,
+        ask_profile=False,
+        ask_confidence=False,
+        ask_reasons=True,
+        readers=[expert],
+    )
+    _login(page, live_server.url, "expert-a")
+    page.goto(f"{live_server.url}/studies/{asking.pk}/?start=1")
+    progress = page.locator(".reader-progress-text")
+    image = page.locator("img.patch")
+    _drawn(page)
+    page.keyboard.press("s")
+    checklist = page.locator("fieldset.reasons")
+    expect(checklist).to_be_visible()
+    expect(progress).to_have_text("Patch 1 of 4 · 0 answered")  # the patch stays up for the checklist
+    page.keyboard.press("Space")  # the first reason has the focus: nuclei
+    page.keyboard.press("Tab")
+    page.keyboard.press("Tab")
+    page.keyboard.press("Space")  # cell arrangement
+    box = image.bounding_box()
+    page.mouse.click(box["x"] + box["width"] * 0.25, box["y"] + box["height"] * 0.5)
+    shot(page, "expert-why-synthetic")
+    page.keyboard.press("r")  # no answer while the checklist is open
+    page.keyboard.press("Enter")
+    expect(checklist).to_be_hidden()
+    expect(progress).to_have_text("Patch 2 of 4 · 1 answered", timeout=10_000)
+    answer = Answer.objects.get(assignment__study=asking, position=0)
+    assert answer.label == "synthetic" and answer.reasons == ["nuclei", "cell arrangement"]
+    assert abs(answer.click_x - 0.25) < 0.02 and abs(answer.click_y - 0.5) < 0.02
+    page.wait_for_timeout(450)
+    _drawn(page)
+    page.keyboard.press("r")
+    expect(progress).to_have_text("Patch 3 of 4 · 2 answered", timeout=10_000)
+    expect(checklist).to_be_hidden()  # never after "real"
