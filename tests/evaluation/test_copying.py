@@ -10,23 +10,19 @@ import numpy as np
 import pytest
 from django.test import Client
 from django.urls import reverse
-from PIL import Image
 
 from core.jobs import job_run
 from evaluation import copying, services
 from evaluation.models import CopyingCheck
 from gan.models import Dataset, Source
+from tests.demo_patches import demo_pool
 from tests.turing.fixtures import patches_from_arrays
 from turing.services import study_create
-
-DEMO = Path(__file__).resolve().parents[2] / "demo" / "data"
 
 
 @pytest.fixture(scope="module")
 def real() -> np.ndarray:
-    files = sorted(p for p in DEMO.rglob("*.png") if p.parent.name != "BACK")
-    images = np.stack([np.asarray(Image.open(p).convert("RGB")) for p in files])
-    return images[np.random.default_rng(2).permutation(len(images))]
+    return demo_pool(2)
 
 
 def _noised(images: np.ndarray, seed: int) -> np.ndarray:

@@ -4,22 +4,18 @@ is not."""
 from __future__ import annotations
 
 import io
-from pathlib import Path
 
 import numpy as np
 import pytest
 from PIL import Image
 
 from evaluation import shortcuts
-
-DEMO = Path(__file__).resolve().parents[2] / "demo" / "data"
+from tests.demo_patches import demo_pool
 
 
 @pytest.fixture(scope="module")
 def pool() -> np.ndarray:
-    files = sorted(p for p in DEMO.rglob("*.png") if p.parent.name != "BACK")
-    images = np.stack([np.asarray(Image.open(p).convert("RGB")) for p in files])
-    return images[np.random.default_rng(0).permutation(len(images))]
+    return demo_pool(0)
 
 
 def test_two_halves_of_one_real_pool_show_no_shortcut(pool: np.ndarray) -> None:
