@@ -20,6 +20,9 @@ class Dataset(models.Model):
     is_demo = models.BooleanField(default=False, help_text="Built from the bundled demo data.")
     # Every patch of a dataset is patch_size x patch_size px (128, the paper's, unless imported at another).
     patch_size = models.PositiveSmallIntegerField(default=128)
+    # The stored patches' resolution (after resampling), for the reading page's scale bar; NULL: unknown
+    # (synthetic sets have none of their own: a study takes its real pool's).
+    microns_per_pixel = models.FloatField(null=True, blank=True)
     # Where it came from and how: source path, resampling filter, size, pipeline version and, for a
     # synthetic set, "generator" (`gan.services.datasets.Generator`: name, kind, checkpoint hash, ...).
     provenance = models.JSONField(default=dict, blank=True)

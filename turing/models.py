@@ -54,6 +54,8 @@ class Study(models.Model):
     same_items_for_all = models.BooleanField(default=True, help_text="Agreement statistics need it.")
     # Every pool of a study shares one patch size (`turing.services.study_plan`); the page fits it.
     patch_size = models.PositiveSmallIntegerField(default=128)
+    # Its real pool's resolution, for the scale bar (NULL: unknown, no bar); one value for every item.
+    microns_per_pixel = models.FloatField(null=True, blank=True)
     # The final pipeline every item passes, real or synthetic alike (`gan.imaging.harmonised`): 0, none;
     # otherwise the JPEG quality every patch is re-encoded at before it is shown.
     harmonise_jpeg_quality = models.PositiveSmallIntegerField(default=0)

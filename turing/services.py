@@ -205,6 +205,13 @@ def _arm_problems(arms: Sequence[ArmSpec]) -> list[str]:
     return problems
 
 
+def _pool_resolution(real_datasets: Sequence[Dataset]) -> float | None:
+    """The real pool's resolution when its datasets agree on one (else no scale bar: it would be wrong
+    for some patches)."""
+    values = {d.microns_per_pixel for d in real_datasets}
+    return values.pop() if len(values) == 1 else None
+
+
 def _size_problem(datasets: Iterable[Dataset]) -> tuple[int | None, list[str]]:
     sizes: dict[int, list[str]] = {}
     for dataset in datasets:
@@ -527,6 +534,7 @@ def study_create(
             real_parts=plan.real_parts,
             synthetic_parts=plan.synthetic_parts,
             patch_size=plan.patch_size or imaging.PATCH_SIZE,
+            microns_per_pixel=_pool_resolution(real_datasets),
             harmonise_jpeg_quality=harmonise_jpeg_quality,
             too_fast_ms=too_fast_ms,
             ask_profile=ask_profile,

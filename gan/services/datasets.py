@@ -207,9 +207,13 @@ def dataset_import(
     should_abort: AbortFn | None = None,
     generator: Generator | None = None,
     size: int = imaging.PATCH_SIZE,
+    source_microns_per_pixel: float | None = None,
 ) -> ImportReport:
     """Import a folder or zip laid out like NCT-CRC-HE-100K into the dataset `name`: real patches, or
     synthetic ones when `generator` says what made them. Every patch becomes `size` x `size` px.
+
+    `source_microns_per_pixel`: the source images' resolution (NCT-CRC-HE-100K: 0.5 at 224 px); the
+    dataset records its patches' resolution after resampling, for the reading page's scale bar.
 
     Idempotent: a patch whose pixels are already in the dataset is counted, not stored again.
     Every file that cannot be imported gets a line in the report; the rest goes on, and each
@@ -217,6 +221,8 @@ def dataset_import(
     """
     chosen = _validate_classes(classes)
     size = _validate_size(size)
+    if source_microns_per_pixel is not None and not 0 < source_microns_per_pixel < 100:
+        raise DatasetImportError(f"a resolution of {source_microns_per_pixel} µm/px is not plausible")
     source_kind = Source.SYNTHETIC if generator is not None else Source.REAL
     path = Path(path)
     dataset_name = (name or _default_name(path)).strip()
@@ -257,6 +263,8 @@ def dataset_import(
             provenance=provenance,
         )
         report.dataset_id = dataset.pk
+        if source_microns_per_pixel is not None and dataset.microns_per_pixel is None:
+            _record_resolution(dataset, source, listing.files, source_microns_per_pixel)
         known_hashes = set(dataset.patches.values_list("content_hash", flat=True))
         total = len(listing.files)
         pending: list[Patch] = []
@@ -307,6 +315,20 @@ def _import_one(
         original_name=item.path[-500:],
         provenance={"format": decoded.source_format, "size": list(decoded.source_size)},
     )
+
+
+def _record_resolution(dataset: Dataset, source: ImportSource, files: Sequence[Any], microns: float) -> None:
+    """The stored patches' resolution: the source's, scaled by the first readable image's resampling."""
+    for item in files[:20]:
+        try:
+            decoded = imaging.decode_patch(
+                source.read(item), max_pixels=settings.IMPORT_MAX_PIXELS, size=dataset.patch_size
+            )
+        except (OSError, imaging.ImageRejected):
+            continue
+        dataset.microns_per_pixel = microns * decoded.source_size[0] / dataset.patch_size
+        dataset.save(update_fields=["microns_per_pixel"])
+        return
 
 
 def _check_into(existing: Dataset, source: str, size: int) -> None:

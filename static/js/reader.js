@@ -33,10 +33,40 @@ let lockedUntil = 0; // no answer is taken before this time (performance.now())
 const CLOSED = "This study has been closed by its manager: answers are no longer taken. Every answer you gave is kept.";
 
 function setZoom(level) {
+  // About the centre of what is in view: the point in the middle stays in the middle.
+  const centreX = (viewer.scrollLeft + viewer.clientWidth / 2) / Math.max(image.width, 1);
+  const centreY = (viewer.scrollTop + viewer.clientHeight / 2) / Math.max(image.height, 1);
   zoom = Math.max(ZOOMS[0], Math.min(ZOOMS[ZOOMS.length - 1], level));
   image.width = image.height = patchSize * zoom;
+  viewer.scrollLeft = centreX * image.width - viewer.clientWidth / 2;
+  viewer.scrollTop = centreY * image.height - viewer.clientHeight / 2;
   root.querySelector(".zoom-level").textContent = `${zoom}×`;
+  drawScaleBar();
 }
+
+// A scale bar in micrometres, from the study's resolution (the real pool's, after resampling).
+const scaleBar = root.querySelector(".scale-bar");
+function drawScaleBar() {
+  if (!scaleBar) return;
+  const micronsPerScreenPixel = Number(scaleBar.dataset.micronsPerPixel) / zoom;
+  const target = 100 * micronsPerScreenPixel; // about 100 screen pixels
+  const nice = [1, 2, 5, 10, 20, 25, 50, 100, 200, 500].find((v) => v >= target) || 500;
+  scaleBar.querySelector("span").style.width = `${Math.round(nice / micronsPerScreenPixel)}px`;
+  scaleBar.querySelector("small").textContent = `${nice} µm`;
+}
+
+// Smoothing and single-key shortcuts (WCAG 2.1.4: they can be turned off), remembered in this browser.
+const smoothing = root.querySelector("input.smoothing");
+const shortcuts = root.querySelector("input.shortcuts");
+function setSmoothing(on) {
+  smoothing.checked = on;
+  viewer.classList.toggle("smooth", on);
+  localStorage.setItem("histoturing.smooth", on ? "1" : "0");
+}
+smoothing.addEventListener("change", () => setSmoothing(smoothing.checked));
+shortcuts.addEventListener("change", () => localStorage.setItem("histoturing.shortcuts", shortcuts.checked ? "1" : "0"));
+setSmoothing(localStorage.getItem("histoturing.smooth") === "1");
+shortcuts.checked = localStorage.getItem("histoturing.shortcuts") !== "0";
 
 function stepZoom(direction) {
   const index = ZOOMS.indexOf(zoom) + direction;
@@ -288,9 +318,17 @@ for (const radio of root.querySelectorAll("input[name=confidence]")) {
 for (const button of root.querySelectorAll("[data-zoom-step]")) {
   button.addEventListener("click", () => stepZoom(Number(button.dataset.zoomStep)));
 }
+const PAN = { arrowleft: [-1, 0], arrowright: [1, 0], arrowup: [0, -1], arrowdown: [0, 1] };
 document.addEventListener("keydown", (event) => {
   if (event.ctrlKey || event.metaKey || event.altKey) return;
   const key = event.key.toLowerCase();
+  const inControl = event.target instanceof HTMLInputElement || event.target instanceof HTMLSelectElement;
+  if (key in PAN && !inControl && reasonsFor === null) {
+    viewer.scrollBy(PAN[key][0] * viewer.clientWidth * 0.2, PAN[key][1] * viewer.clientHeight * 0.2);
+    event.preventDefault();
+    return;
+  }
+  if (!shortcuts.checked && key !== "enter" && key !== "escape") return; // buttons and radios still work
   if (reasonsFor !== null) {
     // The checklist is open: Tab and Space move and tick; Enter goes on, Esc skips; nothing answers.
     if (key === "enter" || key === "escape") {
@@ -308,6 +346,7 @@ document.addEventListener("keydown", (event) => {
   else if (key === "s") chooseLabel("synthetic");
   else if (key === "enter" && label) saveIfComplete(true);
   else if (key === "b" && backButton) back();
+  else if (key === "m") setSmoothing(!smoothing.checked);
   else if (key === "+" || key === "=") stepZoom(1);
   else if (key === "-") stepZoom(-1);
   else if (/^[1-5]$/.test(key) && askConfidence) chooseConfidence(key);

@@ -453,6 +453,7 @@ def test_the_why_synthetic_checklist_works_by_keyboard_and_never_follows_real(
     page.keyboard.press("Tab")
     page.keyboard.press("Tab")
     page.keyboard.press("Space")  # cell arrangement
+    image.scroll_into_view_if_needed()
     box = image.bounding_box()
     page.mouse.click(box["x"] + box["width"] * 0.25, box["y"] + box["height"] * 0.5)
     shot(page, "expert-why-synthetic")
@@ -468,3 +469,47 @@ def test_the_why_synthetic_checklist_works_by_keyboard_and_never_follows_real(
     page.keyboard.press("r")
     expect(progress).to_have_text("Patch 3 of 4 · 2 answered", timeout=10_000)
     expect(checklist).to_be_hidden()  # never after "real"
+
+
+def test_scale_bar_smoothing_and_shortcuts_that_can_be_turned_off(
+    page: Any, live_server: Any, expert: Any, tiff_root: Any, synthetic_lym: Any, media_root: Any
+) -> None:
+    from playwright.sync_api import expect
+
+    from gan.models import Dataset
+    from gan.services import dataset_import
+    from turing.services import study_create
+
+    report = dataset_import(
+        path=tiff_root, name="tiffs", classes=["LYM", "TUM"], source_microns_per_pixel=0.5
+    )
+    real = Dataset.objects.get(pk=report.dataset_id)
+    assert real.microns_per_pixel == pytest.approx(0.875)  # 0.5 um/px at 224 px, stored at 128 px
+    study = study_create(
+        name="with a scale",
+        real_datasets=[real],
+        synthetic_datasets=[synthetic_lym],
+        items_per_reader=2,
+        tissue_class=real.patches.first().tissue_class,  # type: ignore[union-attr]
+        ask_profile=False,
+        readers=[expert],
+    )
+    _login(page, live_server.url, "expert-a")
+    page.goto(f"{live_server.url}/studies/{study.pk}/?start=1")
+    _drawn(page)
+    bar = page.locator(".scale-bar")
+    expect(bar).to_contain_text("µm")
+    label = bar.locator("small").text_content() or ""
+    microns = float(label.split()[0])
+    width = bar.locator("span").evaluate("e => e.getBoundingClientRect().width")
+    assert width == pytest.approx(microns / (0.875 / 4), abs=1.5)  # 4x zoom: 0.21875 um per screen pixel
+    page.keyboard.press("m")
+    expect(page.locator(".viewer")).to_have_class(re.compile("smooth"))
+    page.get_by_label("Single-key shortcuts").uncheck()
+    page.locator("body").click(position={"x": 5, "y": 5})
+    page.keyboard.press("r")  # turned off: the key does nothing
+    page.wait_for_timeout(600)
+    assert not Answer.objects.filter(assignment__study=study, label__isnull=False).exists()
+    page.get_by_role("button", name="R Real").click()  # the buttons and radios still answer
+    page.get_by_role("radio", name="3").check()
+    expect(page.locator(".reader-progress-text")).to_contain_text("1 answered", timeout=10_000)

@@ -30,7 +30,10 @@ class Command(BaseCommand):
     def handle(self, *args: Any, **options: Any) -> None:
         demo_root = settings.BASE_DIR / "demo" / "data"
         for folder, name in DEMO_DATASETS:
-            report = dataset_import(path=demo_root / folder, name=name, is_demo=True)
+            # The demo PNGs are NCT-CRC-HE-100K's 224 px patches at 0.5 um/px, already resampled to 128 px.
+            report = dataset_import(
+                path=demo_root / folder, name=name, is_demo=True, source_microns_per_pixel=0.5 * 224 / 128
+            )
             self.stdout.write(f"{name}: {report.total_imported} new patches")
         User = get_user_model()
         lines = []

@@ -30,6 +30,11 @@ class Command(BaseCommand):
             default=imaging.PATCH_SIZE,
             help="patch size in px (default: 128, the paper's)",
         )
+        parser.add_argument(
+            "--microns-per-pixel",
+            type=float,
+            help="the source images' resolution, for the scale bar (NCT-CRC-HE-100K: 0.5 at 224 px)",
+        )
         synthetic = parser.add_argument_group("synthetic sets")
         synthetic.add_argument("--synthetic", action="store_true", help="the images are generated, not real")
         synthetic.add_argument(
@@ -72,6 +77,7 @@ class Command(BaseCommand):
                 is_demo=options["demo"],
                 generator=generator,
                 size=options["size"],
+                source_microns_per_pixel=options["microns_per_pixel"],
                 progress=progress,
             )
         except services.DatasetImportError as exc:
