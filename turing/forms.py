@@ -131,6 +131,13 @@ class StudyForm(forms.Form):
         initial=", ".join(DEFAULT_REASONS),
         help_text="The checklist, separated by commas.",
     )
+    show_personal_result = forms.BooleanField(
+        required=False,
+        initial=False,
+        label="Show readers their own result",
+        help_text="After the study is closed, never before: each reader's accuracy and AUC beside the "
+        "group's.",
+    )
     ask_profile = forms.BooleanField(
         required=False,
         initial=True,

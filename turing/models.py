@@ -67,6 +67,9 @@ class Study(models.Model):
     # "Why synthetic?": after each "synthetic" answer (never after "real"), a checklist of these reasons
     # and an optional click on the giveaway.
     ask_reasons = models.BooleanField(default=False)
+    # After the study is closed (never before), each reader may see their own accuracy and AUC beside the
+    # group's on their end page.
+    show_personal_result = models.BooleanField(default=False)
     reasons = models.JSONField(default=default_reasons, blank=True)
     # `evaluation.shortcuts.shortcut_check` on the study's items as shown (see `ShortcutResult`).
     shortcut_check = models.JSONField(default=dict, blank=True)

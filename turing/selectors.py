@@ -3,6 +3,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
 from django.db.models import Count, DurationField, ExpressionWrapper, F, Max, Q, Sum
 from django.http import Http404
 from django.utils import timezone
@@ -41,6 +42,38 @@ def answered_item(*, assignment: Assignment, position: int) -> dict[str, Any] | 
     if answer is None:
         return None
     return {"token": assignment.order[position], **answer}
+
+
+def personal_result(*, assignment: Assignment) -> dict[str, Any] | None:
+    """A reader's own accuracy and ROC AUC beside the group's, for their end page: only once the study is
+    closed and only where its manager turned it on (so it can never hint at the truth while reading)."""
+    study = assignment.study
+    if study.is_open or not study.show_personal_result:
+        return None
+    rows = Answer.objects.filter(assignment__study=study, label__isnull=False).values_list(
+        "assignment_id", "item__token", "item__truth", "label", "confidence"
+    )
+    records = [stats.Record(str(a), token, truth, str(label), conf) for a, token, truth, label, conf in rows]
+    mine = [r for r in records if r.reader == str(assignment.pk)]
+    if not mine:
+        return None
+    readers = sorted({r.reader for r in records})
+    accuracy = {
+        reader: sum(r.correct for r in records if r.reader == reader)
+        / sum(1 for r in records if r.reader == reader)
+        for reader in readers
+    }
+    analysis = stats.turing_mrmc(records, cases=list(study.items.values_list("token", flat=True)))
+    aucs = dict(zip(analysis.result.readers, analysis.result.auc[0], strict=True)) if analysis.result else {}
+    ordered = sorted(accuracy.values())
+    return {
+        "accuracy": accuracy[str(assignment.pk)],
+        "group_median_accuracy": float(np.median(ordered)),
+        "group_range": (ordered[0], ordered[-1]),
+        "auc": aucs.get(str(assignment.pk)),
+        "group_median_auc": float(np.median(list(aucs.values()))) if aucs else None,
+        "readers": len(readers),
+    }
 
 
 def assignment_answered_count(*, assignment: Assignment) -> int:
@@ -222,6 +255,7 @@ def study_copy_initial(*, study_id: int) -> dict[str, Any] | None:
         "too_fast_ms": study.too_fast_ms,
         "ask_profile": study.ask_profile,
         "ask_reasons": study.ask_reasons,
+        "show_personal_result": study.show_personal_result,
         "reasons": ", ".join(study.reasons),
         "same_items_for_all": study.same_items_for_all,
         "allow_changes": study.allow_changes,

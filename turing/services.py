@@ -504,6 +504,7 @@ def study_create(
     ask_profile: bool = True,
     ask_reasons: bool = False,
     reasons: Sequence[str] | None = None,
+    show_personal_result: bool = False,
 ) -> Study:
     """Build a study, draw its items and invite its readers, or refuse with every problem named.
 
@@ -539,6 +540,7 @@ def study_create(
             too_fast_ms=too_fast_ms,
             ask_profile=ask_profile,
             ask_reasons=ask_reasons,
+            show_personal_result=show_personal_result,
             reasons=list(reasons) if reasons else default_reasons(),
             same_items_for_all=same_items_for_all,
             allow_changes=allow_changes,

@@ -78,10 +78,9 @@ def study_profile(request: HttpRequest, study_id: int) -> HttpResponse:
 def study_done(request: HttpRequest, study_id: int) -> HttpResponse:
     assignment = selectors.assignment_for_reader(study_id=study_id, user=request.user)
     answered = selectors.assignment_answered_count(assignment=assignment)
+    context = {"study": assignment.study, "answered": answered, "total": assignment.total}
     return render(
-        request,
-        "turing/done.html",
-        {"study": assignment.study, "answered": answered, "total": assignment.total},
+        request, "turing/done.html", context | {"personal": selectors.personal_result(assignment=assignment)}
     )
 
 
@@ -187,6 +186,7 @@ def study_new(request: HttpRequest) -> HttpResponse:
                     too_fast_ms=1000 if data["too_fast_ms"] is None else data["too_fast_ms"],
                     ask_profile=data["ask_profile"],
                     ask_reasons=data["ask_reasons"],
+                    show_personal_result=data["show_personal_result"],
                     reasons=[r.strip() for r in (data["reasons"] or "").split(",") if r.strip()],
                 )
             except services.StudyError as exc:

@@ -93,8 +93,24 @@ const reasonsBox = root.querySelector("fieldset.reasons");
 let reasonsFor = null; // {token, next} while the checklist is open
 let click = null;
 
+// Pause: the patch is hidden and nothing is answered until the reader resumes; the paused time is not
+// counted in the time per item (recorded as the page being hidden).
+const pauseButton = root.querySelector("button.pause");
+let paused = false;
+function setPaused(value) {
+  paused = value;
+  viewer.classList.toggle("paused", value);
+  pauseButton.setAttribute("aria-pressed", String(value));
+  pauseButton.lastChild.textContent = value ? " Resume" : " Pause";
+  record(value ? "hidden" : "visible");
+  statusLine.textContent = value ? "Paused." : "";
+}
+pauseButton.addEventListener("click", () => setPaused(!paused));
+
 function ready() {
-  return !busy && !closed && current !== null && drawn && performance.now() >= lockedUntil && reasonsFor === null;
+  return (
+    !busy && !closed && !paused && current !== null && drawn && performance.now() >= lockedUntil && reasonsFor === null
+  );
 }
 
 function openReasons(token, next) {
@@ -347,6 +363,7 @@ document.addEventListener("keydown", (event) => {
   else if (key === "enter" && label) saveIfComplete(true);
   else if (key === "b" && backButton) back();
   else if (key === "m") setSmoothing(!smoothing.checked);
+  else if (key === "p") setPaused(!paused);
   else if (key === "+" || key === "=") stepZoom(1);
   else if (key === "-") stepZoom(-1);
   else if (/^[1-5]$/.test(key) && askConfidence) chooseConfidence(key);

@@ -513,3 +513,23 @@ def test_scale_bar_smoothing_and_shortcuts_that_can_be_turned_off(
     page.get_by_role("button", name="R Real").click()  # the buttons and radios still answer
     page.get_by_role("radio", name="3").check()
     expect(page.locator(".reader-progress-text")).to_contain_text("1 answered", timeout=10_000)
+
+
+def test_pause_hides_the_patch_and_takes_no_answer(page: Any, live_server: Any, study: Study) -> None:
+    from playwright.sync_api import expect
+
+    progress = _reading(page, live_server, study)
+    page.keyboard.press("p")
+    expect(page.locator(".viewer")).to_have_class(re.compile("paused"))
+    expect(page.locator("img.patch")).to_be_hidden()
+    page.keyboard.press("r")
+    page.keyboard.press("Enter")
+    page.wait_for_timeout(600)
+    expect(progress).to_have_text("Patch 1 of 10 · 0 answered")  # nothing taken while paused
+    page.keyboard.press("p")
+    expect(page.locator("img.patch")).to_be_visible()
+    page.keyboard.press("r")
+    page.keyboard.press("Enter")
+    expect(progress).to_have_text("Patch 2 of 10 · 1 answered", timeout=10_000)
+    answer = Answer.objects.get(assignment__study=study, position=0)
+    assert answer.visible_ms is not None and answer.visible_ms < 5000  # the pause is not counted

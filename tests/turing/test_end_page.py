@@ -1,0 +1,48 @@
+"""The end page: where to come back, and a reader's own result once the study is closed, if its manager
+turned that on."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from django.test import Client
+from django.urls import reverse
+
+from gan.models import Dataset
+from turing.services import answer_next, answer_submit, study_create, study_set_status
+
+pytestmark = pytest.mark.django_db
+
+
+def test_a_readers_own_result_shows_only_after_the_close(
+    real_lym: Dataset, synthetic_lym: Dataset, expert: Any, other_expert: Any, manager: Any
+) -> None:
+    study = study_create(
+        name="results",
+        real_datasets=[real_lym],
+        synthetic_datasets=[synthetic_lym],
+        items_per_reader=6,
+        readers=[expert, other_expert],
+        ask_profile=False,
+        show_personal_result=True,
+    )
+    for reader, right in ((expert, True), (other_expert, False)):
+        assignment = study.assignments.get(reader=reader)
+        while not (upcoming := answer_next(assignment=assignment)).finished:
+            truth = study.items.get(token=upcoming.token).truth
+            label = truth if right else "real"
+            answer_submit(study_id=study.pk, reader=reader, token=upcoming.token, label=label, confidence=4)
+    client = Client()
+    client.force_login(expert)
+    done = reverse("turing:study_done", args=[study.pk])
+    open_page = client.get(done).content.decode()
+    assert "Your result" not in open_page and "this page will show your own result" in open_page
+    study_set_status(study=study, status="closed", actor=manager)
+    page = client.get(done).content.decode()
+    assert "You labelled 100% of the patches correctly" in page
+    assert "the readers' median was 75%" in page and "from 50% to 100%, 2 readers" in page
+    assert "Your ROC AUC (0.5 = chance, 1 = perfect) was 1.00; the readers' median 0.75" in page
+    study.show_personal_result = False
+    study.save(update_fields=["show_personal_result"])
+    assert "Your result" not in client.get(done).content.decode()
