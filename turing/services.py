@@ -347,6 +347,9 @@ def _create_items(
     items = [StudyItem(study=study, patch_id=pid, truth=Source.REAL) for pid in real_ids]
     for arm, ids in arm_ids:
         items += [StudyItem(study=study, patch_id=pid, truth=Source.SYNTHETIC, arm=arm) for pid in ids]
+    # Written in an order shuffled by the study's seed: ids, table and TOAST placement say nothing of an
+    # item's truth or arm (created in blocks, later pages could be timed apart from earlier ones).
+    items = [items[i] for i in np.random.default_rng([study.seed, 3]).permutation(len(items))]
     created = StudyItem.objects.bulk_create(items)
     item_images_make(items=created, jpeg_quality=study.harmonise_jpeg_quality)
     return created

@@ -145,3 +145,9 @@ def test_stored_images_of_both_kinds_went_through_one_encoder(study: Study) -> N
             data = handle.read()
         assert set(png_chunk_types(data)) == {b"IHDR", b"IDAT", b"IEND"}
         assert _chunks(data)[b"IHDR"] == struct.pack(">IIBBBBB", 128, 128, 8, 2, 0, 0, 0)
+
+
+def test_items_are_stored_in_an_order_that_says_nothing_of_their_truth(study: Study) -> None:
+    truths = list(StudyItem.objects.filter(study=study).order_by("id").values_list("truth", flat=True))
+    assert sorted(truths) == ["real"] * 5 + ["synthetic"] * 5
+    assert truths != sorted(truths) and truths != sorted(truths, reverse=True)  # not in blocks
