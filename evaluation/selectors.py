@@ -114,10 +114,7 @@ def reason_rows(*, study: Study) -> list[dict[str, Any]]:
     answers = Answer.objects.filter(assignment__study=study, label=stats.SYNTHETIC).values_list(
         "item__truth", "reasons"
     )
-    given = {stats.REAL: 0, stats.SYNTHETIC: 0}
     for truth, reasons in answers:
-        if reasons:
-            given[truth] += 1
         for reason in reasons or []:
             counts[(reason, truth)] = counts.get((reason, truth), 0) + 1
     return [
@@ -125,7 +122,6 @@ def reason_rows(*, study: Study) -> list[dict[str, Any]]:
             "reason": reason,
             "on_synthetic": counts.get((reason, stats.SYNTHETIC), 0),
             "on_real": counts.get((reason, stats.REAL), 0),
-            "answers_with_reasons": given,
         }
         for reason in study.reasons
     ]
@@ -530,7 +526,11 @@ def _arm_summary_rows(analysis: arms.ArmAnalysis, prop_row: Any) -> Iterator[dic
         if arm.rrrc is not None:
             row |= {"rrrc_low": arm.rrrc.low, "rrrc_high": arm.rrrc.high, "rrrc_df": arm.rrrc.df}
         yield row | {"note": analysis.reason or "random readers and random cases"}
-        yield {"scope": scope, "measure": f"verdict: {arm.verdict.kind}", "note": arm.verdict.headline}
+        yield {
+            "scope": scope,
+            "measure": f"verdict: {arm.verdict.kind}",
+            "note": f"Arm {arm.arm} against the real patches: {arm.verdict.headline}",
+        }
     for c in analysis.comparisons:
         row = {"scope": f"arms {c.first} vs {c.second}", "measure": "AUC difference, OR MRMC"}
         row |= {"estimate": c.difference, "p_value": c.p_holm, "note": c.sentence}

@@ -155,7 +155,7 @@ def study_new(request: HttpRequest) -> HttpResponse:
         }
         plan = services.study_plan(**pools)
         synthetic = [d for arm in pools["arms"] for d in arm.datasets]
-        if plan.ok or (pools["real_datasets"] and synthetic):
+        if pools["real_datasets"] and synthetic:
             shortcut = services.shortcut_check_pools(
                 tissue_class=data["tissue_class"],
                 real_datasets=pools["real_datasets"],

@@ -135,11 +135,12 @@ class _RunRecorder:
         context: JobContext | None,
         flush_every_s: float = 1.0,
         reference: dict[str, float] | None = None,
+        config: TrainingConfig | None = None,
     ) -> None:
         self.run = run
         self.context = context
         self.flush_every_s = flush_every_s
-        self.config = TrainingConfig.from_dict(run.config)
+        self.config = config or TrainingConfig.from_dict(run.config)
         if reference is not None:
             run.health = {**run.health, "reference": reference}
             run.save(update_fields=["health"])
@@ -164,7 +165,7 @@ class _RunRecorder:
         new = health.check_losses(run.history[-2 * health.WINDOW :] + self._pending)
         run.history = [*run.history, *self._pending]
         self._pending = []
-        self._warn(new)
+        self._merge_warnings(new)
         run.step, run.epoch = progress.step, progress.epoch
         run.loss_d_real, run.loss_d_fake, run.loss_g = (
             progress.loss_d_real,
@@ -182,6 +183,7 @@ class _RunRecorder:
                 "loss_g",
                 "images_per_second",
                 "seconds_left",
+                *(["health"] if new else []),  # the health record only when it changed
             ]
         )
         if self.context is not None:
@@ -200,23 +202,24 @@ class _RunRecorder:
             f"runs/{self.run.pk}/grid-{step:07d}.png", ContentFile(buffer.getvalue())
         )
         self.run.grid_step = step
-        self.run.save(update_fields=["grid", "grid_step"])
         spreads = health.grid_spreads(grid, self.config.classes)
         record = self.run.health
         record["spreads"] = [*record.get("spreads", []), [step, {k: round(v, 4) for k, v in spreads.items()}]]
-        self._warn(
+        self._merge_warnings(
             health.check_samples(
                 step=step, steps=self.config.steps, spreads=spreads, reference=record.get("reference", {})
             )
         )
+        self.run.save(update_fields=["grid", "grid_step", "health"])
         if previous and previous != self.run.grid.name:
             default_storage.delete(previous)
 
-    def _warn(self, new: list[health.HealthWarning]) -> None:
-        """Keep the run's record of its warnings (and its sample spreads) up to date."""
+    def _merge_warnings(self, new: list[health.HealthWarning]) -> None:
+        """Add new warnings to the run's record (saved by the caller with what else it writes)."""
+        if not new:
+            return
         record = self.run.health
         record["warnings"] = health.merge(record.get("warnings", []), new)
-        self.run.save(update_fields=["health"])
         for warning in new:
             logger.warning("run %s: %s", self.run.pk, warning.message)
 
@@ -266,7 +269,7 @@ def training_run_execute(
     else:
         resume_path = None
     reference = health.real_spreads(data.images, data.labels, config.classes, seed=config.seed)
-    recorder = _RunRecorder(run, context, reference=reference)
+    recorder = _RunRecorder(run, context, reference=reference, config=config)
     checkpoint_dir = Path(settings.MEDIA_ROOT) / "checkpoints" / f"run-{run.pk}"
     result = train(
         config=config,
