@@ -331,12 +331,13 @@ def test_a_reader_finishes_a_two_arm_study_by_keyboard_and_the_report_shows_both
     for index, token in enumerate(order):
         expect(progress).to_have_text(f"Patch {index + 1} of 12 · {index} answered", timeout=10_000)
         _drawn(page)
+        # The short lock after an answer starts when its response arrives: wait it out from the new patch.
+        page.wait_for_timeout(450 if index else 0)
         if index == 0:
             assert image.evaluate("img => [img.naturalWidth, img.width]") == [256, 512]  # 2x fits
             assert "Kestrel" not in page.content() and "Osprey" not in page.content()
         page.keyboard.press("5" if arm[token] == "Kestrel" else "3")
         page.keyboard.press("s" if arm[token] == "Kestrel" else "r")  # Kestrel is always caught
-        page.wait_for_timeout(450)  # past the short lock after each answer
     page.wait_for_url(f"**/studies/{study.pk}/done/")
     assert Answer.objects.filter(assignment__study=study, label__isnull=False).count() == 12
     page.context.clear_cookies()  # signed out
