@@ -10,7 +10,7 @@ from django.db.models import CharField, Count, FloatField, Func, Q
 from django.db.models.functions import Cast
 
 from core.models import Job
-from evaluation import arms, stats
+from evaluation import agreement, arms, stats
 from evaluation.models import Classifier, CopyingCheck
 from gan.models import Dataset
 from turing.models import Answer, Assignment, Study, StudyArm
@@ -20,7 +20,7 @@ from turing.selectors import reader_pseudonyms
 def study_records(*, study: Study) -> list[stats.Record]:
     names = reader_pseudonyms(study=study)
     rows = (
-        Answer.objects.filter(assignment__study=study, label__isnull=False)
+        Answer.objects.filter(assignment__study=study, label__isnull=False, read=1)
         .values_list(
             "assignment_id",
             "item__token",
@@ -72,7 +72,7 @@ def study_statistics(*, study: Study, records: list[stats.Record] | None = None)
 def arm_gallery(*, arm: StudyArm) -> list[dict[str, Any]]:
     """An arm's synthetic items with how often readers called each real, the most convincing first."""
     rows = (
-        Answer.objects.filter(item__arm=arm, label__isnull=False)
+        Answer.objects.filter(item__arm=arm, label__isnull=False, read=1)
         .values("item_id", "item__patch_id")
         .annotate(n=Count("id"), called_real=Count("id", filter=Q(label=stats.REAL)))
         .order_by()
@@ -111,7 +111,7 @@ def reason_rows(*, study: Study) -> list[dict[str, Any]]:
     """How often each of the study's reasons was ticked after a "synthetic" answer, by the patch's truth
     (a reason ticked on real patches called synthetic is a reason that misleads)."""
     counts: dict[tuple[str, str], int] = {}
-    answers = Answer.objects.filter(assignment__study=study, label=stats.SYNTHETIC).values_list(
+    answers = Answer.objects.filter(assignment__study=study, label=stats.SYNTHETIC, read=1).values_list(
         "item__truth", "reasons"
     )
     for truth, reasons in answers:
@@ -127,8 +127,26 @@ def reason_rows(*, study: Study) -> list[dict[str, Any]]:
     ]
 
 
+def repeat_read_pairs(*, study: Study) -> list[agreement.ReadPair]:
+    """Every item a reader answered twice (`Study.repeat_share`): its first and second labels."""
+    names = reader_pseudonyms(study=study)
+    reads: dict[tuple[int, int], dict[int, str]] = {}
+    rows = Answer.objects.filter(assignment__study=study, label__isnull=False).values_list(
+        "assignment_id", "item_id", "read", "label"
+    )
+    for assignment_id, item_id, read, label in rows:
+        reads.setdefault((assignment_id, item_id), {})[read] = str(label)
+    return [
+        agreement.ReadPair(names[a], str(item), labels[1], labels[2])
+        for (a, item), labels in sorted(reads.items())
+        if 1 in labels and 2 in labels
+    ]
+
+
 def study_clicks(*, study: Study) -> list[tuple[float, float]]:
-    rows = Answer.objects.filter(assignment__study=study, click_x__isnull=False, click_y__isnull=False)
+    rows = Answer.objects.filter(
+        assignment__study=study, click_x__isnull=False, click_y__isnull=False, read=1
+    )
     return [(float(x or 0.0), float(y or 0.0)) for x, y in rows.values_list("click_x", "click_y")]
 
 
@@ -158,6 +176,7 @@ TIDY_COLUMNS = [
     "reader_gi_subspecialty",
     "reader_seen_synthetic",
     "position",
+    "read",
     "item_token",
     "patch_id",
     "truth",
@@ -244,6 +263,7 @@ def tidy_answer_rows(*, study: Study, names: bool = False, chunk_size: int = 10_
         .values_list(
             "assignment_id",
             "position",
+            "read",
             "item_id",
             "label",
             "confidence",
@@ -261,6 +281,7 @@ def tidy_answer_rows(*, study: Study, names: bool = False, chunk_size: int = 10_
     for (
         assignment_id,
         position,
+        read,
         item_id,
         label,
         confidence,
@@ -277,6 +298,7 @@ def tidy_answer_rows(*, study: Study, names: bool = False, chunk_size: int = 10_
             readers[assignment_id],
             *profiles[assignment_id],
             position + 1,
+            read,
             *items[item_id],
             label,
             confidence,
@@ -350,7 +372,7 @@ def _ratings(study: Study, chunk_size: int) -> Iterator[tuple[str, str, str, str
     """(reader pseudonym, item token, truth, arm, 1-10 rating) of every answer, by the one rating rule."""
     pseudonyms = reader_pseudonyms(study=study)
     rows = (
-        Answer.objects.filter(assignment__study=study, label__isnull=False)
+        Answer.objects.filter(assignment__study=study, label__isnull=False, read=1)
         .order_by("assignment_id", "position")
         .values_list("assignment_id", "item__token", "item__truth", "item__arm__name", "label", "confidence")
         .iterator(chunk_size=chunk_size)
@@ -417,11 +439,18 @@ SUMMARY_COLUMNS = [
     "rrrc_low",
     "rrrc_high",
     "rrrc_df",
+    "kappa_asymptotic_low",
+    "kappa_asymptotic_high",
     "note",
 ]
 
 
-def summary_rows(*, result: stats.StudyStatistics, protocol_hash: str = "") -> Iterator[dict[str, Any]]:
+def summary_rows(
+    *,
+    result: stats.StudyStatistics,
+    protocol_hash: str = "",
+    within_reader: agreement.WithinReader | None = None,
+) -> Iterator[dict[str, Any]]:
     """One row per figure, each interval in the columns named for its method."""
 
     def prop_row(scope: str, measure: str, p: stats.Proportion) -> dict[str, Any]:
@@ -514,6 +543,21 @@ def summary_rows(*, result: stats.StudyStatistics, protocol_hash: str = "") -> I
         yield row
     if result.arms is not None:
         yield from _arm_summary_rows(result.arms, prop_row)
+    if within_reader is not None:
+        yield from _within_reader_rows(within_reader)
+
+
+def _within_reader_rows(within: agreement.WithinReader) -> Iterator[dict[str, Any]]:
+    note = "repeat reads: first against second read of the same item (not in the primary analysis)"
+    for scope, a in [*((f"reader {r}", a) for r, a in within.readers.items()), ("pooled", within.pooled)]:
+        row = {"scope": scope, "measure": "same label on both reads", "successes": a.agreeing, "n": a.pairs}
+        if a.share_ci:
+            row |= {"wilson_low": a.share_ci[0], "wilson_high": a.share_ci[1]}
+        yield row | {"estimate": a.share, "note": note}
+        row = {"scope": scope, "measure": "within-reader Cohen kappa", "n": a.pairs, "estimate": a.kappa}
+        if a.kappa_ci:
+            row |= {"kappa_asymptotic_low": a.kappa_ci[0], "kappa_asymptotic_high": a.kappa_ci[1]}
+        yield row | {"note": a.reason or note}
 
 
 def _arm_summary_rows(analysis: arms.ArmAnalysis, prop_row: Any) -> Iterator[dict[str, Any]]:

@@ -26,6 +26,7 @@ from core.charts import (
 )
 from core.roles import IsStudyManager, study_manager_required
 from evaluation import arms, selectors, services, stats
+from evaluation.agreement import within_reader
 from evaluation.csv_export import csv_dict_lines, csv_lines
 from evaluation.forms import AugmentationForm, ClassifierForm, CopyingCheckForm, FidReportForm
 from evaluation.models import AugmentationExperiment, Classifier, CopyingCheck, FidReport
@@ -191,6 +192,9 @@ def study_report(request: HttpRequest, study_id: int) -> HttpResponse:
             "copying": selectors.study_copying(study=study),
             "reading": reading_time(records, study.too_fast_ms),
             "experience": selectors.experience_rows(study=study, result=result),
+            "within_reader": within_reader(selectors.repeat_read_pairs(study=study))
+            if study.repeat_share
+            else None,
             "reasons": selectors.reason_rows(study=study) if study.ask_reasons else [],
             "clicks": _data_uri(
                 heatmap_svg(
@@ -336,7 +340,13 @@ def _export(study: Study, kind: str, names: bool) -> StreamingHttpResponse:
         result = selectors.study_statistics(study=study)
         body = csv_dict_lines(
             selectors.SUMMARY_COLUMNS,
-            selectors.summary_rows(result=result, protocol_hash=study.protocol_hash),
+            selectors.summary_rows(
+                result=result,
+                protocol_hash=study.protocol_hash,
+                within_reader=within_reader(selectors.repeat_read_pairs(study=study))
+                if study.repeat_share
+                else None,
+            ),
         )
     elif kind == "mrmc":
         result = selectors.study_statistics(study=study)

@@ -30,6 +30,9 @@ class NextSerializer(serializers.Serializer):
     position = serializers.IntegerField()
     answered = serializers.IntegerField()
     total = serializers.IntegerField()
+    opens_at = serializers.DateTimeField(
+        allow_null=True, help_text="a second session after a washout: when it opens (no item until then)"
+    )
 
 
 @extend_schema_field({"type": "integer", "minimum": 1, "maximum": 5, "nullable": True})
@@ -68,6 +71,8 @@ class AnswerInSerializer(serializers.Serializer):
     # What the page saw while the patch was up (`turing.timing`): optional, for the time per item.
     events = serializers.JSONField(required=False)
     elapsed_ms = serializers.IntegerField(required=False, min_value=0, max_value=10**10)
+    # The place in the reader's order when they went back to an earlier answer (an item read twice has two).
+    position = serializers.IntegerField(required=False, min_value=0)
 
     def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
         if ("events" in attrs) != ("elapsed_ms" in attrs):
@@ -102,10 +107,21 @@ class ErrorSerializer(serializers.Serializer):
     detail = serializers.CharField()
 
 
-def _item(token: str | None) -> dict[str, str] | None:
-    return (
-        None if token is None else {"token": token, "image_url": reverse("turing:item_image", args=[token])}
-    )
+def _item(token: str | None, route: str = "turing:item_image") -> dict[str, str] | None:
+    return None if token is None else {"token": token, "image_url": reverse(route, args=[token])}
+
+
+def _upcoming(upcoming: services.NextItem, is_open: bool, route: str = "turing:item_image") -> dict[str, Any]:
+    return {
+        "finished": upcoming.finished,
+        "open": is_open,
+        "item": _item(upcoming.token, route),
+        "preload": _item(upcoming.preload_token, route),
+        "position": upcoming.position,
+        "answered": upcoming.answered,
+        "total": upcoming.total,
+        "opens_at": upcoming.opens_at,
+    }
 
 
 def next_payload(
@@ -114,15 +130,7 @@ def next_payload(
     """The reader's next item; `is_open` when the caller knows it (an answer just taken: the study was
     open), else read from the assignment's study."""
     upcoming = services.answer_next(assignment=assignment, answered=answered)
-    return {
-        "finished": upcoming.finished,
-        "open": assignment.study.is_open if is_open is None else is_open,
-        "item": _item(upcoming.token),
-        "preload": _item(upcoming.preload_token),
-        "position": upcoming.position,
-        "answered": upcoming.answered,
-        "total": upcoming.total,
-    }
+    return _upcoming(upcoming, assignment.study.is_open if is_open is None else is_open)
 
 
 class NextItemApi(APIView):
@@ -215,6 +223,7 @@ class AnswerSubmitApi(APIView):
                 label=data["label"],
                 confidence=data.get("confidence"),
                 visible_ms=data.get("visible_ms"),
+                position=data.get("position"),
             )
         except services.AnswerError as exc:
             # Someone else's study is a 404 whatever was wrong with the answer: its existence does not leak.
@@ -237,6 +246,60 @@ class AnswerSubmitApi(APIView):
             ),
         }
         return Response(body, status=status.HTTP_201_CREATED if result.created else status.HTTP_200_OK)
+
+
+class PracticeNextApi(APIView):
+    @extend_schema(
+        responses={200: NextSerializer, 404: ErrorSerializer}, summary="The reader's next practice patch"
+    )
+    def get(self, request: Request, study_id: int) -> Response:
+        assignment = selectors.assignment_for_reader(study_id=study_id, user=request.user)
+        upcoming = services.practice_next(assignment=assignment)
+        return Response(_upcoming(upcoming, assignment.study.is_open, PRACTICE_IMAGE))
+
+
+PRACTICE_IMAGE = "turing:practice_image"
+
+
+class PracticeAnswerApi(APIView):
+    @extend_schema(
+        request=AnswerInSerializer,
+        responses={
+            200: OpenApiTypes.OBJECT,
+            400: ErrorSerializer,
+            404: ErrorSerializer,
+            409: ErrorSerializer,
+        },
+        summary="Answer a practice patch: the response tells its truth (practice is never in a statistic)",
+    )
+    def post(self, request: Request, study_id: int) -> Response:
+        assignment = selectors.assignment_for_reader(study_id=study_id, user=request.user)
+        if not isinstance(request.data, dict):
+            raise ParseError("Send a JSON object with token, label and (optionally) confidence.")
+        incoming = AnswerInSerializer(data=request.data)
+        if not incoming.is_valid():
+            return Response({"detail": _first_error(incoming.errors)}, status=status.HTTP_400_BAD_REQUEST)
+        data = incoming.validated_data
+        try:
+            answer = services.practice_answer_submit(
+                assignment=assignment,
+                token=data["token"],
+                label=data["label"],
+                confidence=data.get("confidence"),
+            )
+        except services.AnswerError as exc:
+            return Response({"detail": str(exc)}, status=exc.status)
+        upcoming = services.practice_next(assignment=assignment)
+        return Response(
+            {
+                "token": answer.item.token,
+                "label": answer.label,
+                "confidence": answer.confidence,
+                "truth": answer.item.truth,
+                "correct": answer.label == answer.item.truth,
+                "next": _upcoming(upcoming, True, PRACTICE_IMAGE),
+            }
+        )
 
 
 class ProgressSerializer(serializers.Serializer):

@@ -14,7 +14,14 @@ from core.roles import EXPERTS_GROUP
 from gan.models import Dataset, Patch, Source
 from gan.sources import KNOWN_CLASSES
 from turing.models import DEFAULT_REASONS, ReaderRole
-from turing.services import SINGLE_ARM, ArmSpec
+from turing.services import (
+    PRACTICE_MAX,
+    REPEAT_SHARE_MAX,
+    SINGLE_ARM,
+    WASHOUT_DAYS_MAX,
+    ArmSpec,
+    ProtocolOptions,
+)
 
 
 def _experts() -> Any:
@@ -138,6 +145,49 @@ class StudyForm(forms.Form):
         help_text="After the study is closed, never before: each reader's accuracy and AUC beside the "
         "group's.",
     )
+    practice_items = forms.IntegerField(
+        required=False,
+        min_value=0,
+        max_value=PRACTICE_MAX,
+        initial=0,
+        label="Practice patches",
+        help_text="0: none. Shown before the blinded test, half real and half synthetic, with the truth "
+        "after each answer; never in the test set or any statistic.",
+    )
+    practice_datasets = PoolField(
+        queryset=Dataset.objects.order_by("source", "name"),
+        widget=PoolWidget,
+        required=False,
+        label="Practice pools",
+        help_text="Real and synthetic sets the practice patches come from (a test pool named here gives up "
+        "the patches practice takes).",
+    )
+    repeat_share = forms.FloatField(
+        required=False,
+        min_value=0,
+        max_value=REPEAT_SHARE_MAX,
+        initial=0,
+        label="Repeat reads (share)",
+        help_text="0: none. This share of each reader's items is shown a second time, for within-reader "
+        "agreement; only first reads enter the primary analysis.",
+    )
+    repeat_gap = forms.IntegerField(
+        required=False,
+        min_value=1,
+        max_value=1000,
+        initial=10,
+        label="Repeat after at least (items)",
+        help_text="Other items between the two reads of an item, in the same sitting.",
+    )
+    repeat_washout_days = forms.IntegerField(
+        required=False,
+        min_value=0,
+        max_value=WASHOUT_DAYS_MAX,
+        initial=0,
+        label="Or a washout (days)",
+        help_text="0: repeats in the same sitting. Otherwise they form a second session that opens this many "
+        "days after the reader's first ends.",
+    )
     ask_profile = forms.BooleanField(
         required=False,
         initial=True,
@@ -185,10 +235,27 @@ class StudyForm(forms.Form):
         super().__init__(*args, **kwargs)
         self.fields["equivalence_margin"].initial = settings.DEFAULT_EQUIVALENCE_MARGIN
         details = pool_details()
-        for name in ("real_datasets", "synthetic_datasets", "arm2_datasets", "arm3_datasets"):
+        for name in (
+            "real_datasets",
+            "synthetic_datasets",
+            "arm2_datasets",
+            "arm3_datasets",
+            "practice_datasets",
+        ):
             widget = self.fields[name].widget
             assert isinstance(widget, PoolWidget)
             widget.details = details
+
+    def options(self) -> ProtocolOptions:
+        """Practice and repeat reads as asked for (empty fields: none)."""
+        data = self.cleaned_data
+        return ProtocolOptions(
+            practice_items=data.get("practice_items") or 0,
+            practice_datasets=list(data.get("practice_datasets") or []),
+            repeat_share=data.get("repeat_share") or 0.0,
+            repeat_gap=data.get("repeat_gap") or 10,
+            repeat_washout_days=data.get("repeat_washout_days") or 0,
+        )
 
     def arms(self) -> list[ArmSpec]:
         """The synthetic arms asked for: the first always, the others when they have datasets."""

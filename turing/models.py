@@ -71,6 +71,17 @@ class Study(models.Model):
     # group's on their end page.
     show_personal_result = models.BooleanField(default=False)
     reasons = models.JSONField(default=default_reasons, blank=True)
+    # A practice phase before the blinded test: this many patches from `practice_datasets` (never in the
+    # test set), the truth shown after each answer, excluded from every statistic (`PracticeItem`).
+    practice_items = models.PositiveSmallIntegerField(default=0)
+    practice_datasets = models.ManyToManyField("gan.Dataset", related_name="+", blank=True)
+    # Repeat reads for within-reader agreement: this share of each reader's test items is shown a second
+    # time, after at least `repeat_gap` other items in the same sitting, or, with `repeat_washout_days`,
+    # in a second session opened that many days after the first ends. Only first reads enter the
+    # primary analysis (`Answer.read`).
+    repeat_share = models.FloatField(default=0.0)
+    repeat_gap = models.PositiveSmallIntegerField(default=10)
+    repeat_washout_days = models.PositiveSmallIntegerField(default=0)
     # `evaluation.shortcuts.shortcut_check` on the study's items as shown (see `ShortcutResult`).
     shortcut_check = models.JSONField(default=dict, blank=True)
     allow_changes = models.BooleanField(default=False)
@@ -256,6 +267,8 @@ class Assignment(models.Model):
     # The tokens of this reader's items, in the order they see them (the tokens, not the ids, so that
     # serving an item needs no look-up); rebuilt from `seed` and checked by `assignment_order_audit`.
     order = models.JSONField(default=list)
+    # The tokens of this reader's practice items in the order they see them (`Study.practice_items`).
+    practice_order = models.JSONField(default=list, blank=True)
     invited_at = models.DateTimeField(auto_now_add=True)
     finished_at = models.DateTimeField(null=True, blank=True)
     # The reader's profile for this study (`Study.ask_profile`), given before their first patch.
@@ -276,6 +289,11 @@ class Assignment(models.Model):
     def total(self) -> int:
         return len(self.order)
 
+    @property
+    def first_reads(self) -> int:
+        """How many distinct items the reader has (their order also holds the repeat reads)."""
+        return len(set(self.order))
+
 
 class Answer(models.Model):
     """One reader's label for one item. The row is created when the item is first shown."""
@@ -287,6 +305,9 @@ class Answer(models.Model):
     assignment = models.ForeignKey(Assignment, on_delete=models.CASCADE, related_name="answers")
     item = models.ForeignKey(StudyItem, on_delete=models.PROTECT, related_name="answers")
     position = models.PositiveIntegerField()  # 0-based place in the reader's order
+    # 1 for the first read of an item, 2 for its repeat (`Study.repeat_share`): only first reads enter
+    # the primary analysis; pairs of reads give the within-reader agreement.
+    read = models.PositiveSmallIntegerField(default=1)
     # NULL until answered: the row exists from the moment the item is first shown (shown_at).
     label = models.CharField(max_length=20, choices=Label.choices, null=True, blank=True)  # noqa: DJ001
     confidence = models.PositiveSmallIntegerField(null=True, blank=True)
@@ -305,7 +326,7 @@ class Answer(models.Model):
     class Meta:
         ordering = ["assignment", "position"]
         constraints = [
-            models.UniqueConstraint(fields=["assignment", "item"], name="answer_unique_per_reader_item"),
+            models.UniqueConstraint(fields=["assignment", "item", "read"], name="answer_unique_per_read"),
             models.CheckConstraint(
                 condition=models.Q(confidence__isnull=True) | models.Q(confidence__gte=1, confidence__lte=5),
                 name="answer_confidence_1_to_5",
@@ -314,3 +335,40 @@ class Answer(models.Model):
 
     def __str__(self) -> str:
         return f"{self.assignment} item {self.item_id}: {self.label}"
+
+
+class PracticeItem(models.Model):
+    """A practice patch (`Study.practice_items`): shown before the blinded test with its truth after the
+    reader's answer. Its own table, so that no statistic, export or agreement ever reads it."""
+
+    study = models.ForeignKey(Study, on_delete=models.CASCADE, related_name="practice")
+    patch = models.ForeignKey(Patch, on_delete=models.PROTECT, related_name="+")
+    truth = models.CharField(max_length=20, choices=Source.choices)
+    token = models.CharField(max_length=32, unique=True, default=new_token)
+    # Blinded bytes made once, like `StudyItemImage` (the truth is only told after the answer).
+    png = models.BinaryField()
+
+    class Meta:
+        ordering = ["id"]
+
+    def __str__(self) -> str:
+        return f"practice item {self.pk} of {self.study_id}"
+
+
+class PracticeAnswer(models.Model):
+    """A reader's answer to a practice patch: kept to show progress, never in a statistic."""
+
+    assignment = models.ForeignKey(Assignment, on_delete=models.CASCADE, related_name="practice_answers")
+    item = models.ForeignKey(PracticeItem, on_delete=models.CASCADE, related_name="answers")
+    label = models.CharField(max_length=20, choices=Answer.Label.choices)
+    confidence = models.PositiveSmallIntegerField(null=True, blank=True)
+    answered_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["assignment", "id"]
+        constraints = [
+            models.UniqueConstraint(fields=["assignment", "item"], name="practice_answer_unique_per_item")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.assignment} practice {self.item_id}: {self.label}"

@@ -9,7 +9,7 @@ from django.http import Http404
 from django.utils import timezone
 
 from evaluation import mrmc, stats
-from turing.models import Answer, Assignment, Study, StudyItem, StudyItemImage
+from turing.models import Answer, Assignment, PracticeAnswer, PracticeItem, Study, StudyItem, StudyItemImage
 
 
 def reader_pseudonyms(*, study: Study) -> dict[int, str]:
@@ -50,7 +50,7 @@ def personal_result(*, assignment: Assignment) -> dict[str, Any] | None:
     study = assignment.study
     if study.is_open or not study.show_personal_result:
         return None
-    rows = Answer.objects.filter(assignment__study=study, label__isnull=False).values_list(
+    rows = Answer.objects.filter(assignment__study=study, label__isnull=False, read=1).values_list(
         "assignment_id", "item__token", "item__truth", "label", "confidence"
     )
     records = [stats.Record(str(a), token, truth, str(label), conf) for a, token, truth, label, conf in rows]
@@ -211,7 +211,7 @@ def planning_pilot() -> tuple[mrmc.Pilot, str] | None:
     )
     for study in candidates:
         rows = Answer.objects.filter(
-            assignment__study=study, assignment__finished_at__isnull=False, label__isnull=False
+            assignment__study=study, assignment__finished_at__isnull=False, label__isnull=False, read=1
         ).values_list("assignment_id", "item__token", "item__truth", "label", "confidence")
         records = [
             stats.Record(str(a), token, truth, str(label), conf) for a, token, truth, label, conf in rows
@@ -261,6 +261,11 @@ def study_copy_initial(*, study_id: int) -> dict[str, Any] | None:
         "allow_changes": study.allow_changes,
         "ask_confidence": study.ask_confidence,
         "instructions": study.instructions,
+        "practice_items": study.practice_items,
+        "practice_datasets": list(study.practice_datasets.values_list("pk", flat=True)),
+        "repeat_share": study.repeat_share,
+        "repeat_gap": study.repeat_gap,
+        "repeat_washout_days": study.repeat_washout_days,
         "equivalence_margin": study.equivalence_margin,
         "alpha": study.alpha,
         "readers": list(study.assignments.values_list("reader_id", flat=True)),
@@ -272,3 +277,33 @@ def study_invitations(*, study: Study) -> list[dict[str, Any]]:
     """The study's e-mailed invitations with their state (waiting, used, expired, revoked)."""
     now = timezone.now()
     return [{"invitation": i, "state": i.state(now)} for i in study.invitations.order_by("email")]
+
+
+def practice_score(*, assignment: Assignment) -> tuple[int, int]:
+    """(answered, right) of the reader's practice patches."""
+    answers = PracticeAnswer.objects.filter(assignment=assignment).values_list("label", "item__truth")
+    return len(answers), sum(label == truth for label, truth in answers)
+
+
+def practice_pending(*, assignment: Assignment) -> bool:
+    """The reader has practice patches left (a study's practice comes before its first test patch)."""
+    return practice_score(assignment=assignment)[0] < len(assignment.practice_order)
+
+
+def practice_image_bytes(*, token: str, user: Any) -> bytes:
+    """A practice patch's stored blinded bytes, for a reader it was given to; else 404."""
+    row = (
+        PracticeItem.objects.filter(token=token).values_list("study_id", "png").first()
+        if user.is_authenticated
+        else None
+    )
+    order = (
+        Assignment.objects.filter(study_id=row[0], reader_id=user.pk)
+        .values_list("practice_order", flat=True)
+        .first()
+        if row is not None
+        else None
+    )
+    if row is None or order is None or token not in order:
+        raise Http404("No such image.")
+    return bytes(row[1])

@@ -21,7 +21,7 @@ from django.core.files.storage import default_storage
 from django.core.mail import send_mail
 from django.core.validators import validate_email
 from django.db import connection, transaction
-from django.db.models import QuerySet
+from django.db.models import F, QuerySet
 from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import timezone
@@ -36,6 +36,8 @@ from turing.models import (
     Assignment,
     ImageFetch,
     Invitation,
+    PracticeAnswer,
+    PracticeItem,
     ReaderRole,
     Study,
     StudyArm,
@@ -136,6 +138,9 @@ class StudyPlan:
     synthetic_parts: int = 1
     arms: list[ArmPlan] = field(default_factory=list)
     patch_size: int | None = None
+    practice_real: int = 0  # practice patches per study (the same for every reader)
+    practice_synthetic: int = 0
+    repeats: int = 0  # test items each reader reads a second time
 
     @property
     def ok(self) -> bool:
@@ -175,9 +180,102 @@ def split_items(n: int, parts: Sequence[int]) -> list[int]:
     return [n_real, *counts]
 
 
-def _pool(datasets: Iterable[Dataset], tissue_class: str, source: str) -> QuerySet[Patch]:
+def _pool(
+    datasets: Iterable[Dataset], tissue_class: str, source: str, without: Iterable[int] = ()
+) -> QuerySet[Patch]:
+    """The patches of a pool; `without`: patch ids it gives up (the study's practice patches)."""
     ids = [d.pk for d in datasets]
-    return Patch.objects.filter(dataset_id__in=ids, tissue_class=tissue_class, source=source)
+    pool = Patch.objects.filter(dataset_id__in=ids, tissue_class=tissue_class, source=source)
+    without = list(without)
+    return pool.exclude(pk__in=without) if without else pool
+
+
+PRACTICE_MAX = 50
+REPEAT_SHARE_MAX = 0.5
+WASHOUT_DAYS_MAX = 365
+
+
+@dataclass(frozen=True)
+class ProtocolOptions:
+    """The reading protocol's options beyond the item mix: practice and repeat reads."""
+
+    practice_items: int = 0
+    practice_datasets: Sequence[Dataset] = ()
+    repeat_share: float = 0.0
+    repeat_gap: int = 10
+    repeat_washout_days: int = 0
+
+
+def repeat_count(items: int, share: float) -> int:
+    return round(items * share)
+
+
+def _options_problems(options: ProtocolOptions, items_per_reader: int) -> list[str]:
+    problems = []
+    if not 0 <= options.practice_items <= PRACTICE_MAX:
+        problems.append(f"Practice patches must be from 0 to {PRACTICE_MAX}, got {options.practice_items}.")
+    elif options.practice_items and not options.practice_datasets:
+        problems.append("A practice phase needs the pools its patches come from.")
+    elif options.practice_items == 1:
+        problems.append("A practice phase needs at least 2 patches (one real, one synthetic).")
+    if not 0 <= options.repeat_share <= REPEAT_SHARE_MAX:
+        problems.append(
+            f"The share of repeat reads must be from 0 to {REPEAT_SHARE_MAX:g}, got {options.repeat_share:g}."
+        )
+        return problems
+    if not 0 <= options.repeat_washout_days <= WASHOUT_DAYS_MAX:
+        problems.append(f"The washout must be from 0 to {WASHOUT_DAYS_MAX} days.")
+    repeats = repeat_count(items_per_reader, options.repeat_share)
+    if options.repeat_share and repeats == 0:
+        problems.append(
+            f"A share of {options.repeat_share:g} of {items_per_reader} items repeats none: raise the share."
+        )
+    if repeats and not options.repeat_washout_days:
+        if options.repeat_gap < 1:
+            problems.append("Repeat reads need at least 1 other item between the two reads.")
+        elif repeats > items_per_reader - options.repeat_gap:
+            problems.append(
+                f"{repeats} repeat reads with at least {options.repeat_gap} other items before each "
+                f"need more than {items_per_reader} items per reader: lower the share or the gap, or use "
+                "a washout."
+            )
+    return problems
+
+
+def _practice_overlap(
+    practice: Sequence[Dataset], pool: Sequence[Dataset], n: int, tissue_class: str, source: str
+) -> int:
+    """How many of a test pool's patches practice may take (it draws `n` from the practice pools)."""
+    shared = {d.pk for d in practice} & {d.pk for d in pool}
+    if not n or not shared:
+        return 0
+    return min(n, _pool([d for d in pool if d.pk in shared], tissue_class, source).count())
+
+
+def repeat_order(order: Sequence[str], *, repeats: int, gap: int, washout: bool, seed: int) -> list[str]:
+    """A reader's order with `repeats` of its items read a second time.
+
+    In one sitting, each repeat comes after at least `gap` other items (an item at place i is repeated
+    after the item at a place drawn from i + gap to the end, so only items with `gap` after them can be);
+    with a washout, the repeats form a second session after the whole first, in an order of their own.
+    Pure and seeded, so `assignment_order_audit` can rebuild it."""
+    order = list(order)
+    if repeats <= 0:
+        return order
+    rng = np.random.default_rng([seed, 4])
+    n = len(order)
+    if washout:
+        chosen = sorted(int(i) for i in rng.choice(n, size=repeats, replace=False))
+        return order + [order[chosen[i]] for i in rng.permutation(repeats)]
+    chosen = sorted(int(i) for i in rng.choice(n - gap, size=repeats, replace=False))
+    after: dict[int, list[str]] = {}
+    for i in chosen:
+        after.setdefault(int(rng.integers(i + gap, n)), []).append(order[i])
+    result = []
+    for j, token in enumerate(order):
+        result.append(token)
+        result += after.get(j, [])
+    return result
 
 
 def _arm_problems(arms: Sequence[ArmSpec]) -> list[str]:
@@ -234,10 +332,12 @@ def study_plan(
     alpha: float = 0.05,
     arms: Sequence[ArmSpec] | None = None,
     harmonise_jpeg_quality: int = 0,
+    options: ProtocolOptions = ProtocolOptions(),
 ) -> StudyPlan:
     """The preview of a study: counts per reader from the real pool and each arm, and every problem.
 
-    `arms` defaults to one arm, "synthetic", of `synthetic_datasets` with `synthetic_parts`."""
+    `arms` defaults to one arm, "synthetic", of `synthetic_datasets` with `synthetic_parts`. Practice
+    patches are drawn first and never enter the test set: a test pool they share gives them up."""
     tissue_class = tissue_class.strip().upper()
     if arms is None:
         arms = [ArmSpec(SINGLE_ARM, list(synthetic_datasets), synthetic_parts)]
@@ -254,7 +354,18 @@ def study_plan(
         problems.append(f"The harmonising JPEG quality must be from {low} to {high} (or 0 for none).")
     parts = [real_parts] + [max(a.parts, 0) for a in arms]
     counts = split_items(items_per_reader, parts)
-    real_available = _pool(real_datasets, tissue_class, Source.REAL).count()
+    problems += _options_problems(options, items_per_reader)
+    practice_real, practice_synthetic = split_items(options.practice_items, [1, 1])
+    practice = list(options.practice_datasets)
+    for source, n in ((Source.REAL, practice_real), (Source.SYNTHETIC, practice_synthetic)):
+        have = _pool(practice, tissue_class, source).count() if n else 0
+        if n > have:
+            problems.append(
+                f"The practice phase asks for {n} {source} {tissue_class} patches, but its pools hold {have}."
+            )
+    real_available = _pool(real_datasets, tissue_class, Source.REAL).count() - _practice_overlap(
+        practice, real_datasets, practice_real, tissue_class, Source.REAL
+    )
     if counts[0] > real_available:
         problems.append(
             f"The study asks for {counts[0]} real {tissue_class} items per reader, "
@@ -262,7 +373,9 @@ def study_plan(
         )
     arm_plans = []
     for arm, n in zip(arms, counts[1:], strict=True):
-        available = _pool(arm.datasets, tissue_class, Source.SYNTHETIC).count()
+        available = _pool(arm.datasets, tissue_class, Source.SYNTHETIC).count() - _practice_overlap(
+            practice, arm.datasets, practice_synthetic, tissue_class, Source.SYNTHETIC
+        )
         arm_plans.append(ArmPlan(arm.name, arm.parts, n, available))
         if n > available:
             what, pool = (
@@ -273,7 +386,7 @@ def study_plan(
                 f"but {pool} holds {available} {tissue_class} patches."
             )
     all_synthetic = [d for a in arms for d in a.datasets]
-    patch_size, size_problems = _size_problem([*real_datasets, *all_synthetic])
+    patch_size, size_problems = _size_problem([*real_datasets, *all_synthetic, *practice])
     problems += size_problems
     warnings = _colour_leak_warnings(real_datasets, all_synthetic)
     return StudyPlan(
@@ -289,6 +402,9 @@ def study_plan(
         sum(a.parts for a in arms),
         arm_plans,
         patch_size,
+        practice_real if options.practice_items else 0,
+        practice_synthetic if options.practice_items else 0,
+        repeat_count(items_per_reader, options.repeat_share),
     )
 
 
@@ -465,18 +581,52 @@ def _draw_item_set(study: Study, seed: int, plan: StudyPlan) -> list[StudyItem]:
     """The real draw first, then each arm in order, from one stream: a one-arm study draws what a
     study drew before arms existed."""
     rng = np.random.default_rng([seed, 1])
+    practice = list(study.practice.values_list("patch_id", flat=True))
     real_ids = list(
-        _pool(study.real_datasets.all(), study.tissue_class, Source.REAL).values_list("id", flat=True)
+        _pool(study.real_datasets.all(), study.tissue_class, Source.REAL, practice).values_list(
+            "id", flat=True
+        )
     )
     real = _draw(real_ids, plan.n_real, rng)
     by_name = {a.name: a for a in plan.arms}
     arm_ids = []
     for arm in study.arms.all():
         ids = list(
-            _pool(arm.datasets.all(), study.tissue_class, Source.SYNTHETIC).values_list("id", flat=True)
+            _pool(arm.datasets.all(), study.tissue_class, Source.SYNTHETIC, practice).values_list(
+                "id", flat=True
+            )
         )
         arm_ids.append((arm, _draw(ids, by_name[arm.name].n, rng)))
     return _create_items(study, real, arm_ids)
+
+
+def _draw_practice(study: Study, plan: StudyPlan) -> list[PracticeItem]:
+    """The study's practice patches, half real and half synthetic, from its practice pools (drawn before
+    the test set, which then never holds them), stored as blinded bytes like the test items."""
+    rng = np.random.default_rng([study.seed, 5])
+    pools = list(study.practice_datasets.all())
+    drawn = []
+    for source, n in ((Source.REAL, plan.practice_real), (Source.SYNTHETIC, plan.practice_synthetic)):
+        ids = list(_pool(pools, study.tissue_class, source).values_list("id", flat=True))
+        drawn += [(pid, source) for pid in _draw(ids, n, rng)]
+    files = dict(Patch.objects.filter(pk__in=[pid for pid, _ in drawn]).values_list("pk", "image"))
+    items = []
+    for i in rng.permutation(len(drawn)):
+        pid, source = drawn[i]
+        with default_storage.open(files[pid], "rb") as handle:
+            png = imaging.blinded_png(handle.read(), study.harmonise_jpeg_quality)
+        items.append(PracticeItem(study=study, patch_id=pid, truth=source, png=png))
+    return PracticeItem.objects.bulk_create(items)
+
+
+def _options_of(study: Study) -> ProtocolOptions:
+    return ProtocolOptions(
+        practice_items=study.practice_items,
+        practice_datasets=list(study.practice_datasets.all()),
+        repeat_share=study.repeat_share,
+        repeat_gap=study.repeat_gap,
+        repeat_washout_days=study.repeat_washout_days,
+    )
 
 
 def _arms_of(study: Study) -> list[ArmSpec]:
@@ -492,6 +642,7 @@ def _plan_of(study: Study) -> StudyPlan:
         equivalence_margin=study.equivalence_margin,
         alpha=study.alpha,
         arms=_arms_of(study),
+        options=_options_of(study),
     )
 
 
@@ -520,6 +671,7 @@ def study_create(
     ask_reasons: bool = False,
     reasons: Sequence[str] | None = None,
     show_personal_result: bool = False,
+    options: ProtocolOptions = ProtocolOptions(),
 ) -> Study:
     """Build a study, draw its items and invite its readers, or refuse with every problem named.
 
@@ -537,6 +689,7 @@ def study_create(
         alpha=alpha,
         arms=arms,
         harmonise_jpeg_quality=harmonise_jpeg_quality,
+        options=options,
     )
     if not name.strip():
         plan.problems.insert(0, "The study needs a name.")
@@ -563,6 +716,10 @@ def study_create(
             instructions=instructions,
             equivalence_margin=equivalence_margin,
             alpha=alpha,
+            practice_items=options.practice_items,
+            repeat_share=options.repeat_share,
+            repeat_gap=options.repeat_gap,
+            repeat_washout_days=options.repeat_washout_days,
             created_by=created_by if getattr(created_by, "is_authenticated", False) else None,
             **({"seed": seed} if seed is not None else {}),
         )
@@ -573,6 +730,9 @@ def study_create(
             )
             row.datasets.set(arm.datasets)
         study.synthetic_datasets.set({d.pk for arm in arms for d in arm.datasets})
+        if options.practice_items:
+            study.practice_datasets.set(options.practice_datasets)
+            _draw_practice(study, plan)
         if same_items_for_all:
             _draw_item_set(study, study.seed, plan)
         study_event_record(
@@ -601,6 +761,10 @@ PROTOCOL_SETTINGS = (
     "ask_profile",
     "ask_reasons",
     "reasons",
+    "practice_items",
+    "repeat_share",
+    "repeat_gap",
+    "repeat_washout_days",
 )
 
 
@@ -638,6 +802,7 @@ def study_protocol(*, study: Study) -> dict[str, Any]:
             for a in study.arms.prefetch_related("datasets")
         ],
         "items": items,
+        "practice": sorted(study.practice.values_list("patch__content_hash", "truth")),
     }
 
 
@@ -659,10 +824,21 @@ def study_freeze(*, study_id: int) -> None:
         )
 
 
-def _order(items: dict[int, str], seed: int) -> list[str]:
+def _order(items: dict[int, str], seed: int, stream: int = 2) -> list[str]:
     """The tokens of `items` (id -> token) in the order drawn from `seed` (a permutation of sorted ids)."""
     ordered = sorted(items)
-    return [items[ordered[i]] for i in np.random.default_rng([seed, 2]).permutation(len(ordered))]
+    return [items[ordered[i]] for i in np.random.default_rng([seed, stream]).permutation(len(ordered))]
+
+
+def _reader_order(study: Study, items: dict[int, str], seed: int) -> list[str]:
+    """A reader's order: their items shuffled by their seed, with the study's repeat reads added."""
+    return repeat_order(
+        _order(items, seed),
+        repeats=repeat_count(len(items), study.repeat_share),
+        gap=study.repeat_gap,
+        washout=study.repeat_washout_days > 0,
+        seed=seed,
+    )
 
 
 def study_invite(*, study: Study, reader: Any, actor: Any = None) -> Assignment:
@@ -681,8 +857,11 @@ def study_invite(*, study: Study, reader: Any, actor: Any = None) -> Assignment:
             if not plan.ok:
                 raise StudyError(" ".join(plan.problems))
             items = {item.pk: item.token for item in _draw_item_set(study, assignment.seed, plan)}
-        assignment.order = _order(items, assignment.seed)
-        assignment.save(update_fields=["order"])
+        assignment.order = _reader_order(study, items, assignment.seed)
+        assignment.practice_order = _order(
+            dict(study.practice.values_list("id", "token")), assignment.seed, 6
+        )
+        assignment.save(update_fields=["order", "practice_order"])
         study_event_record(
             study=study,
             kind=StudyEvent.Kind.READER_ADDED,
@@ -716,7 +895,10 @@ def assignment_order_audit(*, assignment: Assignment) -> bool:
             "id", "token"
         )
     )
-    return len(items) == len(assignment.order) and _order(items, assignment.seed) == assignment.order
+    return (
+        len(items) == assignment.first_reads
+        and _reader_order(assignment.study, items, assignment.seed) == assignment.order
+    )
 
 
 def study_protocol_set(*, study: Study, equivalence_margin: float, alpha: float, actor: Any = None) -> Study:
@@ -795,42 +977,65 @@ class NextItem:
     total: int
     answered: int
     preload_token: str | None
+    # A second session after a washout that has not opened yet: when it opens (no token until then).
+    opens_at: Any = None
 
     @property
     def finished(self) -> bool:
-        return self.token is None
+        return self.token is None and self.opens_at is None
 
 
-def _record_shown(*, assignment_id: int, token: str, position: int) -> None:
+def _record_shown(*, assignment_id: int, token: str, position: int, read: int) -> None:
     """Create the item's answer row with its first-shown time; a second serve changes nothing.
 
     One statement, no transaction around it (bulk_create would add BEGIN/COMMIT): this runs on
     every answer. ON CONFLICT DO NOTHING is understood by PostgreSQL and SQLite alike.
     """
-    table = Answer._meta.db_table
+    table, read_column = Answer._meta.db_table, connection.ops.quote_name("read")
     with connection.cursor() as cursor:
         cursor.execute(
-            f"INSERT INTO {table} (assignment_id, item_id, position, shown_at) "  # noqa: S608
-            f"SELECT %s, id, %s, %s FROM {StudyItem._meta.db_table} WHERE token = %s "
-            "ON CONFLICT (assignment_id, item_id) DO NOTHING",
-            [assignment_id, position, timezone.now(), token],
+            f"INSERT INTO {table} (assignment_id, item_id, position, {read_column}, shown_at) "  # noqa: S608
+            f"SELECT %s, id, %s, %s, %s FROM {StudyItem._meta.db_table} WHERE token = %s "
+            f"ON CONFLICT (assignment_id, item_id, {read_column}) DO NOTHING",
+            [assignment_id, position, read, timezone.now(), token],
         )
+
+
+def second_session_opens(*, assignment: Assignment) -> Any:
+    """When a reader's second session (repeat reads after a washout) opens: the washout after their last
+    first read; None when the study has no washout or the first session is not over."""
+    days = assignment.study.repeat_washout_days
+    if not days or assignment.first_reads >= assignment.total:
+        return None
+    last = (
+        Answer.objects.filter(assignment=assignment, position=assignment.first_reads - 1)
+        .values_list("answered_at", flat=True)
+        .first()
+    )
+    return None if last is None else last + timedelta(days=days)
 
 
 def answer_next(*, assignment: Assignment, answered: int | None = None) -> NextItem:
     """The reader's first unanswered item, recording when it was first shown.
 
     Answers fill a reader's order from the start (only the first unanswered item is ever served),
-    so the next position is the number answered; a caller that knows it passes it in.
+    so the next position is the number answered; a caller that knows it passes it in. A repeat read is
+    the item's read 2; a second session waits for its washout (`second_session_opens`).
     """
     if answered is None:
         answered = assignment_answered_count(assignment=assignment)
     total = assignment.total
     if answered >= total:
         return NextItem(None, total, total, answered, None)
-    token = assignment.order[answered]
-    _record_shown(assignment_id=assignment.pk, token=token, position=answered)
-    following = assignment.order[answered + 1] if answered + 1 < total else None
+    order = assignment.order
+    if answered == assignment.first_reads:  # only a study with repeat reads gets here before the end
+        opens = second_session_opens(assignment=assignment)
+        if opens is not None and timezone.now() < opens:
+            return NextItem(None, answered, total, answered, None, opens_at=opens)
+    token = order[answered]
+    read = 1 + order[:answered].count(token)
+    _record_shown(assignment_id=assignment.pk, token=token, position=answered, read=read)
+    following = order[answered + 1] if answered + 1 < total else None
     return NextItem(token, answered, total, answered, following)
 
 
@@ -858,7 +1063,7 @@ def _answer_take_sql(with_confidence: bool) -> str:
         f"WHERE label IS NULL AND id = ("
         f"SELECT a.id FROM {answer} a JOIN {assignment} g ON g.id = a.assignment_id "
         f"JOIN {study} s ON s.id = g.study_id JOIN {item} i ON i.id = a.item_id "
-        f"WHERE g.study_id = %s AND g.reader_id = %s AND i.token = %s AND s.status = %s "
+        f"WHERE a.label IS NULL AND g.study_id = %s AND g.reader_id = %s AND i.token = %s AND s.status = %s "
         f"{confidence_allowed}) "
         f"RETURNING id, assignment_id, item_id, position, "
         f"(SELECT g.{qn('order')} FROM {assignment} g WHERE g.id = assignment_id)"
@@ -913,16 +1118,19 @@ def answer_submit(
     label: Any,
     confidence: Any = None,
     visible_ms: int | None = None,
+    position: int | None = None,
 ) -> SubmitResult:
     """Store a reader's label for an item they were shown; committed before this returns. `visible_ms`:
-    the time the page measured (`turing.timing`), kept with the first answer only.
+    the time the page measured (`turing.timing`), kept with the first answer only. `position`: the place
+    in the reader's order an answer is for when they went back to it (an item read twice has two).
 
     A well-formed first answer takes one statement (`_answer_take`); anything else (a repeat, a change,
     an item not shown, a closed study, bad input) goes through the checks below, which say what is wrong.
     """
     if not isinstance(token, str) or not token:
         raise AnswerError("An item token is required.")
-    if label in Answer.Label.values and (confidence is None or confidence_valid(confidence)):
+    fast = position is None and label in Answer.Label.values
+    if fast and (confidence is None or confidence_valid(confidence)):
         taken = _answer_take(
             study_id=study_id,
             reader_id=reader.pk,
@@ -935,12 +1143,13 @@ def answer_submit(
             if taken.position == 0:  # a reader's first answer: the study may have had none before
                 study_freeze(study_id=study_id)
             return SubmitResult(taken, token, created=True)
-    answer = (
-        Answer.objects.select_related("assignment__study")
-        .filter(assignment__study_id=study_id, assignment__reader_id=reader.pk, item__token=token)
-        .order_by()
-        .first()
+    answers = Answer.objects.select_related("assignment__study").filter(
+        assignment__study_id=study_id, assignment__reader_id=reader.pk, item__token=token
     )
+    if position is not None:
+        answers = answers.filter(position=position)
+    # The read on screen: an unanswered one first, else the latest (an item may be read twice).
+    answer = answers.order_by(F("answered_at").desc(nulls_first=True)).first()
     if answer is None:
         raise AnswerError("No such item among the items you were shown.", 404)
     assignment, study = answer.assignment, answer.assignment.study
@@ -991,6 +1200,7 @@ def answer_reasons_set(*, study_id: int, reader: Any, token: Any, reasons: Any, 
     answer = (
         Answer.objects.select_related("assignment__study")
         .filter(assignment__study_id=study_id, assignment__reader_id=reader.pk, item__token=token)
+        .order_by(F("answered_at").desc(nulls_last=True))  # the latest answered read
         .first()
     )
     if answer is None:
@@ -1017,6 +1227,45 @@ def answer_reasons_set(*, study_id: int, reader: Any, token: Any, reasons: Any, 
     answer.reasons = list(dict.fromkeys(reasons))
     answer.click_x, answer.click_y = x, y
     answer.save(update_fields=["reasons", "click_x", "click_y"])
+    return answer
+
+
+# --- Practice ----------------------------------------------------------------------------------------
+
+
+def practice_next(*, assignment: Assignment) -> NextItem:
+    """The reader's next practice patch (`Study.practice_items`); finished once all are answered."""
+    order = assignment.practice_order
+    answered = PracticeAnswer.objects.filter(assignment=assignment).count()
+    if answered >= len(order):
+        return NextItem(None, len(order), len(order), answered, None)
+    following = order[answered + 1] if answered + 1 < len(order) else None
+    return NextItem(order[answered], answered, len(order), answered, following)
+
+
+def practice_answer_submit(
+    *, assignment: Assignment, token: Any, label: Any, confidence: Any = None
+) -> PracticeAnswer:
+    """Take a practice answer (for the patch on screen) and return it with its item, whose truth the page
+    then shows. Practice answers are never part of a statistic; a repeated submit returns the first."""
+    if not isinstance(token, str) or token not in assignment.practice_order:
+        raise AnswerError("No such practice patch among yours.", 404)
+    study = assignment.study
+    if not study.is_open:
+        raise AnswerError("This study is closed: answers are no longer taken.", 409)
+    if label not in Answer.Label.values:
+        raise AnswerError(f"Unknown label {label!r}: use 'real' or 'synthetic'.")
+    if confidence is not None and not (study.ask_confidence and confidence_valid(confidence)):
+        raise AnswerError("Confidence must be a whole number from 1 to 5, in a study that asks for one.")
+    item = PracticeItem.objects.get(study=study, token=token)
+    existing = PracticeAnswer.objects.filter(assignment=assignment, item=item).select_related("item").first()
+    if existing is not None:
+        return existing
+    if practice_next(assignment=assignment).token != token:
+        raise AnswerError("Answer the practice patches in their order.", 409)
+    answer, _ = PracticeAnswer.objects.get_or_create(
+        assignment=assignment, item=item, defaults={"label": label, "confidence": confidence}
+    )
     return answer
 
 

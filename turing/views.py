@@ -9,6 +9,7 @@ from django.contrib.auth.forms import SetPasswordForm
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
+from django.utils import timezone
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
@@ -16,7 +17,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from core.roles import study_manager_required
 from turing import selectors, services
 from turing.forms import DEFAULT_ITEMS_PER_READER, InviteForm, ReaderProfileForm, StudyForm
-from turing.models import Invitation, Study
+from turing.models import Assignment, Invitation, Study
 
 # --- Experts ------------------------------------------------------------------------------------
 
@@ -37,16 +38,32 @@ def study_read(request: HttpRequest, study_id: int) -> HttpResponse:
     assignment = selectors.assignment_for_reader(study_id=study_id, user=request.user)
     request.session.modified = True  # renews the session: no time limit between sittings
     answered = selectors.assignment_answered_count(assignment=assignment)
-    if answered >= assignment.total:
+    if answered >= assignment.total or _waiting_for_washout(assignment, answered):
         return redirect("turing:study_done", study_id=study_id)
     if assignment.study.ask_profile and assignment.profile_at is None and answered == 0:
         return redirect("turing:study_profile", study_id=study_id)
-    context = {"study": assignment.study, "assignment": assignment, "answered": answered}
+    practice = answered == 0 and selectors.practice_pending(assignment=assignment)
+    context = {
+        "study": assignment.study,
+        "assignment": assignment,
+        "answered": answered,
+        "practice": practice,
+    }
     if answered == 0 and "start" not in request.GET:
         # The instructions in full, with how long it will take, before the first patch.
-        minutes = max(1, round(assignment.total * TYPICAL_SECONDS_PER_ITEM / 60))
+        patches = assignment.total + len(assignment.practice_order)
+        minutes = max(1, round(patches * TYPICAL_SECONDS_PER_ITEM / 60))
         return render(request, "turing/intro.html", context | {"minutes": minutes})
-    return render(request, "turing/read.html", context)
+    if practice:
+        return redirect("turing:study_practice", study_id=study_id)
+    return render(request, "turing/read.html", context | {"test_begins": bool(assignment.practice_order)})
+
+
+def _waiting_for_washout(assignment: Assignment, answered: int) -> bool:
+    if answered != assignment.first_reads or answered >= assignment.total:
+        return False
+    opens = services.second_session_opens(assignment=assignment)
+    return opens is not None and timezone.now() < opens
 
 
 # The up-front time estimate: a working assumption of a reader's time per patch (the report shows the
@@ -75,10 +92,30 @@ def study_profile(request: HttpRequest, study_id: int) -> HttpResponse:
 
 @login_required
 @require_GET
+def study_practice(request: HttpRequest, study_id: int) -> HttpResponse:
+    """The practice phase: the reading page on practice patches, the truth after each answer; once they
+    are all answered, the page that says the blinded test begins."""
+    assignment = selectors.assignment_for_reader(study_id=study_id, user=request.user)
+    answered, right = selectors.practice_score(assignment=assignment)
+    context = {"study": assignment.study, "assignment": assignment, "practice": True}
+    if answered >= len(assignment.practice_order):
+        return render(request, "turing/practice_over.html", context | {"answered": answered, "right": right})
+    return render(request, "turing/read.html", context | {"answered": 0})
+
+
+@login_required
+@require_GET
 def study_done(request: HttpRequest, study_id: int) -> HttpResponse:
     assignment = selectors.assignment_for_reader(study_id=study_id, user=request.user)
     answered = selectors.assignment_answered_count(assignment=assignment)
-    context = {"study": assignment.study, "answered": answered, "total": assignment.total}
+    context = {
+        "study": assignment.study,
+        "answered": answered,
+        "total": assignment.total,
+        "remaining": assignment.total - answered,
+    }
+    if answered == assignment.first_reads < assignment.total:
+        context["second_session"] = services.second_session_opens(assignment=assignment)
     return render(
         request, "turing/done.html", context | {"personal": selectors.personal_result(assignment=assignment)}
     )
@@ -99,6 +136,18 @@ def item_image(request: HttpRequest, token: str) -> HttpResponse:
         response["Retry-After"] = str(settings.ITEM_IMAGE_FETCH_WINDOW_S)
         return response
     response = HttpResponse(selectors.item_image_bytes(item_id=item.item_id), content_type="image/png")
+    response["Cache-Control"] = "private, max-age=86400"
+    return response
+
+
+@login_required
+@require_GET
+def practice_image(request: HttpRequest, token: str) -> HttpResponse:
+    """A practice patch's image (its own route: practice is not the blinded test, but it is shown blinded
+    until answered all the same)."""
+    response = HttpResponse(
+        selectors.practice_image_bytes(token=token, user=request.user), content_type="image/png"
+    )
     response["Cache-Control"] = "private, max-age=86400"
     return response
 
@@ -152,6 +201,7 @@ def study_new(request: HttpRequest) -> HttpResponse:
             "harmonise_jpeg_quality": data["harmonise_jpeg_quality"] or 0,
             "equivalence_margin": data["equivalence_margin"],
             "alpha": data["alpha"],
+            "options": form.options(),
         }
         plan = services.study_plan(**pools)
         synthetic = [d for arm in pools["arms"] for d in arm.datasets]

@@ -5,6 +5,9 @@
 // may come in either order; the answer is saved as soon as it has both (Enter saves a label without a
 // confidence; a study that asks none saves on the label). A held key's repeats are ignored, nothing
 // is taken for LOCK_MS after an answer, and the next patch takes answers only once it is drawn.
+//
+// The same page runs the practice phase (data-practice): its answers go to the practice API, whose reply
+// tells the patch's truth; the page shows it and waits for Enter (or the button) before the next patch.
 const root = document.querySelector(".reader");
 const image = root.querySelector(".patch");
 const viewer = root.querySelector(".viewer");
@@ -32,14 +35,20 @@ let drawn = false; // the patch on screen has been drawn
 let lockedUntil = 0; // no answer is taken before this time (performance.now())
 const CLOSED = "This study has been closed by its manager: answers are no longer taken. Every answer you gave is kept.";
 
-function setZoom(level) {
-  // About the centre of what is in view: the point in the middle stays in the middle.
-  const centreX = (viewer.scrollLeft + viewer.clientWidth / 2) / Math.max(image.width, 1);
-  const centreY = (viewer.scrollTop + viewer.clientHeight / 2) / Math.max(image.height, 1);
+function setZoom(level, at = null) {
+  // About a point on the screen (the pointer's, or the viewer's centre): the part of the patch under it
+  // stays under it.
+  const box = viewer.getBoundingClientRect();
+  const point = at || { x: box.left + viewer.clientWidth / 2, y: box.top + viewer.clientHeight / 2 };
+  const before = image.getBoundingClientRect();
+  const share = (value, start, size) => (size ? Math.min(1, Math.max(0, (value - start) / size)) : 0.5);
+  const fx = share(point.x, before.left, before.width);
+  const fy = share(point.y, before.top, before.height);
   zoom = Math.max(ZOOMS[0], Math.min(ZOOMS[ZOOMS.length - 1], level));
   image.width = image.height = patchSize * zoom;
-  viewer.scrollLeft = centreX * image.width - viewer.clientWidth / 2;
-  viewer.scrollTop = centreY * image.height - viewer.clientHeight / 2;
+  const after = image.getBoundingClientRect();
+  viewer.scrollLeft += after.left + fx * after.width - point.x;
+  viewer.scrollTop += after.top + fy * after.height - point.y;
   root.querySelector(".zoom-level").textContent = `${zoom}×`;
   drawScaleBar();
 }
@@ -68,10 +77,20 @@ shortcuts.addEventListener("change", () => localStorage.setItem("histoturing.sho
 setSmoothing(localStorage.getItem("histoturing.smooth") === "1");
 shortcuts.checked = localStorage.getItem("histoturing.shortcuts") !== "0";
 
-function stepZoom(direction) {
+function stepZoom(direction, at = null) {
   const index = ZOOMS.indexOf(zoom) + direction;
-  if (index >= 0 && index < ZOOMS.length) setZoom(ZOOMS[index]);
+  if (index >= 0 && index < ZOOMS.length) setZoom(ZOOMS[index], at);
 }
+// The wheel over the patch zooms about the pointer (as slide viewers do); the arrow keys and scroll bars pan.
+viewer.addEventListener(
+  "wheel",
+  (event) => {
+    if (event.deltaY === 0) return;
+    event.preventDefault();
+    stepZoom(event.deltaY < 0 ? 1 : -1, { x: event.clientX, y: event.clientY });
+  },
+  { passive: false },
+);
 
 function showError(message) {
   errorLine.textContent = message;
@@ -107,9 +126,38 @@ function setPaused(value) {
 }
 pauseButton.addEventListener("click", () => setPaused(!paused));
 
+// Practice: the truth after each answer, then Enter (or the button) for the next patch.
+const practice = root.dataset.practice === "1";
+const feedbackBox = root.querySelector(".feedback");
+let feedbackNext = null; // the next patch, while the feedback is up
+function showFeedback(data) {
+  feedbackNext = data.next;
+  const verdict = data.correct ? "Right" : "Not right";
+  feedbackBox.querySelector("p").textContent = `${verdict}: this patch was ${data.truth}. You answered ${data.label}.`;
+  feedbackBox.classList.toggle("right", data.correct);
+  feedbackBox.hidden = false;
+  feedbackBox.querySelector("button").focus();
+}
+function afterFeedback() {
+  if (feedbackNext === null) return;
+  const next = feedbackNext;
+  feedbackNext = null;
+  feedbackBox.hidden = true;
+  lockedUntil = performance.now() + LOCK_MS;
+  render(next);
+}
+if (feedbackBox) feedbackBox.querySelector("button").addEventListener("click", afterFeedback);
+
 function ready() {
   return (
-    !busy && !closed && !paused && current !== null && drawn && performance.now() >= lockedUntil && reasonsFor === null
+    !busy &&
+    !closed &&
+    !paused &&
+    current !== null &&
+    drawn &&
+    performance.now() >= lockedUntil &&
+    reasonsFor === null &&
+    feedbackNext === null
   );
 }
 
@@ -259,8 +307,8 @@ if (backButton) backButton.addEventListener("click", back);
 
 function render(next) {
   if (next.open === false) close();
-  if (next.finished) {
-    window.location.assign(root.dataset.doneUrl);
+  if (next.finished || next.opens_at) {
+    window.location.assign(root.dataset.doneUrl); // the end page (or the practice's), or when a second session opens
     return;
   }
   current = next.item;
@@ -271,7 +319,7 @@ function render(next) {
   image.dataset.drawn = "0";
   image.src = next.item.image_url;
   image.alt = `Patch ${next.position + 1} of ${next.total}`;
-  progressText.textContent = `Patch ${next.position + 1} of ${next.total} · ${next.answered} answered`;
+  progressText.textContent = `${practice ? "Practice patch" : "Patch"} ${next.position + 1} of ${next.total} · ${next.answered} answered`;
   progressBar.value = next.answered;
   for (const radio of root.querySelectorAll("input[name=confidence]")) radio.checked = false;
   if (next.preload) new Image().src = next.preload.image_url; // the next patch shows at once
@@ -300,6 +348,7 @@ async function answer(chosen) {
     events,
     elapsed_ms: Math.round(performance.now() - drawnAt),
   };
+  if (revisiting !== null) body.position = revisiting; // the answer is for that place (an item may be read twice)
   try {
     const response = await fetch(root.dataset.answerUrl, {
       method: "POST",
@@ -308,7 +357,10 @@ async function answer(chosen) {
       body: JSON.stringify(body),
     });
     const data = await response.json();
-    if (response.ok) {
+    if (response.ok && practice) {
+      statusLine.textContent = "";
+      showFeedback(data);
+    } else if (response.ok) {
       const where = revisiting === null ? data.next.position : revisiting + 1;
       statusLine.textContent = `${data.repeated ? "Kept" : "Saved"}: ${chosen} for patch ${where}.`;
       lockedUntil = performance.now() + LOCK_MS;
@@ -345,6 +397,11 @@ document.addEventListener("keydown", (event) => {
     return;
   }
   if (!shortcuts.checked && key !== "enter" && key !== "escape") return; // buttons and radios still work
+  if (feedbackNext !== null) {
+    if (key === "enter" && !event.repeat) afterFeedback();
+    if (key === "enter") event.preventDefault(); // not also a click on the focused button
+    return;
+  }
   if (reasonsFor !== null) {
     // The checklist is open: Tab and Space move and tick; Enter goes on, Esc skips; nothing answers.
     if (key === "enter" || key === "escape") {

@@ -18,7 +18,7 @@ from django.utils import timezone
 from core.models import Job
 from evaluation.models import AugmentationExperiment, CopyingCheck, FidReport
 from gan.models import Checkpoint, Dataset, Patch, SamplingRun, TrainingRun
-from turing.models import Invitation, Study
+from turing.models import Invitation, PracticeItem, Study
 from turing.services import answer_next, answer_submit
 
 pytestmark = pytest.mark.django_db
@@ -53,6 +53,10 @@ READER = {
     "turing:api_next",
     "turing:api_answer",
     "turing:api_progress",
+    "turing:study_practice",
+    "turing:practice_image",
+    "turing:api_practice_next",
+    "turing:api_practice_answer",
 }
 MANAGER_PREFIXES = ("admin:", "gan:", "evaluation:")
 # Accounts are the administrators' (superusers): study managers get 403 there.
@@ -138,12 +142,16 @@ def world(study: Study, expert: Any, manager: Any) -> dict[str, Any]:
     first = answer_next(assignment=study.assignments.get()).token
     answer_submit(study_id=study.pk, reader=expert, token=first, label="real", confidence=3)
     token = answer_next(assignment=study.assignments.get()).token
+    # A practice patch in the reader's practice order, for the practice pages.
+    practice = PracticeItem.objects.create(study=study, patch=Patch.objects.first(), truth="real", png=b"png")
+    study.assignments.update(practice_order=[practice.token])
     return {
         "job_id": job.pk,
         "dataset_id": dataset.pk,
         "patch_id": Patch.objects.first().pk,
         "study_id": study.pk,
         "token": token,
+        "turing:practice_image:token": practice.token,
         "kind": "answers",
         "report_id": report.pk,
         "experiment_id": experiment.pk,
