@@ -359,7 +359,7 @@ def study_plan(
     practice = list(options.practice_datasets)
     for source, n in ((Source.REAL, practice_real), (Source.SYNTHETIC, practice_synthetic)):
         have = _pool(practice, tissue_class, source).count() if n else 0
-        if n > have:
+        if practice and n > have:
             problems.append(
                 f"The practice phase asks for {n} {source} {tissue_class} patches, but its pools hold {have}."
             )

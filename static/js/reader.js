@@ -22,11 +22,20 @@ const askConfidence = root.dataset.askConfidence === "1";
 const LOCK_MS = 400;
 const patchSize = Number(root.dataset.patchSize) || 128;
 const VIEWER_MAX = 512;
-// The largest integer scale whose patch fits the viewer (512 px, or the screen's width when smaller):
-// 4x for the paper's 128 px patches on a desktop, 2x for 224 or 256 px ones, 1x for larger ones.
-const viewerSide = Math.max(Math.min(VIEWER_MAX, window.innerWidth - 32), patchSize);
-let zoom = ZOOMS.filter((z) => patchSize * z <= viewerSide).pop() || 1;
-viewer.style.width = viewer.style.height = `${viewerSide}px`;
+// The viewer takes what the window leaves it (at most 512 px): its width, and its height below the page's
+// head, less the answer controls where they sit under the patch (a phone), so that the whole patch and the
+// answer are in view without scrolling. The patch starts at the largest integer scale that fits: 4x for
+// the paper's 128 px patches on a desktop or a 1366x657 laptop, 2x on a phone or for 224/256 px patches.
+function fit() {
+  const stacked = getComputedStyle(root.querySelector(".reader-body")).flexDirection === "column";
+  const below = stacked ? root.querySelector(".answer-first").getBoundingClientRect().height + 24 : 0;
+  const top = viewer.getBoundingClientRect().top + window.scrollY;
+  const room = Math.min(VIEWER_MAX, root.clientWidth, window.innerHeight - top - below - 8);
+  const side = Math.max(patchSize, Math.floor(room));
+  viewer.style.width = viewer.style.height = `${side}px`;
+  return ZOOMS.filter((z) => patchSize * z <= side).pop() || 1;
+}
+let zoom = fit();
 let current = null;
 let busy = false;
 let closed = false;
@@ -443,5 +452,11 @@ async function watchStatus() {
 }
 
 setZoom(zoom);
+let resizing = null;
+window.addEventListener("resize", () => {
+  // A turned phone or a resized window: fit again (after the resizing settles).
+  clearTimeout(resizing);
+  resizing = setTimeout(() => setZoom(fit()), 150);
+});
 loadNext().catch((error) => showError(`Could not load the next patch: ${error.message}`));
 setTimeout(watchStatus, 3000);

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from tests.e2e.conftest import shot
+from tests.e2e.conftest import ARTIFACTS, shot
 from turing.models import Answer, Study
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
@@ -97,7 +97,7 @@ def test_study_manager_builds_a_study_and_sees_progress(
     _login(page, live_server.url, "manager-a")
     page.goto(f"{live_server.url}/manage/studies/new/")
     page.get_by_label("Study name").fill("Browser-built study")
-    page.get_by_role("checkbox", name=re.compile("^real LYM")).check()
+    page.locator("#id_real_datasets").get_by_role("checkbox", name=re.compile("^real LYM")).check()
     expect(page.locator(".pool-thumbnails img").first).to_be_visible()
     first_arm = page.locator("#id_synthetic_datasets")  # the first synthetic arm's pools
     first_arm.get_by_role("checkbox", name=re.compile("^synthetic LYM")).check()
@@ -534,3 +534,122 @@ def test_pause_hides_the_patch_and_takes_no_answer(page: Any, live_server: Any, 
     expect(progress).to_have_text("Patch 2 of 10 · 1 answered", timeout=10_000)
     answer = Answer.objects.get(assignment__study=study, position=0)
     assert answer.visible_ms is not None and answer.visible_ms < 5000  # the pause is not counted
+
+
+VIEWPORTS = [(1280, 800), (1366, 657), (390, 844)]
+
+
+@pytest.mark.parametrize(("width", "height"), VIEWPORTS)
+def test_the_whole_patch_and_the_answer_controls_fit_without_scrolling(
+    browser: Any, live_server: Any, study: Study, width: int, height: int
+) -> None:
+    """At a desktop, a laptop and a phone viewport: the patch at an integer scale, wholly in view, and the
+    label and confidence controls in view with it, before any scrolling."""
+    Study.objects.filter(pk=study.pk).update(allow_changes=True)
+    context = browser.new_context(viewport={"width": width, "height": height})
+    page = context.new_page()
+    page.set_default_timeout(15_000)
+    try:
+        _login(page, live_server.url, "expert-a")
+        page.goto(f"{live_server.url}/studies/{study.pk}/?start=1")
+        _drawn(page)
+        image = page.locator("img.patch")
+        scale = image.evaluate("img => img.width / img.naturalWidth")
+        viewer = page.locator(".viewer").evaluate(
+            "v => [v.clientWidth, v.clientHeight, v.scrollWidth, v.scrollHeight]"
+        )
+        boxes = {
+            name: page.locator(selector).first.evaluate(
+                "e => { const r = e.getBoundingClientRect(); return [r.left, r.top, r.right, r.bottom]; }"
+            )
+            for name, selector in {
+                "patch": "img.patch",
+                "real": "button.answer[data-label=real]",
+                "synthetic": "button.answer[data-label=synthetic]",
+                "confidence 1": "fieldset.confidence label:first-of-type",
+                "confidence 5": "fieldset.confidence label:last-of-type",
+            }.items()
+        }
+        ARTIFACTS.mkdir(exist_ok=True)
+        page.screenshot(path=str(ARTIFACTS / f"reader-{width}x{height}.png"))  # the first screen, as seen
+        assert scale == int(scale) and scale >= 1
+        assert viewer[2] <= viewer[0] and viewer[3] <= viewer[1]  # the whole patch, no scrolling inside
+        for name, (left, top, right, bottom) in boxes.items():
+            assert left >= 0 and right <= width and top >= 0 and bottom <= height, f"{name} is out of view"
+    finally:
+        context.close()
+
+
+def test_the_wheel_zooms_about_the_pointer(page: Any, live_server: Any, study: Study) -> None:
+    _reading(page, live_server, study)
+    image = page.locator("img.patch")
+    box = image.bounding_box()
+    x, y = box["x"] + box["width"] * 0.25, box["y"] + box["height"] * 0.25  # a quarter in from the top-left
+    under = (
+        "([x, y]) => { const r = document.querySelector('img.patch').getBoundingClientRect(); "
+        "return [(x - r.left) / r.width, (y - r.top) / r.height]; }"
+    )
+    before = page.evaluate(under, [x, y])
+    page.mouse.move(x, y)
+    page.mouse.wheel(0, -100)
+    page.wait_for_function("document.querySelector('img.patch').width === 768")
+    after = page.evaluate(under, [x, y])
+    assert after == pytest.approx(before, abs=0.01)  # the same point of the patch is under the pointer
+    page.keyboard.press("-")  # the keys zoom about the centre
+    page.wait_for_function("document.querySelector('img.patch').width === 512")
+
+
+def test_practice_then_the_blinded_test_with_repeat_reads_by_keyboard(
+    page: Any, live_server: Any, real_lym: Any, synthetic_lym: Any, expert: Any
+) -> None:
+    from playwright.sync_api import expect
+
+    from turing.models import PracticeAnswer
+    from turing.services import ProtocolOptions, study_create
+
+    study = study_create(
+        name="practised",
+        real_datasets=[real_lym],
+        synthetic_datasets=[synthetic_lym],
+        items_per_reader=10,
+        readers=[expert],
+        ask_profile=False,
+        options=ProtocolOptions(
+            practice_items=2, practice_datasets=[real_lym, synthetic_lym], repeat_share=0.2, repeat_gap=3
+        ),
+    )
+    truths = dict(study.practice.values_list("token", "truth"))
+    _login(page, live_server.url, "expert-a")
+    page.goto(f"{live_server.url}/studies/{study.pk}/")
+    expect(page.locator("section.intro")).to_contain_text("2 practice patches")
+    page.get_by_role("link", name="Start the practice").click()
+    progress = page.locator(".reader-progress-text")
+    feedback = page.locator(".feedback")
+    for n in (1, 2):
+        expect(progress).to_have_text(f"Practice patch {n} of 2 · {n - 1} answered")
+        _drawn(page)
+        token = page.locator("img.patch").get_attribute("src").rsplit("/", 1)[1]  # type: ignore[union-attr]
+        page.wait_for_timeout(450)  # the answer lock, from when the patch shows
+        page.keyboard.press("s")
+        page.keyboard.press("Enter")  # a label without a confidence
+        expect(feedback).to_be_visible()
+        expect(feedback).to_contain_text(f"this patch was {truths[token]}. You answered synthetic.")
+        if n == 1:
+            shot(page, "practice-feedback")
+        page.keyboard.press("r")  # nothing is taken while the truth is shown
+        page.keyboard.press("Enter")
+    expect(page.locator(".practice-over")).to_contain_text("The blinded test begins now")
+    shot(page, "practice-over")
+    assert PracticeAnswer.objects.filter(assignment__study=study).count() == 2
+    page.get_by_role("link", name="Begin the blinded test").click()
+    expect(page.locator(".test-begins")).to_be_visible()
+    for n in range(12):
+        expect(progress).to_have_text(f"Patch {n + 1} of 12 · {n} answered")
+        _drawn(page)
+        page.wait_for_timeout(450)  # the answer lock, from when the patch shows
+        page.keyboard.press("r" if n % 2 else "s")
+        page.keyboard.press("Enter")
+    page.wait_for_url(f"**/studies/{study.pk}/done/")
+    reads = sorted(Answer.objects.filter(assignment__study=study).values_list("read", flat=True))
+    assert reads == [1] * 10 + [2] * 2
+    assert not page.locator(".feedback").count()

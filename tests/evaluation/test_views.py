@@ -62,7 +62,11 @@ def test_report_on_a_study_without_answers_says_so(manager_client: Client, study
 def test_tidy_answers_export(manager_client: Client, answered: Study) -> None:
     rows = _rows(manager_client.get(reverse("evaluation:study_export", args=[answered.pk, "answers"])))
     header, body = rows[0], [dict(zip(rows[0], row, strict=True)) for row in rows[1:]]
-    assert header[:2] == ["study", "reader"] and header[6:9] == ["position", "read", "item_token"] and len(body) == 20
+    assert (
+        header[:2] == ["study", "reader"]
+        and header[6:9] == ["position", "read", "item_token"]
+        and len(body) == 20
+    )
     assert {row["read"] for row in body} == {"1"}  # no repeat reads in this study
     assert {row["reader"] for row in body} == {"R1", "R2"}  # pseudonymous by default
     assert {row["truth"] for row in body} == {"real", "synthetic"}

@@ -17,7 +17,7 @@ from gan.models import Dataset
 from tests.images import png_chunk_types
 from tests.turing.fixtures import make_synthetic
 from turing.models import Study, StudyItem
-from turing.services import ArmSpec, study_create
+from turing.services import ArmSpec, ProtocolOptions, study_create
 
 pytestmark = pytest.mark.django_db
 
@@ -45,6 +45,9 @@ def _read_all(study: Study, expert: Any) -> tuple[list[Any], dict[str, dict[str,
     csrf = client.cookies["csrftoken"].value
     seen: dict[str, dict[str, Any]] = {}
     payloads: list[dict[str, Any]] = []
+    if study.practice_items:
+        pages += _practise(client, study, csrf, payloads)
+        pages.append(client.get(reverse("turing:study_read", args=[study.pk]) + "?start=1"))
     upcoming = client.get(reverse("turing:api_next", args=[study.pk])).json()
     payloads.append(upcoming)
     while not upcoming["finished"]:
@@ -66,6 +69,27 @@ def _read_all(study: Study, expert: Any) -> tuple[list[Any], dict[str, dict[str,
         upcoming = response.json()["next"]
     pages.append(client.get(reverse("turing:study_done", args=[study.pk])))
     return pages, seen, payloads
+
+
+def _practise(client: Client, study: Study, csrf: str, payloads: list[dict[str, Any]]) -> list[Any]:
+    """The practice phase: its page, and each practice patch's payload and image before its answer (the
+    answer's reply tells the truth: that is what practice is for)."""
+    pages = [client.get(reverse("turing:study_practice", args=[study.pk]))]
+    upcoming = client.get(reverse("turing:api_practice_next", args=[study.pk])).json()
+    images = []
+    while not upcoming["finished"]:
+        payloads.append(upcoming)
+        image = client.get(upcoming["item"]["image_url"])
+        images.append((tuple(sorted(image.headers.items())), len(image.content)))
+        reply = client.post(
+            reverse("turing:api_practice_answer", args=[study.pk]),
+            json.dumps({"token": upcoming["item"]["token"], "label": "real"}),
+            content_type="application/json",
+            HTTP_X_CSRFTOKEN=csrf,
+        )
+        upcoming = reply.json()["next"]
+    assert len(set(images)) == 1  # practice images of both kinds alike, too
+    return [*pages, client.get(reverse("turing:study_practice", args=[study.pk]))]
 
 
 def _assert_blind(study: Study, expert: Any, words: set[str]) -> dict[str, dict[str, Any]]:
@@ -97,9 +121,10 @@ def _assert_blind(study: Study, expert: Any, words: set[str]) -> dict[str, dict[
     def keys(value: Any) -> Any:
         return {k: keys(v) for k, v in value.items()} if isinstance(value, dict) else None
 
-    assert (
-        len({json.dumps(keys(p.get("next", p)), sort_keys=True) for p in payloads[:-2]}) == 1
-    )  # the last two have no preload, or no item
+    shapes = {
+        json.dumps(keys(p.get("next", p)), sort_keys=True) for p in payloads if p.get("next", p)["preload"]
+    }
+    assert len(shapes) == 1  # the last two have no preload, or no item
     for payload in payloads:
         without_own_label = {k: v for k, v in payload.items() if k != "label"}
         text = json.dumps(without_own_label)
@@ -137,6 +162,24 @@ def test_nothing_an_expert_receives_differs_by_arm(
     )
     arm = dict(StudyItem.objects.filter(study=study).values_list("token", "arm__name"))
     assert sorted(str(arm[t]) for t in seen) == ["Kestrel"] * 3 + ["None"] * 6 + ["Osprey"] * 3
+
+
+def test_nothing_differs_by_source_with_practice_and_repeat_reads(
+    real_lym: Dataset, synthetic_lym: Dataset, expert: Any
+) -> None:
+    study = study_create(
+        name="practice and repeats",
+        real_datasets=[real_lym],
+        synthetic_datasets=[synthetic_lym],
+        items_per_reader=10,
+        readers=[expert],
+        ask_profile=False,
+        options=ProtocolOptions(
+            practice_items=4, practice_datasets=[real_lym, synthetic_lym], repeat_share=0.3, repeat_gap=3
+        ),
+    )
+    seen = _assert_blind(study, expert, {"synthetic LYM", "real LYM"})
+    assert len(seen) == 10  # every item, three of them read twice
 
 
 def test_stored_images_of_both_kinds_went_through_one_encoder(study: Study) -> None:

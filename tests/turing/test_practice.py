@@ -1,0 +1,179 @@
+"""The practice phase: patches from named pools, never in the test set, the truth after each answer,
+excluded from every statistic and export, and a clear start of the blinded test."""
+
+from __future__ import annotations
+
+import csv
+import io
+from typing import Any
+
+import pytest
+from django.test import Client
+from django.urls import reverse
+
+from evaluation.selectors import study_records
+from gan.models import Dataset
+from tests.turing.fixtures import make_synthetic
+from tests.turing.test_api import _csrf_client
+from turing.models import PracticeAnswer, Study
+from turing.services import ProtocolOptions, StudyError, study_create, study_plan
+
+pytestmark = pytest.mark.django_db
+
+
+def _practising(real: Dataset, synthetic: Dataset, expert: Any, *, same: bool = True, n: int = 4) -> Study:
+    return study_create(
+        name="practice",
+        real_datasets=[real],
+        synthetic_datasets=[synthetic],
+        items_per_reader=10,
+        readers=[expert],
+        ask_profile=False,
+        same_items_for_all=same,
+        options=ProtocolOptions(practice_items=n, practice_datasets=[real, synthetic]),
+    )
+
+
+def _post(client: Client, url: str, body: dict[str, Any]) -> Any:
+    return client.post(
+        url, body, content_type="application/json", HTTP_X_CSRFTOKEN=client.cookies["csrftoken"].value
+    )
+
+
+@pytest.mark.parametrize("same", [True, False])
+def test_practice_patches_are_half_real_and_never_in_the_test_set(
+    real_lym: Dataset, synthetic_lym: Dataset, expert: Any, same: bool
+) -> None:
+    study = _practising(real_lym, synthetic_lym, expert, same=same, n=6)
+    practice = list(study.practice.values_list("patch_id", "truth"))
+    assert sorted(t for _, t in practice) == ["real"] * 3 + ["synthetic"] * 3
+    test_patches = set(study.items.values_list("patch_id", flat=True))
+    assert test_patches and not test_patches & {p for p, _ in practice}
+    assignment = study.assignments.get()
+    assert sorted(assignment.practice_order) == sorted(study.practice.values_list("token", flat=True))
+    assert not set(assignment.practice_order) & set(assignment.order)
+
+
+def test_the_plan_names_what_a_practice_phase_lacks(real_lym: Dataset, synthetic_lym: Dataset) -> None:
+    def problems(**options: Any) -> list[str]:
+        return study_plan(
+            tissue_class="LYM",
+            real_datasets=[real_lym],
+            synthetic_datasets=[synthetic_lym],
+            items_per_reader=10,
+            options=ProtocolOptions(**options),
+        ).problems
+
+    assert problems(practice_items=4) == ["A practice phase needs the pools its patches come from."]
+    only_real = problems(practice_items=4, practice_datasets=[real_lym])
+    assert only_real == ["The practice phase asks for 2 synthetic LYM patches, but its pools hold 0."]
+    # Practice takes 6 of the 12 synthetic patches the arm also draws from: 5 are needed, 6 remain.
+    assert problems(practice_items=12, practice_datasets=[real_lym, synthetic_lym]) == []
+    # 14 practice patches leave 5 of 12 synthetic ones; the test needs 5 (7 with a 3:7 ratio).
+    crowded = study_plan(
+        tissue_class="LYM",
+        real_datasets=[real_lym],
+        synthetic_datasets=[synthetic_lym],
+        items_per_reader=10,
+        real_parts=3,
+        synthetic_parts=7,
+        options=ProtocolOptions(practice_items=14, practice_datasets=[real_lym, synthetic_lym]),
+    )
+    assert crowded.problems == [
+        "The study asks for 7 synthetic LYM items per reader, but the synthetic pool holds 5 LYM patches."
+    ]
+    with pytest.raises(StudyError, match="needs the pools"):
+        study_create(
+            name="x",
+            real_datasets=[real_lym],
+            synthetic_datasets=[synthetic_lym],
+            items_per_reader=4,
+            options=ProtocolOptions(practice_items=2),
+        )
+
+
+def test_practice_by_the_api_tells_the_truth_after_each_answer_in_order(
+    real_lym: Dataset, synthetic_lym: Dataset, expert: Any, other_expert: Any
+) -> None:
+    study = _practising(real_lym, synthetic_lym, expert)
+    client = _csrf_client(expert)
+    next_url = reverse("turing:api_practice_next", args=[study.pk])
+    answer_url = reverse("turing:api_practice_answer", args=[study.pk])
+    first = client.get(next_url).json()
+    assert first["total"] == 4 and first["item"]["image_url"].startswith("/p/")
+    assert "truth" not in first and "real" not in str(first) and "synthetic" not in str(first)
+    order = study.assignments.get().practice_order
+    out_of_order = _post(client, answer_url, {"token": order[1], "label": "real"})
+    assert out_of_order.status_code == 409
+    truths = dict(study.practice.values_list("token", "truth"))
+    for position, token in enumerate(order):
+        image = client.get(reverse("turing:practice_image", args=[token]))
+        assert image.status_code == 200 and image["Content-Type"] == "image/png"
+        assert (
+            _csrf_client(other_expert).get(reverse("turing:practice_image", args=[token])).status_code == 404
+        )
+        reply = _post(client, answer_url, {"token": token, "label": "real", "confidence": 3}).json()
+        assert reply["truth"] == truths[token] and reply["correct"] == (truths[token] == "real")
+        assert reply["next"]["answered"] == position + 1
+    assert reply["next"]["finished"] is True
+    again = _post(client, answer_url, {"token": order[0], "label": "synthetic"}).json()
+    assert again["label"] == "real"  # a repeated submit returns the first answer; practice has no changes
+    assert PracticeAnswer.objects.filter(assignment__study=study).count() == 4
+
+
+def test_the_reading_flow_runs_practice_first_then_says_the_blinded_test_begins(
+    real_lym: Dataset, synthetic_lym: Dataset, expert: Any
+) -> None:
+    study = _practising(real_lym, synthetic_lym, expert, n=2)
+    client = _csrf_client(expert)
+    read_url = reverse("turing:study_read", args=[study.pk])
+    practice_url = reverse("turing:study_practice", args=[study.pk])
+    intro = client.get(read_url).content.decode()
+    assert "2 practice patches" in intro and practice_url in intro
+    assert client.get(read_url + "?start=1")["Location"] == practice_url  # practice cannot be skipped
+    page = client.get(practice_url).content.decode()
+    assert 'data-practice="1"' in page and "not part of the study's results" in page
+    for token in study.assignments.get().practice_order:
+        _post(
+            client, reverse("turing:api_practice_answer", args=[study.pk]), {"token": token, "label": "real"}
+        )
+    over = client.get(practice_url).content.decode()
+    assert "Practice is over" in over and "1 of 2" in over and "The blinded test begins now" in over
+    test_page = client.get(read_url + "?start=1").content.decode()
+    assert "The blinded test: from here on no answer is marked right or wrong" in test_page
+    assert 'data-practice="1"' not in test_page
+
+
+def test_practice_answers_are_in_no_statistic_or_export(
+    real_lym: Dataset, synthetic_lym: Dataset, expert: Any, manager_client: Client
+) -> None:
+    study = _practising(real_lym, synthetic_lym, expert)
+    client = _csrf_client(expert)
+    for token in study.assignments.get().practice_order:
+        _post(
+            client, reverse("turing:api_practice_answer", args=[study.pk]), {"token": token, "label": "real"}
+        )
+    first = client.get(reverse("turing:api_next", args=[study.pk])).json()["item"]["token"]
+    _post(client, reverse("turing:api_answer", args=[study.pk]), {"token": first, "label": "synthetic"})
+    records = study_records(study=study)
+    assert [r.item for r in records] == [first]
+    export = manager_client.get(reverse("evaluation:study_export", args=[study.pk, "answers"]))
+    rows = list(csv.DictReader(io.StringIO(b"".join(export.streaming_content).decode())))
+    practice_tokens = set(study.practice.values_list("token", flat=True))
+    assert [row["item_token"] for row in rows] == [first] and not practice_tokens & {
+        r["item_token"] for r in rows
+    }
+
+
+def test_a_practice_pool_of_another_size_is_refused(real_lym: Dataset, synthetic_lym: Dataset) -> None:
+    big = make_synthetic("big", 4)
+    big.patch_size = 256
+    big.save()
+    plan = study_plan(
+        tissue_class="LYM",
+        real_datasets=[real_lym],
+        synthetic_datasets=[synthetic_lym],
+        items_per_reader=4,
+        options=ProtocolOptions(practice_items=2, practice_datasets=[real_lym, big]),
+    )
+    assert any("mix patch sizes" in p and "big" in p for p in plan.problems)
