@@ -107,6 +107,9 @@ class ErrorSerializer(serializers.Serializer):
     detail = serializers.CharField()
 
 
+ERRORS = {400: ErrorSerializer, 404: ErrorSerializer, 409: ErrorSerializer}  # what a refused answer gets
+
+
 def _item(token: str | None, route: str = "turing:item_image") -> dict[str, str] | None:
     return None if token is None else {"token": token, "image_url": reverse(route, args=[token])}
 
@@ -145,9 +148,7 @@ class ReasonsApi(APIView):
         request=OpenApiTypes.OBJECT,
         responses={
             200: OpenApiTypes.OBJECT,
-            400: ErrorSerializer,
-            404: ErrorSerializer,
-            409: ErrorSerializer,
+            **ERRORS,
         },
         summary="Why the reader called an item synthetic: {token, reasons: [...], click: [x, y] or null}",
     )
@@ -200,9 +201,7 @@ class AnswerSubmitApi(APIView):
         responses={
             201: AnswerOutSerializer,
             200: AnswerOutSerializer,
-            400: ErrorSerializer,
-            404: ErrorSerializer,
-            409: ErrorSerializer,
+            **ERRORS,
         },
         summary="Label an item; a repeated identical submit returns the stored answer",
     )
@@ -266,9 +265,7 @@ class PracticeAnswerApi(APIView):
         request=AnswerInSerializer,
         responses={
             200: OpenApiTypes.OBJECT,
-            400: ErrorSerializer,
-            404: ErrorSerializer,
-            409: ErrorSerializer,
+            **ERRORS,
         },
         summary="Answer a practice patch: the response tells its truth (practice is never in a statistic)",
     )

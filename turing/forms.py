@@ -74,6 +74,24 @@ def _synthetic_pool(help_text: str) -> PoolField:
     )
 
 
+def _optional_number(
+    kind: type[forms.IntegerField] | type[forms.FloatField],
+    bounds: tuple[float, float],
+    initial: float,
+    label: str,
+    help_text: str,
+) -> forms.Field:
+    """A protocol setting left empty for its default: a number from bounds[0] to bounds[1]."""
+    return kind(
+        required=False,
+        min_value=bounds[0],
+        max_value=bounds[1],
+        initial=initial,
+        label=label,
+        help_text=help_text,
+    )
+
+
 class StudyForm(forms.Form):
     name = forms.CharField(max_length=200, label="Study name")
     tissue_class = forms.ChoiceField(choices=[(c, c) for c in KNOWN_CLASSES], initial="LYM")
@@ -108,23 +126,20 @@ class StudyForm(forms.Form):
     )
     arm3_datasets = _synthetic_pool("A third generator's synthetic sets.")
     arm3_parts = forms.IntegerField(required=False, min_value=0, initial=1, label="Third arm parts")
-    harmonise_jpeg_quality = forms.IntegerField(
-        required=False,
-        min_value=0,
-        max_value=100,
-        initial=0,
-        label="Harmonise: JPEG quality",
-        help_text="0: off. From 50 to 100: every patch, real and synthetic, is re-encoded as JPEG at this "
+    harmonise_jpeg_quality = _optional_number(
+        forms.IntegerField,
+        (0, 100),
+        0,
+        "Harmonise: JPEG quality",
+        "0: off. From 50 to 100: every patch, real and synthetic, is re-encoded as JPEG at this "
         "quality before it is shown, so that compression traces cannot tell them apart (in the protocol).",
     )
-    too_fast_ms = forms.IntegerField(
-        required=False,
-        min_value=0,
-        max_value=60_000,
-        initial=1000,
-        label="Too fast (ms)",
-        help_text="Answers after less visible time than this are flagged in the report and exports, "
-        "never dropped.",
+    too_fast_ms = _optional_number(
+        forms.IntegerField,
+        (0, 60_000),
+        1000,
+        "Too fast (ms)",
+        "Answers after less visible time than this are flagged in the report and exports, never dropped.",
     )
     ask_reasons = forms.BooleanField(
         required=False,
@@ -145,13 +160,12 @@ class StudyForm(forms.Form):
         help_text="After the study is closed, never before: each reader's accuracy and AUC beside the "
         "group's.",
     )
-    practice_items = forms.IntegerField(
-        required=False,
-        min_value=0,
-        max_value=PRACTICE_MAX,
-        initial=0,
-        label="Practice patches",
-        help_text="0: none. Shown before the blinded test, half real and half synthetic, with the truth "
+    practice_items = _optional_number(
+        forms.IntegerField,
+        (0, PRACTICE_MAX),
+        0,
+        "Practice patches",
+        "0: none. Shown before the blinded test, half real and half synthetic, with the truth "
         "after each answer; never in the test set or any statistic.",
     )
     practice_datasets = PoolField(
@@ -162,30 +176,27 @@ class StudyForm(forms.Form):
         help_text="Real and synthetic sets the practice patches come from (a test pool named here gives up "
         "the patches practice takes).",
     )
-    repeat_share = forms.FloatField(
-        required=False,
-        min_value=0,
-        max_value=REPEAT_SHARE_MAX,
-        initial=0,
-        label="Repeat reads (share)",
-        help_text="0: none. This share of each reader's items is shown a second time, for within-reader "
+    repeat_share = _optional_number(
+        forms.FloatField,
+        (0, REPEAT_SHARE_MAX),
+        0,
+        "Repeat reads (share)",
+        "0: none. This share of each reader's items is shown a second time, for within-reader "
         "agreement; only first reads enter the primary analysis.",
     )
-    repeat_gap = forms.IntegerField(
-        required=False,
-        min_value=1,
-        max_value=1000,
-        initial=10,
-        label="Repeat after at least (items)",
-        help_text="Other items between the two reads of an item, in the same sitting.",
+    repeat_gap = _optional_number(
+        forms.IntegerField,
+        (1, 1000),
+        10,
+        "Repeat after at least (items)",
+        "Other items between the two reads of an item, in the same sitting.",
     )
-    repeat_washout_days = forms.IntegerField(
-        required=False,
-        min_value=0,
-        max_value=WASHOUT_DAYS_MAX,
-        initial=0,
-        label="Or a washout (days)",
-        help_text="0: repeats in the same sitting. Otherwise they form a second session that opens this many "
+    repeat_washout_days = _optional_number(
+        forms.IntegerField,
+        (0, WASHOUT_DAYS_MAX),
+        0,
+        "Or a washout (days)",
+        "0: repeats in the same sitting. Otherwise they form a second session that opens this many "
         "days after the reader's first ends.",
     )
     ask_profile = forms.BooleanField(

@@ -620,13 +620,10 @@ def _draw_practice(study: Study, plan: StudyPlan) -> list[PracticeItem]:
 
 
 def _options_of(study: Study) -> ProtocolOptions:
-    return ProtocolOptions(
-        practice_items=study.practice_items,
-        practice_datasets=list(study.practice_datasets.all()),
-        repeat_share=study.repeat_share,
-        repeat_gap=study.repeat_gap,
-        repeat_washout_days=study.repeat_washout_days,
-    )
+    """A study's stored options (`ProtocolOptions` names its fields as the study does)."""
+    names = [f.name for f in dataclasses.fields(ProtocolOptions) if f.name != "practice_datasets"]
+    values = {name: getattr(study, name) for name in names}
+    return ProtocolOptions(**values, practice_datasets=list(study.practice_datasets.all()))
 
 
 def _arms_of(study: Study) -> list[ArmSpec]:

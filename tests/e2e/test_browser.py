@@ -604,20 +604,14 @@ def test_practice_then_the_blinded_test_with_repeat_reads_by_keyboard(
 ) -> None:
     from playwright.sync_api import expect
 
+    from tests.turing.fixtures import study_for
     from turing.models import PracticeAnswer
-    from turing.services import ProtocolOptions, study_create
+    from turing.services import ProtocolOptions
 
-    study = study_create(
-        name="practised",
-        real_datasets=[real_lym],
-        synthetic_datasets=[synthetic_lym],
-        items_per_reader=10,
-        readers=[expert],
-        ask_profile=False,
-        options=ProtocolOptions(
-            practice_items=2, practice_datasets=[real_lym, synthetic_lym], repeat_share=0.2, repeat_gap=3
-        ),
+    options = ProtocolOptions(
+        practice_items=2, practice_datasets=[real_lym, synthetic_lym], repeat_share=0.2, repeat_gap=3
     )
+    study = study_for(real_lym, synthetic_lym, [expert], name="practised", options=options)
     truths = dict(study.practice.values_list("token", "truth"))
     _login(page, live_server.url, "expert-a")
     page.goto(f"{live_server.url}/studies/{study.pk}/")

@@ -13,7 +13,7 @@ from gan import imaging
 from gan.models import Dataset, Patch, Source, patch_storage_name
 from gan.services import dataset_import
 from turing.models import Study
-from turing.services import study_create
+from turing.services import ProtocolOptions, study_create, study_plan
 
 
 def make_synthetic(name: str, n: int, tissue_class: str = "LYM", seed: int = 0) -> Dataset:
@@ -78,3 +78,26 @@ def study(real_lym: Dataset, synthetic_lym: Dataset, expert: Any, manager: Any) 
         seed=42,
         ask_profile=False,  # the reading tests start at the first patch; tests/turing/test_profile.py asks
     )
+
+
+def study_for(real: Dataset, synthetic: Dataset, readers: Iterable[Any] = (), **settings: Any) -> Study:
+    """A study of `real` against `synthetic` for `readers`, with the settings a test changes (by default
+    10 items per reader and no profile, so that reading starts at the first patch)."""
+    defaults: dict[str, Any] = {"name": "a study", "items_per_reader": 10, "ask_profile": False}
+    return study_create(
+        real_datasets=[real], synthetic_datasets=[synthetic], readers=list(readers), **(defaults | settings)
+    )
+
+
+def plan_problems(real: Dataset, synthetic: Dataset, **settings: Any) -> list[str]:
+    """What the builder's plan says of 10 items per reader from these pools with these protocol options
+    (and `real_parts` / `synthetic_parts` where given)."""
+    parts = {k: settings.pop(k) for k in ("real_parts", "synthetic_parts") if k in settings}
+    return study_plan(
+        tissue_class="LYM",
+        real_datasets=[real],
+        synthetic_datasets=[synthetic],
+        items_per_reader=10,
+        options=ProtocolOptions(**settings),
+        **parts,
+    ).problems

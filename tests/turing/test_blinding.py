@@ -15,7 +15,7 @@ from django.urls import reverse
 
 from gan.models import Dataset
 from tests.images import png_chunk_types
-from tests.turing.fixtures import make_synthetic
+from tests.turing.fixtures import make_synthetic, study_for
 from turing.models import Study, StudyItem
 from turing.services import ArmSpec, ProtocolOptions, study_create
 
@@ -167,17 +167,10 @@ def test_nothing_an_expert_receives_differs_by_arm(
 def test_nothing_differs_by_source_with_practice_and_repeat_reads(
     real_lym: Dataset, synthetic_lym: Dataset, expert: Any
 ) -> None:
-    study = study_create(
-        name="practice and repeats",
-        real_datasets=[real_lym],
-        synthetic_datasets=[synthetic_lym],
-        items_per_reader=10,
-        readers=[expert],
-        ask_profile=False,
-        options=ProtocolOptions(
-            practice_items=4, practice_datasets=[real_lym, synthetic_lym], repeat_share=0.3, repeat_gap=3
-        ),
+    options = ProtocolOptions(
+        practice_items=4, practice_datasets=[real_lym, synthetic_lym], repeat_share=0.3, repeat_gap=3
     )
+    study = study_for(real_lym, synthetic_lym, [expert], options=options)
     seen = _assert_blind(study, expert, {"synthetic LYM", "real LYM"})
     assert len(seen) == 10  # every item, three of them read twice
 

@@ -13,25 +13,17 @@ from django.urls import reverse
 
 from evaluation.selectors import study_records
 from gan.models import Dataset
-from tests.turing.fixtures import make_synthetic
+from tests.turing.fixtures import make_synthetic, plan_problems, study_for
 from tests.turing.test_api import _csrf_client
 from turing.models import PracticeAnswer, Study
-from turing.services import ProtocolOptions, StudyError, study_create, study_plan
+from turing.services import ProtocolOptions, StudyError
 
 pytestmark = pytest.mark.django_db
 
 
 def _practising(real: Dataset, synthetic: Dataset, expert: Any, *, same: bool = True, n: int = 4) -> Study:
-    return study_create(
-        name="practice",
-        real_datasets=[real],
-        synthetic_datasets=[synthetic],
-        items_per_reader=10,
-        readers=[expert],
-        ask_profile=False,
-        same_items_for_all=same,
-        options=ProtocolOptions(practice_items=n, practice_datasets=[real, synthetic]),
-    )
+    options = ProtocolOptions(practice_items=n, practice_datasets=[real, synthetic])
+    return study_for(real, synthetic, [expert], name="practice", same_items_for_all=same, options=options)
 
 
 def _post(client: Client, url: str, body: dict[str, Any]) -> Any:
@@ -56,40 +48,22 @@ def test_practice_patches_are_half_real_and_never_in_the_test_set(
 
 def test_the_plan_names_what_a_practice_phase_lacks(real_lym: Dataset, synthetic_lym: Dataset) -> None:
     def problems(**options: Any) -> list[str]:
-        return study_plan(
-            tissue_class="LYM",
-            real_datasets=[real_lym],
-            synthetic_datasets=[synthetic_lym],
-            items_per_reader=10,
-            options=ProtocolOptions(**options),
-        ).problems
+        return plan_problems(real_lym, synthetic_lym, **options)
 
     assert problems(practice_items=4) == ["A practice phase needs the pools its patches come from."]
     only_real = problems(practice_items=4, practice_datasets=[real_lym])
     assert only_real == ["The practice phase asks for 2 synthetic LYM patches, but its pools hold 0."]
     # Practice takes 6 of the 12 synthetic patches the arm also draws from: 5 are needed, 6 remain.
     assert problems(practice_items=12, practice_datasets=[real_lym, synthetic_lym]) == []
-    # 14 practice patches leave 5 of 12 synthetic ones; the test needs 5 (7 with a 3:7 ratio).
-    crowded = study_plan(
-        tissue_class="LYM",
-        real_datasets=[real_lym],
-        synthetic_datasets=[synthetic_lym],
-        items_per_reader=10,
-        real_parts=3,
-        synthetic_parts=7,
-        options=ProtocolOptions(practice_items=14, practice_datasets=[real_lym, synthetic_lym]),
+    # 14 practice patches leave 5 of 12 synthetic ones; the test needs 7 with a 3:7 ratio.
+    crowded = problems(
+        practice_items=14, practice_datasets=[real_lym, synthetic_lym], real_parts=3, synthetic_parts=7
     )
-    assert crowded.problems == [
+    assert crowded == [
         "The study asks for 7 synthetic LYM items per reader, but the synthetic pool holds 5 LYM patches."
     ]
     with pytest.raises(StudyError, match="needs the pools"):
-        study_create(
-            name="x",
-            real_datasets=[real_lym],
-            synthetic_datasets=[synthetic_lym],
-            items_per_reader=4,
-            options=ProtocolOptions(practice_items=2),
-        )
+        study_for(real_lym, synthetic_lym, options=ProtocolOptions(practice_items=2))
 
 
 def test_practice_by_the_api_tells_the_truth_after_each_answer_in_order(
@@ -169,11 +143,5 @@ def test_a_practice_pool_of_another_size_is_refused(real_lym: Dataset, synthetic
     big = make_synthetic("big", 4)
     big.patch_size = 256
     big.save()
-    plan = study_plan(
-        tissue_class="LYM",
-        real_datasets=[real_lym],
-        synthetic_datasets=[synthetic_lym],
-        items_per_reader=4,
-        options=ProtocolOptions(practice_items=2, practice_datasets=[real_lym, big]),
-    )
-    assert any("mix patch sizes" in p and "big" in p for p in plan.problems)
+    problems = plan_problems(real_lym, synthetic_lym, practice_items=2, practice_datasets=[real_lym, big])
+    assert any("mix patch sizes" in p and "big" in p for p in problems)

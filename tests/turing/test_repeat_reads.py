@@ -15,9 +15,10 @@ from sklearn.metrics import cohen_kappa_score
 
 from evaluation.selectors import repeat_read_pairs, study_records, study_statistics
 from gan.models import Dataset
+from tests.turing.fixtures import plan_problems, study_for
 from tests.turing.test_api import _csrf_client
 from turing.models import Answer, Study
-from turing.services import ProtocolOptions, assignment_order_audit, repeat_order, study_create, study_plan
+from turing.services import ProtocolOptions, assignment_order_audit, repeat_order
 
 pytestmark = pytest.mark.django_db
 
@@ -48,13 +49,7 @@ def test_with_a_washout_the_repeats_are_a_second_session_of_their_own_order() ->
 
 def test_the_plan_names_impossible_repeat_settings(real_lym: Dataset, synthetic_lym: Dataset) -> None:
     def problems(**options: Any) -> list[str]:
-        return study_plan(
-            tissue_class="LYM",
-            real_datasets=[real_lym],
-            synthetic_datasets=[synthetic_lym],
-            items_per_reader=10,
-            options=ProtocolOptions(**options),
-        ).problems
+        return plan_problems(real_lym, synthetic_lym, **options)
 
     assert problems(repeat_share=0.6) == ["The share of repeat reads must be from 0 to 0.5, got 0.6."]
     assert problems(repeat_share=0.01) == ["A share of 0.01 of 10 items repeats none: raise the share."]
@@ -64,16 +59,8 @@ def test_the_plan_names_impossible_repeat_settings(real_lym: Dataset, synthetic_
 
 
 def _repeating(real: Dataset, synthetic: Dataset, readers: list[Any], **options: Any) -> Study:
-    return study_create(
-        name="repeats",
-        real_datasets=[real],
-        synthetic_datasets=[synthetic],
-        items_per_reader=10,
-        readers=readers,
-        ask_profile=False,
-        allow_changes=True,
-        options=ProtocolOptions(repeat_share=0.3, repeat_gap=3, **options),
-    )
+    options = {"repeat_share": 0.3, "repeat_gap": 3} | options
+    return study_for(real, synthetic, readers, allow_changes=True, options=ProtocolOptions(**options))
 
 
 def _post(client: Client, url: str, body: dict[str, Any]) -> Any:
