@@ -82,14 +82,8 @@ def _optional_number(
     help_text: str,
 ) -> forms.Field:
     """A protocol setting left empty for its default: a number from bounds[0] to bounds[1]."""
-    return kind(
-        required=False,
-        min_value=bounds[0],
-        max_value=bounds[1],
-        initial=initial,
-        label=label,
-        help_text=help_text,
-    )
+    limits: dict[str, Any] = {"min_value": bounds[0], "max_value": bounds[1]}
+    return kind(required=False, initial=initial, label=label, help_text=help_text, **limits)
 
 
 class StudyForm(forms.Form):
