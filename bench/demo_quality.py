@@ -12,7 +12,7 @@ or a checkpoint you name), samples LYM patches from it, and prints:
 - shortcut: the cross-validated AUC of low-level features telling synthetic from real LYM;
 - the training warnings (collapse, divergence) the run would raise.
 
-    python bench/demo_quality.py                       # train the demo config (a few minutes on 2 cores)
+    python bench/demo_quality.py                       # train the demo config (about 15 minutes on 2 cores)
     python bench/demo_quality.py --steps 1500 --set spectral_norm=true --set label_smoothing=0.1
     python bench/demo_quality.py --checkpoint media/checkpoints/run-1/step-0000300.pt
 """
@@ -66,7 +66,7 @@ def train(config: TrainingConfig, data: PackedPatches, device: torch.device) -> 
     print(f"trained {config.steps} steps in {time.perf_counter() - start:.0f} s")
     for warning in health.merge([], warnings):
         print(f"  warning ({warning['kind']}, first at step {warning['step']}): {warning['message']}")
-    return trainer.generator.eval()
+    return trainer.sampler().eval()
 
 
 def pairwise_mean(features: np.ndarray) -> float:
@@ -80,10 +80,13 @@ def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--steps", type=int, default=300, help="demo training steps (./scripts/demo: 300)")
+    parser.add_argument(
+        "--steps", type=int, default=demo_config().steps, help="demo training steps (default: the demo's)"
+    )
     parser.add_argument("--set", action="append", default=[], help="a config field, name=value (JSON value)")
     parser.add_argument("--checkpoint", help="measure this checkpoint instead of training one")
     parser.add_argument("--count", type=int, default=96, help="synthetic LYM patches to sample")
+    parser.add_argument("--grid", help="also save the first 16 synthetic LYM patches, 4x4, to this PNG")
     args = parser.parse_args()
     torch.manual_seed(0)
     device = torch.device("cpu")
@@ -111,6 +114,9 @@ def main() -> None:
         ]
     )
     real_lym = images[labels == lym]
+    if args.grid:
+        rows = [np.concatenate(list(synthetic[r * 4 : r * 4 + 4]), axis=1) for r in range(4)]
+        Image.fromarray(np.concatenate(rows, axis=0)).save(args.grid)
     print(f"\n{len(synthetic)} synthetic LYM patches against the {len(real_lym)} real demo LYM patches")
 
     per_patch = lambda x: x.reshape(len(x), -1, 3) / 255.0  # noqa: E731

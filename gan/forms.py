@@ -94,7 +94,8 @@ class TrainingRunForm(forms.Form):
     demo = forms.BooleanField(
         required=False,
         label="CPU demo configuration",
-        help_text="Narrow layers, batch 32: trains in minutes on a CPU. Not the paper's model.",
+        help_text="A texture GAN for small sets and CPUs (about 15 minutes on 2 cores for the demo "
+        "patches). Not the paper's model.",
     )
     overrides = forms.CharField(
         required=False,

@@ -18,6 +18,8 @@ WEIGHT_INITS = ("dcgan", "pytorch")
 AUGMENTATIONS = ("hflip", "vflip", "rot90")
 DIFF_AUGMENTATIONS = ("color", "translation", "cutout")
 G_UPSAMPLES = ("transposed", "nearest")
+ARCHITECTURES = ("paper", "texture")
+LOSSES = ("bce", "hinge")
 PRECISIONS = ("bf16", "fp32")
 
 
@@ -55,6 +57,17 @@ class TrainingConfig:
     # How G doubles its maps: the paper's transposed convolutions, or nearest-neighbour upsampling then a
     # 3x3 convolution (no checkerboard artefacts; Odena et al. 2016).
     g_upsample: str = "transposed"
+    # The networks: the paper's (a latent vector to 128x128; D's one logit per patch), or a texture GAN
+    # for small training sets (Jetchev et al. 2016; SinGAN): a fully convolutional G from a map of noise
+    # (`latent_dim` channels at 1/16 of the side; reflection padding, nearest upsampling, batch norm) and
+    # a patch D (one logit per region of about 46 px), which learn local tissue texture from few patches.
+    architecture: str = "paper"
+    # "texture" only: train on random crops of this side (a multiple of 16; 0: the whole patch).
+    train_crop: int = 0
+    loss: str = "bce"  # the paper's binary cross-entropy, or the hinge loss (Lim & Ye 2017)
+    # 0: off. Otherwise the samples (grids, sampling runs) come from an exponential moving average of G's
+    # weights with this decay (Karras et al. 2018), which evens out the oscillation of GAN training.
+    g_ema: float = 0.0
     # --- Length, precision, bookkeeping --------------------------------------------------------
     steps: int = 20_000
     seed: int = 0
@@ -109,6 +122,17 @@ class TrainingConfig:
             f"diffaugment: unknown {', '.join(bad_diff)} (known: {', '.join(DIFF_AUGMENTATIONS)})",
         )
         require(self.g_upsample in G_UPSAMPLES, f"g_upsample must be one of {', '.join(G_UPSAMPLES)}")
+        require(self.architecture in ARCHITECTURES, f"architecture must be one of {', '.join(ARCHITECTURES)}")
+        require(self.loss in LOSSES, f"loss must be one of {', '.join(LOSSES)}")
+        require(0 <= self.g_ema < 1, f"g_ema must be in [0, 1), got {self.g_ema}")
+        require(
+            self.train_crop == 0
+            or (
+                self.architecture == "texture" and 32 <= self.train_crop <= 128 and self.train_crop % 16 == 0
+            ),
+            f"train_crop must be 0, or a multiple of 16 from 32 to 128 with the texture architecture, "
+            f"got {self.train_crop}",
+        )
         bad_aug = [a for a in self.augmentations if a not in AUGMENTATIONS]
         require(
             not bad_aug, f"augmentations: unknown {', '.join(bad_aug)} (known: {', '.join(AUGMENTATIONS)})"
@@ -165,16 +189,25 @@ class TrainingConfig:
 
 
 def demo_config(**changes: Any) -> TrainingConfig:
-    """A CPU demo: the paper's layout with narrow layers and a short run. Not the paper's model."""
+    """A CPU demo, not the paper's model: the texture architecture (a fully convolutional G from a noise
+    map, a patch D with spectral norm, the hinge loss, 64 px crops in all eight orientations), which learns
+    H&E texture from the 108 demo patches in about 15 minutes on 2 CPU cores where the paper's networks,
+    narrowed to that budget, made flat colour (bench/demo_quality.py prints the figures)."""
     base = TrainingConfig(
-        latent_dim=128,
+        architecture="texture",
+        latent_dim=16,
         g_filters=32,
-        d_filters=32,
-        batch_size=32,
-        steps=300,
-        checkpoint_every=100,
-        sample_every=50,
-        log_every=5,
+        d_filters=64,
+        batch_size=16,
+        train_crop=64,
+        loss="hinge",
+        spectral_norm=True,
+        weight_init="pytorch",
+        augmentations=("hflip", "vflip", "rot90"),
+        steps=2500,
+        checkpoint_every=500,
+        sample_every=250,
+        log_every=25,
         demo=True,
     )
     return base.replace(**changes) if changes else base

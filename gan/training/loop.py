@@ -7,6 +7,7 @@ as an uninterrupted run would; on CPU with `deterministic=True` the two end bitw
 
 from __future__ import annotations
 
+import copy
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -21,7 +22,7 @@ from torch import nn
 from gan.training.checkpoint import CheckpointError, load_checkpoint, require_compatible, save_checkpoint
 from gan.training.config import TrainingConfig
 from gan.training.data import PackedPatches, batch_indices, load_batch
-from gan.training.model import Discriminator, Generator, build_models
+from gan.training.model import TEXTURE_DOWNSCALE, build_models
 from gan.training.runtime import augment, autocast, determinism, diff_augment, environment
 from gan.training.sampling import to_uint8
 
@@ -67,13 +68,17 @@ class Trainer:
         torch.manual_seed(config.seed)  # initial weights come from the run's seed
         generator, discriminator = build_models(config)
         memory = torch.channels_last if config.channels_last else torch.contiguous_format
-        self.generator: Generator = generator.to(device).to(memory_format=memory)
-        self.discriminator: Discriminator = discriminator.to(device).to(memory_format=memory)
+        self.generator: nn.Module = generator.to(device).to(memory_format=memory)
+        self.discriminator: nn.Module = discriminator.to(device).to(memory_format=memory)
         self.opt_g = torch.optim.Adam(
             self.generator.parameters(), lr=config.lr_g, betas=(config.beta1, config.beta2)
         )
         self.opt_d = torch.optim.Adam(
             self.discriminator.parameters(), lr=config.lr_d, betas=(config.beta1, config.beta2)
+        )
+        # The averaged generator samples are drawn from (`g_ema`); G itself where there is none.
+        self.generator_ema: nn.Module | None = (
+            copy.deepcopy(self.generator).eval().requires_grad_(False) if config.g_ema else None
         )
         self._g: nn.Module = self.generator
         self._d: nn.Module = self.discriminator
@@ -82,33 +87,59 @@ class Trainer:
             self._d = torch.compile(self.discriminator)  # type: ignore[assignment]
         self.real_target = 1.0 - config.label_smoothing
 
+    def latent_shape(self, side: int) -> tuple[int, ...]:
+        """One image's noise: the paper's vector, or the texture generator's map for an image of `side`."""
+        if self.config.architecture == "texture":
+            return (self.config.latent_dim, side // TEXTURE_DOWNSCALE, side // TEXTURE_DOWNSCALE)
+        return (self.config.latent_dim,)
+
     def random_inputs(self, step: int) -> tuple[torch.Tensor, torch.Tensor, torch.Generator]:
-        """The step's latent vectors [B, latent] and fake labels [B], drawn on the CPU, then moved."""
+        """The step's latent vectors [B, *latent] and fake labels [B], drawn on the CPU, then moved."""
         rng = torch.Generator().manual_seed(step_seed(self.config.seed, step, 1))
-        z = torch.randn(self.config.batch_size, self.config.latent_dim, generator=rng)
+        side = self.config.train_crop or self.config.image_size
+        z = torch.randn(self.config.batch_size, *self.latent_shape(side), generator=rng)
         labels = torch.randint(self.config.num_classes, (self.config.batch_size,), generator=rng)
         return z.to(self.device, non_blocking=True), labels.to(self.device, non_blocking=True), rng
 
     def augment(self, images: torch.Tensor, rng: torch.Generator) -> torch.Tensor:
         return augment(images, self.config.augmentations, rng)  # [B, 3, H, W]
 
+    def crop(self, images: torch.Tensor, rng: torch.Generator) -> torch.Tensor:
+        """A random `train_crop` square of each real patch (the texture architecture's training input)."""
+        side = self.config.train_crop
+        corners = torch.randint(images.shape[-1] - side + 1, (images.shape[0], 2), generator=rng).tolist()
+        return torch.stack(
+            [image[:, t : t + side, s : s + side] for image, (t, s) in zip(images, corners, strict=True)]
+        )
+
+    def d_losses(self, d_real: torch.Tensor, d_fake: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """D's loss on real and on generated images: the paper's BCE (with its label smoothing), or hinge."""
+        if self.config.loss == "hinge":
+            return F.relu(1.0 - d_real).mean(), F.relu(1.0 + d_fake).mean()
+        real = F.binary_cross_entropy_with_logits(d_real, torch.full_like(d_real, self.real_target))
+        return real, F.binary_cross_entropy_with_logits(d_fake, torch.zeros_like(d_fake))
+
+    def g_loss(self, d_fake: torch.Tensor) -> torch.Tensor:
+        if self.config.loss == "hinge":
+            return -d_fake.mean()
+        return F.binary_cross_entropy_with_logits(d_fake, torch.ones_like(d_fake))
+
     def step(self, real: torch.Tensor, real_labels: torch.Tensor, step: int) -> torch.Tensor:
         """One D update and one G update; returns [loss_d_real, loss_d_fake, loss_g] (on the device)."""
         config = self.config
         z, fake_labels, rng = self.random_inputs(step)
+        if config.train_crop:
+            real = self.crop(real, rng)
         if config.augmentations:
             real = self.augment(real, rng)
         if config.d_dropout > 0:
             torch.manual_seed(step_seed(config.seed, step, 2))  # dropout masks
         seen = (lambda x: diff_augment(x, config.diffaugment, rng)) if config.diffaugment else (lambda x: x)
         with autocast(config.precision, self.device):
-            fake = self._g(z, fake_labels)  # [B, 3, 128, 128]
-            d_real = self._d(seen(real), real_labels)  # [B]
-            d_fake = self._d(seen(fake.detach()), fake_labels)  # [B]
-            loss_d_real = F.binary_cross_entropy_with_logits(
-                d_real, torch.full_like(d_real, self.real_target)
-            )
-            loss_d_fake = F.binary_cross_entropy_with_logits(d_fake, torch.zeros_like(d_fake))
+            fake = self._g(z, fake_labels)  # [B, 3, side, side]
+            d_real = self._d(seen(real), real_labels)  # [B] (a patch D: [B, side/8, side/8])
+            d_fake = self._d(seen(fake.detach()), fake_labels)
+            loss_d_real, loss_d_fake = self.d_losses(d_real, d_fake)
         self.opt_d.zero_grad(set_to_none=True)
         (loss_d_real + loss_d_fake).backward()
         self.opt_d.step()
@@ -116,13 +147,27 @@ class Trainer:
         # G update through the same fake batch; D's weights need no gradient here.
         self.discriminator.requires_grad_(False)
         with autocast(config.precision, self.device):
-            d_fake_for_g = self._d(seen(fake), fake_labels)
-            loss_g = F.binary_cross_entropy_with_logits(d_fake_for_g, torch.ones_like(d_fake_for_g))
+            loss_g = self.g_loss(self._d(seen(fake), fake_labels))
         self.opt_g.zero_grad(set_to_none=True)
         loss_g.backward()
         self.opt_g.step()
         self.discriminator.requires_grad_(True)
+        if self.generator_ema is not None:
+            self.update_ema()
         return torch.stack([loss_d_real.detach(), loss_d_fake.detach(), loss_g.detach()]).float()
+
+    @torch.no_grad()
+    def update_ema(self) -> None:
+        """The averaged weights move towards G's by (1 - decay); buffers (batch norm's statistics) are G's."""
+        assert self.generator_ema is not None
+        averaged: list[torch.Tensor] = list(self.generator_ema.parameters())
+        current: list[torch.Tensor] = list(self.generator.parameters())
+        torch._foreach_lerp_(averaged, current, 1.0 - self.config.g_ema)
+        for mine, theirs in zip(self.generator_ema.buffers(), self.generator.buffers(), strict=True):
+            mine.copy_(theirs)
+
+    def sampler(self) -> nn.Module:
+        return self.generator_ema if self.generator_ema is not None else self.generator
 
     def state(self, step: int) -> dict[str, Any]:
         rng: dict[str, Any] = {"torch": torch.get_rng_state(), "scheme": "per-step seeds from (seed, step)"}
@@ -132,6 +177,7 @@ class Trainer:
             "step": step,
             "config": self.config.to_dict(),
             "generator": self.generator.state_dict(),
+            **({"generator_ema": self.generator_ema.state_dict()} if self.generator_ema is not None else {}),
             "discriminator": self.discriminator.state_dict(),
             "opt_g": self.opt_g.state_dict(),
             "opt_d": self.opt_d.state_dict(),
@@ -144,6 +190,8 @@ class Trainer:
         require_compatible(checkpoint, self.config)
         try:
             self.generator.load_state_dict(checkpoint.state["generator"])
+            if self.generator_ema is not None:
+                self.generator_ema.load_state_dict(checkpoint.state["generator_ema"])
             self.discriminator.load_state_dict(checkpoint.state["discriminator"])
             self.opt_g.load_state_dict(checkpoint.state["opt_g"])
             self.opt_d.load_state_dict(checkpoint.state["opt_d"])
@@ -160,10 +208,14 @@ class Trainer:
         config = self.config
         k = config.grid_per_class
         rng = torch.Generator().manual_seed(step_seed(config.seed, 0, 99))
-        z = torch.randn(config.num_classes * k, config.latent_dim, generator=rng).to(self.device)
+        shape = self.latent_shape(config.image_size)
+        z = torch.randn(config.num_classes * k, *shape, generator=rng).to(self.device)
         labels = torch.arange(config.num_classes).repeat_interleave(k).to(self.device)
+        sampler = self.sampler()
+        sampler.eval()  # batch norm's running statistics, as sampling uses them; no update
         with autocast(config.precision, self.device):
-            images = self.generator(z, labels)  # [C*k, 3, 128, 128]
+            images = sampler(z, labels)  # [C*k, 3, 128, 128]
+        self.generator.train()
         tiles = to_uint8(images).reshape(config.num_classes, k, 128, 128, 3)
         return tiles.transpose(0, 2, 1, 3, 4).reshape(config.num_classes * 128, k * 128, 3)
 

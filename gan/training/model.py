@@ -22,10 +22,22 @@ UPSAMPLINGS = 5  # 4 -> 8 -> 16 -> 32 -> 64 -> 128
 _LAST_KERNEL = {"conv7": 7, "conv3": 3, "conv1": 1}
 
 
+TEXTURE_DOWNSCALE = 16  # the texture generator's noise map is 1/16 of the image's side
+
+
+def _planes(labels: torch.Tensor, num_classes: int, like: torch.Tensor) -> torch.Tensor:
+    """One constant plane per class, 1 on the label's: [N, C, H, W] the size of `like` [N, *, H, W]."""
+    onehot = F.one_hot(labels, num_classes).to(like.dtype)  # [N, C]
+    return onehot[:, :, None, None].expand(-1, -1, like.shape[2], like.shape[3])
+
+
 class Generator(nn.Module):
+    latent_shape: tuple[int, ...]  # one image's noise (the texture generator's is a map)
+
     def __init__(self, config: TrainingConfig) -> None:
         super().__init__()
         self.latent_dim = config.latent_dim
+        self.latent_shape = (config.latent_dim,)
         self.num_classes = config.num_classes
         filters = config.g_filters
         self.filters = filters
@@ -80,15 +92,71 @@ class Discriminator(nn.Module):
         # images: [N, 3, 128, 128] in [-1, 1], labels: [N] -> logits [N]
         x = images
         if self.label_mode == "onehot_channels":
-            onehot = F.one_hot(labels, self.num_classes).to(images.dtype)  # [N, C]
-            planes = onehot[:, :, None, None].expand(-1, -1, images.shape[2], images.shape[3])  # [N, C, H, W]
-            x = torch.cat([images, planes], dim=1)  # [N, 3 + C, H, W]
+            x = torch.cat([images, _planes(labels, self.num_classes, images)], dim=1)  # [N, 3 + C, H, W]
         h = self.features(x).flatten(1)  # [N, f*16]
         h = self.dropout(h)
         out = self.logit(h).squeeze(1)  # [N]
         if self.embed is not None:
             out = out + (self.embed(labels) * h).sum(dim=1)
         return out
+
+
+class TextureGenerator(nn.Module):
+    """Fully convolutional: a noise map [N, latent_dim, s/16, s/16] and the label's planes, four doublings
+    (nearest, 3x3 convolution with reflection padding, batch norm, LeakyReLU) of widths 3f, 2f, 3f/2, f,
+    then a 3x3 convolution to RGB and tanh. Any side that is a multiple of 16: trained on crops, it
+    samples whole 128x128 patches from an 8x8 map."""
+
+    def __init__(self, config: TrainingConfig) -> None:
+        super().__init__()
+        self.num_classes = config.num_classes
+        side = config.image_size // TEXTURE_DOWNSCALE
+        self.latent_shape = (config.latent_dim, side, side)
+        f = config.g_filters
+        widths = [3 * f, 2 * f, 3 * f // 2, f]
+        self.project = nn.Conv2d(
+            config.latent_dim + config.num_classes, widths[0], 3, padding=1, padding_mode="reflect"
+        )
+        layers: list[nn.Module] = [nn.LeakyReLU(config.leaky_slope)]
+        for width_in, width_out in zip(widths, [*widths[1:], widths[-1]], strict=True):
+            layers += [
+                nn.Upsample(scale_factor=2, mode="nearest"),
+                nn.Conv2d(width_in, width_out, 3, padding=1, padding_mode="reflect"),
+                nn.BatchNorm2d(width_out),
+                nn.LeakyReLU(config.leaky_slope),
+            ]
+        self.body = nn.Sequential(*layers)
+        self.to_rgb = nn.Conv2d(f, 3, 3, padding=1, padding_mode="reflect")
+
+    def forward(self, z: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        # z: [N, latent_dim, h, w], labels: [N] -> [N, 3, 16h, 16w] in [-1, 1]
+        x = torch.cat([z, _planes(labels, self.num_classes, z)], dim=1)  # [N, latent + C, h, w]
+        return torch.tanh(self.to_rgb(self.body(self.project(x))))
+
+
+class PatchDiscriminator(nn.Module):
+    """The image and its label's planes, three 4x4 stride-2 convolutions (widths f, 2f, 2f) and a 3x3
+    convolution to one logit per region: [N, s/8, s/8], each seeing about 46 px of tissue."""
+
+    def __init__(self, config: TrainingConfig) -> None:
+        super().__init__()
+        self.num_classes = config.num_classes
+        f = config.d_filters
+        wrap = nn.utils.parametrizations.spectral_norm if config.spectral_norm else (lambda m: m)
+        self.net = nn.Sequential(
+            wrap(nn.Conv2d(3 + config.num_classes, f, 4, stride=2, padding=1)),
+            nn.LeakyReLU(config.leaky_slope),
+            wrap(nn.Conv2d(f, 2 * f, 4, stride=2, padding=1)),
+            nn.LeakyReLU(config.leaky_slope),
+            wrap(nn.Conv2d(2 * f, 2 * f, 4, stride=2, padding=1)),
+            nn.LeakyReLU(config.leaky_slope),
+            wrap(nn.Conv2d(2 * f, 1, 3, padding=1)),
+        )
+
+    def forward(self, images: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        # images: [N, 3, s, s], labels: [N] -> logits [N, s/8, s/8]
+        x = torch.cat([images, _planes(labels, self.num_classes, images)], dim=1)
+        return self.net(x).squeeze(1)
 
 
 def init_weights(module: nn.Module, scheme: str) -> None:
@@ -107,8 +175,13 @@ def init_weights(module: nn.Module, scheme: str) -> None:
                 nn.init.zeros_(bias)
 
 
-def build_models(config: TrainingConfig) -> tuple[Generator, Discriminator]:
-    generator, discriminator = Generator(config), Discriminator(config)
+def build_generator(config: TrainingConfig) -> nn.Module:
+    return TextureGenerator(config) if config.architecture == "texture" else Generator(config)
+
+
+def build_models(config: TrainingConfig) -> tuple[nn.Module, nn.Module]:
+    generator = build_generator(config)
+    discriminator = PatchDiscriminator(config) if config.architecture == "texture" else Discriminator(config)
     init_weights(generator, config.weight_init)
     init_weights(discriminator, config.weight_init)
     return generator, discriminator
@@ -128,6 +201,7 @@ ARCHITECTURE_FIELDS = (
     "g_last_layer",
     "spectral_norm",
     "g_upsample",
+    "architecture",
 )
 
 

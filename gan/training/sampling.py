@@ -22,19 +22,23 @@ def to_uint8(images: torch.Tensor) -> np.ndarray:
     return scaled.round().to(torch.uint8).permute(0, 2, 3, 1).contiguous().cpu().numpy()
 
 
-def latents_for_seeds(seeds: Sequence[int], latent_dim: int) -> torch.Tensor:
-    """[N, latent_dim]: row i drawn from a generator seeded with seeds[i]."""
-    rows = [torch.randn(latent_dim, generator=torch.Generator().manual_seed(int(seed))) for seed in seeds]
-    return torch.stack(rows) if rows else torch.empty(0, latent_dim)
+def latents_for_seeds(seeds: Sequence[int], shape: int | tuple[int, ...]) -> torch.Tensor:
+    """[N, *shape] (a vector, or the texture generator's noise map): row i drawn from a generator seeded
+    with seeds[i]."""
+    shape = (shape,) if isinstance(shape, int) else tuple(shape)
+    rows = [torch.randn(shape, generator=torch.Generator().manual_seed(int(seed))) for seed in seeds]
+    return torch.stack(rows) if rows else torch.empty(0, *shape)
 
 
 def load_generator(path: Path, device: torch.device) -> tuple[torch.nn.Module, TrainingConfig, int]:
-    from gan.training.model import Generator
+    """A checkpoint's generator (whichever architecture its config names; its averaged weights where the
+    run kept them, `g_ema`), in eval mode."""
+    from gan.training.model import build_generator
 
     checkpoint = load_checkpoint(path, map_location=device)
-    generator = Generator(checkpoint.config)
+    generator = build_generator(checkpoint.config)
     try:
-        generator.load_state_dict(checkpoint.state["generator"])
+        generator.load_state_dict(checkpoint.state.get("generator_ema", checkpoint.state["generator"]))
     except RuntimeError as exc:
         raise CheckpointError(f"checkpoint {path.name} does not fit the generator: {exc}") from None
     return generator.to(device).eval(), checkpoint.config, checkpoint.step
@@ -51,8 +55,9 @@ def generate(
     batch_size: int = 64,
 ) -> Iterator[tuple[list[int], np.ndarray]]:
     """Yield (seeds, images [n, 128, 128, 3] uint8) batch by batch, in fp32 for reproducibility."""
+    shape = getattr(generator, "latent_shape", (latent_dim,))
     for start in range(0, len(seeds), batch_size):
         chunk = [int(s) for s in seeds[start : start + batch_size]]
-        z = latents_for_seeds(chunk, latent_dim).to(device)  # [n, latent]
+        z = latents_for_seeds(chunk, shape).to(device)  # [n, *latent shape]
         labels = torch.full((len(chunk),), class_index, dtype=torch.long, device=device)
         yield chunk, to_uint8(generator(z, labels))

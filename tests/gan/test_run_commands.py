@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import io
+import json
 from pathlib import Path
 
 import pytest
@@ -14,7 +15,7 @@ pytestmark = pytest.mark.django_db
 
 
 def _sets() -> list[str]:
-    return [f"--set={k}={v}" for k, v in TINY.items() if k not in {"classes", "steps"}]
+    return [f"--set={k}={json.dumps(v)}" for k, v in TINY.items() if k not in {"classes", "steps"}]
 
 
 def test_train_and_sample_commands_run_in_the_foreground(lym_tum: Dataset, media_root: Path) -> None:

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pytest
@@ -15,7 +16,7 @@ pytestmark = pytest.mark.django_db
 
 def _overrides_text(**changes: Any) -> str:
     values = {k: v for k, v in (TINY | changes).items() if k not in {"classes", "steps"}}
-    return "\n".join(f"{k} = {v}" for k, v in values.items())
+    return "\n".join(f"{k} = {json.dumps(v)}" for k, v in values.items())
 
 
 def test_launch_page_queues_a_training_run(
