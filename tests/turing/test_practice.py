@@ -145,3 +145,36 @@ def test_a_practice_pool_of_another_size_is_refused(real_lym: Dataset, synthetic
     big.save()
     problems = plan_problems(real_lym, synthetic_lym, practice_items=2, practice_datasets=[real_lym, big])
     assert any("mix patch sizes" in p and "big" in p for p in problems)
+
+
+def test_the_builder_makes_a_study_with_practice_and_repeat_reads_and_copies_them(
+    manager_client: Client, real_lym: Dataset, synthetic_lym: Dataset, expert: Any
+) -> None:
+    data = {
+        "name": "with practice",
+        "tissue_class": "LYM",
+        "real_datasets": [real_lym.pk],
+        "synthetic_datasets": [synthetic_lym.pk],
+        "items_per_reader": 10,
+        "real_parts": 1,
+        "synthetic_parts": 1,
+        "same_items_for_all": "on",
+        "ask_confidence": "on",
+        "equivalence_margin": 0.1,
+        "alpha": 0.05,
+        "readers": [expert.pk],
+        "practice_items": 4,
+        "repeat_share": 0.2,
+        "repeat_gap": 3,
+    }
+    refused = manager_client.post(reverse("turing:study_new"), data | {"preview": "1"}).content.decode()
+    assert "A practice phase needs the pools its patches come from." in refused
+    data["practice_datasets"] = [real_lym.pk, synthetic_lym.pk]
+    created = manager_client.post(reverse("turing:study_new"), data | {"create": "1"})
+    study = Study.objects.get()
+    assert created["Location"] == reverse("turing:study_detail", args=[study.pk])
+    assert study.practice.count() == 4 and study.repeat_share == 0.2 and study.assignments.get().total == 12
+    detail = manager_client.get(created["Location"]).content.decode()
+    assert "Practice: 4 patches" in detail and "Repeat reads: 20%" in detail
+    copy = manager_client.get(reverse("turing:study_new") + f"?copy={study.pk}").content.decode()
+    assert 'name="practice_items" value="4"' in copy and 'name="repeat_share" value="0.2"' in copy
