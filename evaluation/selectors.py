@@ -143,6 +143,11 @@ def repeat_read_pairs(*, study: Study) -> list[agreement.ReadPair]:
     ]
 
 
+def study_within_reader(*, study: Study) -> agreement.WithinReader | None:
+    """The within-reader agreement of a study with repeat reads (None for a study without)."""
+    return agreement.within_reader(repeat_read_pairs(study=study)) if study.repeat_share else None
+
+
 def study_clicks(*, study: Study) -> list[tuple[float, float]]:
     rows = Answer.objects.filter(
         assignment__study=study, click_x__isnull=False, click_y__isnull=False, read=1

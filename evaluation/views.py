@@ -26,7 +26,6 @@ from core.charts import (
 )
 from core.roles import IsStudyManager, study_manager_required
 from evaluation import arms, selectors, services, stats
-from evaluation.agreement import within_reader
 from evaluation.csv_export import csv_dict_lines, csv_lines
 from evaluation.forms import AugmentationForm, ClassifierForm, CopyingCheckForm, FidReportForm
 from evaluation.models import AugmentationExperiment, Classifier, CopyingCheck, FidReport
@@ -192,9 +191,7 @@ def study_report(request: HttpRequest, study_id: int) -> HttpResponse:
             "copying": selectors.study_copying(study=study),
             "reading": reading_time(records, study.too_fast_ms),
             "experience": selectors.experience_rows(study=study, result=result),
-            "within_reader": within_reader(selectors.repeat_read_pairs(study=study))
-            if study.repeat_share
-            else None,
+            "within_reader": selectors.study_within_reader(study=study),
             "reasons": selectors.reason_rows(study=study) if study.ask_reasons else [],
             "clicks": _data_uri(
                 heatmap_svg(
@@ -343,9 +340,7 @@ def _export(study: Study, kind: str, names: bool) -> StreamingHttpResponse:
             selectors.summary_rows(
                 result=result,
                 protocol_hash=study.protocol_hash,
-                within_reader=within_reader(selectors.repeat_read_pairs(study=study))
-                if study.repeat_share
-                else None,
+                within_reader=selectors.study_within_reader(study=study),
             ),
         )
     elif kind == "mrmc":

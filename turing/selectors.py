@@ -287,7 +287,7 @@ def practice_score(*, assignment: Assignment) -> tuple[int, int]:
 
 def practice_pending(*, assignment: Assignment) -> bool:
     """The reader has practice patches left (a study's practice comes before its first test patch)."""
-    return practice_score(assignment=assignment)[0] < len(assignment.practice_order)
+    return PracticeAnswer.objects.filter(assignment=assignment).count() < len(assignment.practice_order)
 
 
 def practice_image_bytes(*, token: str, user: Any) -> bytes:

@@ -471,15 +471,21 @@ def _create_items(
     return created
 
 
+def _blinded_pngs(patch_ids: Iterable[int], jpeg_quality: int) -> dict[int, bytes]:
+    """Patch id -> the blinded bytes an expert receives for it, through the study's final pipeline
+    (`jpeg_quality`: its harmonisation, 0 for none); made once per item, never per request."""
+    files = dict(Patch.objects.filter(pk__in=set(patch_ids)).values_list("pk", "image"))
+    pngs = {}
+    for patch_id, name in files.items():
+        with default_storage.open(name, "rb") as handle:
+            pngs[patch_id] = imaging.blinded_png(handle.read(), jpeg_quality)
+    return pngs
+
+
 def item_images_make(*, items: Sequence[StudyItem], jpeg_quality: int = 0) -> None:
-    """Make, once, the blinded bytes each item is served as (see `StudyItemImage`), through the
-    study's final pipeline (`jpeg_quality`: its harmonisation, 0 for none)."""
-    files = dict(Patch.objects.filter(pk__in={i.patch_id for i in items}).values_list("pk", "image"))
-    images = []
-    for item in items:
-        with default_storage.open(files[item.patch_id], "rb") as handle:
-            png = imaging.blinded_png(handle.read(), jpeg_quality)
-        images.append(StudyItemImage(item_id=item.pk, png=png))
+    """Make, once, the blinded bytes each item is served as (see `StudyItemImage`)."""
+    pngs = _blinded_pngs((i.patch_id for i in items), jpeg_quality)
+    images = [StudyItemImage(item_id=item.pk, png=pngs[item.patch_id]) for item in items]
     StudyItemImage.objects.bulk_create(images, batch_size=200)
 
 
@@ -609,13 +615,9 @@ def _draw_practice(study: Study, plan: StudyPlan) -> list[PracticeItem]:
     for source, n in ((Source.REAL, plan.practice_real), (Source.SYNTHETIC, plan.practice_synthetic)):
         ids = list(_pool(pools, study.tissue_class, source).values_list("id", flat=True))
         drawn += [(pid, source) for pid in _draw(ids, n, rng)]
-    files = dict(Patch.objects.filter(pk__in=[pid for pid, _ in drawn]).values_list("pk", "image"))
-    items = []
-    for i in rng.permutation(len(drawn)):
-        pid, source = drawn[i]
-        with default_storage.open(files[pid], "rb") as handle:
-            png = imaging.blinded_png(handle.read(), study.harmonise_jpeg_quality)
-        items.append(PracticeItem(study=study, patch_id=pid, truth=source, png=png))
+    pngs = _blinded_pngs((pid for pid, _ in drawn), study.harmonise_jpeg_quality)
+    shuffled = [drawn[i] for i in rng.permutation(len(drawn))]
+    items = [PracticeItem(study=study, patch_id=pid, truth=truth, png=pngs[pid]) for pid, truth in shuffled]
     return PracticeItem.objects.bulk_create(items)
 
 
@@ -998,18 +1000,21 @@ def _record_shown(*, assignment_id: int, token: str, position: int, read: int) -
         )
 
 
-def second_session_opens(*, assignment: Assignment) -> Any:
-    """When a reader's second session (repeat reads after a washout) opens: the washout after their last
-    first read; None when the study has no washout or the first session is not over."""
+def second_session_wait(*, assignment: Assignment, answered: int) -> Any:
+    """When the reader's second session (repeat reads after a washout) opens, while they wait for it: at
+    the end of their first session, until the washout after their last first read is over; else None."""
+    if answered != assignment.first_reads or answered >= assignment.total:
+        return None  # mid-session, finished, or a study without repeat reads
     days = assignment.study.repeat_washout_days
-    if not days or assignment.first_reads >= assignment.total:
-        return None
     last = (
-        Answer.objects.filter(assignment=assignment, position=assignment.first_reads - 1)
+        Answer.objects.filter(assignment=assignment, position=answered - 1)
         .values_list("answered_at", flat=True)
         .first()
+        if days
+        else None
     )
-    return None if last is None else last + timedelta(days=days)
+    opens = None if last is None else last + timedelta(days=days)
+    return opens if opens is not None and timezone.now() < opens else None
 
 
 def answer_next(*, assignment: Assignment, answered: int | None = None) -> NextItem:
@@ -1017,18 +1022,17 @@ def answer_next(*, assignment: Assignment, answered: int | None = None) -> NextI
 
     Answers fill a reader's order from the start (only the first unanswered item is ever served),
     so the next position is the number answered; a caller that knows it passes it in. A repeat read is
-    the item's read 2; a second session waits for its washout (`second_session_opens`).
+    the item's read 2; a second session waits for its washout (`second_session_wait`).
     """
     if answered is None:
         answered = assignment_answered_count(assignment=assignment)
     total = assignment.total
     if answered >= total:
         return NextItem(None, total, total, answered, None)
+    opens = second_session_wait(assignment=assignment, answered=answered)
+    if opens is not None:
+        return NextItem(None, answered, total, answered, None, opens_at=opens)
     order = assignment.order
-    if answered == assignment.first_reads:  # only a study with repeat reads gets here before the end
-        opens = second_session_opens(assignment=assignment)
-        if opens is not None and timezone.now() < opens:
-            return NextItem(None, answered, total, answered, None, opens_at=opens)
     token = order[answered]
     read = 1 + order[:answered].count(token)
     _record_shown(assignment_id=assignment.pk, token=token, position=answered, read=read)

@@ -9,7 +9,6 @@ from django.contrib.auth.forms import SetPasswordForm
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
-from django.utils import timezone
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
@@ -17,7 +16,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from core.roles import study_manager_required
 from turing import selectors, services
 from turing.forms import DEFAULT_ITEMS_PER_READER, InviteForm, ReaderProfileForm, StudyForm
-from turing.models import Assignment, Invitation, Study
+from turing.models import Invitation, Study
 
 # --- Experts ------------------------------------------------------------------------------------
 
@@ -38,7 +37,8 @@ def study_read(request: HttpRequest, study_id: int) -> HttpResponse:
     assignment = selectors.assignment_for_reader(study_id=study_id, user=request.user)
     request.session.modified = True  # renews the session: no time limit between sittings
     answered = selectors.assignment_answered_count(assignment=assignment)
-    if answered >= assignment.total or _waiting_for_washout(assignment, answered):
+    waiting = services.second_session_wait(assignment=assignment, answered=answered)
+    if answered >= assignment.total or waiting is not None:
         return redirect("turing:study_done", study_id=study_id)
     if assignment.study.ask_profile and assignment.profile_at is None and answered == 0:
         return redirect("turing:study_profile", study_id=study_id)
@@ -57,13 +57,6 @@ def study_read(request: HttpRequest, study_id: int) -> HttpResponse:
     if practice:
         return redirect("turing:study_practice", study_id=study_id)
     return render(request, "turing/read.html", context | {"test_begins": bool(assignment.practice_order)})
-
-
-def _waiting_for_washout(assignment: Assignment, answered: int) -> bool:
-    if answered != assignment.first_reads or answered >= assignment.total:
-        return False
-    opens = services.second_session_opens(assignment=assignment)
-    return opens is not None and timezone.now() < opens
 
 
 # The up-front time estimate: a working assumption of a reader's time per patch (the report shows the
@@ -113,9 +106,8 @@ def study_done(request: HttpRequest, study_id: int) -> HttpResponse:
         "answered": answered,
         "total": assignment.total,
         "remaining": assignment.total - answered,
+        "second_session": services.second_session_wait(assignment=assignment, answered=answered),
     }
-    if answered == assignment.first_reads < assignment.total:
-        context["second_session"] = services.second_session_opens(assignment=assignment)
     return render(
         request, "turing/done.html", context | {"personal": selectors.personal_result(assignment=assignment)}
     )

@@ -22,7 +22,7 @@ from torch import nn
 from gan.training.checkpoint import CheckpointError, load_checkpoint, require_compatible, save_checkpoint
 from gan.training.config import TrainingConfig
 from gan.training.data import PackedPatches, batch_indices, load_batch
-from gan.training.model import TEXTURE_DOWNSCALE, build_models
+from gan.training.model import build_models, latent_shape
 from gan.training.runtime import augment, autocast, determinism, diff_augment, environment
 from gan.training.sampling import to_uint8
 
@@ -87,17 +87,11 @@ class Trainer:
             self._d = torch.compile(self.discriminator)  # type: ignore[assignment]
         self.real_target = 1.0 - config.label_smoothing
 
-    def latent_shape(self, side: int) -> tuple[int, ...]:
-        """One image's noise: the paper's vector, or the texture generator's map for an image of `side`."""
-        if self.config.architecture == "texture":
-            return (self.config.latent_dim, side // TEXTURE_DOWNSCALE, side // TEXTURE_DOWNSCALE)
-        return (self.config.latent_dim,)
-
     def random_inputs(self, step: int) -> tuple[torch.Tensor, torch.Tensor, torch.Generator]:
         """The step's latent vectors [B, *latent] and fake labels [B], drawn on the CPU, then moved."""
         rng = torch.Generator().manual_seed(step_seed(self.config.seed, step, 1))
-        side = self.config.train_crop or self.config.image_size
-        z = torch.randn(self.config.batch_size, *self.latent_shape(side), generator=rng)
+        shape = latent_shape(self.config, self.config.train_crop or None)
+        z = torch.randn(self.config.batch_size, *shape, generator=rng)
         labels = torch.randint(self.config.num_classes, (self.config.batch_size,), generator=rng)
         return z.to(self.device, non_blocking=True), labels.to(self.device, non_blocking=True), rng
 
@@ -208,8 +202,7 @@ class Trainer:
         config = self.config
         k = config.grid_per_class
         rng = torch.Generator().manual_seed(step_seed(config.seed, 0, 99))
-        shape = self.latent_shape(config.image_size)
-        z = torch.randn(config.num_classes * k, *shape, generator=rng).to(self.device)
+        z = torch.randn(config.num_classes * k, *latent_shape(config), generator=rng).to(self.device)
         labels = torch.arange(config.num_classes).repeat_interleave(k).to(self.device)
         sampler = self.sampler()
         sampler.eval()  # batch norm's running statistics, as sampling uses them; no update

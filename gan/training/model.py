@@ -25,6 +25,15 @@ _LAST_KERNEL = {"conv7": 7, "conv3": 3, "conv1": 1}
 TEXTURE_DOWNSCALE = 16  # the texture generator's noise map is 1/16 of the image's side
 
 
+def latent_shape(config: TrainingConfig, side: int | None = None) -> tuple[int, ...]:
+    """One image's noise: the paper's vector, or the texture generator's map for an image of `side` px
+    (default: the config's image size)."""
+    if config.architecture != "texture":
+        return (config.latent_dim,)
+    cells = (side or config.image_size) // TEXTURE_DOWNSCALE
+    return (config.latent_dim, cells, cells)
+
+
 def _planes(labels: torch.Tensor, num_classes: int, like: torch.Tensor) -> torch.Tensor:
     """One constant plane per class, 1 on the label's: [N, C, H, W] the size of `like` [N, *, H, W]."""
     onehot = F.one_hot(labels, num_classes).to(like.dtype)  # [N, C]
@@ -37,7 +46,7 @@ class Generator(nn.Module):
     def __init__(self, config: TrainingConfig) -> None:
         super().__init__()
         self.latent_dim = config.latent_dim
-        self.latent_shape = (config.latent_dim,)
+        self.latent_shape = latent_shape(config)
         self.num_classes = config.num_classes
         filters = config.g_filters
         self.filters = filters
@@ -110,8 +119,7 @@ class TextureGenerator(nn.Module):
     def __init__(self, config: TrainingConfig) -> None:
         super().__init__()
         self.num_classes = config.num_classes
-        side = config.image_size // TEXTURE_DOWNSCALE
-        self.latent_shape = (config.latent_dim, side, side)
+        self.latent_shape = latent_shape(config)
         f = config.g_filters
         widths = [3 * f, 2 * f, 3 * f // 2, f]
         self.project = nn.Conv2d(
