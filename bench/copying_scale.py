@@ -10,10 +10,10 @@ pixel features themselves on real-sized patches. Prints the figures.
 
 from __future__ import annotations
 
-import argparse
 import resource
 import sys
 import time
+from argparse import ArgumentParser, RawDescriptionHelpFormatter
 from pathlib import Path
 
 import numpy as np
@@ -24,9 +24,7 @@ from evaluation import copying
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
+    parser = ArgumentParser(description=__doc__, formatter_class=RawDescriptionHelpFormatter)
     parser.add_argument("--synthetic", type=int, default=2534)
     parser.add_argument("--training", type=int, default=89434)
     parser.add_argument("--classifier-dim", type=int, default=128)

@@ -19,10 +19,10 @@ or a checkpoint you name), samples LYM patches from it, and prints:
 
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 import time
+from argparse import ArgumentParser, RawDescriptionHelpFormatter
 from pathlib import Path
 
 import numpy as np
@@ -36,7 +36,7 @@ from gan.training import health
 from gan.training.config import TrainingConfig, demo_config
 from gan.training.data import PackedPatches, batch_indices, load_batch
 from gan.training.loop import Trainer
-from gan.training.sampling import generate, load_generator
+from gan.training.sampling import generate_all, load_generator
 
 DEMO = Path(__file__).resolve().parents[1] / "demo" / "data"
 
@@ -77,9 +77,7 @@ def pairwise_mean(features: np.ndarray) -> float:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
+    parser = ArgumentParser(description=__doc__, formatter_class=RawDescriptionHelpFormatter)
     parser.add_argument(
         "--steps", type=int, default=demo_config().steps, help="demo training steps (default: the demo's)"
     )
@@ -101,18 +99,7 @@ def main() -> None:
     if not args.checkpoint:
         generator = train(config, data, device)
     lym = config.classes.index("LYM")
-    synthetic = np.concatenate(
-        [
-            batch
-            for _, batch in generate(
-                generator,
-                class_index=lym,
-                seeds=range(args.count),
-                latent_dim=config.latent_dim,
-                device=device,
-            )
-        ]
-    )
+    synthetic = generate_all(generator, class_index=lym, seeds=range(args.count), device=device)
     real_lym = images[labels == lym]
     if args.grid:
         rows = [np.concatenate(list(synthetic[r * 4 : r * 4 + 4]), axis=1) for r in range(4)]

@@ -11,11 +11,11 @@ should cost under 20% of the time.
 
 from __future__ import annotations
 
-import argparse
 import os
 import sys
 import tempfile
 import time
+from argparse import ArgumentParser, RawDescriptionHelpFormatter
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
@@ -23,9 +23,7 @@ sys.path.insert(0, str(REPO))
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
+    parser = ArgumentParser(description=__doc__, formatter_class=RawDescriptionHelpFormatter)
     parser.add_argument("--count", type=int, default=256)
     parser.add_argument("--batch", type=int, default=64)
     parser.add_argument("--device", default="auto")
@@ -76,7 +74,6 @@ def main() -> None:
             generator,
             class_index=2,
             seeds=seeds[: args.batch],
-            latent_dim=loaded.latent_dim,
             device=device,
             batch_size=args.batch,
         )
@@ -87,7 +84,6 @@ def main() -> None:
         generator,
         class_index=2,
         seeds=seeds,
-        latent_dim=loaded.latent_dim,
         device=device,
         batch_size=args.batch,
     ):

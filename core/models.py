@@ -76,6 +76,11 @@ class LoginFailure(models.Model):
         return f"failed log-in for {self.username!r} from {self.address} at {self.at}"
 
 
+def measured() -> models.FloatField[float | None, float | None]:
+    """A figure a job measures: empty (null) until it has."""
+    return models.FloatField(null=True, blank=True)
+
+
 class JobRecord(models.Model):
     """What every job-backed record has (a training run, an FID report, ...): its job, who asked, when.
 

@@ -77,28 +77,30 @@ def study_managers_group() -> Group:
 
 
 def job_start(
-    *,
     kind: JobKind,
-    record: type[RecordT],
+    record: RecordT,
+    *,
     title: str,
     created_by: Any = None,
-    params: dict[str, Any] | None = None,
+    device: str = "auto",
     enqueue: bool = True,
-    **fields: Any,
 ) -> RecordT:
-    """Create a job of `kind` and the record that describes it (a run, a report, ...) in one
-    transaction; the task is sent once both are committed (`enqueue=False`: a command runs it)."""
+    """Create a job of `kind` and save `record`, the unsaved row that describes it (a run, a report, ...),
+    in one transaction; the task is sent once both are committed (`enqueue=False`: a command runs it).
+    The job runs on `device` ("auto", "cpu", "cuda", "cuda:1"...), its only parameter."""
     with transaction.atomic():
-        job = job_create(
+        record.job = job_create(
             kind=kind.kind,
             task_name=kind.task_name,
             queue=kind.queue,
             title=title,
-            params=params,
+            params={"device": device},
             created_by=created_by,
             enqueue=enqueue,
         )
-        return record._default_manager.create(job=job, created_by=job.created_by, **fields)
+        record.created_by = record.job.created_by
+        record.save(force_insert=True)
+        return record
 
 
 def job_create(

@@ -2,13 +2,14 @@ from __future__ import annotations
 
 from django import forms
 
-from gan.models import Dataset, SamplingRun, Source
+from gan.forms import dataset_field, sampling_run_field
+from gan.models import Source
 
 
 class FidReportForm(forms.Form):
-    sampling_run = forms.ModelChoiceField(queryset=SamplingRun.objects.select_related("checkpoint__run"))
-    real_dataset = forms.ModelChoiceField(
-        queryset=Dataset.objects.filter(source=Source.REAL),
+    sampling_run = sampling_run_field()
+    real_dataset = dataset_field(
+        Source.REAL,
         required=False,
         help_text="Default: the dataset the GAN was trained on.",
     )
@@ -22,17 +23,17 @@ class FidReportForm(forms.Form):
 
 
 class ClassifierForm(forms.Form):
-    dataset = forms.ModelChoiceField(queryset=Dataset.objects.filter(source=Source.REAL))
+    dataset = dataset_field(Source.REAL)
     epochs = forms.IntegerField(min_value=1, max_value=500, initial=10)
 
 
 class AugmentationForm(forms.Form):
-    train_dataset = forms.ModelChoiceField(queryset=Dataset.objects.filter(source=Source.REAL))
-    test_dataset = forms.ModelChoiceField(
-        queryset=Dataset.objects.filter(source=Source.REAL),
+    train_dataset = dataset_field(Source.REAL)
+    test_dataset = dataset_field(
+        Source.REAL,
         help_text="From other slides than the training set.",
     )
-    sampling_run = forms.ModelChoiceField(queryset=SamplingRun.objects.select_related("checkpoint__run"))
+    sampling_run = sampling_run_field()
     tissue_class = forms.CharField(max_length=8, initial="LYM")
     amounts = forms.CharField(
         initial="0,100,500,1000", help_text="Synthetic patches of the class to add, per arm."
@@ -57,9 +58,9 @@ class AugmentationForm(forms.Form):
 
 
 class CopyingCheckForm(forms.Form):
-    synthetic_dataset = forms.ModelChoiceField(queryset=Dataset.objects.filter(source=Source.SYNTHETIC))
-    reference_dataset = forms.ModelChoiceField(
-        queryset=Dataset.objects.filter(source=Source.REAL),
+    synthetic_dataset = dataset_field(Source.SYNTHETIC)
+    reference_dataset = dataset_field(
+        Source.REAL,
         required=False,
         label="Training patches",
         help_text="Default, for patches sampled here: the dataset their GAN was trained on.",

@@ -1,22 +1,29 @@
 from __future__ import annotations
 
+from typing import Any
+
 from django.db import models
 
-from core.models import JobRecord
+from core.models import JobRecord, measured
+
+
+def _dataset() -> models.ForeignKey[Any, Any]:
+    """A dataset the record reads; kept while the record is (datasets do not list their evaluations)."""
+    return models.ForeignKey("gan.Dataset", on_delete=models.PROTECT, related_name="+")
 
 
 class FidReport(JobRecord):
     """FID, KID and precision/recall of a sampling run's patches against real patches of the same class."""
 
     sampling_run = models.ForeignKey("gan.SamplingRun", on_delete=models.CASCADE, related_name="fid_reports")
-    real_dataset = models.ForeignKey("gan.Dataset", on_delete=models.PROTECT, related_name="+")
+    real_dataset = _dataset()
     n_images = models.PositiveIntegerField(help_text="Images on each side.")
     seed = models.BigIntegerField(default=0, help_text="Draws the real (and synthetic) images used.")
-    fid = models.FloatField(null=True, blank=True)
-    kid_mean = models.FloatField(null=True, blank=True)
-    kid_std = models.FloatField(null=True, blank=True)
-    precision = models.FloatField(null=True, blank=True)
-    recall = models.FloatField(null=True, blank=True)
+    fid = measured()
+    kid_mean = measured()
+    kid_std = measured()
+    precision = measured()
+    recall = measured()
     protocol = models.JSONField(default=dict, blank=True)
     # Frechet distance, KID and class agreement from our own tissue classifier, when one was trained.
     second_opinion = models.JSONField(default=dict, blank=True)
@@ -32,7 +39,7 @@ class FidReport(JobRecord):
 class Classifier(JobRecord):
     """A tissue classifier trained on real patches: the second opinion beside FID."""
 
-    dataset = models.ForeignKey("gan.Dataset", on_delete=models.PROTECT, related_name="+")
+    dataset = _dataset()
     config = models.JSONField()
     weights = models.FileField(max_length=300, blank=True)
     metrics = models.JSONField(default=dict, blank=True)
@@ -44,8 +51,8 @@ class Classifier(JobRecord):
 class AugmentationExperiment(JobRecord):
     """Train the tissue classifier with and without synthetic patches of one class; test on real ones."""
 
-    train_dataset = models.ForeignKey("gan.Dataset", on_delete=models.PROTECT, related_name="+")
-    test_dataset = models.ForeignKey("gan.Dataset", on_delete=models.PROTECT, related_name="+")
+    train_dataset = _dataset()
+    test_dataset = _dataset()
     sampling_run = models.ForeignKey("gan.SamplingRun", on_delete=models.PROTECT, related_name="+")
     tissue_class = models.CharField(max_length=8)
     # The stored protocol: amounts, fraction, seeds, classes and the classifier's config.
@@ -60,7 +67,7 @@ class CopyingCheck(JobRecord):
     """Does a synthetic set hold (near-)copies of the real patches its generator learnt from?"""
 
     synthetic_dataset = models.ForeignKey("gan.Dataset", on_delete=models.CASCADE, related_name="+")
-    reference_dataset = models.ForeignKey("gan.Dataset", on_delete=models.PROTECT, related_name="+")
+    reference_dataset = _dataset()
     # {"rule": ..., "spaces": {"pixels": SpaceResult.as_dict(), "classifier": ...}, "seconds": ...}
     results = models.JSONField(default=dict, blank=True)
 

@@ -3,6 +3,7 @@ from __future__ import annotations
 import base64
 import itertools
 import math
+from typing import Any
 
 from django.http import Http404, HttpRequest, HttpResponse, StreamingHttpResponse
 from django.http.response import HttpResponseBase
@@ -24,6 +25,7 @@ from core.charts import (
     roc_curves_svg,
     stacked_share_chart_svg,
 )
+from core.forms import form_submit
 from core.roles import IsStudyManager, study_manager_required
 from evaluation import arms, selectors, services, stats
 from evaluation.csv_export import csv_dict_lines, csv_lines
@@ -64,17 +66,15 @@ def report_list(request: HttpRequest) -> HttpResponse:
 @require_POST
 def classifier_new(request: HttpRequest) -> HttpResponse:
     form = ClassifierForm(request.POST)
-    if form.is_valid():
-        try:
-            classifier = services.classifier_train_start(
-                dataset=form.cleaned_data["dataset"],
-                epochs=form.cleaned_data["epochs"],
-                created_by=request.user,
-            )
-        except services.ClassifierError as exc:
-            form.add_error(None, str(exc))
-        else:
-            return redirect("job_detail", job_id=classifier.job_id)
+    classifier = form_submit(
+        form,
+        lambda data: services.classifier_train_start(
+            dataset=data["dataset"], epochs=data["epochs"], created_by=request.user
+        ),
+        services.ClassifierError,
+    )
+    if classifier is not None:
+        return redirect("job_detail", job_id=classifier.job_id)
     return _report_list(request, classifier_form=form)
 
 
@@ -82,20 +82,19 @@ def classifier_new(request: HttpRequest) -> HttpResponse:
 @require_POST
 def fid_report_new(request: HttpRequest) -> HttpResponse:
     form = FidReportForm(request.POST)
-    if form.is_valid():
-        data = form.cleaned_data
-        try:
-            report = services.fid_report_start(
-                sampling_run=data["sampling_run"],
-                real_dataset=data["real_dataset"],
-                n_images=data["n_images"],
-                seed=data["seed"],
-                created_by=request.user,
-            )
-        except services.ReportError as exc:
-            form.add_error(None, str(exc))
-        else:
-            return redirect("evaluation:fid_report", report_id=report.pk)
+    report = form_submit(
+        form,
+        lambda data: services.fid_report_start(
+            sampling_run=data["sampling_run"],
+            real_dataset=data["real_dataset"],
+            n_images=data["n_images"],
+            seed=data["seed"],
+            created_by=request.user,
+        ),
+        services.ReportError,
+    )
+    if report is not None:
+        return redirect("evaluation:fid_report", report_id=report.pk)
     return _report_list(request, fid_form=form)
 
 
@@ -105,18 +104,17 @@ def copying_list(request: HttpRequest) -> HttpResponse:
     """The copying checks, and a form to start one (`?dataset=<id>` chooses the synthetic set)."""
     initial = {"synthetic_dataset": request.GET.get("dataset")}
     form = CopyingCheckForm(request.POST or None, initial=initial)
-    if request.method == "POST" and form.is_valid():
-        data = form.cleaned_data
-        try:
-            check = services.copying_check_start(
-                synthetic_dataset=data["synthetic_dataset"],
-                reference_dataset=data["reference_dataset"],
-                created_by=request.user,
-            )
-        except services.EvaluationError as exc:
-            form.add_error(None, str(exc))
-        else:
-            return redirect("job_detail", job_id=check.job_id)
+    check = form_submit(
+        form,
+        lambda data: services.copying_check_start(
+            synthetic_dataset=data["synthetic_dataset"],
+            reference_dataset=data["reference_dataset"],
+            created_by=request.user,
+        ),
+        services.EvaluationError,
+    )
+    if check is not None:
+        return redirect("job_detail", job_id=check.job_id)
     checks = CopyingCheck.objects.select_related("synthetic_dataset", "reference_dataset", "job")[:50]
     return render(request, "evaluation/copying_list.html", {"form": form, "checks": checks})
 
@@ -387,24 +385,23 @@ class StudyExportApi(APIView):
 @require_http_methods(["GET", "POST"])
 def augmentation_list(request: HttpRequest) -> HttpResponse:
     form = AugmentationForm(request.POST or None)
-    if request.method == "POST" and form.is_valid():
-        data = form.cleaned_data
-        try:
-            plan = services.augmentation_plan(
-                train_dataset=data["train_dataset"],
-                test_dataset=data["test_dataset"],
-                sampling_run=data["sampling_run"],
-                tissue_class=data["tissue_class"],
-                amounts=data["amounts"],
-                fraction=data["fraction"],
-                seeds=data["seeds"],
-                classifier={"epochs": data["epochs"]},
-            )
-            experiment = services.augmentation_start(plan=plan, created_by=request.user)
-        except services.ExperimentError as exc:
-            form.add_error(None, str(exc))
-        else:
-            return redirect("evaluation:augmentation_detail", experiment_id=experiment.pk)
+
+    def start(data: dict[str, Any]) -> AugmentationExperiment:
+        plan = services.augmentation_plan(
+            train_dataset=data["train_dataset"],
+            test_dataset=data["test_dataset"],
+            sampling_run=data["sampling_run"],
+            tissue_class=data["tissue_class"],
+            amounts=data["amounts"],
+            fraction=data["fraction"],
+            seeds=data["seeds"],
+            classifier={"epochs": data["epochs"]},
+        )
+        return services.augmentation_start(plan=plan, created_by=request.user)
+
+    experiment = form_submit(form, start, services.ExperimentError)
+    if experiment is not None:
+        return redirect("evaluation:augmentation_detail", experiment_id=experiment.pk)
     experiments = AugmentationExperiment.objects.select_related("job", "train_dataset", "test_dataset")[:50]
     return render(request, "evaluation/augmentation_list.html", {"form": form, "experiments": experiments})
 

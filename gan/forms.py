@@ -6,7 +6,7 @@ from typing import Any
 from django import forms
 
 from gan.imaging import PATCH_SIZE, SIZE_RANGE
-from gan.models import Checkpoint, Dataset, Source
+from gan.models import Checkpoint, Dataset, SamplingRun, Source
 from gan.services.datasets import GENERATOR_KINDS, DatasetImportError, generator_describe
 from gan.sources import DEFAULT_CLASSES, KNOWN_CLASSES, PAPER_SYNTHETIC_COUNT
 
@@ -14,6 +14,15 @@ SIZE_HELP = (
     f"Patch size in px: {PATCH_SIZE}, the paper's, unless your generator makes another. One per study."
 )
 SYNTHETIC_HELP = "Made by a generator outside histoturing: describe it below."
+
+
+def dataset_field(source: str, **options: Any) -> forms.ModelChoiceField:
+    """A choice of one dataset of `source` (real or synthetic patches)."""
+    return forms.ModelChoiceField(queryset=Dataset.objects.filter(source=source), **options)
+
+
+def sampling_run_field(**options: Any) -> forms.ModelChoiceField:
+    return forms.ModelChoiceField(queryset=SamplingRun.objects.select_related("checkpoint__run"), **options)
 
 
 class DatasetImportForm(forms.Form):
@@ -80,10 +89,7 @@ class DatasetImportForm(forms.Form):
 
 
 class TrainingRunForm(forms.Form):
-    dataset = forms.ModelChoiceField(
-        queryset=Dataset.objects.filter(source=Source.REAL),
-        help_text="A real dataset holding every chosen class.",
-    )
+    dataset = dataset_field(Source.REAL, help_text="A real dataset holding every chosen class.")
     classes = forms.MultipleChoiceField(
         choices=[(c, c) for c in KNOWN_CLASSES],
         initial=list(DEFAULT_CLASSES),

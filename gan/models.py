@@ -3,7 +3,7 @@ from __future__ import annotations
 from django.conf import settings
 from django.db import models
 
-from core.models import JobRecord
+from core.models import JobRecord, measured
 
 
 class Source(models.TextChoices):
@@ -105,11 +105,11 @@ class TrainingRun(JobRecord):
     sample_after = models.JSONField(default=dict, blank=True)
     step = models.PositiveIntegerField(default=0)
     epoch = models.PositiveIntegerField(default=0)
-    loss_d_real = models.FloatField(null=True, blank=True)
-    loss_d_fake = models.FloatField(null=True, blank=True)
-    loss_g = models.FloatField(null=True, blank=True)
-    images_per_second = models.FloatField(null=True, blank=True)
-    seconds_left = models.FloatField(null=True, blank=True)
+    loss_d_real = measured()
+    loss_d_fake = measured()
+    loss_g = measured()
+    images_per_second = measured()
+    seconds_left = measured()
     # [[step, loss_d_real, loss_d_fake, loss_g], ...] at every log interval.
     history = models.JSONField(default=list, blank=True)
     grid = models.FileField(upload_to="runs/", max_length=300, blank=True)

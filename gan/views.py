@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-import uuid
+from typing import Any
 
 from django.conf import settings
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse, JsonResponse
@@ -9,6 +9,8 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods
 
 from core.charts import line_chart_svg
+from core.forms import form_submit
+from core.models import Job
 from core.roles import study_manager_required
 from core.selectors import jobs_recent
 from gan import selectors, services
@@ -57,36 +59,22 @@ def dataset_detail(request: HttpRequest, dataset_id: int) -> HttpResponse:
 @require_http_methods(["GET", "POST"])
 def dataset_import(request: HttpRequest) -> HttpResponse:
     form = DatasetImportForm(request.POST or None, request.FILES or None)
-    if request.method == "POST" and form.is_valid():
-        data = form.cleaned_data
-        try:
-            if data.get("archive"):
-                uploads = settings.DATA_DIR / "uploads"
-                uploads.mkdir(parents=True, exist_ok=True)
-                target = uploads / f"{uuid.uuid4().hex}.zip"
-                with target.open("wb") as out:
-                    for chunk in data["archive"].chunks():
-                        out.write(chunk)
-                name = data["name"] or data["archive"].name.rsplit("/", 1)[-1].removesuffix(".zip")
-                owned = True
-            else:
-                target = services.import_path_resolve(relative=data["server_path"])
-                name, owned = data["name"] or None, False
-            job = services.dataset_import_start(
-                path=target,
-                name=name,
-                classes=data["classes"],
-                created_by=request.user,
-                delete_source_after=owned,
-                generator=data["generator_record"],
-                size=data["size"],
-            )
-        except services.DatasetImportError as exc:
-            if data.get("archive"):  # refused before a job owned the upload
-                target.unlink(missing_ok=True)
-            form.add_error(None, str(exc))
-        else:
-            return redirect("job_detail", job_id=job.pk)
+
+    def start(data: dict[str, Any]) -> Job:
+        common = {
+            "classes": data["classes"],
+            "created_by": request.user,
+            "generator": data["generator_record"],
+            "size": data["size"],
+        }
+        if data.get("archive"):
+            return services.dataset_import_upload(archive=data["archive"], name=data["name"], **common)
+        path = services.import_path_resolve(relative=data["server_path"])
+        return services.dataset_import_start(path=path, name=data["name"] or None, **common)
+
+    job = form_submit(form, start, services.DatasetImportError)
+    if job is not None:
+        return redirect("job_detail", job_id=job.pk)
     return render(request, "gan/dataset_import.html", {"form": form, "import_root": settings.IMPORT_ROOT})
 
 
@@ -117,23 +105,22 @@ def run_list(request: HttpRequest) -> HttpResponse:
 @require_http_methods(["GET", "POST"])
 def run_new(request: HttpRequest) -> HttpResponse:
     form = TrainingRunForm(request.POST or None)
-    if request.method == "POST" and form.is_valid():
-        data = form.cleaned_data
+
+    def start(data: dict[str, Any]) -> TrainingRun:
         overrides = data["overrides"] | {"classes": data["classes"], "steps": data["steps"]}
         sample_after = (
             {"tissue_class": data["sample_class"], "count": data["sample_count"] or PAPER_SYNTHETIC_COUNT}
             if data["sample_class"]
             else None
         )
-        try:
-            config = training_services.config_build(overrides=overrides, demo=data["demo"])
-            run = training_services.training_run_start(
-                dataset=data["dataset"], config=config, created_by=request.user, sample_after=sample_after
-            )
-        except RunError as exc:
-            form.add_error(None, str(exc))
-        else:
-            return redirect("gan:run_detail", run_id=run.pk)
+        config = training_services.config_build(overrides=overrides, demo=data["demo"])
+        return training_services.training_run_start(
+            dataset=data["dataset"], config=config, created_by=request.user, sample_after=sample_after
+        )
+
+    run = form_submit(form, start, RunError)
+    if run is not None:
+        return redirect("gan:run_detail", run_id=run.pk)
     return render(request, "gan/run_new.html", {"form": form})
 
 
@@ -188,20 +175,19 @@ def run_grid(request: HttpRequest, run_id: int) -> FileResponse:
 def sampling_new(request: HttpRequest) -> HttpResponse:
     initial = {"checkpoint": request.GET.get("checkpoint")} if request.method == "GET" else None
     form = SamplingRunForm(request.POST or None, initial=initial)
-    if request.method == "POST" and form.is_valid():
-        data = form.cleaned_data
-        try:
-            run = sampling_services.sampling_run_start(
-                checkpoint=data["checkpoint"],
-                tissue_class=data["tissue_class"],
-                count=data["count"],
-                seed=data["seed"],
-                created_by=request.user,
-            )
-        except RunError as exc:
-            form.add_error(None, str(exc))
-        else:
-            return redirect("gan:sampling_detail", run_id=run.pk)
+    run = form_submit(
+        form,
+        lambda data: sampling_services.sampling_run_start(
+            checkpoint=data["checkpoint"],
+            tissue_class=data["tissue_class"],
+            count=data["count"],
+            seed=data["seed"],
+            created_by=request.user,
+        ),
+        RunError,
+    )
+    if run is not None:
+        return redirect("gan:sampling_detail", run_id=run.pk)
     return render(request, "gan/sampling_new.html", {"form": form})
 
 

@@ -52,45 +52,37 @@ def media_root(settings: Any, tmp_path: Path) -> Path:
     return Path(settings.MEDIA_ROOT)
 
 
-def _make_user(role: str, username: str) -> Any:
-    user, _ = core_services.user_create(
-        username=username, role=role, password="a-long-test-pass-1", validate=False
-    )
-    return user
+def _user(role: str, username: str) -> Any:
+    """A fixture: a user of `role` (validate=False: the test password is not checked for strength)."""
+
+    @pytest.fixture
+    def make(db: None) -> Any:
+        user, _ = core_services.user_create(
+            username=username, role=role, password="a-long-test-pass-1", validate=False
+        )
+        return user
+
+    return make
 
 
-@pytest.fixture
-def expert(db: None) -> Any:
-    return _make_user("expert", "expert-a")
+def _signed_in(user_fixture: str) -> Any:
+    """A fixture: a test client signed in as the user of the fixture named `user_fixture`."""
+
+    @pytest.fixture
+    def make(request: pytest.FixtureRequest) -> Client:
+        client = Client()
+        client.force_login(request.getfixturevalue(user_fixture))
+        return client
+
+    return make
 
 
-@pytest.fixture
-def other_expert(db: None) -> Any:
-    return _make_user("expert", "expert-b")
-
-
-@pytest.fixture
-def manager(db: None) -> Any:
-    return _make_user("manager", "manager-a")
-
-
-@pytest.fixture
-def administrator(db: None) -> Any:
-    return _make_user("administrator", "admin-a")
-
-
-@pytest.fixture
-def expert_client(expert: Any) -> Client:
-    client = Client()
-    client.force_login(expert)
-    return client
-
-
-@pytest.fixture
-def manager_client(manager: Any) -> Client:
-    client = Client()
-    client.force_login(manager)
-    return client
+expert = _user("expert", "expert-a")
+other_expert = _user("expert", "expert-b")
+manager = _user("manager", "manager-a")
+administrator = _user("administrator", "admin-a")
+expert_client = _signed_in("expert")
+manager_client = _signed_in("manager")
 
 
 # --- The real Celery worker ---------------------------------------------------------------------

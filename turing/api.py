@@ -93,6 +93,13 @@ def _first_error(errors: Any) -> str:
     return str(errors)
 
 
+def _refused(request: Request, study_id: int, detail: str, status_code: int) -> Response:
+    """A refused write. Someone else's study is a 404 whatever was wrong with the request: its existence
+    does not leak."""
+    selectors.assignment_for_reader(study_id=study_id, user=request.user)
+    return Response({"detail": detail}, status=status_code)
+
+
 class AnswerOutSerializer(serializers.Serializer):
     token = serializers.CharField()
     label = serializers.CharField()  # type: ignore[assignment]  # shadows Field.label
@@ -163,8 +170,7 @@ class ReasonsApi(APIView):
                 click=data.get("click"),
             )
         except services.AnswerError as exc:
-            selectors.assignment_for_reader(study_id=study_id, user=request.user)
-            return Response({"detail": str(exc)}, status=exc.status)
+            return _refused(request, study_id, str(exc), exc.status)
         click = None if answer.click_x is None else [answer.click_x, answer.click_y]
         return Response({"reasons": answer.reasons, "click": click})
 
@@ -210,9 +216,7 @@ class AnswerSubmitApi(APIView):
             raise ParseError("Send a JSON object with token, label and (optionally) confidence.")
         incoming = AnswerInSerializer(data=request.data)
         if not incoming.is_valid():
-            # Someone else's study is a 404 whatever was wrong with the answer: its existence does not leak.
-            selectors.assignment_for_reader(study_id=study_id, user=request.user)
-            return Response({"detail": _first_error(incoming.errors)}, status=status.HTTP_400_BAD_REQUEST)
+            return _refused(request, study_id, _first_error(incoming.errors), status.HTTP_400_BAD_REQUEST)
         data = incoming.validated_data
         try:
             result = services.answer_submit(
@@ -225,9 +229,7 @@ class AnswerSubmitApi(APIView):
                 position=data.get("position"),
             )
         except services.AnswerError as exc:
-            # Someone else's study is a 404 whatever was wrong with the answer: its existence does not leak.
-            selectors.assignment_for_reader(study_id=study_id, user=request.user)
-            return Response({"detail": str(exc)}, status=exc.status)
+            return _refused(request, study_id, str(exc), exc.status)
         answer = result.answer
         assignment = answer.assignment
         body = {

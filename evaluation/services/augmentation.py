@@ -143,18 +143,16 @@ def augmentation_start(
     """Queue the experiment a plan describes (`augmentation_plan`), or refuse it with every problem named."""
     if not plan.ok:
         raise ExperimentError(" ".join(plan.problems))
-    return job_start(
-        kind=jobs.AUGMENTATION,
-        record=AugmentationExperiment,
-        title=f"Augmentation experiment: {plan.tissue_class}, amounts {', '.join(map(str, plan.amounts))}",
-        created_by=created_by,
-        params={"device": device},
-        enqueue=enqueue,
+    record = AugmentationExperiment(
         train_dataset=plan.train_dataset,
         test_dataset=plan.test_dataset,
         sampling_run=plan.sampling_run,
         tissue_class=plan.tissue_class,
         config=plan.config,
+    )
+    title = f"Augmentation experiment: {plan.tissue_class}, amounts {', '.join(map(str, plan.amounts))}"
+    return job_start(
+        jobs.AUGMENTATION, record, title=title, created_by=created_by, device=device, enqueue=enqueue
     )
 
 

@@ -45,15 +45,9 @@ def classifier_train_start(
         config = ClassifierConfig(classes=chosen, epochs=epochs, seed=seed)
     except ValueError as exc:
         raise ClassifierError(str(exc)) from None
-    return job_start(
-        kind=jobs.CLASSIFIER_TRAIN,
-        params={"device": device},
-        record=Classifier,
-        title=f"Tissue classifier on {dataset.name} ({', '.join(chosen)})",
-        created_by=created_by,
-        dataset=dataset,
-        config=config.to_dict(),
-    )
+    record = Classifier(dataset=dataset, config=config.to_dict())
+    title = f"Tissue classifier on {dataset.name} ({', '.join(chosen)})"
+    return job_start(jobs.CLASSIFIER_TRAIN, record, title=title, created_by=created_by, device=device)
 
 
 def classifier_train_job(job: Job, context: JobContext) -> dict[str, Any]:

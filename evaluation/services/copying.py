@@ -61,16 +61,9 @@ def copying_check_start(
         raise EvaluationError(
             f"{reference_dataset.name} has no {', '.join(missing)} patches to compare with."
         )
-    return job_start(
-        kind=jobs.COPYING,
-        params={"device": device},
-        record=CopyingCheck,
-        title=f"Copying check: {synthetic_dataset.name} against {reference_dataset.name}",
-        created_by=created_by,
-        enqueue=enqueue,
-        synthetic_dataset=synthetic_dataset,
-        reference_dataset=reference_dataset,
-    )
+    record = CopyingCheck(synthetic_dataset=synthetic_dataset, reference_dataset=reference_dataset)
+    title = f"Copying check: {synthetic_dataset.name} against {reference_dataset.name}"
+    return job_start(jobs.COPYING, record, title=title, created_by=created_by, device=device, enqueue=enqueue)
 
 
 def copying_check_job(job: Job, context: JobContext) -> dict[str, Any]:

@@ -50,17 +50,9 @@ def fid_report_start(
         )
     if n < 2:
         raise ReportError("A report needs at least 2 images on each side.")
-    return job_start(
-        kind=jobs.FID_REPORT,
-        params={"device": device},
-        record=FidReport,
-        title=f"FID: {sampling_run.tissue_class} samples of {sampling_run.checkpoint.run.name} (N = {n})",
-        created_by=created_by,
-        sampling_run=sampling_run,
-        real_dataset=real_dataset,
-        n_images=n,
-        seed=seed,
-    )
+    record = FidReport(sampling_run=sampling_run, real_dataset=real_dataset, n_images=n, seed=seed)
+    title = f"FID: {sampling_run.tissue_class} samples of {sampling_run.checkpoint.run.name} (N = {n})"
+    return job_start(jobs.FID_REPORT, record, title=title, created_by=created_by, device=device)
 
 
 def fid_report_job(job: Job, context: JobContext) -> dict[str, Any]:

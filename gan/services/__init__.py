@@ -10,6 +10,7 @@ from gan.services.datasets import (
     dataset_import,
     dataset_import_job,
     dataset_import_start,
+    dataset_import_upload,
     generator_describe,
     import_path_resolve,
 )
@@ -30,6 +31,7 @@ __all__ = [
     "dataset_import",
     "dataset_import_job",
     "dataset_import_start",
+    "dataset_import_upload",
     "generator_describe",
     "import_path_resolve",
     "sampling_run_job",

@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import uuid
 import zipfile
 import zlib
 from collections.abc import Callable, Iterator, Sequence
@@ -17,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 from django.conf import settings
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
+from django.core.files.uploadedfile import UploadedFile
 from django.db import transaction
 
 from core.jobs import JobCancelled, JobError
@@ -405,6 +407,38 @@ def dataset_import_start(
         },
         created_by=created_by,
     )
+
+
+def dataset_import_upload(
+    *,
+    archive: UploadedFile,
+    name: str,
+    classes: Sequence[str] | None,
+    created_by: Any,
+    generator: Generator | None = None,
+    size: int = imaging.PATCH_SIZE,
+) -> Job:
+    """Store an uploaded zip under DATA_DIR/uploads and queue its import; the job owns the file from then
+    on (removed when it ends, however it ends), and a refused import removes it at once."""
+    uploads = settings.DATA_DIR / "uploads"
+    uploads.mkdir(parents=True, exist_ok=True)
+    target = uploads / f"{uuid.uuid4().hex}.zip"
+    with target.open("wb") as out:
+        for chunk in archive.chunks():
+            out.write(chunk)
+    try:
+        return dataset_import_start(
+            path=target,
+            name=name or (archive.name or "upload").rsplit("/", 1)[-1].removesuffix(".zip"),
+            classes=classes,
+            created_by=created_by,
+            delete_source_after=True,
+            generator=generator,
+            size=size,
+        )
+    except DatasetImportError:
+        target.unlink(missing_ok=True)
+        raise
 
 
 def dataset_import_job(job: Job, context: JobContext) -> dict[str, Any]:

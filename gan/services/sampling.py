@@ -90,18 +90,12 @@ def sampling_run_start(
                 ).as_dict(),
             },
         )
+        record = SamplingRun(
+            checkpoint=checkpoint, tissue_class=tissue_class, count=count, seed=seed, dataset=dataset
+        )
+        title = f"Sampling: {count:,} {tissue_class} from {run.name}, step {checkpoint.step:,}"
         return job_start(
-            kind=jobs.SAMPLING,
-            record=SamplingRun,
-            title=f"Sampling: {count:,} {tissue_class} from {run.name}, step {checkpoint.step:,}",
-            params={"device": device},
-            created_by=created_by,
-            enqueue=enqueue,
-            checkpoint=checkpoint,
-            tissue_class=tissue_class,
-            count=count,
-            seed=seed,
-            dataset=dataset,
+            jobs.SAMPLING, record, title=title, created_by=created_by, device=device, enqueue=enqueue
         )
 
 
@@ -124,7 +118,6 @@ def sampling_run_execute(
         generator,
         class_index=class_index,
         seeds=seeds,
-        latent_dim=config.latent_dim,
         device=device,
         batch_size=batch_size,
     ):

@@ -89,18 +89,20 @@ def training_run_start(
             f"cannot sample class {sample_after.get('tissue_class')!r}: it is not among the run's classes"
         )
     title = name or f"{'Demo c' if config.demo else 'C'}GAN on {dataset.name}, {config.steps:,} steps"
-    return job_start(
-        kind=jobs.TRAINING,
-        record=TrainingRun,
-        title=f"Training: {title}",
-        params={"device": device},
-        created_by=created_by,
-        enqueue=enqueue,
+    record = TrainingRun(
         name=title,
         dataset=dataset,
         config=config.to_dict(),
         init_checkpoint=init_checkpoint,
         sample_after=sample_after or {},
+    )
+    return job_start(
+        jobs.TRAINING,
+        record,
+        title=f"Training: {title}",
+        created_by=created_by,
+        device=device,
+        enqueue=enqueue,
     )
 
 

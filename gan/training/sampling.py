@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from pathlib import Path
+from typing import cast
 
 import numpy as np
 import torch
@@ -50,14 +51,31 @@ def generate(
     *,
     class_index: int,
     seeds: Sequence[int],
-    latent_dim: int,
     device: torch.device,
     batch_size: int = 64,
 ) -> Iterator[tuple[list[int], np.ndarray]]:
     """Yield (seeds, images [n, 128, 128, 3] uint8) batch by batch, in fp32 for reproducibility."""
-    shape = getattr(generator, "latent_shape", (latent_dim,))
+    shape = cast(tuple[int, ...], generator.latent_shape)  # a vector, or the texture generator's noise map
     for start in range(0, len(seeds), batch_size):
         chunk = [int(s) for s in seeds[start : start + batch_size]]
         z = latents_for_seeds(chunk, shape).to(device)  # [n, *latent shape]
         labels = torch.full((len(chunk),), class_index, dtype=torch.long, device=device)
         yield chunk, to_uint8(generator(z, labels))
+
+
+def generate_all(
+    generator: torch.nn.Module,
+    *,
+    class_index: int,
+    seeds: Sequence[int],
+    device: torch.device,
+    batch_size: int = 64,
+) -> np.ndarray:
+    """The images of `generate` in one array [N, 128, 128, 3] uint8, for a few hundred images at most."""
+    batches = [
+        images
+        for _, images in generate(
+            generator, class_index=class_index, seeds=seeds, device=device, batch_size=batch_size
+        )
+    ]
+    return np.concatenate(batches) if batches else np.empty((0, 128, 128, 3), np.uint8)

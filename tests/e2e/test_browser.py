@@ -378,17 +378,11 @@ def test_back_changes_an_answer_where_allowed_and_is_absent_where_not(
 ) -> None:
     from playwright.sync_api import expect
 
+    from tests.turing.fixtures import study_for
     from turing.models import StudyEvent
-    from turing.services import study_create
 
-    changeable = study_create(
-        name="changes allowed",
-        real_datasets=[real_lym],
-        synthetic_datasets=[synthetic_lym],
-        items_per_reader=6,
-        allow_changes=True,
-        ask_profile=False,
-        readers=[expert],
+    changeable = study_for(
+        real_lym, synthetic_lym, [expert], name="changes allowed", items_per_reader=6, allow_changes=True
     )
     progress = _reading(page, live_server, study)
     expect(page.locator("button.back")).to_have_count(0)  # this study allows no changes
@@ -429,17 +423,16 @@ def test_the_why_synthetic_checklist_works_by_keyboard_and_never_follows_real(
 ) -> None:
     from playwright.sync_api import expect
 
-    from turing.services import study_create
+    from tests.turing.fixtures import study_for
 
-    asking = study_create(
+    asking = study_for(
+        real_lym,
+        synthetic_lym,
+        [expert],
         name="why synthetic",
-        real_datasets=[real_lym],
-        synthetic_datasets=[synthetic_lym],
         items_per_reader=4,
-        ask_profile=False,
         ask_confidence=False,
         ask_reasons=True,
-        readers=[expert],
     )
     _login(page, live_server.url, "expert-a")
     page.goto(f"{live_server.url}/studies/{asking.pk}/?start=1")

@@ -16,8 +16,7 @@ from evaluation import copying, services
 from evaluation.models import CopyingCheck
 from gan.models import Dataset, Source
 from tests.demo_patches import demo_pool
-from tests.turing.fixtures import patches_from_arrays
-from turing.services import study_create
+from tests.turing.fixtures import patches_from_arrays, study_for
 
 
 @pytest.fixture(scope="module")
@@ -84,13 +83,7 @@ def test_the_copying_job_page_and_report(
     assert set(space["flagged_ids"]) == first_six
     page = manager_client.get(reverse("evaluation:copying_check", args=[check.pk])).content.decode()
     assert "6 of 12</strong> synthetic patches" in page and page.count('alt="Its nearest training patch') == 6
-    study = study_create(
-        name="copying",
-        real_datasets=[training],
-        synthetic_datasets=[synthetic],
-        items_per_reader=24,
-        readers=[expert],
-    )
+    study = study_for(training, synthetic, [expert], name="copying", items_per_reader=24, ask_profile=True)
     report = manager_client.get(reverse("evaluation:study_report", args=[study.pk])).content.decode()
     assert "6 of this study's items flagged as near-copies" in report
     assert Dataset.objects.filter(name="suspicious set").exists()

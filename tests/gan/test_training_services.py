@@ -162,14 +162,10 @@ def test_sampling_stores_reproducible_patches_without_duplicates_on_retry(
 
     from gan.imaging import decode_png_array
 
-    generator, config, _ = load_generator(
+    generator, _, _ = load_generator(
         training_services.checkpoint_path(trained_checkpoint), torch.device("cpu")
     )
-    _, images = next(
-        generate(
-            generator, class_index=0, seeds=[104], latent_dim=config.latent_dim, device=torch.device("cpu")
-        )
-    )
+    _, images = next(generate(generator, class_index=0, seeds=[104], device=torch.device("cpu")))
     with patches[4].image.open("rb") as handle:
         assert np.array_equal(decode_png_array(handle.read()), images[0])
 

@@ -13,7 +13,7 @@ from gan import imaging
 from gan.models import Dataset, Patch, Source, patch_storage_name
 from gan.services import dataset_import
 from turing.models import Study
-from turing.services import ProtocolOptions, study_create, study_plan
+from turing.services import ProtocolOptions, answer_next, answer_submit, study_create, study_plan
 
 
 def make_synthetic(name: str, n: int, tissue_class: str = "LYM", seed: int = 0) -> Dataset:
@@ -101,3 +101,31 @@ def plan_problems(real: Dataset, synthetic: Dataset, **settings: Any) -> list[st
         options=ProtocolOptions(**settings),
         **parts,
     ).problems
+
+
+def builder_form(real: Dataset, synthetic: Dataset, expert: Any, **changes: Any) -> dict[str, Any]:
+    """The study builder's form, filled: `real` against `synthetic` for `expert`, 8 items each."""
+    return {
+        "name": "Built",
+        "tissue_class": "LYM",
+        "real_datasets": [real.pk],
+        "synthetic_datasets": [synthetic.pk],
+        "items_per_reader": 8,
+        "real_parts": 1,
+        "synthetic_parts": 1,
+        "same_items_for_all": "on",
+        "ask_confidence": "on",
+        "instructions": "Label each patch.",
+        "readers": [expert.pk],
+        "equivalence_margin": 0.1,
+        "alpha": 0.05,
+        "planned_readers": 4,
+    } | changes
+
+
+def answer_next_item(assignment: Any, label: str = "real", **fields: Any) -> Any:
+    """The reader of `assignment` answers the next item they are shown."""
+    token = answer_next(assignment=assignment).token
+    return answer_submit(
+        study_id=assignment.study_id, reader=assignment.reader, token=token, label=label, **fields
+    )

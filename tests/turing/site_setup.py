@@ -28,8 +28,7 @@ def main() -> None:
     from core.services import user_create
     from gan.models import Source
     from tests.sessions import session_key_for
-    from tests.turing.fixtures import make_patches
-    from turing.services import study_create
+    from tests.turing.fixtures import make_patches, study_for
 
     call_command("migrate", verbosity=0)
     half = args.items // 2 + 1
@@ -39,12 +38,8 @@ def main() -> None:
         user_create(username=f"reader{i}", role="expert", password=secrets.token_urlsafe(), validate=False)[0]
         for i in range(args.readers)
     ]
-    study = study_create(
-        name="fault study",
-        real_datasets=[real],
-        synthetic_datasets=[synthetic],
-        items_per_reader=args.items,
-        readers=experts,
+    study = study_for(
+        real, synthetic, experts, name="fault study", items_per_reader=args.items, ask_profile=True
     )
     cookie = settings.SESSION_COOKIE_NAME
     readers = [[user.username, f"{cookie}={session_key_for(user)}; csrftoken={'c' * 32}"] for user in experts]

@@ -10,7 +10,8 @@ from django.test import Client
 from django.urls import reverse
 
 from gan.models import Dataset
-from turing.services import answer_next, answer_submit, study_create, study_set_status
+from tests.turing.fixtures import study_for
+from turing.services import answer_next, answer_submit, study_set_status
 
 pytestmark = pytest.mark.django_db
 
@@ -18,13 +19,12 @@ pytestmark = pytest.mark.django_db
 def test_a_readers_own_result_shows_only_after_the_close(
     real_lym: Dataset, synthetic_lym: Dataset, expert: Any, other_expert: Any, manager: Any
 ) -> None:
-    study = study_create(
+    study = study_for(
+        real_lym,
+        synthetic_lym,
+        [expert, other_expert],
         name="results",
-        real_datasets=[real_lym],
-        synthetic_datasets=[synthetic_lym],
         items_per_reader=6,
-        readers=[expert, other_expert],
-        ask_profile=False,
         show_personal_result=True,
     )
     for reader, right in ((expert, True), (other_expert, False)):

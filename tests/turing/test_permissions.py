@@ -7,20 +7,17 @@ from django.test import Client
 from django.urls import reverse
 
 from gan.models import Dataset
+from tests.turing.fixtures import study_for
 from turing.models import Study
-from turing.services import answer_next, study_create
+from turing.services import answer_next
 
 pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture
 def other_study(real_lym: Dataset, synthetic_lym: Dataset, other_expert: Any) -> Study:
-    return study_create(
-        name="someone else's",
-        real_datasets=[real_lym],
-        synthetic_datasets=[synthetic_lym],
-        items_per_reader=4,
-        readers=[other_expert],
+    return study_for(
+        real_lym, synthetic_lym, [other_expert], name="someone else's", items_per_reader=4, ask_profile=True
     )
 
 

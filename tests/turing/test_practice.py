@@ -13,7 +13,7 @@ from django.urls import reverse
 
 from evaluation.selectors import study_records
 from gan.models import Dataset
-from tests.turing.fixtures import make_synthetic, plan_problems, study_for
+from tests.turing.fixtures import builder_form, make_synthetic, plan_problems, study_for
 from tests.turing.test_api import _csrf_client
 from turing.models import PracticeAnswer, Study
 from turing.services import ProtocolOptions, StudyError
@@ -150,23 +150,9 @@ def test_a_practice_pool_of_another_size_is_refused(real_lym: Dataset, synthetic
 def test_the_builder_makes_a_study_with_practice_and_repeat_reads_and_copies_them(
     manager_client: Client, real_lym: Dataset, synthetic_lym: Dataset, expert: Any
 ) -> None:
-    data = {
-        "name": "with practice",
-        "tissue_class": "LYM",
-        "real_datasets": [real_lym.pk],
-        "synthetic_datasets": [synthetic_lym.pk],
-        "items_per_reader": 10,
-        "real_parts": 1,
-        "synthetic_parts": 1,
-        "same_items_for_all": "on",
-        "ask_confidence": "on",
-        "equivalence_margin": 0.1,
-        "alpha": 0.05,
-        "readers": [expert.pk],
-        "practice_items": 4,
-        "repeat_share": 0.2,
-        "repeat_gap": 3,
-    }
+    data = builder_form(
+        real_lym, synthetic_lym, expert, items_per_reader=10, practice_items=4, repeat_share=0.2, repeat_gap=3
+    )
     refused = manager_client.post(reverse("turing:study_new"), data | {"preview": "1"}).content.decode()
     assert "A practice phase needs the pools its patches come from." in refused
     data["practice_datasets"] = [real_lym.pk, synthetic_lym.pk]

@@ -13,8 +13,9 @@ from django.urls import reverse
 
 from core.services import user_create
 from gan.models import Dataset
+from tests.turing.fixtures import study_for
 from turing.models import Study
-from turing.services import StudyError, answer_next, answer_submit, assignment_profile_set, study_create
+from turing.services import StudyError, answer_next, answer_submit, assignment_profile_set
 
 pytestmark = pytest.mark.django_db
 
@@ -22,13 +23,7 @@ pytestmark = pytest.mark.django_db
 @pytest.fixture
 def profiled(real_lym: Dataset, synthetic_lym: Dataset, manager: Any) -> Study:
     readers = [user_create(username=f"reader{k}", role="expert", validate=False)[0] for k in range(3)]
-    study = study_create(
-        name="profiled",
-        real_datasets=[real_lym],
-        synthetic_datasets=[synthetic_lym],
-        items_per_reader=8,
-        readers=readers,
-    )
+    study = study_for(real_lym, synthetic_lym, readers, name="profiled", items_per_reader=8, ask_profile=True)
     profiles = [
         ("pathologist", 20, True, False),
         ("pathologist", 3, False, True),
@@ -49,13 +44,7 @@ def profiled(real_lym: Dataset, synthetic_lym: Dataset, manager: Any) -> Study:
 def test_the_profile_comes_before_the_first_patch(
     real_lym: Dataset, synthetic_lym: Dataset, expert: Any
 ) -> None:
-    study = study_create(
-        name="asks",
-        real_datasets=[real_lym],
-        synthetic_datasets=[synthetic_lym],
-        items_per_reader=4,
-        readers=[expert],
-    )
+    study = study_for(real_lym, synthetic_lym, [expert], name="asks", items_per_reader=4, ask_profile=True)
     client = Client()
     client.force_login(expert)
     read = reverse("turing:study_read", args=[study.pk])

@@ -11,22 +11,21 @@ from django.test import Client
 from django.urls import reverse
 
 from gan.models import Dataset
+from tests.turing.fixtures import study_for
 from tests.turing.test_api import _csrf_client
 from turing.models import Answer, Study
-from turing.services import study_create
 
 pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture
 def asking(real_lym: Dataset, synthetic_lym: Dataset, expert: Any) -> Study:
-    return study_create(
+    return study_for(
+        real_lym,
+        synthetic_lym,
+        [expert],
         name="why",
-        real_datasets=[real_lym],
-        synthetic_datasets=[synthetic_lym],
         items_per_reader=4,
-        readers=[expert],
-        ask_profile=False,
         ask_reasons=True,
         reasons=["nuclei", "colour", "other"],
     )

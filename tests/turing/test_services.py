@@ -5,6 +5,7 @@ from typing import Any
 import pytest
 
 from gan.models import Dataset
+from tests.turing.fixtures import study_for
 from turing import services
 from turing.models import Answer, Assignment, Study, StudyItem
 
@@ -34,15 +35,16 @@ def test_tampered_order_fails_the_audit(study: Study) -> None:
 def test_ratio_and_separate_draws_per_reader(
     real_lym: Dataset, synthetic_lym: Dataset, expert: Any, other_expert: Any
 ) -> None:
-    study = services.study_create(
+    study = study_for(
+        real_lym,
+        synthetic_lym,
+        [expert, other_expert],
         name="3:1",
-        real_datasets=[real_lym],
-        synthetic_datasets=[synthetic_lym],
         items_per_reader=8,
         real_parts=3,
         synthetic_parts=1,
         same_items_for_all=False,
-        readers=[expert, other_expert],
+        ask_profile=True,
     )
     for assignment in study.assignments.all():
         truths = list(StudyItem.objects.filter(token__in=assignment.order).values_list("truth", flat=True))

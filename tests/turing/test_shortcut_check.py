@@ -15,8 +15,8 @@ from PIL import Image
 
 from gan import imaging
 from gan.models import Dataset, Source
-from tests.turing.fixtures import patches_from_arrays
-from turing.services import shortcut_check_pools, study_create, study_protocol, study_shortcut_check
+from tests.turing.fixtures import patches_from_arrays, study_for
+from turing.services import shortcut_check_pools, study_protocol, study_shortcut_check
 
 pytestmark = pytest.mark.django_db
 DEMO = Path(__file__).resolve().parents[2] / "demo" / "data"
@@ -60,13 +60,14 @@ def test_a_study_checks_its_items_as_shown_and_records_its_harmonisation(
     pools: tuple[Dataset, Dataset], manager_client: Client, expert: Any
 ) -> None:
     real, traced = pools
-    study = study_create(
+    study = study_for(
+        real,
+        traced,
+        [expert],
         name="harmonised",
-        real_datasets=[real],
-        synthetic_datasets=[traced],
         items_per_reader=40,
         harmonise_jpeg_quality=50,
-        readers=[expert],
+        ask_profile=True,
     )
     assert study_protocol(study=study)["settings"]["harmonise_jpeg_quality"] == 50
     item = study.items.select_related("patch", "image").first()

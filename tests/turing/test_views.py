@@ -7,36 +7,18 @@ from django.test import Client
 from django.urls import reverse
 
 from gan.models import Dataset
+from tests.turing.fixtures import answer_next_item, builder_form
 from turing.models import Study
 from turing.services import answer_next, answer_submit
 
 pytestmark = pytest.mark.django_db
 
 
-def _builder_data(real: Dataset, synthetic: Dataset, expert: Any, **changes: Any) -> dict[str, Any]:
-    return {
-        "name": "Built",
-        "tissue_class": "LYM",
-        "real_datasets": [real.pk],
-        "synthetic_datasets": [synthetic.pk],
-        "items_per_reader": 8,
-        "real_parts": 1,
-        "synthetic_parts": 1,
-        "same_items_for_all": "on",
-        "ask_confidence": "on",
-        "instructions": "Label each patch.",
-        "readers": [expert.pk],
-        "equivalence_margin": 0.1,
-        "alpha": 0.05,
-        "planned_readers": 4,
-    } | changes
-
-
 def test_builder_previews_counts_without_creating(
     manager_client: Client, real_lym: Dataset, synthetic_lym: Dataset, expert: Any
 ) -> None:
     response = manager_client.post(
-        reverse("turing:study_new"), _builder_data(real_lym, synthetic_lym, expert) | {"preview": "1"}
+        reverse("turing:study_new"), builder_form(real_lym, synthetic_lym, expert) | {"preview": "1"}
     )
     assert response.status_code == 200
     assert (
@@ -52,7 +34,7 @@ def test_builder_estimates_the_readers_a_margin_needs(
     settings.DEFAULT_EQUIVALENCE_MARGIN = 0.12
     form = manager_client.get(reverse("turing:study_new")).content.decode()
     assert 'name="equivalence_margin" value="0.12"' in form  # new studies start from the setting
-    data = _builder_data(real_lym, synthetic_lym, expert, items_per_reader=24) | {"preview": "1"}
+    data = builder_form(real_lym, synthetic_lym, expert, items_per_reader=24) | {"preview": "1"}
     wide = manager_client.post(
         reverse("turing:study_new"), data | {"equivalence_margin": 0.3}
     ).content.decode()
@@ -67,7 +49,7 @@ def test_builder_estimates_the_readers_a_margin_needs(
 def test_builder_stores_the_protocol_with_the_study(
     manager_client: Client, real_lym: Dataset, synthetic_lym: Dataset, expert: Any
 ) -> None:
-    data = _builder_data(real_lym, synthetic_lym, expert, equivalence_margin=0.07, alpha=0.01)
+    data = builder_form(real_lym, synthetic_lym, expert, equivalence_margin=0.07, alpha=0.01)
     manager_client.post(reverse("turing:study_new"), data | {"create": "1"})
     study = Study.objects.get()
     assert (study.equivalence_margin, study.alpha) == (0.07, 0.01)
@@ -76,7 +58,7 @@ def test_builder_stores_the_protocol_with_the_study(
 def test_builder_refuses_a_study_larger_than_its_pools(
     manager_client: Client, real_lym: Dataset, synthetic_lym: Dataset, expert: Any
 ) -> None:
-    data = _builder_data(real_lym, synthetic_lym, expert, items_per_reader=40) | {"create": "1"}
+    data = builder_form(real_lym, synthetic_lym, expert, items_per_reader=40) | {"create": "1"}
     response = manager_client.post(reverse("turing:study_new"), data)
     assert (
         b"asks for 20 real LYM items per reader, but the real pool holds 12 LYM patches" in response.content
@@ -88,17 +70,12 @@ def test_builder_creates_and_the_detail_page_shows_progress(
     manager_client: Client, real_lym: Dataset, synthetic_lym: Dataset, expert: Any, other_expert: Any
 ) -> None:
     response = manager_client.post(
-        reverse("turing:study_new"), _builder_data(real_lym, synthetic_lym, expert) | {"create": "1"}
+        reverse("turing:study_new"), builder_form(real_lym, synthetic_lym, expert) | {"create": "1"}
     )
     study = Study.objects.get()
     assert response["Location"] == reverse("turing:study_detail", args=[study.pk])
     assignment = study.assignments.get()
-    answer_submit(
-        study_id=assignment.study_id,
-        reader=assignment.reader,
-        token=answer_next(assignment=assignment).token,
-        label="real",
-    )
+    answer_next_item(assignment)
     detail = manager_client.get(response["Location"]).content.decode()
     assert "expert-a" in detail and "1 of 8" in detail
     manager_client.post(reverse("turing:study_invite", args=[study.pk]), {"readers": [other_expert.pk]})
@@ -125,21 +102,11 @@ def test_reader_pages(expert_client: Client, study: Study) -> None:
     assert 'aria-keyshortcuts="R"' in html and 'aria-keyshortcuts="S"' in html and "Confidence" in html
     assert "Resumed at" not in html
     assignment = study.assignments.get()
-    answer_submit(
-        study_id=study.pk,
-        reader=assignment.reader,
-        token=answer_next(assignment=assignment).token,
-        label="real",
-    )
+    answer_next_item(assignment)
     again = expert_client.get(reverse("turing:study_read", args=[study.pk])).content.decode()
     assert "Resumed at patch 2 of 10: your 1 earlier answer is saved." in again
     for _ in range(9):
-        answer_submit(
-            study_id=assignment.study_id,
-            reader=assignment.reader,
-            token=answer_next(assignment=assignment).token,
-            label="synthetic",
-        )
+        answer_next_item(assignment, "synthetic")
     finished = expert_client.get(reverse("turing:study_read", args=[study.pk]))
     assert finished["Location"] == reverse("turing:study_done", args=[study.pk])
     assert b"10 of 10" in expert_client.get(finished["Location"]).content
@@ -205,11 +172,11 @@ def test_the_builder_fits_an_untouched_default_and_says_each_problem_once(
 ) -> None:
     fitted = manager_client.post(
         reverse("turing:study_new"),
-        _builder_data(real_lym, synthetic_lym, expert, items_per_reader=100) | {"preview": "1"},
+        builder_form(real_lym, synthetic_lym, expert, items_per_reader=100) | {"preview": "1"},
     ).content.decode()
     assert "Items per reader set to 24" in fitted and 'name="items_per_reader" value="24"' in fitted
     assert 'type="checkbox" name="real_datasets"' in fitted and "/manage/gan/patches/" in fitted  # thumbnails
-    chosen = _builder_data(real_lym, synthetic_lym, expert, items_per_reader=40) | {"create": "1"}
+    chosen = builder_form(real_lym, synthetic_lym, expert, items_per_reader=40) | {"create": "1"}
     refused = manager_client.post(reverse("turing:study_new"), chosen).content.decode()
     problem = "asks for 20 real LYM items per reader, but the real pool holds 12 LYM patches"
     assert refused.count(problem) == 1 and not Study.objects.exists()

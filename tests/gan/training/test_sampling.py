@@ -9,7 +9,7 @@ import torch
 from gan.training.checkpoint import CheckpointError, load_checkpoint, require_compatible
 from gan.training.data import PackedPatches
 from gan.training.loop import train
-from gan.training.sampling import generate, load_generator, to_uint8
+from gan.training.sampling import generate_all, load_generator, to_uint8
 from tests.gan.training.conftest import tiny_config
 
 CPU = torch.device("cpu")
@@ -29,20 +29,8 @@ def checkpoint(tiny_data: PackedPatches, tmp_path: Path) -> Path:
 
 
 def _one(checkpoint: Path, class_index: int, seeds: list[int]) -> np.ndarray:
-    generator, config, _ = load_generator(checkpoint, CPU)
-    return np.concatenate(
-        [
-            images
-            for _, images in generate(
-                generator,
-                class_index=class_index,
-                seeds=seeds,
-                latent_dim=config.latent_dim,
-                device=CPU,
-                batch_size=3,
-            )
-        ]
-    )
+    generator, _, _ = load_generator(checkpoint, CPU)
+    return generate_all(generator, class_index=class_index, seeds=seeds, device=CPU, batch_size=3)
 
 
 def test_same_checkpoint_class_and_seed_give_the_same_image(checkpoint: Path) -> None:

@@ -14,7 +14,7 @@ from gan.training.config import ConfigError
 from gan.training.data import PackedPatches
 from gan.training.loop import Trainer, train
 from gan.training.model import PatchDiscriminator, TextureGenerator
-from gan.training.sampling import generate, load_generator
+from gan.training.sampling import generate_all, load_generator
 from tests.gan.training.conftest import tiny_config
 
 CPU = torch.device("cpu")
@@ -102,15 +102,7 @@ def test_a_texture_run_resumes_exactly_and_samples_reproducibly(
     )
 
     def images(seeds: list[int], batch_size: int) -> np.ndarray:
-        chunks = generate(
-            generator,
-            class_index=1,
-            seeds=seeds,
-            latent_dim=loaded.latent_dim,
-            device=CPU,
-            batch_size=batch_size,
-        )
-        return np.concatenate([batch for _, batch in chunks])
+        return generate_all(generator, class_index=1, seeds=seeds, device=CPU, batch_size=batch_size)
 
     together, alone = images([5, 6, 7], 3), images([6], 1)
     assert together.shape == (3, 128, 128, 3)

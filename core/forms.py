@@ -1,0 +1,25 @@
+"""What every form page does with a submitted form."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+from django import forms
+
+T = TypeVar("T")
+
+
+def form_submit(
+    form: forms.BaseForm, action: Callable[[dict[str, Any]], T], *refusals: type[Exception]
+) -> T | None:
+    """Runs `action` on a bound and valid form's cleaned data and returns what it made. An unbound or
+    invalid form returns None; so does an action that refuses (raises one of `refusals`), whose message
+    becomes the form's error, shown above its fields."""
+    if not form.is_bound or not form.is_valid():
+        return None
+    try:
+        return action(form.cleaned_data)
+    except refusals as exc:
+        form.add_error(None, str(exc))
+        return None
