@@ -19,6 +19,17 @@ from core import services as core_services
 
 pytest_plugins = ["tests.gan.fixtures", "tests.turing.fixtures"]
 
+
+def pytest_itemcollected(item: pytest.Item) -> None:
+    """Under pytest-xdist (`-n`, as scripts/test runs), which process runs what: every test that starts
+    real processes (the session's Celery worker, gunicorn, Chromium, servers of its own) in one process,
+    one after another, since two Celery workers on one broker would take each other's tasks for another
+    test database; every other test file whole in one process, so that its module fixtures are made once.
+    (Marked as each test is collected: pytest-xdist reads the marks in its own collection hook.)"""
+    processes = item.get_closest_marker("worker") or item.get_closest_marker("browser")
+    item.add_marker(pytest.mark.xdist_group("processes" if processes else item.nodeid.split("::")[0]))
+
+
 REPO = Path(__file__).resolve().parents[1]
 DEMO_DATA = REPO / "demo" / "data"
 TIFF_SAMPLE = REPO / "tests" / "data" / "crc-he-sample"
