@@ -32,6 +32,7 @@ from PIL import Image
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from evaluation import classifier, copying, shortcuts
+from gan.sources import DEFAULT_CLASSES
 from gan.training import health
 from gan.training.config import TrainingConfig, demo_config
 from gan.training.data import PackedPatches, batch_indices, load_batch
@@ -124,11 +125,16 @@ def main() -> None:
             f"{shi:.3f}: {'inside' if inside_std else 'OUTSIDE'})"
         )
 
-    config_c = classifier.ClassifierConfig(classes=config.classes, epochs=30, batch_size=16, width=16, seed=0)
-    trained = classifier.train_classifier(config=config_c, data=data, device=device)
-    model = trained.model(device)
-    agree = float((classifier.predict(model, synthetic, device) == lym).mean())
-    agree_real = float((classifier.predict(model, real_lym, device) == lym).mean())
+    # The tissue classifier learns every demo class, whatever the GAN was trained on.
+    all_images, all_labels = demo_patches(DEFAULT_CLASSES)
+    tissue = PackedPatches.from_arrays(all_images, all_labels, DEFAULT_CLASSES)
+    config_c = classifier.ClassifierConfig(
+        classes=DEFAULT_CLASSES, epochs=30, batch_size=16, width=16, seed=0
+    )
+    model = classifier.train_classifier(config=config_c, data=tissue, device=device).model(device)
+    lym_class = DEFAULT_CLASSES.index("LYM")
+    agree = float((classifier.predict(model, synthetic, device) == lym_class).mean())
+    agree_real = float((classifier.predict(model, real_lym, device) == lym_class).mean())
     print(
         f"classifier agreement: {agree:.0%} of synthetic LYM called LYM "
         f"(real LYM: {agree_real:.0%}, seen in training)"
