@@ -21,11 +21,12 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from evaluation import copying
+from gan.sources import PAPER_SYNTHETIC_COUNT
 
 
 def main() -> None:
     parser = ArgumentParser(description=__doc__, formatter_class=RawDescriptionHelpFormatter)
-    parser.add_argument("--synthetic", type=int, default=2534)
+    parser.add_argument("--synthetic", type=int, default=PAPER_SYNTHETIC_COUNT)
     parser.add_argument("--training", type=int, default=89434)
     parser.add_argument("--classifier-dim", type=int, default=128)
     args = parser.parse_args()

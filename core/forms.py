@@ -6,6 +6,8 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 
 from django import forms
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import render
 
 T = TypeVar("T")
 
@@ -23,3 +25,21 @@ def form_submit(
     except refusals as exc:
         form.add_error(None, str(exc))
         return None
+
+
+def form_page(
+    request: HttpRequest,
+    form: forms.BaseForm,
+    template: str,
+    *,
+    start: Callable[[dict[str, Any]], T],
+    refusals: tuple[type[Exception], ...],
+    done: Callable[[T], HttpResponse],
+    context: dict[str, Any] | None = None,
+) -> HttpResponse:
+    """A page whose form starts something (a job, a run): once `start` has made it, `done` says where to
+    go; until then the page shows `template` with the form, its errors and `context`."""
+    made = form_submit(form, start, *refusals)
+    if made is not None:
+        return done(made)
+    return render(request, template, {"form": form, **(context or {})})

@@ -19,14 +19,14 @@ class FidReport(JobRecord):
     real_dataset = _dataset()
     n_images = models.PositiveIntegerField(help_text="Images on each side.")
     seed = models.BigIntegerField(default=0, help_text="Draws the real (and synthetic) images used.")
+    protocol = models.JSONField(default=dict, blank=True)
+    # Frechet distance, KID and class agreement from our own tissue classifier, when one was trained.
+    second_opinion = models.JSONField(default=dict, blank=True)
     fid = measured()
     kid_mean = measured()
     kid_std = measured()
     precision = measured()
     recall = measured()
-    protocol = models.JSONField(default=dict, blank=True)
-    # Frechet distance, KID and class agreement from our own tissue classifier, when one was trained.
-    second_opinion = models.JSONField(default=dict, blank=True)
 
     def __str__(self) -> str:
         return f"FID report {self.pk} of {self.sampling_run}"

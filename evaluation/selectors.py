@@ -11,7 +11,7 @@ from django.db.models.functions import Cast
 
 from core.models import Job
 from evaluation import agreement, arms, stats
-from evaluation.models import Classifier, CopyingCheck
+from evaluation.models import AugmentationExperiment, Classifier, CopyingCheck
 from gan.models import Dataset
 from turing.models import Answer, Assignment, Study, StudyArm
 from turing.selectors import reader_pseudonyms
@@ -162,6 +162,16 @@ def classifier_for(*, dataset: Dataset, tissue_class: str) -> Classifier | None:
         if tissue_class in classifier.config.get("classes", []):
             return classifier
     return None
+
+
+def copying_checks(*, limit: int = 50) -> list[CopyingCheck]:
+    """The newest copying checks, for their list page."""
+    return list(CopyingCheck.objects.select_related("synthetic_dataset", "reference_dataset", "job")[:limit])
+
+
+def augmentation_experiments(*, limit: int = 50) -> list[AugmentationExperiment]:
+    """The newest augmentation experiments, for their list page."""
+    return list(AugmentationExperiment.objects.select_related("job", "train_dataset", "test_dataset")[:limit])
 
 
 def studies_with_answers() -> list[Study]:

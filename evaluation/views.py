@@ -25,7 +25,7 @@ from core.charts import (
     roc_curves_svg,
     stacked_share_chart_svg,
 )
-from core.forms import form_submit
+from core.forms import form_page, form_submit
 from core.roles import IsStudyManager, study_manager_required
 from evaluation import arms, selectors, services, stats
 from evaluation.csv_export import csv_dict_lines, csv_lines
@@ -104,19 +104,19 @@ def copying_list(request: HttpRequest) -> HttpResponse:
     """The copying checks, and a form to start one (`?dataset=<id>` chooses the synthetic set)."""
     initial = {"synthetic_dataset": request.GET.get("dataset")}
     form = CopyingCheckForm(request.POST or None, initial=initial)
-    check = form_submit(
+    return form_page(
+        request,
         form,
-        lambda data: services.copying_check_start(
+        "evaluation/copying_list.html",
+        start=lambda data: services.copying_check_start(
             synthetic_dataset=data["synthetic_dataset"],
             reference_dataset=data["reference_dataset"],
             created_by=request.user,
         ),
-        services.EvaluationError,
+        refusals=(services.EvaluationError,),
+        done=lambda check: redirect("job_detail", job_id=check.job_id),
+        context={"checks": selectors.copying_checks()},
     )
-    if check is not None:
-        return redirect("job_detail", job_id=check.job_id)
-    checks = CopyingCheck.objects.select_related("synthetic_dataset", "reference_dataset", "job")[:50]
-    return render(request, "evaluation/copying_list.html", {"form": form, "checks": checks})
 
 
 @study_manager_required
@@ -399,11 +399,15 @@ def augmentation_list(request: HttpRequest) -> HttpResponse:
         )
         return services.augmentation_start(plan=plan, created_by=request.user)
 
-    experiment = form_submit(form, start, services.ExperimentError)
-    if experiment is not None:
-        return redirect("evaluation:augmentation_detail", experiment_id=experiment.pk)
-    experiments = AugmentationExperiment.objects.select_related("job", "train_dataset", "test_dataset")[:50]
-    return render(request, "evaluation/augmentation_list.html", {"form": form, "experiments": experiments})
+    return form_page(
+        request,
+        form,
+        "evaluation/augmentation_list.html",
+        start=start,
+        refusals=(services.ExperimentError,),
+        done=lambda experiment: redirect("evaluation:augmentation_detail", experiment_id=experiment.pk),
+        context={"experiments": selectors.augmentation_experiments()},
+    )
 
 
 @study_manager_required

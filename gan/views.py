@@ -9,7 +9,7 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods
 
 from core.charts import line_chart_svg
-from core.forms import form_submit
+from core.forms import form_page
 from core.models import Job
 from core.roles import study_manager_required
 from core.selectors import jobs_recent
@@ -72,10 +72,15 @@ def dataset_import(request: HttpRequest) -> HttpResponse:
         path = services.import_path_resolve(relative=data["server_path"])
         return services.dataset_import_start(path=path, name=data["name"] or None, **common)
 
-    job = form_submit(form, start, services.DatasetImportError)
-    if job is not None:
-        return redirect("job_detail", job_id=job.pk)
-    return render(request, "gan/dataset_import.html", {"form": form, "import_root": settings.IMPORT_ROOT})
+    return form_page(
+        request,
+        form,
+        "gan/dataset_import.html",
+        start=start,
+        refusals=(services.DatasetImportError,),
+        done=lambda job: redirect("job_detail", job_id=job.pk),
+        context={"import_root": settings.IMPORT_ROOT},
+    )
 
 
 @study_manager_required
@@ -118,10 +123,14 @@ def run_new(request: HttpRequest) -> HttpResponse:
             dataset=data["dataset"], config=config, created_by=request.user, sample_after=sample_after
         )
 
-    run = form_submit(form, start, RunError)
-    if run is not None:
-        return redirect("gan:run_detail", run_id=run.pk)
-    return render(request, "gan/run_new.html", {"form": form})
+    return form_page(
+        request,
+        form,
+        "gan/run_new.html",
+        start=start,
+        refusals=(RunError,),
+        done=lambda run: redirect("gan:run_detail", run_id=run.pk),
+    )
 
 
 @study_manager_required
@@ -175,20 +184,20 @@ def run_grid(request: HttpRequest, run_id: int) -> FileResponse:
 def sampling_new(request: HttpRequest) -> HttpResponse:
     initial = {"checkpoint": request.GET.get("checkpoint")} if request.method == "GET" else None
     form = SamplingRunForm(request.POST or None, initial=initial)
-    run = form_submit(
+    return form_page(
+        request,
         form,
-        lambda data: sampling_services.sampling_run_start(
+        "gan/sampling_new.html",
+        start=lambda data: sampling_services.sampling_run_start(
             checkpoint=data["checkpoint"],
             tissue_class=data["tissue_class"],
             count=data["count"],
             seed=data["seed"],
             created_by=request.user,
         ),
-        RunError,
+        refusals=(RunError,),
+        done=lambda run: redirect("gan:sampling_detail", run_id=run.pk),
     )
-    if run is not None:
-        return redirect("gan:sampling_detail", run_id=run.pk)
-    return render(request, "gan/sampling_new.html", {"form": form})
 
 
 @study_manager_required

@@ -280,8 +280,7 @@ def test_a_reader_finishes_a_two_arm_study_by_keyboard_and_the_report_shows_both
     from playwright.sync_api import expect
 
     from gan.models import Source
-    from tests.turing.fixtures import patches_from_arrays
-    from turing.services import ArmSpec, study_create
+    from tests.turing.fixtures import arms_study, patches_from_arrays
 
     rng = np.random.default_rng(3)
 
@@ -289,18 +288,12 @@ def test_a_reader_finishes_a_two_arm_study_by_keyboard_and_the_report_shows_both
         small = rng.integers(0, 256, size=(n, 8, 8, 3), dtype=np.uint8)
         return [np.kron(s, np.ones((32, 32, 1), dtype=np.uint8)) for s in small]
 
-    study = study_create(
-        name="two generators at 256 px",
-        real_datasets=[patches_from_arrays("real 256", fields(6), source=Source.REAL)],
-        arms=[
-            ArmSpec("Kestrel", [patches_from_arrays("kestrel set", fields(3), source=Source.SYNTHETIC)], 1),
-            ArmSpec("Osprey", [patches_from_arrays("osprey set", fields(3), source=Source.SYNTHETIC)], 1),
-        ],
-        real_parts=2,
-        items_per_reader=12,
-        readers=[expert],
-        created_by=manager,
-    )
+    real = patches_from_arrays("real 256", fields(6), source=Source.REAL)
+    arms = {
+        name: patches_from_arrays(f"{name} set", fields(3), source=Source.SYNTHETIC)
+        for name in ("Kestrel", "Osprey")
+    }
+    study = arms_study(real, arms, [expert], items_per_reader=12, created_by=manager)
     _login(page, live_server.url, "expert-a")
     page.goto(f"{live_server.url}/studies/{study.pk}/")
     # The profile comes first, and works by keyboard: Tab to each group, arrows choose, Enter sends.
@@ -425,15 +418,8 @@ def test_the_why_synthetic_checklist_works_by_keyboard_and_never_follows_real(
 
     from tests.turing.fixtures import study_for
 
-    asking = study_for(
-        real_lym,
-        synthetic_lym,
-        [expert],
-        name="why synthetic",
-        items_per_reader=4,
-        ask_confidence=False,
-        ask_reasons=True,
-    )
+    settings = {"items_per_reader": 4, "ask_confidence": False, "ask_reasons": True}
+    asking = study_for(real_lym, synthetic_lym, [expert], **settings)
     _login(page, live_server.url, "expert-a")
     page.goto(f"{live_server.url}/studies/{asking.pk}/?start=1")
     progress = page.locator(".reader-progress-text")

@@ -15,9 +15,9 @@ from django.urls import reverse
 from core.services import user_create
 from evaluation import mrmc, selectors
 from gan.models import Dataset
-from tests.turing.fixtures import make_synthetic
+from tests.turing.fixtures import arms_study, make_synthetic
 from turing.models import Study, StudyItem
-from turing.services import ArmSpec, answer_next, answer_submit, study_create
+from turing.services import answer_next, answer_submit
 
 pytestmark = pytest.mark.django_db
 
@@ -27,19 +27,8 @@ def two_arm_study(real_lym: Dataset, manager: Any, media_root: Path) -> Study:
     """Four readers; arm "obvious" is always called synthetic, arm "convincing" always real; real
     patches are called real, with a confidence that varies by reader and item."""
     readers = [user_create(username=f"reader{k}", role="expert", validate=False)[0] for k in range(4)]
-    study = study_create(
-        name="two generators",
-        real_datasets=[real_lym],
-        arms=[
-            ArmSpec("obvious", [make_synthetic("set 1", 8, seed=1)], 1),
-            ArmSpec("convincing", [make_synthetic("set 2", 8, seed=2)], 1),
-        ],
-        real_parts=2,
-        items_per_reader=16,
-        readers=readers,
-        created_by=manager,
-        seed=9,
-    )
+    arms = {"obvious": make_synthetic("set 1", 8, seed=1), "convincing": make_synthetic("set 2", 8, seed=2)}
+    study = arms_study(real_lym, arms, readers, items_per_reader=16, created_by=manager, seed=9)
     arm = dict(StudyItem.objects.filter(study=study).values_list("token", "arm__name"))
     for k, reader in enumerate(readers):
         assignment = study.assignments.get(reader=reader)

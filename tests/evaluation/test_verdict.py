@@ -14,7 +14,7 @@ from core.services import user_create
 from evaluation import stats
 from evaluation.selectors import study_statistics
 from gan.models import Source
-from tests.turing.fixtures import make_patches
+from tests.turing.fixtures import answer_next_item, make_patches
 from turing.models import Study
 from turing.services import StudyError, answer_next, answer_submit, study_create, study_protocol_set
 
@@ -51,13 +51,7 @@ def _answer(study: Study, answerer: Answerer, seed: int = 0) -> None:
         while not (upcoming := answer_next(assignment=assignment)).finished:
             rng = np.random.default_rng([seed, index, int(content[upcoming.token][:12], 16)])
             label, confidence = answerer(index, truth[upcoming.token], rng)
-            answer_submit(
-                study_id=study.pk,
-                reader=assignment.reader,
-                token=upcoming.token,
-                label=label,
-                confidence=confidence,
-            )
+            answer_next_item(assignment, label, confidence=confidence)
 
 
 def test_readers_who_lean_to_real_and_separate_the_wrong_way_are_not_called_fooled(media_root: Path) -> None:

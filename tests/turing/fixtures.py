@@ -13,7 +13,7 @@ from gan import imaging
 from gan.models import Dataset, Patch, Source, patch_storage_name
 from gan.services import dataset_import
 from turing.models import Study
-from turing.services import ProtocolOptions, answer_next, answer_submit, study_create, study_plan
+from turing.services import ArmSpec, ProtocolOptions, answer_next, answer_submit, study_create, study_plan
 
 
 def make_synthetic(name: str, n: int, tissue_class: str = "LYM", seed: int = 0) -> Dataset:
@@ -87,6 +87,16 @@ def study_for(real: Dataset, synthetic: Dataset, readers: Iterable[Any] = (), **
     return study_create(
         real_datasets=[real], synthetic_datasets=[synthetic], readers=list(readers), **(defaults | settings)
     )
+
+
+def arms_study(
+    real: Dataset, arms: dict[str, Dataset], readers: Iterable[Any] = (), **settings: Any
+) -> Study:
+    """A study of `real` against one arm (1 part) per named synthetic set, with real_parts 2 unless
+    `settings` say otherwise; readers see the profile page first, as in study_create."""
+    specs = [ArmSpec(name, [dataset], 1) for name, dataset in arms.items()]
+    defaults: dict[str, Any] = {"name": "arms", "items_per_reader": 10, "real_parts": 2}
+    return study_create(real_datasets=[real], arms=specs, readers=list(readers), **(defaults | settings))
 
 
 def plan_problems(real: Dataset, synthetic: Dataset, **settings: Any) -> list[str]:

@@ -12,7 +12,7 @@ from django.urls import reverse
 
 from core.services import user_create
 from gan.models import Dataset
-from tests.turing.fixtures import make_synthetic
+from tests.turing.fixtures import arms_study, make_synthetic
 from turing.models import Study, StudyArm, StudyItem
 from turing.services import ArmSpec, StudyError, split_items, study_create, study_invite, study_plan
 
@@ -34,16 +34,9 @@ def test_a_three_arm_study_gives_every_reader_exact_counts_per_arm(
     real_lym: Dataset, two_generators: tuple[Dataset, Dataset], manager: Any, same_items_for_all: bool
 ) -> None:
     readers = [user_create(username=f"reader{k}", role="expert", validate=False)[0] for k in range(4)]
-    study = study_create(
-        name="real vs A vs B",
-        real_datasets=[real_lym],
-        arms=[ArmSpec("A", [two_generators[0]], 1), ArmSpec("B", [two_generators[1]], 1)],
-        real_parts=2,
-        items_per_reader=10,
-        same_items_for_all=same_items_for_all,
-        readers=readers,
-        created_by=manager,
-        seed=5,
+    arms = {"A": two_generators[0], "B": two_generators[1]}
+    study = arms_study(
+        real_lym, arms, readers, same_items_for_all=same_items_for_all, created_by=manager, seed=5
     )
     assert list(study.arms.values_list("name", "parts")) == [("A", 1), ("B", 1)]
     orders = [study.assignments.get(reader=r).order for r in readers]
@@ -156,12 +149,7 @@ def test_the_builder_makes_a_two_arm_study_and_copies_it(
 def test_readers_added_later_get_the_same_counts(
     real_lym: Dataset, two_generators: tuple[Dataset, Dataset], expert: Any
 ) -> None:
-    study = study_create(
-        name="later",
-        real_datasets=[real_lym],
-        arms=[ArmSpec("A", [two_generators[0]], 1), ArmSpec("B", [two_generators[1]], 1)],
-        items_per_reader=8,
-        same_items_for_all=False,
-    )
+    arms = {"A": two_generators[0], "B": two_generators[1]}
+    study = arms_study(real_lym, arms, real_parts=1, items_per_reader=8, same_items_for_all=False)
     assignment = study_invite(study=study, reader=expert)
     assert _counts(study, assignment.order) == {"real": 3, "A": 3, "B": 2}  # 8 at 1 : 1 : 1

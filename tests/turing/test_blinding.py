@@ -15,9 +15,9 @@ from django.urls import reverse
 
 from gan.models import Dataset
 from tests.images import png_chunk_types
-from tests.turing.fixtures import make_synthetic, study_for
+from tests.turing.fixtures import arms_study, make_synthetic, study_for
 from turing.models import Study, StudyItem
-from turing.services import ArmSpec, ProtocolOptions, study_create
+from turing.services import ProtocolOptions
 
 pytestmark = pytest.mark.django_db
 
@@ -148,15 +148,8 @@ def test_nothing_an_expert_receives_differs_by_arm(
     real_lym: Dataset, expert: Any, manager: Any, media_root: Path
 ) -> None:
     arm_sets = [make_synthetic(f"generator {k} set", 6, seed=k) for k in (1, 2)]
-    study = study_create(
-        name="two generators",
-        real_datasets=[real_lym],
-        arms=[ArmSpec("Kestrel", [arm_sets[0]], 1), ArmSpec("Osprey", [arm_sets[1]], 1)],
-        real_parts=2,
-        items_per_reader=12,
-        readers=[expert],
-        created_by=manager,
-    )
+    arms = {"Kestrel": arm_sets[0], "Osprey": arm_sets[1]}
+    study = arms_study(real_lym, arms, [expert], items_per_reader=12, created_by=manager)
     seen = _assert_blind(
         study, expert, {"Kestrel", "Osprey", "generator 1 set", "generator 2 set", "real LYM"}
     )

@@ -20,12 +20,7 @@ def test_a_readers_own_result_shows_only_after_the_close(
     real_lym: Dataset, synthetic_lym: Dataset, expert: Any, other_expert: Any, manager: Any
 ) -> None:
     study = study_for(
-        real_lym,
-        synthetic_lym,
-        [expert, other_expert],
-        name="results",
-        items_per_reader=6,
-        show_personal_result=True,
+        real_lym, synthetic_lym, [expert, other_expert], items_per_reader=6, show_personal_result=True
     )
     for reader, right in ((expert, True), (other_expert, False)):
         assignment = study.assignments.get(reader=reader)
