@@ -12,7 +12,7 @@ or a checkpoint you name), samples LYM patches from it, and prints:
 - shortcut: the cross-validated AUC of low-level features telling synthetic from real LYM;
 - the training warnings (collapse, divergence) the run would raise.
 
-    python bench/demo_quality.py                       # train the demo config (about 15 minutes on 2 cores)
+    python bench/demo_quality.py                       # train the demo config (about 5 minutes on 2 cores)
     python bench/demo_quality.py --steps 1500 --set spectral_norm=true --set label_smoothing=0.1
     python bench/demo_quality.py --checkpoint media/checkpoints/run-1/step-0000300.pt
 """

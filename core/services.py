@@ -76,6 +76,11 @@ def study_managers_group() -> Group:
     return group
 
 
+def signed_in(user: Any) -> Any:
+    """`user` when it is a signed-in account, else None (an anonymous user, or nobody: a command)."""
+    return user if getattr(user, "is_authenticated", False) else None
+
+
 def job_start(
     kind: JobKind,
     record: RecordT,
@@ -123,7 +128,7 @@ def job_create(
         params=params or {},
         title=title,
         queue=queue,
-        created_by=created_by if getattr(created_by, "is_authenticated", False) else None,
+        created_by=signed_in(created_by),
         enqueued_at=timezone.now() if enqueue else None,
     )
     if enqueue:

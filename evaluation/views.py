@@ -26,6 +26,7 @@ from core.charts import (
     stacked_share_chart_svg,
 )
 from core.forms import form_page, form_submit
+from core.responses import svg_response
 from core.roles import IsStudyManager, study_manager_required
 from evaluation import arms, selectors, services, stats
 from evaluation.csv_export import csv_dict_lines, csv_lines
@@ -291,16 +292,14 @@ def _report_charts(
 @require_GET
 def study_fig5(request: HttpRequest, study_id: int) -> HttpResponse:
     study = get_object_or_404(Study, pk=study_id)
-    svg = _answers_by_truth_svg(study, selectors.study_statistics(study=study))
-    return HttpResponse(svg, content_type="image/svg+xml")
+    return svg_response(_answers_by_truth_svg(study, selectors.study_statistics(study=study)))
 
 
 @study_manager_required
 @require_GET
 def study_fool_rates(request: HttpRequest, study_id: int) -> HttpResponse:
     study = get_object_or_404(Study, pk=study_id)
-    svg = _fool_rates_svg(selectors.study_statistics(study=study))
-    return HttpResponse(svg, content_type="image/svg+xml")
+    return svg_response(_fool_rates_svg(selectors.study_statistics(study=study)))
 
 
 def _answers_by_truth_svg(study: Study, result: stats.StudyStatistics) -> bytes:
@@ -387,16 +386,9 @@ def augmentation_list(request: HttpRequest) -> HttpResponse:
     form = AugmentationForm(request.POST or None)
 
     def start(data: dict[str, Any]) -> AugmentationExperiment:
-        plan = services.augmentation_plan(
-            train_dataset=data["train_dataset"],
-            test_dataset=data["test_dataset"],
-            sampling_run=data["sampling_run"],
-            tissue_class=data["tissue_class"],
-            amounts=data["amounts"],
-            fraction=data["fraction"],
-            seeds=data["seeds"],
-            classifier={"epochs": data["epochs"]},
-        )
+        # The form's fields are named as the plan's arguments, but for the classifier's epochs.
+        arguments = {name: value for name, value in data.items() if name != "epochs"}
+        plan = services.augmentation_plan(**arguments, classifier={"epochs": data["epochs"]})
         return services.augmentation_start(plan=plan, created_by=request.user)
 
     return form_page(
@@ -433,14 +425,15 @@ def augmentation_chart(request: HttpRequest, experiment_id: int) -> HttpResponse
     series = {f"scarce {experiment.tissue_class} + synthetic": [p[1] for p in points]}
     if baseline and baseline["recall_c"]["mean"] is not None:
         series["baseline (all real)"] = [baseline["recall_c"]["mean"]] * len(points)
-    svg = line_chart_svg(
-        x=[p[0] for p in points],
-        series=series,
-        title=f"Recall of {experiment.tissue_class} on the real test set",
-        x_label=f"synthetic {experiment.tissue_class} patches added",
-        y_label="recall (mean over seeds)",
+    return svg_response(
+        line_chart_svg(
+            x=[p[0] for p in points],
+            series=series,
+            title=f"Recall of {experiment.tissue_class} on the real test set",
+            x_label=f"synthetic {experiment.tissue_class} patches added",
+            y_label="recall (mean over seeds)",
+        )
     )
-    return HttpResponse(svg, content_type="image/svg+xml")
 
 
 @study_manager_required

@@ -11,6 +11,7 @@ from django.views.decorators.http import require_GET, require_http_methods
 from core.charts import line_chart_svg
 from core.forms import form_page
 from core.models import Job
+from core.responses import svg_response
 from core.roles import study_manager_required
 from core.selectors import jobs_recent
 from gan import selectors, services
@@ -44,15 +45,10 @@ def dataset_list(request: HttpRequest) -> HttpResponse:
 @require_GET
 def dataset_detail(request: HttpRequest, dataset_id: int) -> HttpResponse:
     dataset = get_object_or_404(Dataset, pk=dataset_id)
-    return render(
-        request,
-        "gan/dataset_detail.html",
-        {
-            "dataset": dataset,
-            "counts": selectors.dataset_class_counts(dataset=dataset),
-            "sample": selectors.dataset_sample_patches(dataset=dataset),
-        },
-    )
+    counts = selectors.dataset_class_counts(dataset=dataset)
+    sample = selectors.dataset_sample_patches(dataset=dataset)
+    context = {"dataset": dataset, "counts": counts, "sample": sample}
+    return render(request, "gan/dataset_detail.html", context)
 
 
 @study_manager_required
@@ -156,18 +152,19 @@ def run_status(request: HttpRequest, run_id: int) -> JsonResponse:
 def run_losses(request: HttpRequest, run_id: int) -> HttpResponse:
     run = get_object_or_404(TrainingRun, pk=run_id)
     history = selectors.training_run_history(run=run)
-    svg = line_chart_svg(
-        x=[row.step for row in history],
-        series={
-            "D on real": [row.loss_d_real for row in history],
-            "D on fake": [row.loss_d_fake for row in history],
-            "G": [row.loss_g for row in history],
-        },
-        title=f"Losses of {run.name}",
-        x_label="step",
-        y_label="binary cross-entropy",
+    return svg_response(
+        line_chart_svg(
+            x=[row.step for row in history],
+            series={
+                "D on real": [row.loss_d_real for row in history],
+                "D on fake": [row.loss_d_fake for row in history],
+                "G": [row.loss_g for row in history],
+            },
+            title=f"Losses of {run.name}",
+            x_label="step",
+            y_label="hinge loss" if run.config.get("loss") == "hinge" else "binary cross-entropy",
+        )
     )
-    return HttpResponse(svg, content_type="image/svg+xml")
 
 
 @study_manager_required

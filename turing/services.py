@@ -27,7 +27,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from core.roles import EXPERTS_GROUP, is_expert
-from core.services import user_create
+from core.services import signed_in, user_create
 from evaluation import mrmc, shortcuts
 from gan import imaging
 from gan.models import Dataset, Patch, SamplingRun, Source, TrainingRun
@@ -719,7 +719,7 @@ def study_create(
             repeat_share=options.repeat_share,
             repeat_gap=options.repeat_gap,
             repeat_washout_days=options.repeat_washout_days,
-            created_by=created_by if getattr(created_by, "is_authenticated", False) else None,
+            created_by=signed_in(created_by),
             **({"seed": seed} if seed is not None else {}),
         )
         study.real_datasets.set(real_datasets)
@@ -778,7 +778,7 @@ def study_event_record(
     return StudyEvent.objects.create(
         study=study,
         kind=kind,
-        actor=actor if getattr(actor, "is_authenticated", False) else None,
+        actor=signed_in(actor),
         before=before or {},
         after=after or {},
     )
@@ -1346,7 +1346,7 @@ def invitations_send(
                 email=raw,
                 reader=reader,
                 secret_hash=secret_hash,
-                created_by=created_by if getattr(created_by, "is_authenticated", False) else None,
+                created_by=signed_in(created_by),
                 sent_at=now,
                 expires_at=now + timedelta(days=settings.INVITATION_VALID_DAYS),
             )

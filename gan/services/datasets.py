@@ -23,7 +23,7 @@ from django.db import transaction
 
 from core.jobs import JobCancelled, JobError
 from core.models import Job
-from core.services import job_create, job_release_files
+from core.services import job_create, job_release_files, signed_in
 from gan import imaging
 from gan.models import Dataset, Patch, SamplingRun, Source, patch_storage_name
 from gan.sources import DEFAULT_CLASSES, KNOWN_CLASSES, ImportSource, SourceError
@@ -261,7 +261,7 @@ def dataset_import(
             source=source_kind,
             patch_size=size,
             is_demo=is_demo,
-            created_by=created_by if getattr(created_by, "is_authenticated", False) else None,
+            created_by=signed_in(created_by),
             provenance=provenance,
         )
         report.dataset_id = dataset.pk

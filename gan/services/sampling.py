@@ -11,7 +11,7 @@ from django.utils import timezone
 
 from core.jobs import JobError
 from core.models import Job
-from core.services import job_start
+from core.services import job_start, signed_in
 from gan import imaging, jobs
 from gan.models import Checkpoint, Dataset, Patch, SamplingRun, Source, patch_storage_name
 from gan.services.checkpoints import RunError, checkpoint_check, checkpoint_path
@@ -63,7 +63,7 @@ def sampling_run_start(
             name=_sampling_dataset_name(run.name, checkpoint.step, count, tissue_class),
             source=Source.SYNTHETIC,
             is_demo=run.is_demo,
-            created_by=created_by if getattr(created_by, "is_authenticated", False) else None,
+            created_by=signed_in(created_by),
             provenance={
                 "training_run": run.pk,
                 "checkpoint_step": checkpoint.step,

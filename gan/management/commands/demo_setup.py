@@ -43,7 +43,7 @@ class Command(BaseCommand):
             label = {"manager": "study manager", "administrator": "administrator"}.get(role, "expert")
             lines.append(f"  {label:<14} user {username:<9} password {password}")
         if not options["no_training"] and not TrainingRun.objects.exists():
-            # The CPU demo config on the demo patches: about 15 minutes on the gpu-queue worker, then
+            # The CPU demo config on the demo LYM patches: about 5 minutes on the gpu-queue worker, then
             # 48 LYM patches are sampled from its last checkpoint and 48 from its first; once both are
             # stored, a demo study compares them as two arms (`turing.signals`).
             config = config_build(demo=True)
@@ -60,7 +60,7 @@ class Command(BaseCommand):
             )
             self.stdout.write(
                 f"Queued a demo training run: /manage/gan/runs/{run.pk}/ "
-                "(about 15 minutes on 2 CPU cores; the site is usable meanwhile)"
+                "(about 5 minutes on 2 CPU cores; the site is usable meanwhile)"
             )
         if not options["quiet_users"]:
             self.stdout.write("Demo accounts (for a local demo only):")
