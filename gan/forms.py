@@ -100,7 +100,7 @@ class TrainingRunForm(forms.Form):
     demo = forms.BooleanField(
         required=False,
         label="CPU demo configuration",
-        help_text="A texture GAN for small sets and CPUs (the demo's: 4,000 steps on the demo LYM patches, "
+        help_text="A texture GAN for small sets and CPUs (the demo's: 5,000 steps on the demo LYM patches, "
         "about 5 minutes on 2 cores). Not the paper's model.",
     )
     overrides = forms.CharField(

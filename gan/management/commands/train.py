@@ -20,7 +20,7 @@ class Command(BaseCommand):
         parser.add_argument(
             "--classes", help="comma-separated classes (default: the paper's 8, all but BACK)"
         )
-        parser.add_argument("--steps", type=int, help="training steps (default 20,000; demo 4,000)")
+        parser.add_argument("--steps", type=int, help="training steps (default 20,000; demo 5,000)")
         parser.add_argument(
             "--demo", action="store_true", help="the CPU demo configuration (not the paper's model)"
         )
