@@ -13,8 +13,9 @@ ensure_venv() {
   want="$(sha256sum pyproject.toml | cut -d' ' -f1) $extras"
   if [ ! -f "$stamp" ] || ! grep -qxF "$want" "$stamp"; then
     echo "Installing histoturing and its dependencies into .venv (torch takes a minute) ..."
-    .venv/bin/python -m pip install --quiet --upgrade pip
-    .venv/bin/python -m pip install --quiet -e "$spec"
+    .venv/bin/python -m pip install --quiet --quiet --upgrade pip
+    # -qq: setuptools' notes on editable installs are for packagers, not for someone starting the project.
+    .venv/bin/python -m pip install --quiet --quiet -e "$spec"
     echo "$want" >> "$stamp"
   fi
   export PATH="$PWD/.venv/bin:$PATH"

@@ -171,8 +171,12 @@ class WorkerProcess:
         try:
             self.proc.wait(timeout=20)
         except subprocess.TimeoutExpired:
-            os.killpg(self.proc.pid, 9)
+            os.killpg(self.proc.pid, signal.SIGKILL)
             self.proc.wait()
+        # A pool process that outlived its parent would keep a connection to the test database, which
+        # could then not be dropped at the end of the session.
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self.proc.pid, signal.SIGKILL)
 
     def kill(self) -> None:
         """SIGKILL the worker and its pool children, as a crash or an OOM kill would."""
