@@ -31,15 +31,14 @@ def form_page(
     request: HttpRequest,
     form: forms.BaseForm,
     template: str,
-    *,
-    start: Callable[[dict[str, Any]], T],
-    refusals: tuple[type[Exception], ...],
-    done: Callable[[T], HttpResponse],
+    start: Callable[[dict[str, Any]], HttpResponse],
+    refusal: type[Exception],
     context: dict[str, Any] | None = None,
 ) -> HttpResponse:
-    """A page whose form starts something (a job, a run): once `start` has made it, `done` says where to
-    go; until then the page shows `template` with the form, its errors and `context`."""
-    made = form_submit(form, start, *refusals)
-    if made is not None:
-        return done(made)
+    """A page whose form starts something (a job, a run): `start` starts it and says where to go next
+    (a redirect to what it started); until then, and when it refuses (raises `refusal`), the page shows
+    `template` with the form, its errors and `context`."""
+    response = form_submit(form, start, refusal)
+    if response is not None:
+        return response
     return render(request, template, {"form": form, **(context or {})})

@@ -67,36 +67,27 @@ def report_list(request: HttpRequest) -> HttpResponse:
 @require_POST
 def classifier_new(request: HttpRequest) -> HttpResponse:
     form = ClassifierForm(request.POST)
-    classifier = form_submit(
-        form,
-        lambda data: services.classifier_train_start(
+
+    def start(data: dict[str, Any]) -> HttpResponse:
+        classifier = services.classifier_train_start(
             dataset=data["dataset"], epochs=data["epochs"], created_by=request.user
-        ),
-        services.ClassifierError,
-    )
-    if classifier is not None:
+        )
         return redirect("job_detail", job_id=classifier.job_id)
-    return _report_list(request, classifier_form=form)
+
+    return form_submit(form, start, services.ClassifierError) or _report_list(request, classifier_form=form)
 
 
 @study_manager_required
 @require_POST
 def fid_report_new(request: HttpRequest) -> HttpResponse:
     form = FidReportForm(request.POST)
-    report = form_submit(
-        form,
-        lambda data: services.fid_report_start(
-            sampling_run=data["sampling_run"],
-            real_dataset=data["real_dataset"],
-            n_images=data["n_images"],
-            seed=data["seed"],
-            created_by=request.user,
-        ),
-        services.ReportError,
-    )
-    if report is not None:
+
+    def start(data: dict[str, Any]) -> HttpResponse:
+        fields = ("sampling_run", "real_dataset", "n_images", "seed")
+        report = services.fid_report_start(**{name: data[name] for name in fields}, created_by=request.user)
         return redirect("evaluation:fid_report", report_id=report.pk)
-    return _report_list(request, fid_form=form)
+
+    return form_submit(form, start, services.ReportError) or _report_list(request, fid_form=form)
 
 
 @study_manager_required
@@ -105,19 +96,17 @@ def copying_list(request: HttpRequest) -> HttpResponse:
     """The copying checks, and a form to start one (`?dataset=<id>` chooses the synthetic set)."""
     initial = {"synthetic_dataset": request.GET.get("dataset")}
     form = CopyingCheckForm(request.POST or None, initial=initial)
-    return form_page(
-        request,
-        form,
-        "evaluation/copying_list.html",
-        start=lambda data: services.copying_check_start(
+
+    def start(data: dict[str, Any]) -> HttpResponse:
+        check = services.copying_check_start(
             synthetic_dataset=data["synthetic_dataset"],
             reference_dataset=data["reference_dataset"],
             created_by=request.user,
-        ),
-        refusals=(services.EvaluationError,),
-        done=lambda check: redirect("job_detail", job_id=check.job_id),
-        context={"checks": selectors.copying_checks()},
-    )
+        )
+        return redirect("job_detail", job_id=check.job_id)
+
+    context = {"checks": selectors.copying_checks()}
+    return form_page(request, form, "evaluation/copying_list.html", start, services.EvaluationError, context)
 
 
 @study_manager_required
@@ -385,20 +374,16 @@ class StudyExportApi(APIView):
 def augmentation_list(request: HttpRequest) -> HttpResponse:
     form = AugmentationForm(request.POST or None)
 
-    def start(data: dict[str, Any]) -> AugmentationExperiment:
+    def start(data: dict[str, Any]) -> HttpResponse:
         # The form's fields are named as the plan's arguments, but for the classifier's epochs.
         arguments = {name: value for name, value in data.items() if name != "epochs"}
         plan = services.augmentation_plan(**arguments, classifier={"epochs": data["epochs"]})
-        return services.augmentation_start(plan=plan, created_by=request.user)
+        experiment = services.augmentation_start(plan=plan, created_by=request.user)
+        return redirect("evaluation:augmentation_detail", experiment_id=experiment.pk)
 
+    context = {"experiments": selectors.augmentation_experiments()}
     return form_page(
-        request,
-        form,
-        "evaluation/augmentation_list.html",
-        start=start,
-        refusals=(services.ExperimentError,),
-        done=lambda experiment: redirect("evaluation:augmentation_detail", experiment_id=experiment.pk),
-        context={"experiments": selectors.augmentation_experiments()},
+        request, form, "evaluation/augmentation_list.html", start, services.ExperimentError, context
     )
 
 

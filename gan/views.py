@@ -10,7 +10,6 @@ from django.views.decorators.http import require_GET, require_http_methods
 
 from core.charts import line_chart_svg
 from core.forms import form_page
-from core.models import Job
 from core.responses import svg_response
 from core.roles import study_manager_required
 from core.selectors import jobs_recent
@@ -56,7 +55,7 @@ def dataset_detail(request: HttpRequest, dataset_id: int) -> HttpResponse:
 def dataset_import(request: HttpRequest) -> HttpResponse:
     form = DatasetImportForm(request.POST or None, request.FILES or None)
 
-    def start(data: dict[str, Any]) -> Job:
+    def start(data: dict[str, Any]) -> HttpResponse:
         common = {
             "classes": data["classes"],
             "created_by": request.user,
@@ -64,19 +63,14 @@ def dataset_import(request: HttpRequest) -> HttpResponse:
             "size": data["size"],
         }
         if data.get("archive"):
-            return services.dataset_import_upload(archive=data["archive"], name=data["name"], **common)
-        path = services.import_path_resolve(relative=data["server_path"])
-        return services.dataset_import_start(path=path, name=data["name"] or None, **common)
+            job = services.dataset_import_upload(archive=data["archive"], name=data["name"], **common)
+        else:
+            path = services.import_path_resolve(relative=data["server_path"])
+            job = services.dataset_import_start(path=path, name=data["name"] or None, **common)
+        return redirect("job_detail", job_id=job.pk)
 
-    return form_page(
-        request,
-        form,
-        "gan/dataset_import.html",
-        start=start,
-        refusals=(services.DatasetImportError,),
-        done=lambda job: redirect("job_detail", job_id=job.pk),
-        context={"import_root": settings.IMPORT_ROOT},
-    )
+    context = {"import_root": settings.IMPORT_ROOT}
+    return form_page(request, form, "gan/dataset_import.html", start, services.DatasetImportError, context)
 
 
 @study_manager_required
@@ -107,7 +101,7 @@ def run_list(request: HttpRequest) -> HttpResponse:
 def run_new(request: HttpRequest) -> HttpResponse:
     form = TrainingRunForm(request.POST or None)
 
-    def start(data: dict[str, Any]) -> TrainingRun:
+    def start(data: dict[str, Any]) -> HttpResponse:
         overrides = data["overrides"] | {"classes": data["classes"], "steps": data["steps"]}
         sample_after = (
             {"tissue_class": data["sample_class"], "count": data["sample_count"] or PAPER_SYNTHETIC_COUNT}
@@ -115,18 +109,12 @@ def run_new(request: HttpRequest) -> HttpResponse:
             else None
         )
         config = training_services.config_build(overrides=overrides, demo=data["demo"])
-        return training_services.training_run_start(
+        run = training_services.training_run_start(
             dataset=data["dataset"], config=config, created_by=request.user, sample_after=sample_after
         )
+        return redirect("gan:run_detail", run_id=run.pk)
 
-    return form_page(
-        request,
-        form,
-        "gan/run_new.html",
-        start=start,
-        refusals=(RunError,),
-        done=lambda run: redirect("gan:run_detail", run_id=run.pk),
-    )
+    return form_page(request, form, "gan/run_new.html", start, RunError)
 
 
 @study_manager_required
@@ -181,20 +169,18 @@ def run_grid(request: HttpRequest, run_id: int) -> FileResponse:
 def sampling_new(request: HttpRequest) -> HttpResponse:
     initial = {"checkpoint": request.GET.get("checkpoint")} if request.method == "GET" else None
     form = SamplingRunForm(request.POST or None, initial=initial)
-    return form_page(
-        request,
-        form,
-        "gan/sampling_new.html",
-        start=lambda data: sampling_services.sampling_run_start(
+
+    def start(data: dict[str, Any]) -> HttpResponse:
+        run = sampling_services.sampling_run_start(
             checkpoint=data["checkpoint"],
             tissue_class=data["tissue_class"],
             count=data["count"],
             seed=data["seed"],
             created_by=request.user,
-        ),
-        refusals=(RunError,),
-        done=lambda run: redirect("gan:sampling_detail", run_id=run.pk),
-    )
+        )
+        return redirect("gan:sampling_detail", run_id=run.pk)
+
+    return form_page(request, form, "gan/sampling_new.html", start, RunError)
 
 
 @study_manager_required
