@@ -28,6 +28,11 @@ MANAGED_APPS = ("core", "gan", "turing", "evaluation")
 UserLike = AbstractBaseUser | AnonymousUser
 
 
+def signed_in(user: Any) -> Any:
+    """`user` when it is a signed-in account, else None (an anonymous user, or nobody: a command)."""
+    return user if getattr(user, "is_authenticated", False) else None
+
+
 def is_study_manager(user: Any) -> bool:
     if not (user.is_authenticated and user.is_active and user.is_staff):
         return False

@@ -22,7 +22,7 @@ from kombu.exceptions import OperationalError
 from config.celery import app
 from core.accounts import login_name
 from core.models import Job, JobRecord, LoginFailure
-from core.roles import EXPERTS_GROUP, MANAGED_APPS, MANAGERS_GROUP
+from core.roles import EXPERTS_GROUP, MANAGED_APPS, MANAGERS_GROUP, signed_in
 
 if TYPE_CHECKING:
     from core.jobs import JobKind
@@ -76,15 +76,10 @@ def study_managers_group() -> Group:
     return group
 
 
-def signed_in(user: Any) -> Any:
-    """`user` when it is a signed-in account, else None (an anonymous user, or nobody: a command)."""
-    return user if getattr(user, "is_authenticated", False) else None
-
-
 def job_start(
+    *,
     kind: JobKind,
     record: RecordT,
-    *,
     title: str,
     created_by: Any = None,
     device: str = "auto",

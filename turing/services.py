@@ -26,8 +26,8 @@ from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import timezone
 
-from core.roles import EXPERTS_GROUP, is_expert
-from core.services import signed_in, user_create
+from core.roles import EXPERTS_GROUP, is_expert, signed_in
+from core.services import user_create
 from evaluation import mrmc, shortcuts
 from gan import imaging
 from gan.models import Dataset, Patch, SamplingRun, Source, TrainingRun

@@ -152,7 +152,12 @@ def augmentation_start(
     )
     title = f"Augmentation experiment: {plan.tissue_class}, amounts {', '.join(map(str, plan.amounts))}"
     return job_start(
-        jobs.AUGMENTATION, record, title=title, created_by=created_by, device=device, enqueue=enqueue
+        kind=jobs.AUGMENTATION,
+        record=record,
+        title=title,
+        created_by=created_by,
+        device=device,
+        enqueue=enqueue,
     )
 
 

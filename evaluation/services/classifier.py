@@ -47,7 +47,9 @@ def classifier_train_start(
         raise ClassifierError(str(exc)) from None
     record = Classifier(dataset=dataset, config=config.to_dict())
     title = f"Tissue classifier on {dataset.name} ({', '.join(chosen)})"
-    return job_start(jobs.CLASSIFIER_TRAIN, record, title=title, created_by=created_by, device=device)
+    return job_start(
+        kind=jobs.CLASSIFIER_TRAIN, record=record, title=title, created_by=created_by, device=device
+    )
 
 
 def classifier_train_job(job: Job, context: JobContext) -> dict[str, Any]:

@@ -63,7 +63,9 @@ def copying_check_start(
         )
     record = CopyingCheck(synthetic_dataset=synthetic_dataset, reference_dataset=reference_dataset)
     title = f"Copying check: {synthetic_dataset.name} against {reference_dataset.name}"
-    return job_start(jobs.COPYING, record, title=title, created_by=created_by, device=device, enqueue=enqueue)
+    return job_start(
+        kind=jobs.COPYING, record=record, title=title, created_by=created_by, device=device, enqueue=enqueue
+    )
 
 
 def copying_check_job(job: Job, context: JobContext) -> dict[str, Any]:

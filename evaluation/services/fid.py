@@ -52,7 +52,7 @@ def fid_report_start(
         raise ReportError("A report needs at least 2 images on each side.")
     record = FidReport(sampling_run=sampling_run, real_dataset=real_dataset, n_images=n, seed=seed)
     title = f"FID: {sampling_run.tissue_class} samples of {sampling_run.checkpoint.run.name} (N = {n})"
-    return job_start(jobs.FID_REPORT, record, title=title, created_by=created_by, device=device)
+    return job_start(kind=jobs.FID_REPORT, record=record, title=title, created_by=created_by, device=device)
 
 
 def fid_report_job(job: Job, context: JobContext) -> dict[str, Any]:

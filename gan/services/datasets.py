@@ -23,7 +23,8 @@ from django.db import transaction
 
 from core.jobs import JobCancelled, JobError
 from core.models import Job
-from core.services import job_create, job_release_files, signed_in
+from core.roles import signed_in
+from core.services import job_create, job_release_files
 from gan import imaging
 from gan.models import Dataset, Patch, SamplingRun, Source, patch_storage_name
 from gan.sources import DEFAULT_CLASSES, KNOWN_CLASSES, ImportSource, SourceError

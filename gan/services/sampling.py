@@ -11,9 +11,10 @@ from django.utils import timezone
 
 from core.jobs import JobError
 from core.models import Job
-from core.services import job_start, signed_in
+from core.roles import signed_in
+from core.services import job_start
 from gan import imaging, jobs
-from gan.models import Checkpoint, Dataset, Patch, SamplingRun, Source, patch_storage_name
+from gan.models import Checkpoint, Dataset, Patch, SamplingRun, Source, TrainingRun, patch_storage_name
 from gan.services.checkpoints import RunError, checkpoint_check, checkpoint_path
 from gan.services.datasets import Generator, file_sha256
 from gan.signals import sampling_finished
@@ -34,6 +35,12 @@ def _sampling_dataset_name(run_name: str, step: int, count: int, tissue_class: s
         n += 1
         name = f"{base} #{n}"
     return name
+
+
+def _generator_description(run: TrainingRun) -> str:
+    architecture = run.config.get("architecture", "paper")
+    demo = " (demo configuration, not the paper's model)" if run.is_demo else ""
+    return f"Conditional GAN ({architecture} architecture) trained in histoturing{demo}"
 
 
 def sampling_run_start(
@@ -75,10 +82,7 @@ def sampling_run_start(
                 "generator": Generator(
                     name=run.name,
                     kind="GAN",
-                    description=(
-                        "Conditional DCGAN trained in histoturing"
-                        + (" (demo configuration, not the paper's model)" if run.is_demo else "")
-                    ),
+                    description=_generator_description(run),
                     checkpoint_sha256=file_sha256(checkpoint_path(checkpoint)),
                     sampling={
                         "step": checkpoint.step,
@@ -93,9 +97,13 @@ def sampling_run_start(
         record = SamplingRun(
             checkpoint=checkpoint, tissue_class=tissue_class, count=count, seed=seed, dataset=dataset
         )
-        title = f"Sampling: {count:,} {tissue_class} from {run.name}, step {checkpoint.step:,}"
         return job_start(
-            jobs.SAMPLING, record, title=title, created_by=created_by, device=device, enqueue=enqueue
+            kind=jobs.SAMPLING,
+            record=record,
+            title=f"Sampling: {count:,} {tissue_class} from {run.name}, step {checkpoint.step:,}",
+            created_by=created_by,
+            device=device,
+            enqueue=enqueue,
         )
 
 

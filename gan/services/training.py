@@ -88,21 +88,17 @@ def training_run_start(
         raise RunError(
             f"cannot sample class {sample_after.get('tissue_class')!r}: it is not among the run's classes"
         )
-    title = name or f"{'Demo c' if config.demo else 'C'}GAN on {dataset.name}, {config.steps:,} steps"
+    run_name = name or f"{'Demo c' if config.demo else 'C'}GAN on {dataset.name}, {config.steps:,} steps"
+    title = f"Training: {run_name}"
     record = TrainingRun(
-        name=title,
+        name=run_name,
         dataset=dataset,
         config=config.to_dict(),
         init_checkpoint=init_checkpoint,
         sample_after=sample_after or {},
     )
     return job_start(
-        jobs.TRAINING,
-        record,
-        title=f"Training: {title}",
-        created_by=created_by,
-        device=device,
-        enqueue=enqueue,
+        kind=jobs.TRAINING, record=record, title=title, created_by=created_by, device=device, enqueue=enqueue
     )
 
 
