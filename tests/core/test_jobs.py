@@ -25,6 +25,27 @@ def test_job_create_enqueues_only_after_commit(django_capture_on_commit_callback
     assert len(callbacks) == 1
 
 
+def test_job_start_saves_the_record_with_its_job_or_neither(manager: Any) -> None:
+    from django.db import IntegrityError
+
+    from evaluation.jobs import CLASSIFIER_TRAIN
+    from evaluation.models import Classifier
+    from gan.models import Dataset
+
+    dataset = Dataset.objects.create(name="real", source="real")
+    record = Classifier(dataset=dataset, config={"epochs": 1})
+    started = services.job_start(
+        kind=CLASSIFIER_TRAIN, record=record, title="t", created_by=manager, device="cpu", enqueue=False
+    )
+    started.refresh_from_db()
+    assert started.job.params == {"device": "cpu"} and started.job.queue == Job.Queue.GPU
+    assert started.created_by == manager == started.job.created_by
+    broken = Classifier(dataset=dataset, config=None)  # config may not be empty: the record cannot be saved
+    with pytest.raises(IntegrityError):
+        services.job_start(kind=CLASSIFIER_TRAIN, record=broken, title="t", enqueue=False)
+    assert Job.objects.count() == 1  # the second job went with its record
+
+
 def test_a_queued_job_is_claimed_once() -> None:
     job = _job()
     assert services.job_claim(job_id=str(job.pk), worker="w1") is not None
