@@ -127,7 +127,7 @@ def heatmap_svg(*, points: Sequence[tuple[float, float]], bins: int, title: str)
         for x, y in points:
             grid[min(int(y * bins), bins - 1), min(int(x * bins), bins - 1)] += 1
         shown = axes.imshow(grid, cmap="magma", extent=(0, 1, 1, 0), interpolation="nearest")
-        plt.colorbar(shown, ax=axes, label="clicks")
+        axes.figure.colorbar(shown, ax=axes, label="clicks")  # not pyplot's: its "current figure" is global
         axes.set(title=title, xlabel="across the patch", ylabel="down the patch")
         if not points:
             axes.text(

@@ -3,26 +3,25 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import Any
 
 from django import forms
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 
-T = TypeVar("T")
+# Starts what a form asks for from its cleaned data, and says where to go next (a redirect).
+Start = Callable[[dict[str, Any]], HttpResponse]
 
 
-def form_submit(
-    form: forms.BaseForm, action: Callable[[dict[str, Any]], T], *refusals: type[Exception]
-) -> T | None:
-    """Runs `action` on a bound and valid form's cleaned data and returns what it made. An unbound or
-    invalid form returns None; so does an action that refuses (raises one of `refusals`), whose message
-    becomes the form's error, shown above its fields."""
+def form_submit(form: forms.BaseForm, start: Start, refusal: type[Exception]) -> HttpResponse | None:
+    """Runs `start` on a bound and valid form's cleaned data and returns its response. An unbound or
+    invalid form returns None; so does a start that refuses (raises `refusal`), whose message becomes the
+    form's error, shown above its fields."""
     if not form.is_bound or not form.is_valid():
         return None
     try:
-        return action(form.cleaned_data)
-    except refusals as exc:
+        return start(form.cleaned_data)
+    except refusal as exc:
         form.add_error(None, str(exc))
         return None
 
@@ -31,7 +30,7 @@ def form_page(
     request: HttpRequest,
     form: forms.BaseForm,
     template: str,
-    start: Callable[[dict[str, Any]], HttpResponse],
+    start: Start,
     refusal: type[Exception],
     context: dict[str, Any] | None = None,
 ) -> HttpResponse:

@@ -45,7 +45,6 @@ class Generator(nn.Module):
 
     def __init__(self, config: TrainingConfig) -> None:
         super().__init__()
-        self.latent_dim = config.latent_dim
         self.latent_shape = latent_shape(config)
         self.num_classes = config.num_classes
         filters = config.g_filters

@@ -23,10 +23,9 @@ def to_uint8(images: torch.Tensor) -> np.ndarray:
     return scaled.round().to(torch.uint8).permute(0, 2, 3, 1).contiguous().cpu().numpy()
 
 
-def latents_for_seeds(seeds: Sequence[int], shape: int | tuple[int, ...]) -> torch.Tensor:
+def latents_for_seeds(seeds: Sequence[int], shape: tuple[int, ...]) -> torch.Tensor:
     """[N, *shape] (a vector, or the texture generator's noise map): row i drawn from a generator seeded
     with seeds[i]."""
-    shape = (shape,) if isinstance(shape, int) else tuple(shape)
     rows = [torch.randn(shape, generator=torch.Generator().manual_seed(int(seed))) for seed in seeds]
     return torch.stack(rows) if rows else torch.empty(0, *shape)
 
