@@ -632,17 +632,27 @@ def _arms_of(study: Study) -> list[ArmSpec]:
     return [ArmSpec(a.name, list(a.datasets.all()), a.parts) for a in study.arms.prefetch_related("datasets")]
 
 
-def _plan_of(study: Study) -> StudyPlan:
+def _plan_for(
+    study: Study, *, real_datasets: Sequence[Dataset], arms: Sequence[ArmSpec], options: ProtocolOptions
+) -> StudyPlan:
+    """The plan of a study's settings with these pools: one mapping, used when it is created (unsaved,
+    its pools not yet stored) and when its items are drawn later."""
     return study_plan(
         tissue_class=study.tissue_class,
-        real_datasets=list(study.real_datasets.all()),
+        real_datasets=real_datasets,
         items_per_reader=study.items_per_reader,
         real_parts=study.real_parts,
         equivalence_margin=study.equivalence_margin,
         alpha=study.alpha,
-        arms=_arms_of(study),
-        options=_options_of(study),
+        arms=arms,
+        harmonise_jpeg_quality=study.harmonise_jpeg_quality,
+        options=options,
     )
+
+
+def _plan_of(study: Study) -> StudyPlan:
+    real_datasets = list(study.real_datasets.all())
+    return _plan_for(study, real_datasets=real_datasets, arms=_arms_of(study), options=_options_of(study))
 
 
 def study_create(
@@ -679,49 +689,40 @@ def study_create(
     """
     if arms is None:
         arms = [ArmSpec(SINGLE_ARM, list(synthetic_datasets), synthetic_parts)]
-    plan = study_plan(
-        tissue_class=tissue_class,
-        real_datasets=real_datasets,
+    study = Study(
+        name=name.strip(),
+        tissue_class=tissue_class.strip().upper(),
         items_per_reader=items_per_reader,
         real_parts=real_parts,
+        synthetic_parts=sum(arm.parts for arm in arms),
         equivalence_margin=equivalence_margin,
         alpha=alpha,
-        arms=arms,
+        microns_per_pixel=_pool_resolution(real_datasets),
         harmonise_jpeg_quality=harmonise_jpeg_quality,
-        options=options,
+        same_items_for_all=same_items_for_all,
+        allow_changes=allow_changes,
+        ask_confidence=ask_confidence,
+        too_fast_ms=too_fast_ms,
+        reasons=list(reasons) if reasons else default_reasons(),
+        ask_reasons=ask_reasons,
+        show_personal_result=show_personal_result,
+        ask_profile=ask_profile,
+        instructions=instructions,
+        practice_items=options.practice_items,
+        repeat_share=options.repeat_share,
+        repeat_gap=options.repeat_gap,
+        repeat_washout_days=options.repeat_washout_days,
+        created_by=signed_in(created_by),
+        **({"seed": seed} if seed is not None else {}),
     )
-    if not name.strip():
+    plan = _plan_for(study, real_datasets=real_datasets, arms=arms, options=options)
+    if not study.name:
         plan.problems.insert(0, "The study needs a name.")
     if not plan.ok:
         raise StudyError(" ".join(plan.problems))
+    study.patch_size = plan.patch_size or imaging.PATCH_SIZE
     with transaction.atomic():
-        study = Study.objects.create(
-            name=name.strip(),
-            tissue_class=plan.tissue_class,
-            items_per_reader=items_per_reader,
-            real_parts=plan.real_parts,
-            synthetic_parts=plan.synthetic_parts,
-            patch_size=plan.patch_size or imaging.PATCH_SIZE,
-            microns_per_pixel=_pool_resolution(real_datasets),
-            harmonise_jpeg_quality=harmonise_jpeg_quality,
-            too_fast_ms=too_fast_ms,
-            ask_profile=ask_profile,
-            ask_reasons=ask_reasons,
-            show_personal_result=show_personal_result,
-            reasons=list(reasons) if reasons else default_reasons(),
-            same_items_for_all=same_items_for_all,
-            allow_changes=allow_changes,
-            ask_confidence=ask_confidence,
-            instructions=instructions,
-            equivalence_margin=equivalence_margin,
-            alpha=alpha,
-            practice_items=options.practice_items,
-            repeat_share=options.repeat_share,
-            repeat_gap=options.repeat_gap,
-            repeat_washout_days=options.repeat_washout_days,
-            created_by=signed_in(created_by),
-            **({"seed": seed} if seed is not None else {}),
-        )
+        study.save()
         study.real_datasets.set(real_datasets)
         for position, arm in enumerate(arms):
             row = StudyArm.objects.create(
@@ -1047,6 +1048,9 @@ class SubmitResult:
     created: bool  # False: the stored answer of an earlier identical submit
 
 
+_ANSWER_TAKE_SETS = ("label", "confidence", "answered_at", "visible_ms")  # what a first answer writes
+
+
 def _answer_take_sql(with_confidence: bool) -> str:
     """One statement that finds the reader's shown, unanswered item in an open study and labels it.
 
@@ -1059,8 +1063,9 @@ def _answer_take_sql(with_confidence: bool) -> str:
     answer, assignment = qn(Answer._meta.db_table), qn(Assignment._meta.db_table)
     study, item = qn(Study._meta.db_table), qn(StudyItem._meta.db_table)
     confidence_allowed = f"AND s.{qn('ask_confidence')} " if with_confidence else ""
+    sets = ", ".join(f"{qn(column)} = %s" for column in _ANSWER_TAKE_SETS)
     return (
-        f"UPDATE {answer} SET label = %s, confidence = %s, answered_at = %s, visible_ms = %s "  # noqa: S608
+        f"UPDATE {answer} SET {sets} "  # noqa: S608
         f"WHERE label IS NULL AND id = ("
         f"SELECT a.id FROM {answer} a JOIN {assignment} g ON g.id = a.assignment_id "
         f"JOIN {study} s ON s.id = g.study_id JOIN {item} i ON i.id = a.item_id "
@@ -1080,11 +1085,11 @@ def _answer_take(
     *, study_id: int, reader_id: int, token: str, label: str, confidence: int | None, visible_ms: int | None
 ) -> Answer | None:
     """Label a shown, unanswered item of an open study in one statement; None when that is not the case."""
-    now = timezone.now()
+    taken = dict(zip(_ANSWER_TAKE_SETS, (label, confidence, timezone.now(), visible_ms), strict=True))
     with connection.cursor() as cursor:
         cursor.execute(
             _answer_take_sql(confidence is not None),
-            [label, confidence, now, visible_ms, study_id, reader_id, token, Study.Status.OPEN.value],
+            [*taken.values(), study_id, reader_id, token, Study.Status.OPEN.value],
         )
         row = cursor.fetchone()
     if row is None:
@@ -1096,18 +1101,11 @@ def _answer_take(
         reader_id=reader_id,
         order=json.loads(order) if isinstance(order, str) else order,  # jsonb comes back as text
     )
-    answer = Answer(
-        id=answer_id,
-        assignment=assignment,
-        item_id=item_id,
-        position=position,
-        label=label,
-        confidence=confidence,
-        answered_at=now,
-        visible_ms=visible_ms,
-    )
+    answer = Answer(id=answer_id, assignment=assignment, item_id=item_id, position=position, **taken)
     if position + 1 >= assignment.total:
-        Assignment.objects.filter(pk=assignment_id, finished_at__isnull=True).update(finished_at=now)
+        Assignment.objects.filter(pk=assignment_id, finished_at__isnull=True).update(
+            finished_at=answer.answered_at
+        )
     return answer
 
 
@@ -1291,9 +1289,14 @@ class InvitationReport:
         return out
 
 
-def _invitation_secret() -> tuple[str, str]:
+def _invitation_issue(invitation: Invitation) -> str:
+    """Give an invitation a new link secret (only its hash is kept), sent now and valid for
+    INVITATION_VALID_DAYS; returns the secret for the mail. The caller saves the invitation."""
     secret = secrets.token_urlsafe(32)
-    return secret, hashlib.sha256(secret.encode()).hexdigest()
+    invitation.secret_hash = hashlib.sha256(secret.encode()).hexdigest()
+    invitation.sent_at = timezone.now()
+    invitation.expires_at = invitation.sent_at + timedelta(days=settings.INVITATION_VALID_DAYS)
+    return secret
 
 
 def _invitation_mail(*, invitation: Invitation, secret: str, site_url: str) -> None:
@@ -1339,17 +1342,9 @@ def invitations_send(
                 report.refused.append(f"{raw}: the account with this address is not an expert's")
                 continue
             study_invite(study=study, reader=reader, actor=created_by)
-            secret, secret_hash = _invitation_secret()
-            now = timezone.now()
-            invitation = Invitation.objects.create(
-                study=study,
-                email=raw,
-                reader=reader,
-                secret_hash=secret_hash,
-                created_by=signed_in(created_by),
-                sent_at=now,
-                expires_at=now + timedelta(days=settings.INVITATION_VALID_DAYS),
-            )
+            invitation = Invitation(study=study, email=raw, reader=reader, created_by=signed_in(created_by))
+            secret = _invitation_issue(invitation)
+            invitation.save()
             transaction.on_commit(
                 partial(_invitation_mail, invitation=invitation, secret=secret, site_url=site_url)
             )
@@ -1359,10 +1354,7 @@ def invitations_send(
 
 def invitation_resend(*, invitation: Invitation, site_url: str) -> Invitation:
     """A new link (the old one stops working), valid for another INVITATION_VALID_DAYS."""
-    secret, secret_hash = _invitation_secret()
-    now = timezone.now()
-    invitation.secret_hash, invitation.sent_at = secret_hash, now
-    invitation.expires_at = now + timedelta(days=settings.INVITATION_VALID_DAYS)
+    secret = _invitation_issue(invitation)
     invitation.used_at = invitation.revoked_at = None
     invitation.times_sent += 1
     invitation.save()
