@@ -23,34 +23,15 @@ DEFAULT_EXPERIMENT_CLASSIFIER = {"epochs": 5, "batch_size": 32, "width": 16, "va
 
 @dataclass
 class AugmentationPlan:
-    """An experiment as it would run, checked before anything is written; `problems` says what is wrong."""
+    """An experiment as it would run, checked before anything is written: `experiment` is its record,
+    unsaved (datasets, class and the stored protocol); `problems` says what is wrong."""
 
-    train_dataset: Dataset
-    test_dataset: Dataset
-    sampling_run: SamplingRun
-    tissue_class: str
-    classes: tuple[str, ...]
-    amounts: list[int]
-    fraction: float
-    seeds: list[int]
-    classifier: dict[str, Any]
-    synthetic_available: int
+    experiment: AugmentationExperiment
     problems: list[str] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
         return not self.problems
-
-    @property
-    def config(self) -> dict[str, Any]:
-        """The protocol stored with the experiment."""
-        return {
-            "amounts": sorted(set(self.amounts)),
-            "fraction": self.fraction,
-            "seeds": self.seeds,
-            "classes": list(self.classes),
-            "classifier": self.classifier,
-        }
 
 
 def augmentation_plan(
@@ -70,18 +51,24 @@ def augmentation_plan(
 
     tissue_class = tissue_class.strip().upper()
     chosen = tuple(classes or sorted(set(real_classes(train_dataset))))
+    classifier = DEFAULT_EXPERIMENT_CLASSIFIER | (classifier or {})
+    config = {  # the stored protocol
+        "amounts": sorted(set(amounts)),
+        "fraction": fraction,
+        "seeds": seeds or [0, 1, 2],
+        "classes": list(chosen),
+        "classifier": classifier,
+    }
     plan = AugmentationPlan(
-        train_dataset=train_dataset,
-        test_dataset=test_dataset,
-        sampling_run=sampling_run,
-        tissue_class=tissue_class,
-        classes=chosen,
-        amounts=list(amounts),
-        fraction=fraction,
-        seeds=seeds or [0, 1, 2],
-        classifier=DEFAULT_EXPERIMENT_CLASSIFIER | (classifier or {}),
-        synthetic_available=sampling_run.patches.count(),
+        AugmentationExperiment(
+            train_dataset=train_dataset,
+            test_dataset=test_dataset,
+            sampling_run=sampling_run,
+            tissue_class=tissue_class,
+            config=config,
+        )
     )
+    synthetic_available = sampling_run.patches.count()
     problems = plan.problems
     odd_sizes = [d.name for d in (train_dataset, test_dataset) if d.patch_size != PATCH_SIZE]
     if odd_sizes:
@@ -98,10 +85,9 @@ def augmentation_plan(
         problems.append(f"Class {tissue_class} is not among the classes {', '.join(chosen)}.")
     if not amounts or any(k < 0 for k in amounts):
         problems.append("Give at least one amount of synthetic patches (0 or more each).")
-    elif max(amounts) > plan.synthetic_available:
+    elif max(amounts) > synthetic_available:
         problems.append(
-            f"The largest amount ({max(amounts)}) is more than the {plan.synthetic_available} "
-            "synthetic patches."
+            f"The largest amount ({max(amounts)}) is more than the {synthetic_available} synthetic patches."
         )
     elif max(amounts) == 0:
         problems.append("At least one amount must be above 0.")
@@ -131,7 +117,7 @@ def augmentation_plan(
             "different slides, e.g. NCT-CRC-HE-100K against CRC-VAL-HE-7K."
         )
     try:
-        ClassifierConfig(classes=chosen, **plan.classifier)
+        ClassifierConfig(classes=chosen, **classifier)
     except (TypeError, ValueError) as exc:
         problems.append(f"Invalid classifier settings: {exc}")
     return plan
@@ -143,14 +129,9 @@ def augmentation_start(
     """Queue the experiment a plan describes (`augmentation_plan`), or refuse it with every problem named."""
     if not plan.ok:
         raise ExperimentError(" ".join(plan.problems))
-    record = AugmentationExperiment(
-        train_dataset=plan.train_dataset,
-        test_dataset=plan.test_dataset,
-        sampling_run=plan.sampling_run,
-        tissue_class=plan.tissue_class,
-        config=plan.config,
-    )
-    title = f"Augmentation experiment: {plan.tissue_class}, amounts {', '.join(map(str, plan.amounts))}"
+    record = plan.experiment
+    amounts = ", ".join(map(str, record.config["amounts"]))
+    title = f"Augmentation experiment: {record.tissue_class}, amounts {amounts}"
     return job_start(
         kind=jobs.AUGMENTATION,
         record=record,
