@@ -8,11 +8,7 @@ from gan.models import Source
 
 class FidReportForm(forms.Form):
     sampling_run = sampling_run_field()
-    real_dataset = dataset_field(
-        Source.REAL,
-        required=False,
-        help_text="Default: the dataset the GAN was trained on.",
-    )
+    real_dataset = dataset_field(Source.REAL, required=False, help_text="Default: the GAN's training set.")
     n_images = forms.IntegerField(
         required=False,
         min_value=2,
