@@ -77,15 +77,19 @@ MANAGER = {
 }
 
 
-def _names(resolver: URLResolver | None = None, namespace: str = "") -> list[tuple[str, Any]]:
+def _names(
+    resolver: URLResolver | None = None, namespace: str = "", outer: dict[str, Any] | None = None
+) -> list[tuple[str, dict[str, Any], URLPattern]]:
+    """Every named URL, the converters of its whole path (an include's prefix may hold some) and its
+    own pattern."""
     resolver = resolver or get_resolver()
     found = []
     for entry in resolver.url_patterns:
         if isinstance(entry, URLResolver):
             inner = f"{namespace}{entry.namespace}:" if entry.namespace else namespace
-            found += _names(entry, inner)
+            found += _names(entry, inner, (outer or {}) | entry.pattern.converters)
         elif isinstance(entry, URLPattern) and entry.name:
-            found.append((namespace + entry.name, entry))
+            found.append((namespace + entry.name, (outer or {}) | entry.pattern.converters, entry))
     return found
 
 
@@ -187,9 +191,9 @@ def world(study: Study, expert: Any, manager: Any) -> dict[str, Any]:
     }
 
 
-def _kwargs(name: str, pattern: URLPattern, world: dict[str, Any]) -> dict[str, Any]:
+def _kwargs(name: str, converters: dict[str, Any], world: dict[str, Any]) -> dict[str, Any]:
     out = {}
-    for key in pattern.pattern.converters:
+    for key in converters:
         out[key] = world.get(f"{name}:{key}", world.get(f"gan:{key}") if name.startswith("gan:") else None)
         if out[key] is None:
             out[key] = world.get(key, uuid.uuid4().hex[:8])
@@ -214,10 +218,10 @@ def test_every_url_is_guarded_as_its_role_needs(
     skipped: list[str] = []
     names = _names()
     assert len(names) > 40
-    for name, pattern in names:
+    for name, converters, _ in names:
         access = _access(name)
         try:
-            url = reverse(name, kwargs=_kwargs(name, pattern, world))
+            url = reverse(name, kwargs=_kwargs(name, converters, world))
         except NoReverseMatch:
             skipped.append(name)
             continue
@@ -276,13 +280,12 @@ def test_ids_out_of_range_or_not_numbers_are_a_plain_404(
     clients["expert"].force_login(expert)
     clients["manager"].force_login(manager)
     marker, tried, failures = "987654321", 0, []
-    for name, pattern in _names():
-        converters = pattern.pattern.converters
+    for name, converters, _ in _names():
         for key, converter in converters.items():
             is_id = isinstance(converter, IdConverter) or key == "object_id"
             if not is_id:
                 continue
-            kwargs = _kwargs(name, pattern, world) | {key: marker}
+            kwargs = _kwargs(name, converters, world) | {key: marker}
             url = reverse(name, kwargs=kwargs)
             for bad in BAD_IDS:
                 bad_url = url.replace(marker, bad)

@@ -91,10 +91,10 @@ def _hostile_urls() -> list[str]:
     from tests.core.test_permission_matrix import _names
 
     marker, urls = "987654321", []
-    for name, pattern in _names():
-        keys = list(pattern.pattern.converters)
+    for name, converters, pattern in _names():
+        keys = list(converters)
         for key in keys:
-            kwargs = {k: marker if k == key else _sample(pattern.pattern.converters[k]) for k in keys}
+            kwargs = {k: marker if k == key else _sample(converters[k]) for k in keys}
             try:
                 url = reverse(name, kwargs=kwargs)
             except Exception:  # noqa: S112  (a pattern whose converters take no such sample)
