@@ -4,6 +4,7 @@ import os
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+from unittest import mock
 
 import pytest
 
@@ -20,20 +21,25 @@ LAUNCH_ARGS = [
 ]
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
-    """Debian's Chromium driven by Playwright (never a downloaded browser)."""
+    """Debian's Chromium driven by Playwright (never a downloaded browser), for one test module.
+
+    Playwright's sync API runs an event loop in this thread. While it runs, the tests' ORM calls are
+    still plain synchronous code between browser steps (hence DJANGO_ALLOW_ASYNC_UNSAFE), but asgiref,
+    under Django's `connections`, takes a thread with a running loop for an async one and keeps its
+    database connections apart: they are closed here before the loop stops, or they would outlive the
+    test database (PostgreSQL then refuses to drop it)."""
     if not CHROMIUM.exists():
         pytest.skip("Debian's chromium is not installed (scripts/test installs it when run as root)")
+    from django.db import connections
     from playwright.sync_api import sync_playwright
 
-    # Playwright's sync API runs an event loop in this thread; the tests' own ORM calls are still
-    # plain synchronous code between browser steps.
-    os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
-    with sync_playwright() as playwright:
+    with mock.patch.dict(os.environ, {"DJANGO_ALLOW_ASYNC_UNSAFE": "true"}), sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=LAUNCH_ARGS)
         yield browser
         browser.close()
+        connections.close_all()
 
 
 @pytest.fixture
