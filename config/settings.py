@@ -21,7 +21,6 @@ env = Env()
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 DATA_DIR = env.path("HISTOTURING_DATA_DIR", BASE_DIR / "data")
-DATA_DIR.mkdir(parents=True, exist_ok=True)
 
 DEBUG = env.boolean("DEBUG", False)
 
@@ -39,7 +38,8 @@ def _secret_key() -> str:
             "(which keeps a generated key in the data folder)"
         )
     key_file = DATA_DIR / "secret_key"
-    if not key_file.exists():
+    if not key_file.exists():  # the one thing importing these settings may write, and only under DEBUG
+        DATA_DIR.mkdir(parents=True, exist_ok=True)
         key_file.write_text(secrets.token_urlsafe(50))
         key_file.chmod(0o600)
     return key_file.read_text().strip()
@@ -196,7 +196,6 @@ USE_TZ = True
 
 STATIC_URL = "static/"
 STATIC_ROOT = DATA_DIR / "static"
-STATIC_ROOT.mkdir(exist_ok=True)
 STATICFILES_DIRS = [BASE_DIR / "static"]
 WHITENOISE_USE_FINDERS = DEBUG
 
@@ -229,7 +228,6 @@ CELERY_BROKER_URL = _broker_url()
 BROKER_FOLDER = DATA_DIR / "broker"
 if CELERY_BROKER_URL.startswith("filesystem://"):
     # The embedded broker: messages are files in one folder that producers and workers share.
-    (BROKER_FOLDER / "queue").mkdir(parents=True, exist_ok=True)
     CELERY_BROKER_TRANSPORT_OPTIONS: dict[str, Any] = {
         "data_folder_in": str(BROKER_FOLDER / "queue"),
         "data_folder_out": str(BROKER_FOLDER / "queue"),
@@ -244,6 +242,11 @@ else:
     CELERY_BROKER_TRANSPORT_OPTIONS = {
         "visibility_timeout": env.integer("CELERY_VISIBILITY_TIMEOUT", 12 * 3600, minimum=60)
     }
+# The folders a process needs, made when Django starts (core.apps), not on importing these settings:
+# tools import them too (mypy's Django plugin, `manage.py check` in a read-only checkout).
+DATA_FOLDERS = [DATA_DIR, STATIC_ROOT]
+if CELERY_BROKER_URL.startswith("filesystem://"):
+    DATA_FOLDERS.append(BROKER_FOLDER / "queue")
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 # A worker outlives a broker outage of any length: it keeps reconnecting rather than exiting.
 CELERY_BROKER_CONNECTION_MAX_RETRIES = None

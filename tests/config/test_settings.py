@@ -13,13 +13,14 @@ from config.env import Env
 REPO = Path(__file__).resolve().parents[2]
 
 
-def _load_settings(tmp_path: Path, **overrides: str) -> subprocess.CompletedProcess[str]:
+def _load_settings(tmp_path: Path, *, then: str = "", **overrides: str) -> subprocess.CompletedProcess[str]:
     env = {
         k: v for k, v in os.environ.items() if k not in {"DATABASE_URL", "CELERY_BROKER_URL", "SECRET_KEY"}
     }
     env |= {"HISTOTURING_DATA_DIR": str(tmp_path), "DEBUG": "1", "DJANGO_SETTINGS_MODULE": "config.settings"}
     env |= overrides
     code = "from django.conf import settings as s; print(s.DATABASES['default']['ENGINE'], s.SECRET_KEY)"
+    code += f"; {then}" if then else ""
     return subprocess.run(
         [sys.executable, "-c", code], cwd=REPO, env=env, capture_output=True, text=True, timeout=60
     )
@@ -48,6 +49,19 @@ def test_secret_key_is_required_when_debug_is_off(tmp_path: Path) -> None:
     result = _load_settings(tmp_path, DEBUG="0")
     assert result.returncode != 0
     assert "SECRET_KEY is required when DEBUG is off" in result.stderr
+
+
+def test_importing_the_settings_writes_nothing_and_django_setup_makes_the_data_folders(
+    tmp_path: Path,
+) -> None:
+    data = tmp_path / "data"
+    key = "k" * 40
+    loaded = _load_settings(data, DEBUG="0", SECRET_KEY=key, ALLOWED_HOSTS="localhost")
+    assert loaded.returncode == 0, loaded.stderr
+    assert not data.exists()
+    started = _load_settings(data, then="import django; django.setup()", DEBUG="0", SECRET_KEY=key)
+    assert started.returncode == 0, started.stderr
+    assert {p.name for p in data.iterdir()} == {"static", "broker"} and (data / "broker" / "queue").is_dir()
 
 
 def test_local_secret_key_is_generated_once_and_kept(tmp_path: Path) -> None:
