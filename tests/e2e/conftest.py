@@ -7,6 +7,7 @@ from typing import Any
 from unittest import mock
 
 import pytest
+from django.db import connections
 
 CHROMIUM = Path("/usr/bin/chromium")
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
@@ -32,7 +33,6 @@ def browser() -> Iterator[Any]:
     test database (PostgreSQL then refuses to drop it)."""
     if not CHROMIUM.exists():
         pytest.skip("Debian's chromium is not installed (scripts/test installs it when run as root)")
-    from django.db import connections
     from playwright.sync_api import sync_playwright
 
     with mock.patch.dict(os.environ, {"DJANGO_ALLOW_ASYNC_UNSAFE": "true"}), sync_playwright() as playwright:
