@@ -15,7 +15,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
-from statsmodels.stats.multitest import multipletests
 
 from evaluation import mrmc
 from evaluation.stats import (
@@ -30,6 +29,7 @@ from evaluation.stats import (
     clustered,
     complete_readers,
     format_p,
+    holm_adjusted,
     proportion_summary,
     rating,
     verdict,
@@ -185,7 +185,7 @@ def _comparisons(result: mrmc.MRMCResult | None, alpha: float) -> list[ArmCompar
         return []
     raw = [d.rrrc.p_value if d.rrrc is not None else None for d in result.differences]
     known = [p for p in raw if p is not None]
-    adjusted = iter(multipletests(known, alpha=alpha, method="holm")[1]) if known else iter(())
+    adjusted = iter(holm_adjusted(known))
     comparisons = []
     for d, p in zip(result.differences, raw, strict=True):
         p_holm = float(next(adjusted)) if p is not None else None

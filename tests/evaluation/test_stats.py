@@ -11,6 +11,7 @@ import statsmodels.api as sm
 import statsmodels.formula.api as smf
 from scipy import stats as scipy_stats
 from statsmodels.stats import inter_rater, proportion
+from statsmodels.stats.multitest import multipletests
 
 from evaluation import stats
 from evaluation.stats import Record
@@ -207,3 +208,19 @@ def test_a_class_answered_all_correctly_gives_no_clustered_estimate_but_no_crash
     records[1] = Record("r0", "i1", "real", "synthetic", 3)  # real patches: not all correct
     result = stats.clustered(records)
     assert result.real is None and "every synthetic patch was answered wrongly" in result.reason
+
+
+@pytest.mark.parametrize("seed", range(20))
+def test_holm_adjustment_equals_statsmodels(seed: int) -> None:
+    rng = np.random.default_rng(seed)
+    p = rng.uniform(0, 0.2, size=int(rng.integers(1, 9)))
+    p[rng.random(len(p)) < 0.3] = p[0]  # ties
+    expected = multipletests(p, method="holm")[1]
+    assert stats.holm_adjusted(list(p)) == pytest.approx(list(expected), abs=1e-12)
+
+
+def test_holm_adjustment_by_hand() -> None:
+    # Sorted 0.01 < 0.03 < 0.04: x3, x2, x1, then never below the one before, and at most 1.
+    assert stats.holm_adjusted([0.04, 0.01, 0.03]) == pytest.approx([0.06, 0.03, 0.06])
+    assert stats.holm_adjusted([0.6, 0.9]) == [1.0, 1.0]
+    assert stats.holm_adjusted([]) == []
