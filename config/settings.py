@@ -196,6 +196,9 @@ USE_TZ = True
 
 STATIC_URL = "static/"
 STATIC_ROOT = DATA_DIR / "static"
+# The folders a process needs, made when Django starts (core.apps), not on importing these settings:
+# tools import them too (mypy's Django plugin, `manage.py check` in a read-only checkout).
+DATA_FOLDERS = [DATA_DIR, STATIC_ROOT]
 STATICFILES_DIRS = [BASE_DIR / "static"]
 WHITENOISE_USE_FINDERS = DEBUG
 
@@ -228,6 +231,7 @@ CELERY_BROKER_URL = _broker_url()
 BROKER_FOLDER = DATA_DIR / "broker"
 if CELERY_BROKER_URL.startswith("filesystem://"):
     # The embedded broker: messages are files in one folder that producers and workers share.
+    DATA_FOLDERS.append(BROKER_FOLDER / "queue")
     CELERY_BROKER_TRANSPORT_OPTIONS: dict[str, Any] = {
         "data_folder_in": str(BROKER_FOLDER / "queue"),
         "data_folder_out": str(BROKER_FOLDER / "queue"),
@@ -242,11 +246,6 @@ else:
     CELERY_BROKER_TRANSPORT_OPTIONS = {
         "visibility_timeout": env.integer("CELERY_VISIBILITY_TIMEOUT", 12 * 3600, minimum=60)
     }
-# The folders a process needs, made when Django starts (core.apps), not on importing these settings:
-# tools import them too (mypy's Django plugin, `manage.py check` in a read-only checkout).
-DATA_FOLDERS = [DATA_DIR, STATIC_ROOT]
-if CELERY_BROKER_URL.startswith("filesystem://"):
-    DATA_FOLDERS.append(BROKER_FOLDER / "queue")
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 # A worker outlives a broker outage of any length: it keeps reconnecting rather than exiting.
 CELERY_BROKER_CONNECTION_MAX_RETRIES = None

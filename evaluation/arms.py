@@ -188,7 +188,7 @@ def _comparisons(result: mrmc.MRMCResult | None, alpha: float) -> list[ArmCompar
     adjusted = iter(holm_adjusted(known))
     comparisons = []
     for d, p in zip(result.differences, raw, strict=True):
-        p_holm = float(next(adjusted)) if p is not None else None
+        p_holm = next(adjusted) if p is not None else None
         estimate = d.rrrc.estimate if d.rrrc is not None else d.frrc.estimate
         harder = None
         if p_holm is not None and p_holm < alpha and estimate != 0:
