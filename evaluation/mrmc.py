@@ -17,7 +17,7 @@ or by DeLong's structural components. Inference follows Hillis (2007) and Hillis
 - FRRC, fixed readers, random cases (to these readers): chi-square / normal;
 - RRFC, random readers, fixed cases (to these cases): F / t with (t-1)(r-1) degrees of freedom.
 `tests/evaluation/test_mrmc.py` reproduces every figure that OR-DBM MRMC 2.51 prints for the Van Dyke
-data set.
+and the Franken data sets (Franken reaches the truncations at zero that Van Dyke never does).
 
 Designs: treatments may share every case (fully crossed), or share the negative cases while each has
 its own positive cases (the arms of a Turing study: one real pool, each generator its own synthetic
@@ -30,9 +30,11 @@ Written here rather than taken from a library: no maintained Python package impl
 (the references are R's RJafroc and MRMCaov and the Iowa OR-DBM MRMC program).
 
     python -m evaluation.mrmc FILE.csv [--json] [--covariance jackknife|delong] [--alpha 0.05]
+                                       [--margin 0.1]
 
 reads `reader,modality,case,truth,rating` rows (the layout of OR-DBM MRMC's and RJafroc's data files;
-truth 1 = positive) and prints the analysis.
+truth 1 = positive) and prints the analysis; with `--margin`, also the verdict of each treatment under
+the rule `decide` applies (the one every study report uses).
 """
 
 from __future__ import annotations
@@ -86,6 +88,22 @@ def _two_sided_p(estimate: float, stderr: float, df: float) -> float:
     return float(2 * (stats.norm.sf(z) if math.isinf(df) else stats.t.sf(z, df)))
 
 
+def _bounded(rrrc: Interval, frrc_var: float, alpha: float, test: bool = False) -> Interval:
+    """The RRRC interval, its variance never below the FRRC variance.
+
+    Random readers add variance to fixed readers: the RRRC error variance estimates the FRRC one plus
+    the reader variance. OR's estimate of it (MS(R) + r max(Cov2, 0)) can still come out below the FRRC
+    variance when the readers' AUCs happen to lie closer together than case sampling alone would put
+    them (an estimated reader variance below zero); OR-DBM MRMC prints it so (Franken: RRRC SE 0.0244,
+    FRRC SE 0.0271), and with two readers it can be a tenth of it. A claim of equivalence must not rest
+    on that, so the verdict takes the larger of the two variances, keeping the Hillis degrees of freedom
+    of the unbounded term (the smaller, so the more cautious of the two choices).
+    """
+    if rrrc.stderr**2 >= frrc_var:
+        return rrrc
+    return _interval(rrrc.estimate, math.sqrt(frrc_var), rrrc.df, alpha, test)
+
+
 def interval_at(interval: Interval, level: float) -> tuple[float, float]:
     """The same estimate's two-sided interval at another confidence level (e.g. 0.90 for a TOST)."""
     q = _quantile(1 - (1 - level) / 2, interval.df)
@@ -114,6 +132,9 @@ class SingleTreatment:
     rrrc: Interval | None  # None with one reader: no reader variance can be estimated
     frrc: Interval
     rrfc: Interval | None
+    # The RRRC interval with its variance raised to the FRRC variance where it fell below (see `_bounded`):
+    # what a verdict rests on. `rrrc` stays as OR-DBM MRMC prints it.
+    rrrc_bounded: Interval | None = None
 
 
 @dataclass(frozen=True)
@@ -123,6 +144,7 @@ class Difference:
     rrrc: Interval | None
     frrc: Interval
     rrfc: Interval | None
+    rrrc_bounded: Interval | None = None  # as `SingleTreatment.rrrc_bounded`
 
 
 @dataclass
@@ -214,11 +236,34 @@ def auc_and_covariance(
         centred = rows - rows.mean(axis=1, keepdims=True)
         cov = (k_used - 1) / k_used * (centred @ centred.T)
     else:
+        _delong_design(case_mask, truth)
+        # DeLong's S10/m + S01/n: each structural component's sum of squares over (count - 1) of the
+        # cases it runs over. Two treatments share all or none of their cases of one truth
+        # (`_delong_design`), so a pair's count is either treatment's own; none shared gives zero products.
+        n_pos = (case_mask & truth).sum(axis=1)  # [T]
+        n_neg = (case_mask & ~truth).sum(axis=1)
+        scale_p = np.repeat(n_pos / (n_pos - 1), n_r)[:, None]  # [T*R, 1]
+        scale_q = np.repeat(n_neg / (n_neg - 1), n_r)[:, None]
         positive = truth[index]
-        n_pos_all, n_neg_all = int(positive.sum()), int((~positive).sum())
         p, q = rows[:, positive], rows[:, ~positive]
-        cov = n_pos_all / (n_pos_all - 1) * (p @ p.T) + n_neg_all / (n_neg_all - 1) * (q @ q.T)
+        cov = scale_p * (p @ p.T) + scale_q * (q @ q.T)
     return auc, cov
+
+
+def _delong_design(case_mask: np.ndarray, truth: np.ndarray) -> None:
+    """DeLong's covariance of two treatments' AUCs is defined when they read the same cases of a truth
+    or none in common (the arms of a Turing study share the negatives and have positives of their own);
+    a partial overlap has no structural-component estimate, and the jackknife is the method for it."""
+    for side, name in ((truth, "positive"), (~truth, "negative")):
+        sets = case_mask & side  # [T, K]
+        for t in range(len(sets)):
+            for u in range(t + 1, len(sets)):
+                shared = int((sets[t] & sets[u]).sum())
+                if shared and not (sets[t] == sets[u]).all():
+                    raise MRMCDesignError(
+                        f"treatments {t + 1} and {u + 1} share {shared} of their {name} cases but not all: "
+                        "DeLong's covariance needs all or none shared; use the jackknife"
+                    )
 
 
 def _mean_offdiag(block: np.ndarray) -> float:
@@ -292,14 +337,20 @@ def analyse(
         var_t, cov2_t = float(np.mean(np.diag(block))), _mean_offdiag(block)
         mean_t = float(auc[t].mean())
         ms_r = float(np.var(auc[t], ddof=1)) if n_r > 1 else 0.0
-        frrc = _interval(mean_t, math.sqrt(max((var_t + (n_r - 1) * cov2_t) / n_r, 0.0)), math.inf, alpha)
-        rrrc = rrfc = None
+        # OR-DBM MRMC: FRRC StdErr = sqrt{1/r [Var(error) + (r-1) max(Cov2, 0)]}; RRRC StdErr =
+        # sqrt{1/r [MS(R) + r max(Cov2, 0)]}, Df = [MS(R) + max(r Cov2, 0)]^2 / [MS(R)^2 / (r-1)].
+        frrc_var = max((var_t + (n_r - 1) * max(cov2_t, 0.0)) / n_r, 0.0)
+        frrc = _interval(mean_t, math.sqrt(frrc_var), math.inf, alpha)
+        rrrc = rrfc = bounded = None
         if n_r > 1:
             error = ms_r + n_r * max(cov2_t, 0.0)
             df = math.inf if ms_r == 0 else error**2 / (ms_r**2 / (n_r - 1))
             rrrc = _interval(mean_t, math.sqrt(error / n_r), df, alpha)
             rrfc = _interval(mean_t, math.sqrt(ms_r / n_r), n_r - 1, alpha)
-        result.single.append(SingleTreatment(treatments[t], mean_t, var_t, cov2_t, ms_r, rrrc, frrc, rrfc))
+            bounded = _bounded(rrrc, frrc_var, alpha)
+        result.single.append(
+            SingleTreatment(treatments[t], mean_t, var_t, cov2_t, ms_r, rrrc, frrc, rrfc, bounded)
+        )
     if n_t >= 2:
         _compare(result, auc, c4, alpha)
     return result
@@ -340,7 +391,8 @@ def _compare(result: MRMCResult, auc: np.ndarray, c4: np.ndarray, alpha: float) 
         var_error=var_error,
     )
     # FRRC: readers fixed.
-    frrc_error = var_error - cov1 + (n_r - 1) * (cov2 - cov3)
+    # OR-DBM MRMC and Hillis (2007): X2 = (t-1) MS(T) / [Var(error) - Cov1 + (r-1) max(Cov2 - Cov3, 0)]
+    frrc_error = var_error - cov1 + (n_r - 1) * max(cov2 - cov3, 0.0)
     chi2 = (n_t - 1) * ms_t / frrc_error if frrc_error > 0 else math.inf
     result.frrc_test = {"chi2": chi2, "df": n_t - 1, "p": float(stats.chi2.sf(chi2, n_t - 1))}
     rrrc_error = ms_tr + n_r * max(cov2 - cov3, 0.0)
@@ -359,15 +411,17 @@ def _compare(result: MRMCResult, auc: np.ndarray, c4: np.ndarray, alpha: float) 
     for i in range(n_t):
         for j in range(i + 1, n_t):
             estimate = float(t_means[i] - t_means[j])
-            frrc = _interval(estimate, math.sqrt(max(2 / n_r * frrc_error, 0.0)), math.inf, alpha, test=True)
-            rrrc = rrfc = None
+            frrc_var = max(2 / n_r * frrc_error, 0.0)
+            frrc = _interval(estimate, math.sqrt(frrc_var), math.inf, alpha, test=True)
+            rrrc = rrfc = bounded = None
             if n_r > 1 and result.rrrc_test is not None:
                 rrrc = _interval(
                     estimate, math.sqrt(2 / n_r * rrrc_error), result.rrrc_test["ddf"], alpha, True
                 )
                 rrfc = _interval(estimate, math.sqrt(2 / n_r * ms_tr), (n_t - 1) * (n_r - 1), alpha, True)
+                bounded = _bounded(rrrc, frrc_var, alpha, test=True)
             result.differences.append(
-                Difference(result.treatments[i], result.treatments[j], rrrc, frrc, rrfc)
+                Difference(result.treatments[i], result.treatments[j], rrrc, frrc, rrfc, bounded)
             )
             for r in range(n_r):
                 var = c4[i, r, i, r] + c4[j, r, j, r] - 2 * c4[i, r, j, r]
@@ -470,6 +524,129 @@ def cases_needed(
         else:
             low = mid + 1
     return low
+
+
+# --- The verdict's rule ------------------------------------------------------------------------------
+
+Outcome = Literal["detectable", "reversed", "indistinguishable", "inconclusive"]
+
+# An equivalence claim says the readers' mean AUC lies near 0.5, for readers like these. Its interval
+# rests on an estimate of the reader variance with r - 1 degrees of freedom: with two or three readers
+# that estimate is often far too small, and `bench/verdict_calibration.py` shows claims of equivalence
+# at the margin's edge above alpha there. From four readers (the paper's design) they stay within alpha.
+# Detectable and reversed need no minimum: a too-small variance cannot make them likelier than alpha by
+# much, and the calibration checks that too.
+MIN_EQUIVALENCE_READERS = 4
+
+DECISION_RULE = (
+    "Detectable: the {ci}% random-reader random-case (RRRC) interval of the mean reader AUC lies above "
+    "0.5. Reversed: it lies below 0.5. Indistinguishable: the {ci2}% RRRC interval lies inside 0.5 ± "
+    "{margin} (two one-sided tests at {alpha}) and at least {min_readers} readers were analysed (fewer "
+    "estimate the readers' variance too poorly to rest equivalence on). Otherwise inconclusive. The RRRC "
+    "variance is never taken below the fixed-reader variance, since random readers only add to it."
+)
+
+
+@dataclass(frozen=True)
+class Decision:
+    """One treatment's outcome under the rule, and the intervals it rests on."""
+
+    outcome: Outcome
+    rule: str
+    interval: tuple[float, float] | None  # the interval the outcome rests on, at `level`
+    level: float | None
+    ci: tuple[float, float] | None  # 1 - alpha: detectable / reversed
+    ci_tost: tuple[float, float] | None  # 1 - 2 alpha: inside the margin or not
+    within_margin: bool  # the 1 - 2 alpha interval lies inside 0.5 +- margin
+    bounded: bool  # the RRRC variance was raised to the FRRC variance
+    reason: str = ""  # why inconclusive
+
+
+def decision_rule(*, margin: float, alpha: float, min_readers: int = MIN_EQUIVALENCE_READERS) -> str:
+    return DECISION_RULE.format(
+        ci=f"{100 * (1 - alpha):g}",
+        ci2=f"{100 * (1 - 2 * alpha):g}",
+        margin=f"{margin:.2f}",
+        alpha=f"{alpha:g}",
+        min_readers=min_readers,
+    )
+
+
+def decide(
+    single: SingleTreatment,
+    n_readers: int,
+    *,
+    margin: float,
+    alpha: float,
+    min_readers: int = MIN_EQUIVALENCE_READERS,
+) -> Decision:
+    """The rule applied to one treatment's mean reader AUC (0.5 = chance). Precedence: a difference from
+    chance first (its interval excludes 0.5), then equivalence; `within_margin` says where a detected
+    difference also lies inside the margin, so a sentence can say both."""
+    rule = decision_rule(margin=margin, alpha=alpha, min_readers=min_readers)
+    interval = single.rrrc_bounded
+    if interval is None:
+        return Decision(
+            "inconclusive",
+            rule,
+            None,
+            None,
+            None,
+            None,
+            False,
+            False,
+            "one reader: the random-reader analysis needs at least two",
+        )
+    ci = (interval.low, interval.high)
+    tost = interval_at(interval, 1 - 2 * alpha)
+    within = 0.5 - margin < tost[0] and tost[1] < 0.5 + margin
+    bounded = single.rrrc is not None and interval.stderr > single.rrrc.stderr
+
+    def made(
+        outcome: Outcome, rests_on: tuple[float, float] | None, level: float | None, reason: str = ""
+    ) -> Decision:
+        return Decision(outcome, rule, rests_on, level, ci, tost, within, bounded, reason)
+
+    if ci[0] > 0.5:
+        return made("detectable", ci, 1 - alpha)
+    if ci[1] < 0.5:
+        return made("reversed", ci, 1 - alpha)
+    if within and interval.stderr == 0:
+        return made(
+            "inconclusive",
+            tost,
+            1 - 2 * alpha,
+            "the ratings show no variation to estimate the uncertainty from (every reader rated alike)",
+        )
+    if within and n_readers >= min_readers:
+        return made("indistinguishable", tost, 1 - 2 * alpha)
+    if within:
+        return made(
+            "inconclusive",
+            tost,
+            1 - 2 * alpha,
+            f"{n_readers} reader{'s' if n_readers != 1 else ''} analysed: an equivalence verdict needs at "
+            f"least {min_readers}, since fewer estimate the readers' variance too poorly to rest it on",
+        )
+    return made(
+        "inconclusive", tost, 1 - 2 * alpha, "neither a difference from chance nor equivalence is shown"
+    )
+
+
+def decision_dict(decision: Decision) -> dict[str, Any]:
+    """The decision as the command's JSON prints it."""
+    return {
+        "outcome": decision.outcome,
+        "rule": decision.rule,
+        "interval": None
+        if decision.interval is None
+        else {"level": decision.level, "low": decision.interval[0], "high": decision.interval[1]},
+        "ci": None if decision.ci is None else list(decision.ci),
+        "ci_tost": None if decision.ci_tost is None else list(decision.ci_tost),
+        "within_margin": decision.within_margin,
+        "variance_bounded_by_frrc": decision.bounded,
+        "reason": decision.reason,
+    }
 
 
 # --- Reading a data file, and the command ------------------------------------------------------------
@@ -599,7 +776,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--json", action="store_true", help="print the analysis as JSON")
     parser.add_argument("--covariance", choices=["jackknife", "delong"], default="jackknife")
     parser.add_argument("--alpha", type=float, default=0.05)
+    parser.add_argument(
+        "--margin",
+        type=float,
+        help="apply the verdict's rule with this equivalence margin (e.g. 0.1: within 0.5 +- 0.1)",
+    )
     args = parser.parse_args(argv)
+    if not 0 < args.alpha < 0.5:
+        parser.error(f"--alpha must lie between 0 and 0.5, got {args.alpha:g}")
+    if args.margin is not None and not 0 < args.margin < 0.5:
+        parser.error(f"--margin must lie between 0 and 0.5, got {args.margin:g}")
     try:
         ratings, truth, mask, treatments, readers = read_csv(args.file)
         result = analyse(
@@ -614,8 +800,42 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (OSError, MRMCDesignError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    print(json.dumps(result.as_dict(), indent=2) if args.json else format_table(result))
+    decisions = (
+        None
+        if args.margin is None
+        else {
+            s.treatment: decide(s, len(result.readers), margin=args.margin, alpha=args.alpha)
+            for s in result.single
+        }
+    )
+    if args.json:
+        data = result.as_dict()
+        if decisions is not None:
+            each = {name: _plain(decision_dict(d)) for name, d in decisions.items()}
+            data["verdict"] = next(iter(each.values())) if len(each) == 1 else each
+        print(json.dumps(data, indent=2))
+    else:
+        print(format_table(result) + ("" if decisions is None else "\n\n" + format_decisions(decisions)))
     return 0
+
+
+def format_decisions(decisions: dict[str, Decision]) -> str:
+    """The verdict of each treatment as readable lines, then the rule."""
+    out = ["Verdict (mean reader AUC against 0.5)"]
+    for name, d in decisions.items():
+        line = f"  {name}: {d.outcome}"
+        if d.interval is not None and d.level is not None:
+            line += f", {100 * d.level:g}% CI {d.interval[0]:.4f} to {d.interval[1]:.4f}"
+        if d.outcome in ("detectable", "reversed") and d.within_margin:
+            line += " (the difference from chance lies inside the margin)"
+        if d.bounded:
+            line += "; RRRC variance raised to the FRRC variance"
+        if d.reason:
+            line += f"; {d.reason}"
+        out.append(line)
+    rule = next(iter(decisions.values())).rule
+    out.append(f"Rule: {rule}")
+    return "\n".join(out)
 
 
 if __name__ == "__main__":

@@ -13,7 +13,7 @@ from core.models import Job
 from evaluation import agreement, arms, stats
 from evaluation.models import AugmentationExperiment, Classifier, CopyingCheck
 from gan.models import Dataset
-from turing.models import Answer, Assignment, Study, StudyArm
+from turing.models import Answer, Assignment, Study, StudyArm, StudyEvent
 from turing.selectors import reader_pseudonyms
 
 
@@ -42,7 +42,16 @@ def study_records(*, study: Study) -> list[stats.Record]:
 
 def study_protocol(*, study: Study) -> stats.Protocol:
     """The rule the study's verdict follows, as stored with the study (never a server setting)."""
-    return stats.Protocol(margin=study.equivalence_margin, alpha=study.alpha)
+    # Read from the row: the plan is completed at the freeze (`study_freeze`), which a `study` loaded
+    # before the first answer has not seen.
+    planned = Study.objects.filter(pk=study.pk).values_list("planned_readers", flat=True).first() or 0
+    return stats.Protocol(
+        margin=study.equivalence_margin,
+        alpha=study.alpha,
+        planned_readers=planned,
+        planned_items=study.items_per_reader,
+        amended=study.events.filter(kind=StudyEvent.Kind.AMENDMENT).exists(),
+    )
 
 
 def study_statistics(*, study: Study, records: list[stats.Record] | None = None) -> stats.StudyStatistics:

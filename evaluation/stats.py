@@ -409,9 +409,15 @@ def bias_test(per_reader: dict[str, Bias], records: Sequence[Record], alpha: flo
 class Protocol:
     """What a study fixed before its first answer: the rule its verdict follows."""
 
-    endpoint: str = "reader-averaged ROC AUC (synthetic vs real), random readers and cases (OR, RRRC)"
+    endpoint: str = "mean reader ROC AUC (synthetic vs real), random readers and cases (OR, RRRC)"
     margin: float = 0.10  # delta: "indistinguishable" means the AUC is within 0.5 +- delta
     alpha: float = 0.05
+    # The stopping rule: the verdict waits for this many readers to finish every one of `planned_items`
+    # items (0: no plan was fixed, as in studies built before plans were; their verdict is exploratory).
+    # None: an analysis outside a study (a file, a simulation), where no stopping rule applies.
+    planned_readers: int | None = None
+    planned_items: int = 0
+    amended: bool = False  # readers were enrolled beyond the plan after the first answer
 
 
 @dataclass
@@ -476,96 +482,151 @@ def turing_mrmc(
 
 
 VERDICT_RULE = (
-    "Fixed before the first answer: the primary endpoint is the reader-averaged ROC AUC for telling "
-    "synthetic from real patches (0.5 = chance), with its random-reader random-case (RRRC) interval. "
-    "Detectable: the {ci}% interval lies above 0.5. Reversed: it lies below 0.5 (synthetic patches were "
-    "called real more often than real ones). Indistinguishable within {margin}: the {ci2}% interval lies "
-    "inside {low} to {high} (two one-sided tests at {alpha}). Otherwise inconclusive, also when every "
-    "reader gave every patch one and the same answer (no variation to estimate anything from). A lean "
-    "towards one answer is reported when the readers' mean criterion c differs from 0 by a t test "
-    "across readers at {alpha}."
+    "Fixed before the first answer: the primary endpoint is the mean reader ROC AUC for telling "
+    "synthetic from real patches (0.5 = chance), with its random-reader random-case (RRRC) interval, "
+    "whose variance is never taken below the fixed-reader one. Detectable: the {ci}% interval lies above "
+    "0.5. Reversed: it lies below 0.5 (the readers' ratings ranked synthetic patches as more likely real "
+    "than real ones). Indistinguishable: the {ci2}% interval of the mean reader AUC lies inside "
+    "{low} to {high} (0.5 ± {margin}; two one-sided tests at {alpha}), with at least {min_readers} readers "
+    "analysed. A difference from chance takes precedence; where its {ci2}% interval also lies inside the "
+    "margin, the verdict says both. Otherwise inconclusive, also when every reader gave every patch one "
+    "and the same answer (no variation to estimate anything from).{stopping} A lean towards one answer "
+    "is reported when the readers' mean criterion c differs from 0 by a t test across readers at {alpha}."
+)
+
+STOPPING_RULE = (
+    " Stopping rule: the verdict is given once the {planned} planned readers have each answered all "
+    "{items} planned items, and not before (an interim look gives no verdict); readers enrolled beyond "
+    "the plan after the first answer are a recorded amendment, and the verdict is then exploratory."
+)
+NO_STOPPING_RULE = (
+    " This study fixed no planned number of readers, so nothing guards its verdict against looking "
+    "again after each new reader: read it as exploratory."
 )
 
 
 @dataclass(frozen=True)
 class Verdict:
-    kind: str  # detectable, reversed, indistinguishable, inconclusive, not available
+    kind: str  # detectable, reversed, indistinguishable, inconclusive, interim, not available
     headline: str
     rule: str
     auc: float | None = None
     ci: tuple[float, float] | None = None  # 1 - alpha
     ci_tost: tuple[float, float] | None = None  # 1 - 2 alpha
     advice: str = ""
+    level: float | None = None  # the confidence level of the interval the kind rests on
+    within_margin: bool = False  # the 1 - 2 alpha interval lies inside 0.5 +- margin
+    exploratory: bool = False  # readers beyond the plan were added after the freeze, or there is no plan
+
+
+def verdict_rule(protocol: Protocol) -> str:
+    alpha, margin = protocol.alpha, protocol.margin
+    if protocol.planned_readers:
+        stopping = STOPPING_RULE.format(planned=protocol.planned_readers, items=protocol.planned_items)
+    else:
+        stopping = "" if protocol.planned_readers is None else NO_STOPPING_RULE
+    return VERDICT_RULE.format(
+        ci=_pct(1 - alpha),
+        ci2=_pct(1 - 2 * alpha),
+        margin=f"{margin:.2f}",
+        low=f"{0.5 - margin:.2f}",
+        high=f"{0.5 + margin:.2f}",
+        alpha=f"{alpha:g}",
+        min_readers=mrmc.MIN_EQUIVALENCE_READERS,
+        stopping=stopping,
+    )
 
 
 def verdict(analysis: TuringMRMC, protocol: Protocol) -> Verdict:
     alpha, margin = protocol.alpha, protocol.margin
-    rule = VERDICT_RULE.format(
-        ci=_pct(1 - alpha),
-        ci2=_pct(1 - 2 * alpha),
-        margin=f"{margin:g}",
-        low=f"{0.5 - margin:g}",
-        high=f"{0.5 + margin:g}",
-        alpha=f"{alpha:g}",
-    )
+    rule = verdict_rule(protocol)
+    n_readers = len(analysis.readers)
+    no_design = analysis.result is None and analysis.n_cases == 0  # no common item set to analyse
+    if protocol.planned_readers and n_readers < protocol.planned_readers and not no_design:
+        return Verdict(
+            "interim",
+            f"Interim: {n_readers} of {protocol.planned_readers} planned readers have finished. The verdict "
+            "is given once all of them have, under the stopping rule fixed with the protocol.",
+            rule,
+        )
+    exploratory = protocol.planned_readers == 0 or protocol.amended
     single = analysis.result.single[0] if analysis.result is not None else None
     if single is None or single.rrrc is None:
         why = (
             analysis.reason or "the random-reader analysis needs at least two readers who answered every item"
         )
         return Verdict("not available", f"No verdict yet: {why}.", rule)
-    low, high = single.rrrc.low, single.rrrc.high
-    tost = mrmc.interval_at(single.rrrc, 1 - 2 * alpha)
     auc = single.auc_mean
     if analysis.uninformative:
         return Verdict(
             "inconclusive",
             "Inconclusive: each reader gave every patch the same answer, which says nothing about whether "
-            f"they could tell the two apart (mean AUC {auc:.3f}, with no variation to estimate its "
+            f"they could tell the two apart (mean reader AUC {auc:.3f}, with no variation to estimate its "
             "uncertainty).",
             rule,
             auc,
         )
-    figures = f"mean AUC {auc:.3f}, {_pct(1 - alpha)}% CI {low:.3f} to {high:.3f}"
-    if low > 0.5:
-        return Verdict(
-            "detectable",
-            f"Readers could tell synthetic from real patches ({figures}).",
-            rule,
-            auc,
-            (low, high),
-            tost,
+    d = mrmc.decide(single, n_readers, margin=margin, alpha=alpha)
+    assert d.ci is not None and d.ci_tost is not None  # two or more readers: every interval exists
+    ci = f"mean reader AUC {auc:.3f}, {_pct(1 - alpha)}% CI {_range(d.ci)}"
+    within = f"mean reader AUC within 0.5 ± {margin:.2f}: {_pct(1 - 2 * alpha)}% CI {_range(d.ci_tost)}"
+    if d.outcome == "detectable":
+        headline = f"Readers could tell synthetic from real patches ({ci}, above 0.5)."
+    elif d.outcome == "reversed":
+        headline = (
+            "Readers separated the two the wrong way round: their ratings ranked synthetic patches as "
+            f"more likely real than the real ones ({ci}, below 0.5)."
         )
-    if high < 0.5:
-        return Verdict(
-            "reversed",
-            f"Readers separated the two the wrong way round: they called synthetic patches real more often "
-            f"than real ones ({figures}).",
-            rule,
-            auc,
-            (low, high),
-            tost,
+    elif d.outcome == "indistinguishable":
+        headline = (
+            f"Readers could not tell synthetic from real patches within the pre-set margin ({within}; "
+            f"mean {auc:.3f})."
         )
-    if 0.5 - margin < tost[0] and tost[1] < 0.5 + margin:
-        return Verdict(
-            "indistinguishable",
-            f"Readers could not tell synthetic from real patches, within {margin:g} in AUC "
-            f"(mean AUC {auc:.3f}, {_pct(1 - 2 * alpha)}% CI {tost[0]:.3f} to {tost[1]:.3f}).",
-            rule,
-            auc,
-            (low, high),
-            tost,
+    elif d.within_margin:
+        headline = f"Inconclusive: {d.reason} ({within})."
+    else:
+        headline = (
+            f"Inconclusive: neither a difference from chance nor equivalence within ± {margin:.2f} is "
+            f"shown ({ci}; {within})."
         )
+    if d.outcome in ("detectable", "reversed") and d.within_margin:
+        headline += (
+            f" The difference from chance is small: it also lies inside the pre-set margin ({within})."
+        )
+    if exploratory:
+        headline = (
+            "Exploratory: "
+            + (
+                "readers were enrolled beyond the planned number after the first answer (a recorded "
+                "amendment). "
+                if protocol.amended
+                else "no planned number of readers was fixed before the data. "
+            )
+            + headline
+        )
+    advice = (
+        _advice(single, analysis, margin, alpha)
+        if d.outcome == "inconclusive" and not d.within_margin
+        else ""
+    )
     return Verdict(
-        "inconclusive",
-        f"Inconclusive: neither a difference from chance nor equivalence within {margin:g} "
-        f"is shown ({figures}).",
+        d.outcome,
+        headline,
         rule,
         auc,
-        (low, high),
-        tost,
-        _advice(single, analysis, margin, alpha),
+        d.ci,
+        d.ci_tost,
+        advice,
+        d.level,
+        d.within_margin,
+        exploratory,
     )
+
+
+def _range(interval: tuple[float, float]) -> str:
+    """An AUC interval as printed: clipped to 0-1, its range AUCs can take."""
+    low, high = (min(max(v, 0.0), 1.0) for v in interval)
+    return f"{low:.3f} to {high:.3f}"
 
 
 def _advice(single: mrmc.SingleTreatment, analysis: TuringMRMC, margin: float, alpha: float) -> str:
@@ -585,8 +646,10 @@ def _advice(single: mrmc.SingleTreatment, analysis: TuringMRMC, margin: float, a
             "show equivalence."
         )
     return (
-        "If synthetic patches are truly indistinguishable, equivalence would likely (80% power) be "
-        "shown with " + " or ".join(parts) + ", from this study's own variance components."
+        "For a next study: if readers truly cannot tell the patches apart (AUC 0.5), equivalence would likely "
+        "(80% power) be shown with " + " or ".join(parts) + ", from this study's own variance components. "
+        "Adding readers to this study after its first answer would be an amendment that makes its verdict "
+        "exploratory."
     )
 
 

@@ -224,7 +224,14 @@ class StudyForm(forms.Form):
         min_value=0.001, max_value=0.20, initial=0.05, help_text="Significance level of the verdict's tests."
     )
     planned_readers = forms.IntegerField(
-        required=False, min_value=2, max_value=500, initial=4, help_text="For the sample-size estimate only."
+        required=False,
+        min_value=2,
+        max_value=500,
+        initial=4,
+        label="Planned readers",
+        help_text="The stopping rule: the verdict waits until this many readers have finished (at least "
+        "those enrolled at the first answer). Readers added beyond it after the first answer are recorded "
+        "as an amendment, and the verdict becomes exploratory. Also the sample-size estimate's readers.",
     )
     readers = forms.ModelMultipleChoiceField(
         queryset=_experts(),

@@ -93,6 +93,12 @@ class Study(models.Model):
         default=0.10, help_text="delta: 'indistinguishable' means the mean AUC is within 0.5 +- delta"
     )
     alpha = models.FloatField(default=0.05, help_text="significance level of the verdict's tests")
+    # The stopping rule: the verdict waits until this many readers have finished, and readers enrolled
+    # beyond it after the first answer are a recorded amendment that makes the verdict exploratory.
+    # 0 until the freeze means "the readers enrolled when the first answer arrives" (`study_freeze`).
+    planned_readers = models.PositiveSmallIntegerField(
+        default=0, help_text="readers the verdict waits for (0: those enrolled at the first answer)"
+    )
     # Set when the first answer arrives: a SHA-256 of the settings, the seed and every item's truth and
     # patch content hash (`turing.services.study_protocol`). Shown on the report and in every export.
     protocol_hash = models.CharField(max_length=64, blank=True)
@@ -152,6 +158,7 @@ class StudyEvent(models.Model):
         READER_ADDED = "reader added"
         FROZEN = "frozen"
         ANSWER_CHANGED = "answer changed"
+        AMENDMENT = "amendment"  # a reader enrolled beyond the planned readers after the freeze
 
     study = models.ForeignKey(Study, on_delete=models.CASCADE, related_name="events")
     kind = models.CharField(max_length=20, choices=Kind.choices)

@@ -673,6 +673,7 @@ def study_create(
     seed: int | None = None,
     equivalence_margin: float = 0.10,
     alpha: float = 0.05,
+    planned_readers: int = 0,
     arms: Sequence[ArmSpec] | None = None,
     harmonise_jpeg_quality: int = 0,
     too_fast_ms: int = 1000,
@@ -697,6 +698,7 @@ def study_create(
         synthetic_parts=sum(arm.parts for arm in arms),
         equivalence_margin=equivalence_margin,
         alpha=alpha,
+        planned_readers=planned_readers,
         microns_per_pixel=_pool_resolution(real_datasets),
         harmonise_jpeg_quality=harmonise_jpeg_quality,
         same_items_for_all=same_items_for_all,
@@ -756,6 +758,7 @@ PROTOCOL_SETTINGS = (
     "instructions",
     "equivalence_margin",
     "alpha",
+    "planned_readers",
     "harmonise_jpeg_quality",
     "too_fast_ms",
     "ask_profile",
@@ -816,9 +819,12 @@ def study_freeze(*, study_id: int) -> None:
         study = Study.objects.select_for_update().filter(pk=study_id, frozen_at__isnull=True).first()
         if study is None:
             return
+        # The plan is at least the readers enrolled when the data start: a verdict given before all of
+        # them finished would be a look chosen after seeing some of the data.
+        study.planned_readers = max(study.planned_readers, study.assignments.count())
         study.protocol_hash = protocol_hash(study_protocol(study=study))
         study.frozen_at = timezone.now()
-        study.save(update_fields=["protocol_hash", "frozen_at"])
+        study.save(update_fields=["planned_readers", "protocol_hash", "frozen_at"])
         study_event_record(
             study=study, kind=StudyEvent.Kind.FROZEN, after={"protocol_hash": study.protocol_hash}
         )
@@ -839,6 +845,23 @@ def _reader_order(study: Study, items: dict[int, str], seed: int) -> list[str]:
         washout=study.repeat_washout_days > 0,
         seed=seed,
     )
+
+
+def _amendment_if_beyond_plan(study: Study, assignment: Assignment, actor: Any) -> None:
+    """A reader enrolled after the freeze beyond the planned readers changes the design the verdict was
+    planned for: recorded as an amendment, which makes the verdict exploratory (`evaluation.stats`)."""
+    frozen = Study.objects.filter(pk=study.pk).values_list("frozen_at", "planned_readers").first()
+    if frozen is None or frozen[0] is None:
+        return
+    enrolled = Assignment.objects.filter(study_id=study.pk).count()
+    if enrolled > frozen[1]:
+        study_event_record(
+            study=study,
+            kind=StudyEvent.Kind.AMENDMENT,
+            actor=actor,
+            before={"planned_readers": frozen[1]},
+            after={"readers": enrolled, "assignment": assignment.pk},
+        )
 
 
 def study_invite(*, study: Study, reader: Any, actor: Any = None) -> Assignment:
@@ -868,6 +891,7 @@ def study_invite(*, study: Study, reader: Any, actor: Any = None) -> Assignment:
             actor=actor,
             after={"reader": reader.pk, "assignment": assignment.pk, "seed": assignment.seed},
         )
+        _amendment_if_beyond_plan(study, assignment, actor)
     return assignment
 
 

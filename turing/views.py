@@ -225,6 +225,7 @@ def study_new(request: HttpRequest) -> HttpResponse:
                     readers=list(data["readers"]),
                     created_by=request.user,
                     seed=data["seed"],
+                    planned_readers=data["planned_readers"] or 0,
                     too_fast_ms=1000 if data["too_fast_ms"] is None else data["too_fast_ms"],
                     ask_profile=data["ask_profile"],
                     ask_reasons=data["ask_reasons"],

@@ -48,7 +48,7 @@ def test_report_page_shows_tables_charts_and_a_careful_summary(
     # leave the random-reader interval too wide for any claim.
     assert "Verdict: inconclusive" in html and "R1" in html and "R2" in html
     assert html.count("data:image/svg+xml;base64,") == 5  # forest, ROC, ratings, answers, fool rates
-    assert "The rule." in html and "0.4 to 0.6" in html
+    assert "The rule." in html and "0.40 to 0.60" in html
     for name in ("evaluation:study_fig5", "evaluation:study_fool_rates"):
         chart = manager_client.get(reverse(name, args=[answered.pk]))
         assert chart["Content-Type"] == "image/svg+xml" and b"<svg" in chart.content
