@@ -183,29 +183,40 @@ def _arm_view(analysis: TuringMRMC, t: int, name: str, uninformative: list[bool]
 def _comparisons(result: mrmc.MRMCResult | None, alpha: float) -> list[ArmComparison]:
     if result is None or not result.differences:
         return []
-    raw = [d.rrrc.p_value if d.rrrc is not None else None for d in result.differences]
+    # The bounded RRRC test (variance never below the fixed-reader one), as the verdict's intervals.
+    raw = [d.rrrc_bounded.p_value if d.rrrc_bounded is not None else None for d in result.differences]
     known = [p for p in raw if p is not None]
     adjusted = iter(holm_adjusted(known))
     comparisons = []
     for d, p in zip(result.differences, raw, strict=True):
         p_holm = next(adjusted) if p is not None else None
-        estimate = d.rrrc.estimate if d.rrrc is not None else d.frrc.estimate
+        estimate = d.frrc.estimate  # the same difference of mean AUCs under every method
         harder = None
         if p_holm is not None and p_holm < alpha and estimate != 0:
             harder = d.second if estimate > 0 else d.first
         comparisons.append(
             ArmComparison(
-                d.first, d.second, estimate, d.rrrc, p_holm, harder, _sentence(d, estimate, p_holm, harder)
+                d.first,
+                d.second,
+                estimate,
+                d.rrrc_bounded,
+                p_holm,
+                harder,
+                _sentence(d, estimate, p_holm, harder, alpha),
             )
         )
     return comparisons
 
 
-def _sentence(d: mrmc.Difference, estimate: float, p_holm: float | None, harder: str | None) -> str:
+def _sentence(
+    d: mrmc.Difference, estimate: float, p_holm: float | None, harder: str | None, alpha: float
+) -> str:
     figures = f"AUC difference {d.first} - {d.second} = {estimate:+.3f}"
-    if d.rrrc is None or p_holm is None:
+    interval = d.rrrc_bounded
+    if interval is None or p_holm is None:
         return f"{figures}; no random-reader test (it needs at least two readers who answered every item)."
-    figures += f", 95% CI {d.rrrc.low:+.3f} to {d.rrrc.high:+.3f}, Holm-adjusted {format_p(p_holm)}"
+    low, high = mrmc.interval_at(interval, 1 - alpha)
+    figures += f", {100 * (1 - alpha):g}% CI {low:+.3f} to {high:+.3f}, Holm-adjusted {format_p(p_holm)}"
     if harder is None:
         return f"No difference between arms {d.first} and {d.second} is shown ({figures})."
     easier = d.first if harder == d.second else d.second

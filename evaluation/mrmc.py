@@ -50,7 +50,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
-from scipy import stats
+from scipy import special, stats
 
 Covariance = Literal["jackknife", "delong"]
 
@@ -78,7 +78,13 @@ def _interval(estimate: float, stderr: float, df: float, alpha: float, test: boo
 
 
 def _quantile(level: float, df: float) -> float:
-    return float(stats.norm.ppf(level) if math.isinf(df) else stats.t.ppf(level, df))
+    # scipy.special's functions are the ones behind stats.norm / stats.t, without the argument checks
+    # that cost ~0.2 ms a call: the planner calls this thousands of times per report.
+    return float(special.ndtri(level) if math.isinf(df) else special.stdtrit(df, level))
+
+
+def _cdf(x: float, df: float) -> float:
+    return float(special.ndtr(x) if math.isinf(df) else special.stdtr(df, x))
 
 
 def _two_sided_p(estimate: float, stderr: float, df: float) -> float:
@@ -486,28 +492,26 @@ def equivalence_power(pilot: Pilot, readers: int, cases: int, delta: float, alph
     if se == 0:
         return 1.0
     q = _quantile(1 - alpha, df)
-    cdf = stats.norm.cdf if math.isinf(df) else (lambda x: stats.t.cdf(x, df))
-    return float(max(0.0, 2 * cdf(delta / se - q) - 1))
-
-
-def difference_power(pilot: Pilot, readers: int, cases: int, effect: float, alpha: float = 0.05) -> float:
-    """Power of the two-sided test of AUC = 0.5 when the true AUC is 0.5 + effect."""
-    se, df = pilot.at(readers, cases)
-    if se == 0:
-        return 1.0
-    q = _quantile(1 - alpha / 2, df)
-    sf = stats.norm.sf if math.isinf(df) else (lambda x: stats.t.sf(x, df))
-    return float(sf(q - abs(effect) / se))
+    return max(0.0, 2 * _cdf(delta / se - q, df) - 1)
 
 
 def readers_needed(
     pilot: Pilot, cases: int, delta: float, *, power: float = 0.8, alpha: float = 0.05, most: int = 200
 ) -> int | None:
-    """Fewest readers (of `cases` cases each) for the equivalence test to reach `power`; None past `most`."""
-    for readers in range(2, most + 1):
-        if equivalence_power(pilot, readers, cases, delta, alpha) >= power:
-            return readers
-    return None
+    """Fewest readers (of `cases` cases each) for the equivalence test to reach `power`; None past `most`.
+
+    Power grows with readers (the standard error falls and the degrees of freedom rise), so a bisection
+    finds the first that reaches it."""
+    if equivalence_power(pilot, most, cases, delta, alpha) < power:
+        return None
+    low, high = 2, most
+    while low < high:
+        mid = (low + high) // 2
+        if equivalence_power(pilot, mid, cases, delta, alpha) >= power:
+            high = mid
+        else:
+            low = mid + 1
+    return low
 
 
 def cases_needed(
@@ -597,7 +601,7 @@ def decide(
             False,
             "one reader: the random-reader analysis needs at least two",
         )
-    ci = (interval.low, interval.high)
+    ci = interval_at(interval, 1 - alpha)  # at the decision's alpha, whatever the analysis was run at
     tost = interval_at(interval, 1 - 2 * alpha)
     within = 0.5 - margin < tost[0] and tost[1] < 0.5 + margin
     bounded = single.rrrc is not None and interval.stderr > single.rrrc.stderr

@@ -488,14 +488,27 @@ def summary_rows(
 
     yield {"scope": "study", "measure": "protocol hash", "note": protocol_hash or "not frozen yet"}
     v = result.verdict
+    alpha = result.protocol.alpha
     yield {
         "scope": "study",
         "measure": f"verdict: {v.kind}",
         "estimate": v.auc,
-        "rrrc_low": v.ci[0] if v.ci else None,
-        "rrrc_high": v.ci[1] if v.ci else None,
         "note": f"{v.headline} Rule: {v.rule}",
     }
+    # Both intervals the rule reads, each under its own level: the kind rests on one of them.
+    for level, interval, use in (
+        (1 - alpha, v.ci, "difference from chance (detectable / reversed)"),
+        (1 - 2 * alpha, v.ci_tost, "equivalence within the margin (two one-sided tests)"),
+    ):
+        if interval is not None:
+            yield {
+                "scope": "study",
+                "measure": f"verdict interval, {100 * level:g}% RRRC",
+                "estimate": v.auc,
+                "rrrc_low": interval[0],
+                "rrrc_high": interval[1],
+                "note": f"for {use}" + ("; the verdict rests on this one" if v.level == level else ""),
+            }
     for name, analysis in (
         ("ROC AUC (ratings)", result.mrmc.result),
         ("balanced accuracy", result.mrmc.balanced),
@@ -657,6 +670,11 @@ def mrmc_rows(*, result: stats.StudyStatistics, protocol_hash: str = "") -> Iter
     v = result.verdict
     yield {"analysis": "verdict", "measure": v.kind, "value": v.headline}
     yield {"analysis": "verdict", "measure": "rule", "value": v.rule}
+    alpha = result.protocol.alpha
+    for level, interval in ((1 - alpha, v.ci), (1 - 2 * alpha, v.ci_tost)):
+        if interval is not None:
+            for part, value in zip(("low", "high"), interval, strict=True):
+                yield {"analysis": "verdict", "measure": f"{100 * level:g}% CI {part}", "value": value}
 
 
 AUGMENTATION_COLUMNS = [

@@ -646,11 +646,21 @@ def _advice(single: mrmc.SingleTreatment, analysis: TuringMRMC, margin: float, a
             "show equivalence."
         )
     return (
-        "For a next study: if readers truly cannot tell the patches apart (AUC 0.5), equivalence would likely "
-        "(80% power) be shown with " + " or ".join(parts) + ", from this study's own variance components. "
-        "Adding readers to this study after its first answer would be an amendment that makes its verdict "
-        "exploratory."
+        "For a next study: if readers truly cannot tell the patches apart (AUC 0.5), equivalence would "
+        "likely (80% power) be shown with "
+        + " or ".join(parts)
+        + ", from this study's own variance components. Adding readers to this study after its first "
+        "answer would be an amendment that makes its verdict exploratory."
     )
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}{'' if n == 1 else 's'}"
+
+
+def _names(names: Sequence[str]) -> str:
+    """R1; R1 and R2; R1, R2 and R3."""
+    return names[0] if len(names) == 1 else f"{', '.join(names[:-1])} and {names[-1]}"
 
 
 def _pct(level: float) -> str:
@@ -733,8 +743,9 @@ def study_statistics(
         )
     if analysis.excluded:
         notes.append(
-            f"The MRMC analysis includes the {len(analysis.readers)} reader(s) who answered every item; "
-            f"{', '.join(analysis.excluded)} had not, and are left out of it."
+            f"The MRMC analysis includes the {_count(len(analysis.readers), 'reader')} who answered every "
+            f"item; {_names(analysis.excluded)} had not, and "
+            f"{'is' if len(analysis.excluded) == 1 else 'are'} left out of it."
         )
     if (
         analysis.result is not None

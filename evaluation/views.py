@@ -173,6 +173,12 @@ def study_report(request: HttpRequest, study_id: int) -> HttpResponse:
             else None,
             "charts": _report_charts(study, records, result),
             "rating_scale": stats.RATING_SCALE,
+            # Every interval's printed level is the one the rule reading it uses.
+            "level": f"{100 * (1 - result.protocol.alpha):g}",
+            "level_tost": f"{100 * (1 - 2 * result.protocol.alpha):g}",
+            "arm_level": f"{100 * (1 - result.protocol.alpha / max(len(result.arms.arms), 1)):g}"
+            if result.arms
+            else "",
             "events": study.events.count(),
             "arms": list(study.arms.all()),
             "shortcut": study_shortcut_check(study=study),

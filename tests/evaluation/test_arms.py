@@ -108,3 +108,13 @@ def test_gallery_fool_rates_per_arm() -> None:
         Record("R1", "r1", REAL, REAL, 3, "LYM"),
     ]
     assert arms.per_arm_fool_rates(records) == {"A": {"a1": 0.5}, "B": {"b1": 1.0}}
+
+
+def test_each_arms_verdict_reads_its_interval_at_the_arms_own_level() -> None:
+    """Two arms: each is judged at alpha / 2, so its interval is a 97.5% one, wider than the 95% one."""
+    records, cases = _study(np.random.default_rng(4), {"A": 0.7, "B": 0.4}, per_pool=25)
+    result = arms.arm_analysis(records, cases=cases)
+    for t, arm in enumerate(result.arms):
+        bounded = result.result.single[t].rrrc_bounded
+        assert arm.verdict.ci == pytest.approx(mrmc.interval_at(bounded, 0.975))
+        assert arm.verdict.ci[1] - arm.verdict.ci[0] > bounded.high - bounded.low

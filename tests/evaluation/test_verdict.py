@@ -12,11 +12,19 @@ import pytest
 
 from core.services import user_create
 from evaluation import stats
-from evaluation.selectors import study_statistics
+from evaluation.selectors import study_statistics, summary_rows
+from evaluation.templatetags.report import seconds_band
 from gan.models import Source
 from tests.turing.fixtures import answer_next_item, make_patches
-from turing.models import Study
-from turing.services import StudyError, answer_next, answer_submit, study_create, study_protocol_set
+from turing.models import Study, StudyEvent
+from turing.services import (
+    StudyError,
+    answer_next,
+    answer_submit,
+    study_create,
+    study_invite,
+    study_protocol_set,
+)
 
 pytestmark = pytest.mark.django_db
 
@@ -166,3 +174,102 @@ def test_a_study_with_items_per_reader_says_why_there_is_no_verdict(media_root: 
         result.verdict.kind == "not available"
         and "different items for each reader" in result.verdict.headline
     )
+
+
+def _answer_some(study: Study, answerer: Answerer, readers: int, seed: int = 0) -> None:
+    """As `_answer`, for the first `readers` assignments only."""
+    truth = dict(study.items.values_list("token", "truth"))
+    for index, assignment in enumerate(study.assignments.order_by("id").select_related("reader")[:readers]):
+        while not (upcoming := answer_next(assignment=assignment)).finished:
+            rng = np.random.default_rng([seed, index, len(upcoming.token)])
+            label, confidence = answerer(index, truth[upcoming.token], rng)
+            answer_next_item(assignment, label, confidence=confidence)
+
+
+def _perfect(r: int, truth: str, rng: np.random.Generator) -> tuple[str, int | None]:
+    return truth, int(rng.integers(1, 6))
+
+
+def test_the_verdict_waits_for_the_planned_readers_and_says_how_many_have_finished(media_root: Path) -> None:
+    """The stopping rule: no verdict while the plan is incomplete, however clear the data already look."""
+    study = _study(8, 8, 3)
+    _answer_some(study, _perfect, readers=2)
+    interim = study_statistics(study=study).verdict
+    assert Study.objects.get(pk=study.pk).planned_readers == 3  # the readers enrolled at the first answer
+    assert interim.kind == "interim" and interim.ci is None
+    assert interim.headline.startswith("Interim: 2 of 3 planned readers have finished")
+    assert "Stopping rule: the verdict is given once the 3 planned readers" in interim.rule
+    _answer_some(study, _perfect, readers=3)
+    final = study_statistics(study=study).verdict
+    assert final.kind == "detectable" and not final.exploratory and "Exploratory" not in final.headline
+
+
+def test_a_reader_enrolled_beyond_the_plan_after_the_freeze_is_an_amendment(media_root: Path) -> None:
+    study = _study(8, 8, 3)
+    _answer_some(study, _perfect, readers=3)
+    extra = user_create(username="reader-late", role="expert", password="x" * 20, validate=False)[0]
+    study_invite(study=study, reader=extra)
+    amendment = study.events.get(kind=StudyEvent.Kind.AMENDMENT)
+    assert amendment.before == {"planned_readers": 3} and amendment.after["readers"] == 4
+    _answer_some(study, _perfect, readers=4)
+    verdict = study_statistics(study=study).verdict
+    assert verdict.exploratory and verdict.headline.startswith("Exploratory: readers were enrolled beyond")
+
+
+def test_a_planned_number_above_the_enrolled_readers_is_kept_and_readers_up_to_it_are_no_amendment(
+    media_root: Path,
+) -> None:
+    study = _study(8, 8, 2, planned_readers=3)
+    _answer_some(study, _perfect, readers=2)
+    assert study_statistics(study=study).verdict.kind == "interim"
+    late = user_create(username="reader-third", role="expert", password="x" * 20, validate=False)[0]
+    study_invite(study=study, reader=late)
+    assert not study.events.filter(kind=StudyEvent.Kind.AMENDMENT).exists()
+    _answer_some(study, _perfect, readers=3)
+    assert study_statistics(study=study).verdict.kind == "detectable"
+
+
+def test_a_difference_inside_the_margin_says_both_and_the_excluded_reader_note_reads_in_the_singular(
+    media_root: Path,
+) -> None:
+    records = []
+    rng = np.random.default_rng(3)
+    for r in range(8):
+        for k in range(400):
+            synthetic = k % 2 == 1
+            z = rng.normal() + (0.15 if synthetic else 0.0)
+            label = "synthetic" if z > 0 else "real"
+            confidence = min(5, 1 + int(abs(z) / 0.4))
+            records.append(
+                stats.Record(f"R{r}", f"i{k}", "synthetic" if synthetic else "real", label, confidence)
+            )
+    records.append(stats.Record("R9", "i0", "real", "real", 3))  # a reader still reading
+    result = stats.study_statistics(records, protocol=stats.Protocol(margin=0.1))
+    v = result.verdict
+    assert v.kind == "detectable" and v.within_margin, v.headline
+    assert "above 0.5" in v.headline and "it also lies inside the pre-set margin" in v.headline
+    assert any("R9 had not, and is left out" in note for note in result.notes)
+
+
+def test_the_summary_export_carries_both_intervals_under_their_levels() -> None:
+    rng = np.random.default_rng(5)
+    records = [
+        stats.Record(f"R{r}", f"i{k}", truth, truth if rng.random() < 0.7 else "real", 3)
+        for r in range(5)
+        for k, truth in enumerate(["real", "synthetic"] * 20)
+    ]
+    result = stats.study_statistics(records, protocol=stats.Protocol(alpha=0.01))
+    rows = {row["measure"]: row for row in summary_rows(result=result)}
+    ninety_eight, ninety_nine = rows["verdict interval, 98% RRRC"], rows["verdict interval, 99% RRRC"]
+    assert (ninety_eight["rrrc_low"], ninety_eight["rrrc_high"]) == result.verdict.ci_tost
+    assert (ninety_nine["rrrc_low"], ninety_nine["rrrc_high"]) == result.verdict.ci
+    resting = ninety_nine if result.verdict.level == 0.99 else ninety_eight
+    assert "the verdict rests on this one" in resting["note"]
+
+
+@pytest.mark.parametrize(
+    ("low", "high", "printed"),
+    [(0.61, 0.64, "0.61\N{EN DASH}0.64 s"), (1.2, 3.4, "1.2\N{EN DASH}3.4 s"), (0.6, 0.6, "0.6 s")],
+)
+def test_reading_time_bands_never_print_the_same_number_twice(low: float, high: float, printed: str) -> None:
+    assert seconds_band(low, high) == printed
