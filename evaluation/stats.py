@@ -482,16 +482,18 @@ def turing_mrmc(
 
 
 VERDICT_RULE = (
-    "Fixed before the first answer: the primary endpoint is the mean reader ROC AUC for telling "
-    "synthetic from real patches (0.5 = chance), with its random-reader random-case (RRRC) interval, "
-    "whose variance is never taken below the fixed-reader one. Detectable: the {ci}% interval lies above "
-    "0.5. Reversed: it lies below 0.5 (the readers' ratings ranked synthetic patches as more likely real "
-    "than real ones). Indistinguishable: the {ci2}% interval of the mean reader AUC lies inside "
-    "{low} to {high} (0.5 ± {margin}; two one-sided tests at {alpha}), with at least {min_readers} readers "
-    "analysed. A difference from chance takes precedence; where its {ci2}% interval also lies inside the "
-    "margin, the verdict says both. Otherwise inconclusive, also when every reader gave every patch one "
-    "and the same answer (no variation to estimate anything from).{stopping} A lean towards one answer "
-    "is reported when the readers' mean criterion c differs from 0 by a t test across readers at {alpha}."
+    "Fixed before the first answer: the primary endpoint is the mean reader ROC AUC for telling synthetic"
+    " from real patches (0.5 = chance), with its random-reader random-case (RRRC) interval, whose "
+    "variance is never taken below the fixed-reader one. Detectable: the {ci}% interval lies above 0.5. "
+    "Reversed: it lies below 0.5 (the readers' ratings ranked synthetic patches as more likely real than "
+    "real ones). Indistinguishable: the {ci2}% interval of the mean reader AUC lies inside {low} to "
+    "{high} (0.5 ± {margin}; two one-sided tests at {alpha}), with at least {min_readers} readers "
+    "analysed (fewer sample the readers too thinly; and where a few readers can tell and most cannot, an "
+    "equivalence claim is the firmer the more readers it rests on). A difference from chance takes "
+    "precedence; where its {ci2}% interval also lies inside the margin, the verdict says both. Otherwise "
+    "inconclusive, also when every reader gave every patch one and the same answer (no variation to "
+    "estimate anything from).{stopping} A lean towards one answer is reported when the readers' mean "
+    "criterion c differs from 0 by a t test across readers at {alpha}."
 )
 
 STOPPING_RULE = (

@@ -14,6 +14,7 @@ from core.roles import EXPERTS_GROUP
 from gan.models import Dataset, Patch, Source
 from gan.sources import KNOWN_CLASSES
 from turing.models import DEFAULT_REASONS, ReaderRole
+from turing.selectors import pilot_candidates
 from turing.services import (
     PRACTICE_MAX,
     REPEAT_SHARE_MAX,
@@ -233,6 +234,14 @@ class StudyForm(forms.Form):
         "those enrolled at the first answer). Readers added beyond it after the first answer are recorded "
         "as an amendment, and the verdict becomes exploratory. Also the sample-size estimate's readers.",
     )
+    pilot = forms.TypedChoiceField(
+        required=False,
+        coerce=int,
+        empty_value=None,
+        label="Plan from",
+        help_text="The variances the sample-size estimate starts from: the literature's planning values, "
+        "or a finished study of this project (its AUC and ratio are shown with the estimate).",
+    )
     readers = forms.ModelMultipleChoiceField(
         queryset=_experts(),
         required=False,
@@ -246,6 +255,9 @@ class StudyForm(forms.Form):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.fields["equivalence_margin"].initial = settings.DEFAULT_EQUIVALENCE_MARGIN
+        pilot = self.fields["pilot"]
+        assert isinstance(pilot, forms.TypedChoiceField)
+        pilot.choices = [("", "planning values from the literature"), *pilot_candidates()]
         details = pool_details()
         for name in (
             "real_datasets",

@@ -200,28 +200,43 @@ def reader_study_count(*, user_id: int | None) -> int:
     return Assignment.objects.filter(reader_id=user_id).count()
 
 
-def planning_pilot() -> tuple[mrmc.Pilot, str] | None:
-    """Variance components for sample-size planning from the newest study in the project that has an
-    MRMC analysis (two or more readers who answered every item of one common item set), or None."""
-    candidates = (
+def pilot_candidates(*, most: int = 20) -> list[tuple[int, str]]:
+    """Studies that can serve as a pilot for sample-size planning, newest first: one common item set
+    and two or more finished readers (one cheap query; the analysis runs for the chosen one only)."""
+    rows = (
         Study.objects.filter(same_items_for_all=True)
         .annotate(finished=Count("assignments", filter=Q(assignments__finished_at__isnull=False)))
         .filter(finished__gte=2)
-        .order_by("-created_at")[:5]
+        .order_by("-created_at")
+        .values_list("pk", "name", "finished", "real_parts", "synthetic_parts")[:most]
     )
-    for study in candidates:
-        rows = Answer.objects.filter(
-            assignment__study=study, assignment__finished_at__isnull=False, label__isnull=False, read=1
-        ).values_list("assignment_id", "item__token", "item__truth", "label", "confidence")
-        records = [
-            stats.Record(str(a), token, truth, str(label), conf) for a, token, truth, label, conf in rows
-        ]
-        cases = list(study.items.values_list("token", flat=True))
-        analysis = stats.turing_mrmc(records, cases=cases)
-        if analysis.result is not None and analysis.result.single[0].rrrc is not None:
-            source = f"the study '{study.name}' ({len(analysis.readers)} readers x {analysis.n_cases} items)"
-            return mrmc.pilot_from(analysis.result.single[0], analysis.n_cases, source), source
-    return None
+    return [
+        (pk, f"{name} ({finished} finished readers, {real}:{synthetic} real:synthetic)")
+        for pk, name, finished, real, synthetic in rows
+    ]
+
+
+def planning_pilot(*, study_id: int | None) -> mrmc.Pilot | None:
+    """The variance components of a finished study for planning the next one, described so that a
+    manager can judge whether it fits (its AUC and its ratio: a pilot far from AUC 0.5 plans an
+    equivalence study poorly); None without a choice or an analysis (the literature's values)."""
+    study = Study.objects.filter(pk=study_id, same_items_for_all=True).first() if study_id else None
+    if study is None:
+        return None
+    rows = Answer.objects.filter(
+        assignment__study=study, assignment__finished_at__isnull=False, label__isnull=False, read=1
+    ).values_list("assignment_id", "item__token", "item__truth", "label", "confidence")
+    records = [stats.Record(str(a), token, truth, str(label), conf) for a, token, truth, label, conf in rows]
+    analysis = stats.turing_mrmc(records, cases=list(study.items.values_list("token", flat=True)))
+    if analysis.result is None or analysis.result.single[0].rrrc is None:
+        return None
+    result = analysis.result
+    n_pos, n_neg = result.n_positive[0], result.n_negative[0]
+    source = (
+        f"the study '{study.name}' ({len(analysis.readers)} readers x {analysis.n_cases} items, "
+        f"{n_neg}:{n_pos} real:synthetic, mean AUC {result.auc_mean[0]:.2f})"
+    )
+    return mrmc.pilot_from(result.single[0], analysis.n_cases, source, n_pos / (n_pos + n_neg))
 
 
 def study_readers_part_way(*, study: Study) -> list[dict[str, Any]]:

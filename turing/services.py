@@ -86,13 +86,18 @@ def sample_size(
     alpha: float,
     planned_readers: int | None,
     pilot: mrmc.Pilot | None,
-    source: str,
+    synthetic_share: float = 0.5,
 ) -> SampleSize:
     """Hillis & Obuchowski's method: readers needed for the TOST of the mean AUC against 0.5 +- margin,
     assuming the synthetic patches are truly indistinguishable (AUC 0.5), from a pilot's variances
-    scaled to `items` cases, or from the literature's planning values when the project has no pilot."""
+    scaled to `items` cases at the design's own share of synthetic items, or from the literature's
+    planning values when no pilot is chosen."""
+    if not 0 < synthetic_share < 1:
+        synthetic_share = 0.5  # a design with no real or no synthetic items has no AUC to plan for
     if pilot is None:
-        pilot, source = mrmc.default_pilot(cases=max(items, 4)), mrmc.default_pilot().source
+        pilot = mrmc.default_pilot(cases=max(items, 4), positive_share=synthetic_share)
+    else:
+        pilot = pilot.with_share(synthetic_share)
     power = mrmc.equivalence_power(pilot, planned_readers, items, margin, alpha) if planned_readers else None
     return SampleSize(
         mrmc.readers_needed(pilot, items, margin, alpha=alpha),
@@ -101,7 +106,21 @@ def sample_size(
         items,
         margin,
         alpha,
-        source,
+        pilot.source,
+    )
+
+
+def study_sample_size(*, study: Study, pilot: mrmc.Pilot | None = None) -> SampleSize:
+    """The planned design's power: its planned readers (those enrolled, until the freeze fixes the
+    plan) reading its items at its own ratio, under its own margin and alpha."""
+    planned = study.planned_readers or study.assignments.count()
+    return sample_size(
+        items=study.items_per_reader,
+        margin=study.equivalence_margin,
+        alpha=study.alpha,
+        planned_readers=planned or None,
+        pilot=pilot,
+        synthetic_share=study.synthetic_parts / (study.real_parts + study.synthetic_parts),
     )
 
 

@@ -14,6 +14,7 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from core.roles import study_manager_required
+from evaluation import mrmc
 from turing import selectors, services
 from turing.forms import DEFAULT_ITEMS_PER_READER, InviteForm, ReaderProfileForm, StudyForm
 from turing.models import Invitation, Study
@@ -204,14 +205,14 @@ def study_new(request: HttpRequest) -> HttpResponse:
                 synthetic_datasets=synthetic,
                 jpeg_quality=pools["harmonise_jpeg_quality"],
             )
-        pilot = selectors.planning_pilot()
+        real_parts, synthetic_parts = data["real_parts"], sum(arm.parts for arm in pools["arms"])
         planning = services.sample_size(
             items=data["items_per_reader"],
             margin=data["equivalence_margin"],
             alpha=data["alpha"],
             planned_readers=data["planned_readers"],
-            pilot=pilot[0] if pilot else None,
-            source=pilot[1] if pilot else "",
+            pilot=selectors.planning_pilot(study_id=data["pilot"]),
+            synthetic_share=synthetic_parts / max(real_parts + synthetic_parts, 1),
         )
         if "create" in request.POST and plan.ok:  # otherwise the preview says what is wrong, once
             try:
@@ -246,6 +247,7 @@ def study_new(request: HttpRequest) -> HttpResponse:
             "copied": initial,
             "fitted": fitted,
             "shortcut": shortcut,
+            "min_readers": mrmc.MIN_EQUIVALENCE_READERS,
         },
     )
 
@@ -264,6 +266,7 @@ def study_detail(request: HttpRequest, study_id: int) -> HttpResponse:
             "invite_form": InviteForm(study=study),
             "shortcut": services.study_shortcut_check(study=study),
             "invitations": selectors.study_invitations(study=study),
+            "planning": services.study_sample_size(study=study),
         },
     )
 

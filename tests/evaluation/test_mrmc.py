@@ -427,3 +427,24 @@ def test_the_command_prints_the_verdict(tmp_path: Path) -> None:
     assert "verdict" not in json.loads(_command(str(one), "--json").stdout)
     refused = _command(str(one), "--margin", "0.7")
     assert refused.returncode == 2 and "--margin must lie between 0 and 0.5" in refused.stderr
+
+
+def test_a_pilot_planned_for_another_ratio_scales_its_case_variance() -> None:
+    """At AUC 0.5 the case variance is about (1/n1 + 1/n0) / 12: a 3:1 design has a third more of it
+    than a 1:1 pilot of as many cases (the literature's values, exactly by Hanley & McNeil: more still)."""
+    even = mrmc.default_pilot(cases=120)
+    skewed = even.with_share(0.25)
+    assert math.isclose(skewed.var_error / even.var_error, 4 / 3) and skewed.positive_share == 0.25
+    assert math.isclose(skewed.with_share(0.5).var_error, even.var_error)
+    exact = mrmc.default_pilot(cases=120, positive_share=0.25)
+    assert exact.var_error / even.var_error > 4 / 3
+    assert mrmc.equivalence_power(exact, 10, 120, 0.1) < mrmc.equivalence_power(even, 10, 120, 0.1)
+    with pytest.raises(ValueError, match="strictly between 0 and 1"):
+        even.with_share(1.0)
+
+
+def test_the_planner_counts_no_power_below_the_verdicts_minimum_of_readers() -> None:
+    pilot = mrmc.default_pilot(cases=400)
+    assert mrmc.equivalence_power(pilot, mrmc.MIN_EQUIVALENCE_READERS - 1, 400, 0.2) == 0.0
+    assert mrmc.equivalence_power(pilot, mrmc.MIN_EQUIVALENCE_READERS, 400, 0.2) > 0.8
+    assert mrmc.readers_needed(pilot, 400, 0.2) == mrmc.MIN_EQUIVALENCE_READERS

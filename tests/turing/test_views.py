@@ -6,8 +6,9 @@ import pytest
 from django.test import Client
 from django.urls import reverse
 
+from core.services import user_create
 from gan.models import Dataset
-from tests.turing.fixtures import answer_next_item, builder_form
+from tests.turing.fixtures import answer_next_item, builder_form, study_for
 from turing.models import Study
 from turing.services import answer_next, answer_submit
 
@@ -180,3 +181,31 @@ def test_the_builder_fits_an_untouched_default_and_says_each_problem_once(
     refused = manager_client.post(reverse("turing:study_new"), chosen).content.decode()
     problem = "asks for 20 real LYM items per reader, but the real pool holds 12 LYM patches"
     assert refused.count(problem) == 1 and not Study.objects.exists()
+
+
+def test_the_builder_plans_from_a_finished_study_the_manager_chooses_at_the_new_designs_ratio(
+    manager_client: Client, real_lym: Dataset, synthetic_lym: Dataset, expert: Any
+) -> None:
+    other = user_create(username="second-reader", role="expert", password="x" * 20, validate=False)[0]
+    pilot_study = study_for(real_lym, synthetic_lym, readers=[expert, other], items_per_reader=8)
+    for assignment in pilot_study.assignments.all():
+        while not answer_next(assignment=assignment).finished:
+            answer_next_item(assignment, "synthetic", confidence=3)
+    builder = manager_client.get(reverse("turing:study_new")).content.decode()
+    assert f'<option value="{pilot_study.pk}">' in builder and "2 finished readers" in builder
+    data = builder_form(real_lym, synthetic_lym, expert, items_per_reader=8) | {"preview": "1"}
+    chosen = manager_client.post(reverse("turing:study_new"), data | {"pilot": pilot_study.pk})
+    assert (
+        f"Planned from the study &#x27;{pilot_study.name}&#x27; (2 readers x 8 items"
+        in chosen.content.decode()
+    )
+    assert "at this design's own ratio" in chosen.content.decode()
+
+
+def test_the_study_page_shows_the_planned_designs_power(
+    manager_client: Client, real_lym: Dataset, synthetic_lym: Dataset, expert: Any
+) -> None:
+    study = study_for(real_lym, synthetic_lym, readers=[expert], items_per_reader=8)
+    page = manager_client.get(reverse("turing:study_detail", args=[study.pk])).content.decode()
+    assert "1 planned reader (at least those enrolled when the first answer arrives)" in page
+    assert "Power of this design to show equivalence" in page and "about 0%" in page  # below 4 readers
