@@ -78,7 +78,7 @@ def agreement(pairs: Sequence[ReadPair]) -> Agreement:
     elif (
         result["std_kappa"] > 0 and math.isfinite(result["kappa_low"]) and math.isfinite(result["kappa_upp"])
     ):
-        ci = (float(result["kappa_low"]), float(result["kappa_upp"]))
+        ci = (max(float(result["kappa_low"]), -1.0), min(float(result["kappa_upp"]), 1.0))  # kappa's range
     return Agreement(n, agreeing, agreeing / n, (float(low), float(high)), kappa, ci, reason)
 
 

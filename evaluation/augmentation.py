@@ -76,14 +76,15 @@ def macro_f1(truth: np.ndarray, predicted: np.ndarray, n_classes: int) -> float:
 
 
 def interval(values: Sequence[float]) -> tuple[float | None, tuple[float, float] | None]:
-    """Mean and 95% t-interval over seeds; no interval from one seed."""
+    """Mean and 95% t-interval over seeds, clipped to 0-1 (every figure here is a proportion: a t
+    interval over few seeds can otherwise print -0.025); no interval from one seed."""
     if not values:
         return None, None
     mean = float(np.mean(values))
     if len(values) < 2:
         return mean, None
     half = float(scipy_stats.t.ppf(0.975, len(values) - 1) * np.std(values, ddof=1) / math.sqrt(len(values)))
-    return mean, (mean - half, mean + half)
+    return mean, (max(mean - half, 0.0), min(mean + half, 1.0))
 
 
 @dataclass

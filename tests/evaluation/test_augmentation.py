@@ -184,3 +184,10 @@ def test_macro_f1_and_intervals() -> None:
     mean, ci = augmentation.interval([0.5, 0.7, 0.6])
     assert mean == pytest.approx(0.6) and ci[0] < 0.6 < ci[1]
     assert augmentation.interval([0.5]) == (0.5, None)
+
+
+def test_a_proportions_interval_over_few_seeds_stays_within_zero_and_one() -> None:
+    mean, ci = augmentation.interval([0.0, 0.05, 0.0])
+    assert ci is not None and ci[0] == 0.0 and 0 < mean < ci[1] < 1
+    _, high = augmentation.interval([1.0, 0.96, 1.0])
+    assert high is not None and high[1] == 1.0
