@@ -300,7 +300,7 @@ def main() -> int:
     print(f"{'scenario':<44} {heads}  target")
     ok = run_scenarios(args.sims, args.seed, print)
     ok &= run_arms(args.sims, args.seed, print)
-    ok &= run_looks(max(args.sims // 4, 200), args.seed, print)
+    ok &= run_looks(max(args.sims // 2, 200), args.seed, print)
     print(f"{'every target held' if ok else 'a target was MISSED'} ({time.perf_counter() - start:.0f} s)")
     return 0 if ok else 1
 
