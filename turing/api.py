@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.http import HttpResponseBase
 from django.urls import reverse
+from django.utils.cache import add_never_cache_headers
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema, extend_schema_field
 from rest_framework import serializers, status
@@ -15,6 +17,18 @@ from rest_framework.views import APIView
 
 from turing import selectors, services, timing
 from turing.models import Assignment
+
+
+class ReadingApi(APIView):
+    """A view of the reading session: never stored by a browser or proxy (`Cache-Control: no-store`), so
+    that Back or Forward can never show a stale item or progress and lead to an answer not meant."""
+
+    def finalize_response(
+        self, request: Request, response: HttpResponseBase, *args: Any, **kwargs: Any
+    ) -> HttpResponseBase:
+        response = super().finalize_response(request, response, *args, **kwargs)
+        add_never_cache_headers(response)
+        return response
 
 
 class ItemSerializer(serializers.Serializer):
@@ -143,14 +157,14 @@ def next_payload(
     return _upcoming(upcoming, assignment.study.is_open if is_open is None else is_open)
 
 
-class NextItemApi(APIView):
+class NextItemApi(ReadingApi):
     @extend_schema(responses={200: NextSerializer, 404: ErrorSerializer}, summary="The reader's next item")
     def get(self, request: Request, study_id: int) -> Response:
         assignment = selectors.assignment_for_reader(study_id=study_id, user=request.user)
         return Response(next_payload(assignment))
 
 
-class ReasonsApi(APIView):
+class ReasonsApi(ReadingApi):
     @extend_schema(
         request=OpenApiTypes.OBJECT,
         responses={
@@ -175,7 +189,7 @@ class ReasonsApi(APIView):
         return Response({"reasons": answer.reasons, "click": click})
 
 
-class AnsweredItemApi(APIView):
+class AnsweredItemApi(ReadingApi):
     @extend_schema(
         responses={200: OpenApiTypes.OBJECT, 404: ErrorSerializer, 409: ErrorSerializer},
         summary="One of the reader's own earlier answers, to revisit and change (where the study allows)",
@@ -201,7 +215,7 @@ class AnsweredItemApi(APIView):
         )
 
 
-class AnswerSubmitApi(APIView):
+class AnswerSubmitApi(ReadingApi):
     @extend_schema(
         request=AnswerInSerializer,
         responses={
@@ -249,7 +263,7 @@ class AnswerSubmitApi(APIView):
         return Response(body, status=status.HTTP_201_CREATED if result.created else status.HTTP_200_OK)
 
 
-class PracticeNextApi(APIView):
+class PracticeNextApi(ReadingApi):
     @extend_schema(
         responses={200: NextSerializer, 404: ErrorSerializer}, summary="The reader's next practice patch"
     )
@@ -262,7 +276,7 @@ class PracticeNextApi(APIView):
 PRACTICE_IMAGE = "turing:practice_image"
 
 
-class PracticeAnswerApi(APIView):
+class PracticeAnswerApi(ReadingApi):
     @extend_schema(
         request=AnswerInSerializer,
         responses={
@@ -308,7 +322,7 @@ class ProgressSerializer(serializers.Serializer):
     open = serializers.BooleanField()
 
 
-class ProgressApi(APIView):
+class ProgressApi(ReadingApi):
     @extend_schema(responses={200: ProgressSerializer, 404: ErrorSerializer}, summary="The reader's progress")
     def get(self, request: Request, study_id: int) -> Response:
         assignment = selectors.assignment_for_reader(study_id=study_id, user=request.user)

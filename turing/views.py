@@ -22,6 +22,7 @@ from turing.models import Invitation, Study
 # --- Experts ------------------------------------------------------------------------------------
 
 
+@never_cache
 @login_required
 @require_GET
 def my_studies(request: HttpRequest) -> HttpResponse:
@@ -32,6 +33,7 @@ def my_studies(request: HttpRequest) -> HttpResponse:
     )
 
 
+@never_cache
 @login_required
 @require_GET
 def study_read(request: HttpRequest, study_id: int) -> HttpResponse:
@@ -65,6 +67,7 @@ def study_read(request: HttpRequest, study_id: int) -> HttpResponse:
 TYPICAL_SECONDS_PER_ITEM = 8
 
 
+@never_cache
 @login_required
 @require_http_methods(["GET", "POST"])
 def study_profile(request: HttpRequest, study_id: int) -> HttpResponse:
@@ -84,6 +87,7 @@ def study_profile(request: HttpRequest, study_id: int) -> HttpResponse:
     return render(request, "turing/profile.html", {"study": assignment.study, "form": form})
 
 
+@never_cache
 @login_required
 @require_GET
 def study_practice(request: HttpRequest, study_id: int) -> HttpResponse:
@@ -97,6 +101,7 @@ def study_practice(request: HttpRequest, study_id: int) -> HttpResponse:
     return render(request, "turing/read.html", context | {"answered": 0})
 
 
+@never_cache
 @login_required
 @require_GET
 def study_done(request: HttpRequest, study_id: int) -> HttpResponse:

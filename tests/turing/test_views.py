@@ -209,3 +209,29 @@ def test_the_study_page_shows_the_planned_designs_power(
     page = manager_client.get(reverse("turing:study_detail", args=[study.pk])).content.decode()
     assert "1 planned reader (at least those enrolled when the first answer arrives)" in page
     assert "Power of this design to show equivalence" in page and "about 0%" in page  # below 4 readers
+
+
+def test_no_page_or_api_response_of_the_reading_session_is_stored(
+    expert_client: Client, study: Study
+) -> None:
+    """A browser's Back/Forward must never show a stale item: every reading page and API answer is
+    no-store (item images are the exception: one blinded image per token, cached alike for every item)."""
+    pages = [
+        reverse("turing:my_studies"),
+        reverse("turing:study_done", args=[study.pk]),
+        reverse("turing:study_read", args=[study.pk]),
+        reverse("turing:study_read", args=[study.pk]) + "?start=1",
+        f"/api/studies/{study.pk}/next",
+        f"/api/studies/{study.pk}/progress",
+    ]
+    for url in pages:
+        response = expert_client.get(url)
+        assert response.status_code == 200, url
+        assert "no-store" in response["Cache-Control"], url
+    token = expert_client.get(f"/api/studies/{study.pk}/next").json()["item"]["token"]
+    saved = expert_client.post(
+        f"/api/studies/{study.pk}/answers", {"token": token, "label": "real"}, content_type="application/json"
+    )
+    assert saved.status_code == 201 and "no-store" in saved["Cache-Control"]
+    refused = expert_client.post(f"/api/studies/{study.pk}/answers", {}, content_type="application/json")
+    assert refused.status_code == 400 and "no-store" in refused["Cache-Control"]
