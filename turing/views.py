@@ -5,7 +5,7 @@ from django.contrib import messages
 from django.contrib.auth import login, update_session_auth_hash
 from django.contrib.auth.base_user import AbstractBaseUser
 from django.contrib.auth.decorators import login_required
-from django.contrib.auth.forms import SetPasswordForm
+from django.contrib.auth.forms import PasswordChangeForm, SetPasswordForm
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
@@ -356,18 +356,21 @@ def invitation_accept(request: HttpRequest, secret: str) -> HttpResponse:
 @login_required
 @require_http_methods(["GET", "POST"])
 def password_set(request: HttpRequest) -> HttpResponse:
-    """A reader who came in by an invitation link chooses a password to sign in again later."""
+    """A reader who came in by an invitation link chooses a password to sign in again later; once they
+    have one, changing it needs the current one (a session taken over cannot lock its owner out)."""
     target = request.GET.get("next", "")
     next_url = target if url_has_allowed_host_and_scheme(target, allowed_hosts={request.get_host()}) else "/"
     user = request.user
     assert isinstance(user, AbstractBaseUser)  # login_required: never anonymous here
-    form = SetPasswordForm(user, request.POST or None)
+    first = not user.has_usable_password()  # only an invitation's account has none, until it sets one
+    form_class = SetPasswordForm if first else PasswordChangeForm
+    form = form_class(user, request.POST or None)
     if request.method == "POST" and form.is_valid():
         form.save()
         update_session_auth_hash(request, user)
         messages.success(request, "Password saved.")
         return redirect(next_url)
-    return render(request, "turing/password_set.html", {"form": form, "next": next_url})
+    return render(request, "turing/password_set.html", {"form": form, "next": next_url, "first": first})
 
 
 @study_manager_required

@@ -113,3 +113,31 @@ def test_a_closed_study_invites_nobody(manager_client: Client, study: Study) -> 
     page = _invite(manager_client, study, "someone@example.org")
     assert "This study is closed" in page.content.decode() and not mail.outbox
     assert not Invitation.objects.exists()
+
+
+def test_changing_a_password_needs_the_current_one_after_the_first_is_chosen(
+    manager_client: Client, study: Study, django_capture_on_commit_callbacks: Any
+) -> None:
+    """A stolen session must not become a permanent takeover: only the password chosen right after an
+    invitation link is set without the current one, and only once."""
+    with django_capture_on_commit_callbacks(execute=True):
+        _invite(manager_client, study, "owner@example.org")
+    reader = Client()
+    reader.post(_link(mail.outbox[0]))
+    url = reverse("turing:password_set")
+    first = reader.post(url, {"new_password1": "a-long-new-pass-9", "new_password2": "a-long-new-pass-9"})
+    assert first.status_code == 302
+    taken = reader.post(url, {"new_password1": "an-attackers-pass-1", "new_password2": "an-attackers-pass-1"})
+    assert taken.status_code == 200 and b"old_password" in taken.content and b"required" in taken.content
+    owner = get_user_model().objects.get(email="owner@example.org")
+    assert owner.check_password("a-long-new-pass-9")
+    wrong = {
+        "old_password": "guess",
+        "new_password1": "an-attackers-pass-1",
+        "new_password2": "an-attackers-pass-1",
+    }
+    assert b"incorrectly" in reader.post(url, wrong).content
+    right = wrong | {"old_password": "a-long-new-pass-9"}
+    assert reader.post(url, right).status_code == 302
+    owner.refresh_from_db()
+    assert owner.check_password("an-attackers-pass-1")
