@@ -156,6 +156,7 @@ class StudyEvent(models.Model):
         PROTOCOL = "protocol"
         STATUS = "status"
         READER_ADDED = "reader added"
+        READER_REMOVED = "reader removed"  # an enrolment with no answer, with its unused invitation
         FROZEN = "frozen"
         ANSWER_CHANGED = "answer changed"
         AMENDMENT = "amendment"  # a reader enrolled beyond the planned readers after the freeze

@@ -1396,7 +1396,13 @@ def invitations_send(
 
 
 def invitation_resend(*, invitation: Invitation, site_url: str) -> Invitation:
-    """A new link (the old one stops working), valid for another INVITATION_VALID_DAYS."""
+    """A new link (the old one stops working), valid for another INVITATION_VALID_DAYS. A withdrawn
+    invitation stays withdrawn: sending it again would revive what a manager ended."""
+    if invitation.revoked_at is not None:
+        raise StudyError(
+            f"The invitation of {invitation.email} was withdrawn, and a withdrawn invitation is not sent "
+            "again: invite the address anew if they should read."
+        )
     secret = _invitation_issue(invitation)
     invitation.used_at = invitation.revoked_at = None
     invitation.times_sent += 1
@@ -1405,11 +1411,28 @@ def invitation_resend(*, invitation: Invitation, site_url: str) -> Invitation:
     return invitation
 
 
-def invitation_revoke(*, invitation: Invitation) -> Invitation:
-    if invitation.revoked_at is None:
-        invitation.revoked_at = timezone.now()
-        invitation.save(update_fields=["revoked_at"])
-    return invitation
+def invitation_revoke(*, invitation: Invitation, actor: Any = None) -> bool:
+    """Withdraw the link. An invitation never used takes its reader's enrolment with it when they have
+    answered nothing (recorded); True when it did."""
+    with transaction.atomic():
+        locked = Invitation.objects.select_for_update().get(pk=invitation.pk)
+        if locked.revoked_at is None:
+            locked.revoked_at = invitation.revoked_at = timezone.now()
+            locked.save(update_fields=["revoked_at"])
+        if locked.used_at is not None:
+            return False
+        assignment = Assignment.objects.filter(study_id=locked.study_id, reader_id=locked.reader_id).first()
+        if assignment is None or Answer.objects.filter(assignment=assignment).exists():
+            return False
+        study_event_record(
+            study=locked.study,
+            kind=StudyEvent.Kind.READER_REMOVED,
+            actor=actor,
+            before={"reader": locked.reader_id, "assignment": assignment.pk, "seed": assignment.seed},
+            after={"why": "invitation withdrawn before it was used"},
+        )
+        assignment.delete()
+    return True
 
 
 class InvitationError(ValueError):

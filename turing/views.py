@@ -6,7 +6,7 @@ from django.contrib.auth import login, update_session_auth_hash
 from django.contrib.auth.base_user import AbstractBaseUser
 from django.contrib.auth.decorators import login_required
 from django.contrib.auth.forms import PasswordChangeForm, SetPasswordForm
-from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
@@ -324,15 +324,25 @@ def _site_url(request: HttpRequest) -> str:
 def invitation_manage(request: HttpRequest, invitation_id: int, action: str) -> HttpResponse:
     """Send an invitation again (a new link; the old one stops working) or withdraw it."""
     invitation = get_object_or_404(Invitation, pk=invitation_id)
-    if action == "resend":
-        services.invitation_resend(invitation=invitation, site_url=_site_url(request))
-        messages.success(
-            request, f"Invitation sent again to {invitation.email}; the earlier link no longer works."
+    if action not in ("resend", "revoke"):
+        return HttpResponseBadRequest(
+            f"Unknown invitation action {action[:40]!r}: use resend or revoke.", content_type="text/plain"
         )
+    if action == "resend":
+        try:
+            services.invitation_resend(invitation=invitation, site_url=_site_url(request))
+        except services.StudyError as exc:
+            messages.error(request, str(exc))
+        else:
+            messages.success(
+                request, f"Invitation sent again to {invitation.email}; the earlier link no longer works."
+            )
     else:
-        services.invitation_revoke(invitation=invitation)
+        removed = services.invitation_revoke(invitation=invitation, actor=request.user)
         messages.success(
-            request, f"The invitation of {invitation.email} is withdrawn: its link no longer works."
+            request,
+            f"The invitation of {invitation.email} is withdrawn: its link no longer works"
+            + ("; they had answered nothing and are no longer a reader of this study." if removed else "."),
         )
     return redirect("turing:study_detail", study_id=invitation.study_id)
 

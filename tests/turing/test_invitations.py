@@ -14,7 +14,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from core.roles import is_expert
-from turing.models import Invitation, Study
+from turing.models import Invitation, Study, StudyEvent
 
 pytestmark = pytest.mark.django_db
 
@@ -141,3 +141,38 @@ def test_changing_a_password_needs_the_current_one_after_the_first_is_chosen(
     assert reader.post(url, right).status_code == 302
     owner.refresh_from_db()
     assert owner.check_password("an-attackers-pass-1")
+
+
+def test_withdrawing_an_unused_invitation_removes_the_enrolment_and_a_withdrawn_link_stays_dead(
+    manager_client: Client, study: Study, django_capture_on_commit_callbacks: Any
+) -> None:
+    with django_capture_on_commit_callbacks(execute=True):
+        _invite(manager_client, study, "never@example.org")
+    invitation = Invitation.objects.get()
+    assert study.assignments.filter(reader=invitation.reader).exists()
+    page = manager_client.post(
+        reverse("turing:invitation_manage", args=[invitation.pk, "revoke"]), follow=True
+    )
+    assert b"no longer a reader of this study" in page.content
+    assert not study.assignments.filter(reader=invitation.reader).exists()
+    removed = study.events.get(kind=StudyEvent.Kind.READER_REMOVED)
+    assert removed.before["reader"] == invitation.reader_id
+    with django_capture_on_commit_callbacks(execute=True):
+        again = manager_client.post(
+            reverse("turing:invitation_manage", args=[invitation.pk, "resend"]), follow=True
+        )
+    assert b"is not sent again" in again.content and len(mail.outbox) == 1
+    assert Invitation.objects.get().revoked_at is not None
+    assert Client().post(_link(mail.outbox[0])).status_code == 410
+
+
+def test_an_unknown_invitation_action_is_refused_and_changes_nothing(
+    manager_client: Client, study: Study
+) -> None:
+    with_mail = _invite(manager_client, study, "kept@example.org")
+    assert with_mail.status_code == 200
+    invitation = Invitation.objects.get()
+    refused = manager_client.post(reverse("turing:invitation_manage", args=[invitation.pk, "delete"]))
+    assert refused.status_code == 400 and b"Unknown invitation action 'delete'" in refused.content
+    invitation.refresh_from_db()
+    assert invitation.revoked_at is None and study.assignments.filter(reader=invitation.reader).exists()
