@@ -168,12 +168,12 @@ SCENARIOS = (
     Scenario("AUC 0.60 (the margin), 3:1, 6 readers x 80", 6, 60, 20, 0.6, target="margin"),
     Scenario("AUC 0.60, readers differ more (tau 0.4)", 6, 40, 40, 0.6, tau=0.4, target="margin"),
     Scenario("AUC 0.70, 5 readers x 60", 5, 30, 30, 0.7),
-    Scenario("null, 8 readers x 200 (power to show equivalence)", 8, 100, 100, 0.5),
+    Scenario("null, 8 readers x 200 (power)", 8, 100, 100, 0.5),
     # The limit of random-reader inference with few readers: the OR model takes reader effects as normal,
     # and where a third of readers can tell (AUC 0.8) and the rest cannot, a handful of readers often
     # holds none of the few, or one, and the interval then sits near 0.5. No target: a known limit.
     Scenario(
-        "limit: 1/3 of readers tell (mean 0.6), 4 x 200",
+        "limit: a third tell (mean 0.6), 4 x 200",
         4,
         100,
         100,
@@ -182,7 +182,7 @@ SCENARIOS = (
         target="limit",
     ),
     Scenario(
-        "limit: 1/3 of readers tell (mean 0.6), 10 x 200",
+        "limit: a third tell (mean 0.6), 10 x 200",
         10,
         100,
         100,
@@ -191,7 +191,7 @@ SCENARIOS = (
         target="limit",
     ),
     Scenario(
-        "limit: 1/3 of readers tell (mean 0.6), 20 x 200",
+        "limit: a third tell (mean 0.6), 20 x 200",
         20,
         100,
         100,

@@ -917,17 +917,33 @@ def study_invite(*, study: Study, reader: Any, actor: Any = None) -> Assignment:
 def assignment_profile_set(
     *, assignment: Assignment, role: str, years: int, gi_subspecialty: bool, seen_synthetic: bool
 ) -> Assignment:
-    """Store the reader's profile with their assignment (it may be given again before the first answer)."""
+    """Store the reader's profile with their assignment. It may be given again until the first answer
+    (each change recorded); after that, and once the study is closed, it is part of the record."""
+    if not assignment.study.is_open:
+        raise StudyError("This study is closed: the profile is part of its record now.")
+    if Answer.objects.filter(assignment=assignment).exists():
+        raise StudyError("Your first answer has been given: the profile stays as it was then.")
     if role not in ReaderRole.values:
         raise StudyError(f"Unknown role {role!r}: use one of {', '.join(ReaderRole.values)}.")
     if not 0 <= years <= 70:
         raise StudyError(f"Years in practice must be from 0 to 70, got {years}.")
+    fields = ["profile_role", "profile_years", "profile_gi", "profile_seen_synthetic"]
+    before = {name: getattr(assignment, name) for name in fields}
+    given_before = assignment.profile_at is not None
     assignment.profile_role, assignment.profile_years = role, years
     assignment.profile_gi, assignment.profile_seen_synthetic = gi_subspecialty, seen_synthetic
     assignment.profile_at = timezone.now()
-    assignment.save(
-        update_fields=["profile_role", "profile_years", "profile_gi", "profile_seen_synthetic", "profile_at"]
-    )
+    with transaction.atomic():
+        assignment.save(update_fields=[*fields, "profile_at"])
+        after = {name: getattr(assignment, name) for name in fields}
+        if given_before and after != before:
+            study_event_record(
+                study=assignment.study,
+                kind=StudyEvent.Kind.PROFILE_CHANGED,
+                actor=assignment.reader,
+                before=before | {"assignment": assignment.pk},
+                after=after,
+            )
     return assignment
 
 
@@ -1250,6 +1266,16 @@ def answer_reasons_set(*, study_id: int, reader: Any, token: Any, reasons: Any, 
     study = answer.assignment.study
     if not study.ask_reasons:
         raise AnswerError("This study does not ask why.", 409)
+    if not study.is_open:
+        raise AnswerError("This study is closed: its answers and reasons are final.", 409)
+    given = bool(answer.reasons) or answer.click_x is not None
+    if answer.assignment.finished_at is not None:
+        last = Answer.objects.filter(assignment=answer.assignment).order_by(
+            F("answered_at").desc(nulls_last=True)
+        )
+        if given or last.values_list("pk", flat=True).first() != answer.pk:
+            # The last answer finishes the reading; its reasons come just after, once.
+            raise AnswerError("You have finished this study: your answers and reasons are final.", 409)
     if answer.label != Answer.Label.SYNTHETIC:
         raise AnswerError("Reasons go with an answer of 'synthetic' only.", 409)
     if not isinstance(reasons, list) or not all(isinstance(r, str) for r in reasons):
@@ -1266,9 +1292,20 @@ def answer_reasons_set(*, study_id: int, reader: Any, token: Any, reasons: Any, 
         ):
             raise AnswerError("A click is [x, y], each from 0 to 1 of the patch.")
         x, y = float(click[0]), float(click[1])
+    before = {"reasons": answer.reasons, "click": [answer.click_x, answer.click_y]}
     answer.reasons = list(dict.fromkeys(reasons))
     answer.click_x, answer.click_y = x, y
-    answer.save(update_fields=["reasons", "click_x", "click_y"])
+    after = {"reasons": answer.reasons, "click": [x, y]}
+    with transaction.atomic():
+        answer.save(update_fields=["reasons", "click_x", "click_y"])
+        if given and after != before:
+            study_event_record(
+                study=study,
+                kind=StudyEvent.Kind.REASONS_CHANGED,
+                actor=reader,
+                before=before | {"token": token, "read": answer.read},
+                after=after,
+            )
     return answer
 
 

@@ -76,13 +76,16 @@ def study_profile(request: HttpRequest, study_id: int) -> HttpResponse:
     form = ReaderProfileForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
-        services.assignment_profile_set(
-            assignment=assignment,
-            role=data["role"],
-            years=data["years"],
-            gi_subspecialty=data["gi_subspecialty"] == "yes",
-            seen_synthetic=data["seen_synthetic"] == "yes",
-        )
+        try:
+            services.assignment_profile_set(
+                assignment=assignment,
+                role=data["role"],
+                years=data["years"],
+                gi_subspecialty=data["gi_subspecialty"] == "yes",
+                seen_synthetic=data["seen_synthetic"] == "yes",
+            )
+        except services.StudyError as exc:
+            messages.error(request, str(exc))
         return redirect("turing:study_read", study_id=study_id)
     return render(request, "turing/profile.html", {"study": assignment.study, "form": form})
 

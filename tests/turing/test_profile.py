@@ -14,7 +14,7 @@ from django.urls import reverse
 from core.services import user_create
 from gan.models import Dataset
 from tests.turing.fixtures import study_for
-from turing.models import Study
+from turing.models import Study, StudyEvent
 from turing.services import StudyError, answer_next, answer_submit, assignment_profile_set
 
 pytestmark = pytest.mark.django_db
@@ -101,3 +101,34 @@ def test_profiles_are_in_the_exports_and_the_experience_table(
     assert set(years) == {"under 5 years", "15 years or more"} and len(years["under 5 years"]) == 2
     page = manager_client.get(reverse("evaluation:study_report", args=[profiled.pk])).content.decode()
     assert "Results by experience" in page and "15 years or more" in page
+
+
+def test_a_profile_given_again_is_recorded_and_none_is_taken_after_the_first_answer(
+    real_lym: Dataset, synthetic_lym: Dataset, expert: Any
+) -> None:
+    study = study_for(real_lym, synthetic_lym, [expert], name="again", items_per_reader=4, ask_profile=True)
+    assignment = study.assignments.get()
+    assignment_profile_set(
+        assignment=assignment, role="resident", years=2, gi_subspecialty=False, seen_synthetic=False
+    )
+    assignment_profile_set(
+        assignment=assignment, role="pathologist", years=2, gi_subspecialty=False, seen_synthetic=False
+    )
+    changed = study.events.get(kind=StudyEvent.Kind.PROFILE_CHANGED)
+    assert changed.before["profile_role"] == "resident" and changed.after["profile_role"] == "pathologist"
+    token = answer_next(assignment=assignment).token
+    answer_submit(study_id=study.pk, reader=expert, token=token, label="real", confidence=3)
+    with pytest.raises(StudyError, match="first answer has been given"):
+        assignment_profile_set(
+            assignment=assignment, role="resident", years=30, gi_subspecialty=True, seen_synthetic=True
+        )
+    client = Client()
+    client.force_login(expert)
+    page = client.post(
+        reverse("turing:study_profile", args=[study.pk]),
+        {"role": "resident", "years": 30, "gi_subspecialty": "yes", "seen_synthetic": "yes"},
+        follow=True,
+    )
+    assert page.status_code == 200 and b"first answer has been given" in page.content
+    assignment.refresh_from_db()
+    assert (assignment.profile_role, assignment.profile_years) == ("pathologist", 2)

@@ -13,7 +13,7 @@ from django.urls import reverse
 from gan.models import Dataset
 from tests.turing.fixtures import study_for
 from tests.turing.test_api import _csrf_client
-from turing.models import Answer, Study
+from turing.models import Answer, Study, StudyEvent
 
 pytestmark = pytest.mark.django_db
 
@@ -83,3 +83,34 @@ def test_reasons_go_with_synthetic_answers_only(
     column = "on_synthetic" if truth == "synthetic" else "on_real"
     assert table["nuclei"][column] == 1 and table["other"][column] == 0
     assert Answer.objects.get(item__token=first).reasons == ["nuclei", "colour"]
+
+
+def test_reasons_changed_are_recorded_and_none_are_taken_after_the_reading_ends_or_the_study_closes(
+    asking: Study, expert: Any
+) -> None:
+    client = _csrf_client(expert)
+    answer_url = reverse("turing:api_answer", args=[asking.pk])
+    reasons_url = reverse("turing:api_reasons", args=[asking.pk])
+    token = client.get(reverse("turing:api_next", args=[asking.pk])).json()["item"]["token"]
+    tokens = [token]
+    for _ in range(4):
+        body = _post(client, answer_url, {"token": tokens[-1], "label": "synthetic"}).json()
+        if body["next"]["item"] is None:
+            break
+        tokens.append(body["next"]["item"]["token"])
+        if len(tokens) == 2:  # reasons for the first answer, then changed
+            assert _post(client, reasons_url, {"token": tokens[0], "reasons": ["nuclei"]}).status_code == 200
+            assert _post(client, reasons_url, {"token": tokens[0], "reasons": ["colour"]}).status_code == 200
+    changed = asking.events.get(kind=StudyEvent.Kind.REASONS_CHANGED)
+    assert changed.before["reasons"] == ["nuclei"] and changed.after["reasons"] == ["colour"]
+    assert changed.before["token"] == tokens[0]
+    # The last answer finished the reading: its reasons come once, and nothing else changes after.
+    assert _post(client, reasons_url, {"token": tokens[-1], "reasons": ["other"]}).status_code == 200
+    again = _post(client, reasons_url, {"token": tokens[-1], "reasons": ["nuclei"]})
+    assert again.status_code == 409 and "finished this study" in again.json()["detail"]
+    earlier = _post(client, reasons_url, {"token": tokens[1], "reasons": ["nuclei"]})
+    assert earlier.status_code == 409
+    Study.objects.filter(pk=asking.pk).update(status=Study.Status.CLOSED)
+    closed = _post(client, reasons_url, {"token": tokens[-1], "reasons": ["nuclei"]})
+    assert closed.status_code == 409 and "closed" in closed.json()["detail"]
+    assert Answer.objects.get(item__token=tokens[-1], assignment__reader=expert).reasons == ["other"]
