@@ -200,13 +200,15 @@ def split_items(n: int, parts: Sequence[int]) -> list[int]:
 
 
 def _pool(
-    datasets: Iterable[Dataset], tissue_class: str, source: str, without: Iterable[int] = ()
+    datasets: Iterable[Dataset], tissue_class: str, source: str, without: Iterable[str] = ()
 ) -> QuerySet[Patch]:
-    """The patches of a pool; `without`: patch ids it gives up (the study's practice patches)."""
+    """The patches of a pool; `without`: content hashes it gives up (the images of the study's practice
+    patches, whatever dataset holds them: practice shows the truth, so no test item may show the same
+    image)."""
     ids = [d.pk for d in datasets]
     pool = Patch.objects.filter(dataset_id__in=ids, tissue_class=tissue_class, source=source)
     without = list(without)
-    return pool.exclude(pk__in=without) if without else pool
+    return pool.exclude(content_hash__in=without) if without else pool
 
 
 PRACTICE_MAX = 50
@@ -264,11 +266,12 @@ def _options_problems(options: ProtocolOptions, items_per_reader: int) -> list[s
 def _practice_overlap(
     practice: Sequence[Dataset], pool: Sequence[Dataset], n: int, tissue_class: str, source: str
 ) -> int:
-    """How many of a test pool's patches practice may take (it draws `n` from the practice pools)."""
-    shared = {d.pk for d in practice} & {d.pk for d in pool}
-    if not n or not shared:
+    """How many of a test pool's patches show an image the practice pools also hold (by content hash,
+    in any dataset), at most the `n` that practice draws: the test draw may lose that many."""
+    if not n or not practice:
         return 0
-    return min(n, _pool([d for d in pool if d.pk in shared], tissue_class, source).count())
+    images = _pool(practice, tissue_class, source).values("content_hash")
+    return min(n, _pool(pool, tissue_class, source).filter(content_hash__in=images).count())
 
 
 def repeat_order(order: Sequence[str], *, repeats: int, gap: int, washout: bool, seed: int) -> list[str]:
@@ -382,9 +385,9 @@ def study_plan(
             problems.append(
                 f"The practice phase asks for {n} {source} {tissue_class} patches, but its pools hold {have}."
             )
-    real_available = _pool(real_datasets, tissue_class, Source.REAL).count() - _practice_overlap(
-        practice, real_datasets, practice_real, tissue_class, Source.REAL
-    )
+    real_overlap = _practice_overlap(practice, real_datasets, practice_real, tissue_class, Source.REAL)
+    real_available = _pool(real_datasets, tissue_class, Source.REAL).count() - real_overlap
+    overlap = real_overlap
     if counts[0] > real_available:
         problems.append(
             f"The study asks for {counts[0]} real {tissue_class} items per reader, "
@@ -392,9 +395,11 @@ def study_plan(
         )
     arm_plans = []
     for arm, n in zip(arms, counts[1:], strict=True):
-        available = _pool(arm.datasets, tissue_class, Source.SYNTHETIC).count() - _practice_overlap(
+        arm_overlap = _practice_overlap(
             practice, arm.datasets, practice_synthetic, tissue_class, Source.SYNTHETIC
         )
+        overlap += arm_overlap
+        available = _pool(arm.datasets, tissue_class, Source.SYNTHETIC).count() - arm_overlap
         arm_plans.append(ArmPlan(arm.name, arm.parts, n, available))
         if n > available:
             what, pool = (
@@ -408,6 +413,12 @@ def study_plan(
     patch_size, size_problems = _size_problem([*real_datasets, *all_synthetic, *practice])
     problems += size_problems
     warnings = _colour_leak_warnings(real_datasets, all_synthetic)
+    if overlap:
+        warnings.append(
+            f"The practice pools hold the same images as {overlap} patch{'es' if overlap != 1 else ''} of "
+            "the test pools (compared by content, in any dataset): those that practice draws are left out "
+            "of the test items, since practice shows each patch's truth; the counts above allow for it."
+        )
     return StudyPlan(
         tissue_class,
         items_per_reader,
@@ -606,7 +617,7 @@ def _draw_item_set(study: Study, seed: int, plan: StudyPlan) -> list[StudyItem]:
     """The real draw first, then each arm in order, from one stream: a one-arm study draws what a
     study drew before arms existed."""
     rng = np.random.default_rng([seed, 1])
-    practice = list(study.practice.values_list("patch_id", flat=True))
+    practice = list(study.practice.values_list("patch__content_hash", flat=True))
     real_ids = list(
         _pool(study.real_datasets.all(), study.tissue_class, Source.REAL, practice).values_list(
             "id", flat=True

@@ -13,10 +13,10 @@ from django.urls import reverse
 
 from evaluation.selectors import study_records
 from gan.models import Dataset
-from tests.turing.fixtures import builder_form, make_synthetic, plan_problems, study_for
+from tests.turing.fixtures import builder_form, make_patches, make_synthetic, plan_problems, study_for
 from tests.turing.test_api import _csrf_client
 from turing.models import PracticeAnswer, Study
-from turing.services import ProtocolOptions, StudyError
+from turing.services import ArmSpec, ProtocolOptions, StudyError, study_plan
 
 pytestmark = pytest.mark.django_db
 
@@ -164,3 +164,27 @@ def test_the_builder_makes_a_study_with_practice_and_repeat_reads_and_copies_the
     assert "Practice: 4 patches" in detail and "Repeat reads: 20%" in detail
     copy = manager_client.get(reverse("turing:study_new") + f"?copy={study.pk}").content.decode()
     assert 'name="practice_items" value="4"' in copy and 'name="repeat_share" value="0.2"' in copy
+
+
+def test_practice_and_test_never_share_an_image_whatever_dataset_holds_it(
+    synthetic_lym: Dataset, expert: Any
+) -> None:
+    """Two datasets of the same pictures: practice from one, the test's real pool the other. Practice
+    shows each patch's truth, so no test item may show an image practice showed."""
+    first = make_patches("real, first copy", 12, source="real", seed=3)
+    second = make_patches("real, second copy", 12, source="real", seed=3)
+    options = ProtocolOptions(practice_items=8, practice_datasets=[first, synthetic_lym])
+    plan = study_plan(
+        tissue_class="LYM",
+        real_datasets=[second],
+        arms=[ArmSpec("synthetic", [synthetic_lym])],
+        items_per_reader=16,
+        options=options,
+    )
+    assert plan.real_available == 8 and any(
+        "the same images as 8 patches" in w for w in plan.warnings
+    )  # 4 real, 4 synthetic
+    study = study_for(second, synthetic_lym, [expert], items_per_reader=16, options=options)
+    practice = set(study.practice.values_list("patch__content_hash", flat=True))
+    test = set(study.items.values_list("patch__content_hash", flat=True))
+    assert len(practice) == 8 and len(test) == 16 and not practice & test
