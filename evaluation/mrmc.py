@@ -450,8 +450,8 @@ def _compare(result: MRMCResult, auc: np.ndarray, c4: np.ndarray, alpha: float) 
 # (pathologists who know a generator's artefacts) a handful of readers often holds none of them. Four is
 # the paper's design and the fewest this project lets speak of "readers like these"; below it the
 # verdict is inconclusive. `bench/verdict_calibration.py` shows what the minimum does not cure: with a
-# third of readers able to tell (mean AUC 0.6), false equivalence is about 19% at 4 readers, 8% at 10
-# and 5% at 20 (the rule's text says so). Under normal reader effects the bounded RRRC interval keeps
+# third of readers able to tell (mean AUC 0.6), false equivalence is 17-20% at 4 readers, 7-8% at 10
+# and 5-6% at 20 (the rule's text says so). Under normal reader effects the bounded RRRC interval keeps
 # it below alpha at every size. Detectable and reversed need no minimum.
 MIN_EQUIVALENCE_READERS = 4
 

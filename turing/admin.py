@@ -4,24 +4,7 @@ from django.contrib import admin
 from django.http import HttpRequest
 
 from turing.models import Answer, Assignment, Study, StudyArm, StudyEvent, StudyItem
-
-PROTOCOL_FIELDS = (
-    "equivalence_margin",
-    "alpha",
-    "items_per_reader",
-    "real_parts",
-    "synthetic_parts",
-    "seed",
-    "tissue_class",
-    "same_items_for_all",
-    "allow_changes",
-    "ask_confidence",
-    "instructions",
-    "real_datasets",
-    "synthetic_datasets",
-    "protocol_hash",
-    "frozen_at",
-)
+from turing.services import study_event_record
 
 
 class StudyArmInline(admin.TabularInline):
@@ -38,15 +21,36 @@ class StudyArmInline(admin.TabularInline):
 
 @admin.register(Study)
 class StudyAdmin(admin.ModelAdmin):
+    """Studies are built by the builder (which checks them) and closed or reopened on the study page
+    (which records it): here every field but the name is read-only, a study is never added, and a
+    frozen one is never deleted. A rename is recorded in the audit trail."""
+
     list_display = ("name", "tissue_class", "items_per_reader", "status", "created_at")
     inlines = (StudyArmInline,)
 
     def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> Any:
-        """The protocol is frozen once the first answer has arrived (results are never edited in place)."""
-        answered = (
-            obj is not None and Answer.objects.filter(assignment__study=obj, label__isnull=False).exists()
+        names = [f.name for f in Study._meta.get_fields() if f.concrete and f.name not in ("id", "name")]
+        return (*super().get_readonly_fields(request, obj), *names)
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return obj is None or (
+            obj.frozen_at is None and not obj.assignments.filter(answers__isnull=False).exists()
         )
-        return (*super().get_readonly_fields(request, obj), *(PROTOCOL_FIELDS if answered else ()))
+
+    def save_model(self, request: HttpRequest, obj: Study, form: Any, change: bool) -> None:
+        before = Study.objects.filter(pk=obj.pk).values_list("name", flat=True).first()
+        super().save_model(request, obj, form, change)
+        if before is not None and before != obj.name:
+            study_event_record(
+                study=obj,
+                kind=StudyEvent.Kind.RENAMED,
+                actor=request.user,
+                before={"name": before},
+                after={"name": obj.name},
+            )
 
 
 class ReadOnlyAdmin(admin.ModelAdmin):
@@ -69,7 +73,9 @@ class StudyItemAdmin(ReadOnlyAdmin):
 
 
 @admin.register(Assignment)
-class AssignmentAdmin(admin.ModelAdmin):
+class AssignmentAdmin(ReadOnlyAdmin):
+    """A reader's study, order, seed and times are part of the record: shown, never edited here."""
+
     list_display = ("study", "reader", "invited_at", "finished_at")
 
 

@@ -162,6 +162,7 @@ class StudyEvent(models.Model):
         AMENDMENT = "amendment"  # a reader enrolled beyond the planned readers after the freeze
         REASONS_CHANGED = "reasons changed"  # a reader's "why synthetic" given again, differently
         PROFILE_CHANGED = "profile changed"  # a reader's profile given again before their first answer
+        RENAMED = "renamed"  # the one field the admin may change
 
     study = models.ForeignKey(Study, on_delete=models.CASCADE, related_name="events")
     kind = models.CharField(max_length=20, choices=Kind.choices)

@@ -42,6 +42,11 @@ NOBODY = {
     "admin:turing_answer_delete",
     "admin:turing_studyevent_add",
     "admin:turing_studyevent_delete",
+    # Studies come from the builder only; a reader's assignment is part of the record.
+    "admin:turing_study_add",
+    "admin:turing_assignment_add",
+    "admin:turing_assignment_delete",
+    "admin:turing_study_delete",  # the sample study has answers: a study with any is never deleted
 }
 READER = {
     "turing:study_read",

@@ -131,3 +131,67 @@ def test_the_audit_is_exported_and_every_export_names_the_protocol(
     )
     report = manager_client.get(reverse("evaluation:study_report", args=[study.pk])).content.decode()
     assert study.protocol_hash in report and "audit trail" in report
+
+
+def test_the_admin_changes_nothing_of_a_study_but_its_name_and_records_that(
+    manager_client: Client, study: Study, expert: Any
+) -> None:
+    """The audit's attack: too_fast_ms, the shortcut check, repeat_share and the status saved through
+    the admin change page of a frozen study. Only the name can change there, and a rename is recorded."""
+    assignment = study.assignments.get()
+    answer_submit(
+        study_id=study.pk, reader=expert, token=answer_next(assignment=assignment).token, label="real"
+    )
+    study.refresh_from_db()
+    url = reverse("admin:turing_study_change", args=[study.pk])
+    page = manager_client.get(url)
+    assert page.status_code == 200 and b'name="too_fast_ms"' not in page.content
+    assert b'name="name"' in page.content
+    before = study_protocol(study=study)
+    posted = manager_client.post(
+        url,
+        {
+            "name": "renamed",
+            "too_fast_ms": 60000,
+            "repeat_share": 0.5,
+            "status": "closed",
+            "shortcut_check": '{"warning": ""}',
+            "arms-TOTAL_FORMS": "1",
+            "arms-INITIAL_FORMS": "1",
+            "arms-MIN_NUM_FORMS": "0",
+            "arms-MAX_NUM_FORMS": "1000",
+            "arms-0-id": str(study.arms.get().pk),
+            "arms-0-study": str(study.pk),
+        },
+    )
+    assert posted.status_code == 302, posted.content.decode()[:2000]
+    after = Study.objects.get(pk=study.pk)
+    assert after.name == "renamed" and after.status == "open" and after.too_fast_ms == study.too_fast_ms
+    assert study_protocol(study=after) == before
+    renamed = study.events.get(kind=StudyEvent.Kind.RENAMED)
+    assert renamed.before == {"name": study.name} and renamed.after == {"name": "renamed"}
+    assert manager_client.get(reverse("admin:turing_study_add")).status_code == 403
+    assert (
+        manager_client.post(
+            reverse("admin:turing_study_delete", args=[study.pk]), {"post": "yes"}
+        ).status_code
+        == 403
+    )
+    assert Study.objects.filter(pk=study.pk).exists()
+
+
+def test_the_admin_never_edits_a_readers_assignment(
+    manager_client: Client, study: Study, expert: Any
+) -> None:
+    """Moving an assignment to another reader moved its answers, unaudited: now nothing of it changes."""
+    assignment = study.assignments.get()
+    url = reverse("admin:turing_assignment_change", args=[assignment.pk])
+    page = manager_client.get(url)
+    assert (
+        page.status_code == 200
+        and b'name="reader"' not in page.content
+        and b'name="seed"' not in page.content
+    )
+    manager_client.post(url, {"reader": str(expert.pk), "seed": "1", "order": "[]"})
+    assignment_after = type(assignment).objects.get(pk=assignment.pk)
+    assert (assignment_after.seed, assignment_after.order) == (assignment.seed, assignment.order)
