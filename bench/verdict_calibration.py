@@ -16,8 +16,9 @@ for numerically (ties count a half, as the trapezoidal AUC does), not the contin
 Each row prints the share of studies with each outcome and its Monte Carlo standard error, and
 checks a target: under a null (true AUC 0.5) "detectable" + "reversed" at most alpha; at the margin
 (true AUC 0.5 + margin) "indistinguishable" at most alpha; below the minimum number of readers never
-"indistinguishable"; with two equal arms, "arm X harder to detect" at most alpha. A target holds when
-the rate is within two Monte Carlo standard errors of it.
+"indistinguishable"; with two equal arms, "arm X harder to detect" at most alpha. A target holds unless
+the rate exceeds it by more than three Monte Carlo standard errors: with about fifteen targets, two
+would let one miss by chance in a fifth of reruns, three in about one in fifty.
 
     python bench/verdict_calibration.py                   # 2,000 studies per row, seed 1
     python bench/verdict_calibration.py --sims 4000 --seed 7
@@ -46,6 +47,7 @@ from evaluation import arms, mrmc, stats
 # 0.2 is confidence 1, ... above 1.5 confidence 5.
 CUTS = np.array([0.2, 0.5, 0.9, 1.5])
 ALPHA, MARGIN = 0.05, 0.10
+TOLERANCE = 3  # Monte Carlo standard errors a rate may exceed its target by (see the docstring)
 
 
 @dataclass(frozen=True)
@@ -139,11 +141,11 @@ def _row(name: str, counts: Counter[str], n: int, target: str, extra: str = "") 
     ok = True
     if target == "null":
         p = rates["detectable"] + rates["reversed"]
-        ok = p <= ALPHA + 2 * _se(ALPHA, n)
+        ok = p <= ALPHA + TOLERANCE * _se(ALPHA, n)
         check = f"det+rev {p:.3f} ≤ {ALPHA}"
     elif target == "margin":
         p = rates["indistinguishable"]
-        ok = p <= ALPHA + 2 * _se(ALPHA, n)
+        ok = p <= ALPHA + TOLERANCE * _se(ALPHA, n)
         check = f"indist {p:.3f} ≤ {ALPHA}"
     elif target == "limit":
         ok, check = True, f"indist {rates['indistinguishable']:.3f}: a known limit, no target"
@@ -243,7 +245,7 @@ def run_arms(sims: int, seed: int, out: Callable[[str], None]) -> bool:
         )
         harder += analysis.comparisons[0].harder_to_detect is not None
     p = harder / sims
-    ok = p <= ALPHA + 2 * _se(ALPHA, sims)
+    ok = p <= ALPHA + TOLERANCE * _se(ALPHA, sims)
     mark = "  ok" if ok else "  MISSED"
     out(f"{s.name:<44} one arm called harder to detect: {p:.3f}±{_se(p, sims):.3f}  ≤ {ALPHA}{mark}")
     return ok
@@ -273,7 +275,7 @@ def run_looks(sims: int, seed: int, out: Callable[[str], None]) -> bool:
                     under_rule += kind in kinds
             any_look += seen
         p_any, p_rule = any_look / sims, under_rule / sims
-        ok = p_rule <= ALPHA + 2 * _se(ALPHA, sims)
+        ok = p_rule <= ALPHA + TOLERANCE * _se(ALPHA, sims)
         mark = "  ok" if ok else "  MISSED"
         out(
             f"{s.name:<44} {'/'.join(kinds)} at any look {p_any:.3f}±{_se(p_any, sims):.3f}; "
@@ -300,7 +302,7 @@ def main() -> int:
     print(f"{'scenario':<44} {heads}  target")
     ok = run_scenarios(args.sims, args.seed, print)
     ok &= run_arms(args.sims, args.seed, print)
-    ok &= run_looks(max(args.sims // 2, 200), args.seed, print)
+    ok &= run_looks(args.sims, args.seed, print)
     print(f"{'every target held' if ok else 'a target was MISSED'} ({time.perf_counter() - start:.0f} s)")
     return 0 if ok else 1
 

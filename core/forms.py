@@ -6,8 +6,11 @@ from collections.abc import Callable
 from typing import Any
 
 from django import forms
+from django.core.exceptions import ValidationError
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
+
+from core.validators import fits_an_id
 
 # Starts what a form asks for from its cleaned data, and says where to go next (a redirect).
 Start = Callable[[dict[str, Any]], HttpResponse]
@@ -41,3 +44,27 @@ def form_page(
     if response is not None:
         return response
     return render(request, template, {"form": form, **(context or {})})
+
+
+class IdChoiceField(forms.ModelChoiceField):
+    """A model choice whose posted id is checked to fit the database before it is looked up: an id past
+    2^63 - 1 is a choice that does not exist (Django would pass it on and the database fail)."""
+
+    def to_python(self, value: Any) -> Any:
+        if value not in self.empty_values and not fits_an_id(value):
+            raise ValidationError(self.error_messages["invalid_choice"], code="invalid_choice")
+        return super().to_python(value)
+
+
+class IdMultipleChoiceField(forms.ModelMultipleChoiceField):
+    """As `IdChoiceField`, for several choices."""
+
+    def _check_values(self, value: Any) -> Any:
+        for pk in value:
+            if not fits_an_id(pk):
+                raise ValidationError(
+                    self.error_messages["invalid_choice"],
+                    code="invalid_choice",
+                    params={"value": str(pk)[:40]},
+                )
+        return super()._check_values(value)

@@ -5,6 +5,7 @@ from typing import Any
 
 from django import forms
 
+from core.forms import IdChoiceField
 from gan.imaging import PATCH_SIZE, SIZE_RANGE
 from gan.models import Checkpoint, Dataset, SamplingRun, Source
 from gan.services.datasets import GENERATOR_KINDS, DatasetImportError, generator_describe
@@ -16,13 +17,13 @@ SIZE_HELP = (
 SYNTHETIC_HELP = "Made by a generator outside histoturing: describe it below."
 
 
-def dataset_field(source: str, **options: Any) -> forms.ModelChoiceField:
+def dataset_field(source: str, **options: Any) -> IdChoiceField:
     """A choice of one dataset of `source` (real or synthetic patches)."""
-    return forms.ModelChoiceField(queryset=Dataset.objects.filter(source=source), **options)
+    return IdChoiceField(queryset=Dataset.objects.filter(source=source), **options)
 
 
-def sampling_run_field(**options: Any) -> forms.ModelChoiceField:
-    return forms.ModelChoiceField(queryset=SamplingRun.objects.select_related("checkpoint__run"), **options)
+def sampling_run_field(**options: Any) -> IdChoiceField:
+    return IdChoiceField(queryset=SamplingRun.objects.select_related("checkpoint__run"), **options)
 
 
 class DatasetImportForm(forms.Form):
@@ -140,7 +141,7 @@ def parse_overrides(text: str) -> dict[str, Any]:
 
 
 class SamplingRunForm(forms.Form):
-    checkpoint = forms.ModelChoiceField(queryset=Checkpoint.objects.select_related("run"))
+    checkpoint = IdChoiceField(queryset=Checkpoint.objects.select_related("run"))
     tissue_class = forms.ChoiceField(choices=[(c, c) for c in KNOWN_CLASSES], initial="LYM")
     count = forms.IntegerField(
         min_value=1,

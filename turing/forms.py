@@ -10,7 +10,9 @@ from django.db.models import Count, F, Window
 from django.db.models.functions import RowNumber
 from django.urls import reverse
 
+from core.forms import IdMultipleChoiceField
 from core.roles import EXPERTS_GROUP
+from core.validators import DB_ID_MAX, validate_name
 from gan.models import Dataset, Patch, Source
 from gan.sources import KNOWN_CLASSES
 from turing.models import DEFAULT_REASONS, ReaderRole
@@ -48,7 +50,7 @@ class PoolWidget(forms.CheckboxSelectMultiple):
         return option
 
 
-class PoolField(forms.ModelMultipleChoiceField):
+class PoolField(IdMultipleChoiceField):
     def label_from_instance(self, obj: Any) -> str:
         return pool_label(obj)
 
@@ -88,7 +90,7 @@ def _optional_number(
 
 
 class StudyForm(forms.Form):
-    name = forms.CharField(max_length=200, label="Study name")
+    name = forms.CharField(max_length=200, label="Study name", validators=[validate_name])
     tissue_class = forms.ChoiceField(choices=[(c, c) for c in KNOWN_CLASSES], initial="LYM")
     real_datasets = PoolField(
         queryset=Dataset.objects.filter(source=Source.REAL).order_by("name"),
@@ -242,14 +244,14 @@ class StudyForm(forms.Form):
         help_text="The variances the sample-size estimate starts from: the literature's planning values, "
         "or a finished study of this project (its AUC and ratio are shown with the estimate).",
     )
-    readers = forms.ModelMultipleChoiceField(
+    readers = IdMultipleChoiceField(
         queryset=_experts(),
         required=False,
         widget=forms.CheckboxSelectMultiple,
         help_text="Experts to invite now (or invite by e-mail from the study's page).",
     )
     seed = forms.IntegerField(
-        required=False, min_value=0, help_text="Leave empty for a random seed (stored)."
+        required=False, min_value=0, max_value=DB_ID_MAX, help_text="Leave empty for a random seed (stored)."
     )
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
@@ -331,7 +333,7 @@ class InviteForm(forms.Form):
         ),
         help_text="Each gets a link that signs them in once (an expert account is made if needed).",
     )
-    readers = forms.ModelMultipleChoiceField(
+    readers = IdMultipleChoiceField(
         queryset=_experts(), required=False, label="Or experts who already have an account"
     )
 

@@ -28,6 +28,7 @@ from django.utils import timezone
 
 from core.roles import EXPERTS_GROUP, is_expert, signed_in
 from core.services import user_create
+from core.validators import has_control_characters
 from evaluation import mrmc, shortcuts
 from gan import imaging
 from gan.models import Dataset, Patch, SamplingRun, Source, TrainingRun
@@ -750,6 +751,10 @@ def study_create(
     plan = _plan_for(study, real_datasets=real_datasets, arms=arms, options=options)
     if not study.name:
         plan.problems.insert(0, "The study needs a name.")
+    elif has_control_characters(study.name):
+        plan.problems.insert(
+            0, "A study name cannot hold control characters (line breaks, tabs and the like)."
+        )
     if not plan.ok:
         raise StudyError(" ".join(plan.problems))
     study.patch_size = plan.patch_size or imaging.PATCH_SIZE
@@ -1428,7 +1433,14 @@ def invitations_send(
             report.already.append(raw)
             continue
         with transaction.atomic():
-            reader = _expert_for(raw)
+            try:
+                reader = _expert_for(raw)
+            except ValidationError:  # the address is the user name of an account with another address
+                report.refused.append(
+                    f"{raw}: a user of that name exists with another e-mail address; invite them from the "
+                    "list of experts, or give their account this address"
+                )
+                continue
             if not is_expert(reader):
                 report.refused.append(f"{raw}: the account with this address is not an expert's")
                 continue

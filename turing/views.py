@@ -14,6 +14,7 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from core.roles import study_manager_required
+from core.validators import fits_an_id
 from evaluation import mrmc
 from turing import selectors, services
 from turing.forms import DEFAULT_ITEMS_PER_READER, InviteForm, ReaderProfileForm, StudyForm
@@ -171,7 +172,7 @@ def study_new(request: HttpRequest) -> HttpResponse:
     """The study builder; `?copy=<id>` fills it from an existing study (the next round, or other
     settings: a study is copied into a new one, never edited once frozen)."""
     source = request.GET.get("copy", "")
-    initial = selectors.study_copy_initial(study_id=int(source)) if source.isdigit() else None
+    initial = selectors.study_copy_initial(study_id=int(source)) if fits_an_id(source) else None
     form = StudyForm(request.POST or None, initial=initial)
     plan = planning = shortcut = None
     fitted = None
