@@ -235,3 +235,17 @@ def test_no_page_or_api_response_of_the_reading_session_is_stored(
     assert saved.status_code == 201 and "no-store" in saved["Cache-Control"]
     refused = expert_client.post(f"/api/studies/{study.pk}/answers", {}, content_type="application/json")
     assert refused.status_code == 400 and "no-store" in refused["Cache-Control"]
+
+
+def test_no_expert_page_names_the_public_datasets_of_the_real_patches(
+    expert_client: Client, manager_client: Client, study: Study
+) -> None:
+    """A name like NCT-CRC-HE-100K tells an expert where the real patches can be looked up by pixels."""
+    for url in (
+        reverse("turing:my_studies"),
+        reverse("turing:study_read", args=[study.pk]),
+        reverse("turing:study_read", args=[study.pk]) + "?start=1",
+    ):
+        html = expert_client.get(url).content.decode()
+        assert "NCT-CRC" not in html and "CRC-VAL" not in html and "Zenodo" not in html, url
+    assert "Zenodo 1214456" in manager_client.get(reverse("turing:study_list")).content.decode()
