@@ -86,7 +86,10 @@ class AnswerInSerializer(serializers.Serializer):
     events = serializers.JSONField(required=False)
     elapsed_ms = serializers.IntegerField(required=False, min_value=0, max_value=10**10)
     # The place in the reader's order when they went back to an earlier answer (an item read twice has two).
-    position = serializers.IntegerField(required=False, min_value=0)
+    position = serializers.IntegerField(required=False, min_value=0, max_value=10**6)
+    # An explicit change of the answer at `position` (the page's Back): without it, an answer for a read
+    # already answered differently is refused as coming from a page out of date.
+    revise = serializers.BooleanField(required=False, default=False)
 
     def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
         if ("events" in attrs) != ("elapsed_ms" in attrs):
@@ -121,6 +124,8 @@ class AnswerOutSerializer(serializers.Serializer):
     answered_at = serializers.DateTimeField()
     saved = serializers.BooleanField()
     repeated = serializers.BooleanField()
+    saved_as = serializers.CharField()
+    changed_from = serializers.CharField(allow_null=True)
     next = NextSerializer()
 
 
@@ -241,6 +246,7 @@ class AnswerSubmitApi(ReadingApi):
                 confidence=data.get("confidence"),
                 visible_ms=data.get("visible_ms"),
                 position=data.get("position"),
+                revise=data["revise"],
             )
         except services.AnswerError as exc:
             return _refused(request, study_id, str(exc), exc.status)
@@ -252,7 +258,12 @@ class AnswerSubmitApi(ReadingApi):
             "confidence": answer.confidence,
             "answered_at": answer.answered_at,
             "saved": True,
-            "repeated": not result.created,
+            "repeated": not result.created and result.changed_from is None,
+            # What the page says was saved: "real · 3", and for a revision what it replaced.
+            "saved_as": services.answer_words(answer.label, answer.confidence),
+            "changed_from": None
+            if result.changed_from is None
+            else services.answer_words(result.changed_from["label"], result.changed_from["confidence"]),
             # A new answer at position p means p + 1 answered: no need to count them.
             "next": next_payload(
                 assignment,

@@ -1120,7 +1120,8 @@ def answer_next(*, assignment: Assignment, answered: int | None = None) -> NextI
 class SubmitResult:
     answer: Answer  # with its assignment (order included); its item is not loaded
     token: str
-    created: bool  # False: the stored answer of an earlier identical submit
+    created: bool  # False: the stored answer of an earlier identical submit, or a revision
+    changed_from: dict[str, Any] | None = None  # a revision: the label and confidence it replaced
 
 
 _ANSWER_TAKE_SETS = ("label", "confidence", "answered_at", "visible_ms")  # what a first answer writes
@@ -1193,16 +1194,24 @@ def answer_submit(
     confidence: Any = None,
     visible_ms: int | None = None,
     position: int | None = None,
+    revise: bool = False,
 ) -> SubmitResult:
     """Store a reader's label for an item they were shown; committed before this returns. `visible_ms`:
     the time the page measured (`turing.timing`), kept with the first answer only. `position`: the place
-    in the reader's order an answer is for when they went back to it (an item read twice has two).
+    in the reader's order an answer is for (an item read twice has two).
+
+    An answer is taken as meant: one for a read already answered differently is refused (409, naming
+    what is stored), since it comes from a page that is out of date (Back, Forward, a second tab),
+    unless it is an explicit revision (`revise`, with its `position`: the page's Back), which the study
+    must allow and the audit trail records.
 
     A well-formed first answer takes one statement (`_answer_take`); anything else (a repeat, a change,
     an item not shown, a closed study, bad input) goes through the checks below, which say what is wrong.
     """
     if not isinstance(token, str) or not token:
         raise AnswerError("An item token is required.")
+    if revise and position is None:
+        raise AnswerError("A revision names the position of the answer it changes.")
     fast = position is None and label in Answer.Label.values
     if fast and (confidence is None or confidence_valid(confidence)):
         taken = _answer_take(
@@ -1252,6 +1261,13 @@ def answer_submit(
         return SubmitResult(answer, token, created=False)  # a repeated submit: nothing new is stored
     if not study.allow_changes:
         raise AnswerError("This item is already answered, and this study does not allow changes.", 409)
+    stored = answer_words(answer.label, answer.confidence)
+    if not revise:
+        raise AnswerError(
+            f"Patch {answer.position + 1} is already answered ({stored}): this page was out of date, so "
+            "nothing was changed. To change that answer, go back to it.",
+            409,
+        )
     with transaction.atomic():
         before = {"label": answer.label, "confidence": answer.confidence}
         Answer.objects.filter(pk=answer.pk).update(label=label, confidence=confidence, changed_at=now)
@@ -1259,11 +1275,16 @@ def answer_submit(
             study=study,
             kind=StudyEvent.Kind.ANSWER_CHANGED,
             actor=reader,
-            before={"item": token, **before},
-            after={"item": token, "label": label, "confidence": confidence},
+            before={"item": token, "position": answer.position, "read": answer.read, **before},
+            after={"item": token, "position": answer.position, "label": label, "confidence": confidence},
         )
     answer.refresh_from_db(fields=["label", "confidence", "answered_at", "changed_at"])
-    return SubmitResult(answer, token, created=False)
+    return SubmitResult(answer, token, created=False, changed_from=before)
+
+
+def answer_words(label: str | None, confidence: int | None) -> str:
+    """An answer as the reading page shows it: "real · 3", or "real" without a confidence."""
+    return f"{label} · {confidence}" if confidence is not None else str(label)
 
 
 def answer_reasons_set(*, study_id: int, reader: Any, token: Any, reasons: Any, click: Any = None) -> Answer:

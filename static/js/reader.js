@@ -357,7 +357,10 @@ async function answer(chosen) {
     events,
     elapsed_ms: Math.round(performance.now() - drawnAt),
   };
-  if (revisiting !== null) body.position = revisiting; // the answer is for that place (an item may be read twice)
+  if (revisiting !== null) {
+    body.position = revisiting; // the answer is for that place (an item may be read twice)
+    body.revise = true; // an explicit change, from Back: any other answer for an answered patch is refused
+  }
   try {
     const response = await fetch(root.dataset.answerUrl, {
       method: "POST",
@@ -371,7 +374,10 @@ async function answer(chosen) {
       showFeedback(data);
     } else if (response.ok) {
       const where = revisiting === null ? data.next.position : revisiting + 1;
-      statusLine.textContent = `${data.repeated ? "Kept" : "Saved"}: ${chosen} for patch ${where}.`;
+      // What the server stored, in its words ("real · 3"), and for a change what it replaced.
+      statusLine.textContent = data.changed_from
+        ? `Changed from ${data.changed_from} to ${data.saved_as} for patch ${where}.`
+        : `${data.repeated ? "Kept" : "Saved"}: ${data.saved_as} for patch ${where}.`;
       lockedUntil = performance.now() + LOCK_MS;
       if (reasonsBox && chosen === "synthetic" && revisiting === null && !data.repeated) openReasons(current.token, data.next);
       else render(data.next);
@@ -391,6 +397,9 @@ async function answer(chosen) {
 for (const button of buttons) button.addEventListener("click", () => chooseLabel(button.dataset.label));
 for (const radio of root.querySelectorAll("input[name=confidence]")) {
   radio.addEventListener("change", () => chooseConfidence(radio.value));
+  // A confidence chosen with the mouse hands the keyboard back to the patch: the arrow keys (which pan)
+  // must never move a radio the reader did not touch with them.
+  radio.addEventListener("pointerup", () => setTimeout(() => viewer.focus({ preventScroll: true }), 0));
 }
 for (const button of root.querySelectorAll("[data-zoom-step]")) {
   button.addEventListener("click", () => stepZoom(Number(button.dataset.zoomStep)));
@@ -400,7 +409,9 @@ document.addEventListener("keydown", (event) => {
   if (event.ctrlKey || event.metaKey || event.altKey) return;
   const key = event.key.toLowerCase();
   const inControl = event.target instanceof HTMLInputElement || event.target instanceof HTMLSelectElement;
-  if (key in PAN && !inControl && reasonsFor === null) {
+  const onConfidence = event.target instanceof HTMLInputElement && event.target.name === "confidence";
+  if (key in PAN && (!inControl || onConfidence) && reasonsFor === null) {
+    // Arrows pan, also with focus on a confidence radio (whose native arrows would change the answer).
     viewer.scrollBy(PAN[key][0] * viewer.clientWidth * 0.2, PAN[key][1] * viewer.clientHeight * 0.2);
     event.preventDefault();
     return;

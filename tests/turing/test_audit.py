@@ -99,8 +99,16 @@ def test_the_protocol_hash_changes_when_any_frozen_input_does(study: Study, chan
 def test_every_answer_change_is_kept(study: Study, expert: Any) -> None:
     Study.objects.filter(pk=study.pk).update(allow_changes=True)
     token = _answer_first(study, expert, "real", 2)
-    answer_submit(study_id=study.pk, reader=expert, token=token, label="synthetic", confidence=4)
-    answer_submit(study_id=study.pk, reader=expert, token=token, label="synthetic", confidence=5)
+    for confidence in (4, 5):
+        answer_submit(
+            study_id=study.pk,
+            reader=expert,
+            token=token,
+            label="synthetic",
+            confidence=confidence,
+            position=0,
+            revise=True,
+        )
     changes = list(study.events.filter(kind=StudyEvent.Kind.ANSWER_CHANGED))
     assert [(c.before["label"], c.before["confidence"]) for c in changes] == [("real", 2), ("synthetic", 4)]
     assert [(c.after["label"], c.after["confidence"]) for c in changes] == [

@@ -144,7 +144,7 @@ def test_back_changes_the_read_at_its_position(
     changed = _post(
         client,
         reverse("turing:api_answer", args=[study.pk]),
-        {"token": token, "label": "synthetic", "position": first},
+        {"token": token, "label": "synthetic", "position": first, "revise": True},
     )
     assert changed.status_code == 200
     labels = dict(Answer.objects.filter(item__token=token).values_list("position", "label"))

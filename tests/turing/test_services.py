@@ -111,10 +111,34 @@ def test_changing_an_answer_needs_the_study_to_allow_it(study: Study) -> None:
     assert refused.value.status == 409
     Study.objects.filter(pk=study.pk).update(allow_changes=True)
     assignment = Assignment.objects.select_related("study").get(pk=assignment.pk)
+    # Where changes are allowed, a change is an explicit revision of a position (the page's Back):
+    # an answer for an answered patch from a page out of date is refused and changes nothing.
+    with pytest.raises(
+        services.AnswerError, match=r"Patch 1 is already answered \(real\): this page was out"
+    ) as stale:
+        services.answer_submit(
+            study_id=assignment.study_id, reader=assignment.reader, token=token, label="synthetic"
+        )
+    assert stale.value.status == 409
+    with pytest.raises(services.AnswerError, match="names the position"):
+        services.answer_submit(
+            study_id=assignment.study_id,
+            reader=assignment.reader,
+            token=token,
+            label="synthetic",
+            revise=True,
+        )
     changed = services.answer_submit(
-        study_id=assignment.study_id, reader=assignment.reader, token=token, label="synthetic"
+        study_id=assignment.study_id,
+        reader=assignment.reader,
+        token=token,
+        label="synthetic",
+        confidence=None,
+        position=0,
+        revise=True,
     )
     assert changed.answer.label == "synthetic" and changed.answer.changed_at is not None
+    assert changed.changed_from == {"label": "real", "confidence": None}
 
 
 @pytest.mark.parametrize(

@@ -1,0 +1,122 @@
+"""Answers as meant, in a real headless Chromium: a page out of date never changes an earlier answer,
+the arrow keys never change a confidence chosen with the mouse, and the page says what was saved."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from tests.e2e.conftest import shot
+from tests.e2e.test_browser import _drawn, _login, _start
+from tests.turing.fixtures import study_for
+from turing.models import Answer, StudyEvent
+
+pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+
+
+def _changeable(expert: Any, real_lym: Any, synthetic_lym: Any) -> Any:
+    return study_for(
+        real_lym, synthetic_lym, [expert], name="changes allowed", items_per_reader=6, allow_changes=True
+    )
+
+
+def test_a_page_out_of_date_never_changes_an_earlier_answer(
+    page: Any, live_server: Any, expert: Any, real_lym: Any, synthetic_lym: Any
+) -> None:
+    """The audit's stale page, made certain: two tabs on patch 1; the first answers real · 2, then the
+    second (still showing patch 1) answers synthetic · 1. It is refused with what is stored, the page
+    moves on to the current patch, and patch 1 keeps real · 2."""
+    from playwright.sync_api import expect
+
+    study = _changeable(expert, real_lym, synthetic_lym)
+    _login(page, live_server.url, "expert-a")
+    url = f"{live_server.url}/studies/{study.pk}/?start=1"
+    page.goto(url)
+    _drawn(page)
+    stale = page.context.new_page()
+    stale.goto(url)
+    _drawn(stale)
+    page.keyboard.press("r")
+    page.keyboard.press("2")
+    expect(page.locator(".status")).to_have_text("Saved: real · 2 for patch 1.", timeout=10_000)
+    stale.keyboard.press("s")
+    stale.keyboard.press("1")
+    expect(stale.locator(".error")).to_contain_text("Patch 1 is already answered (real · 2)", timeout=10_000)
+    expect(stale.locator(".reader-progress-text")).to_have_text("Patch 2 of 6 · 1 answered", timeout=10_000)
+    shot(stale, "expert-stale-page-refused")
+    first = Answer.objects.get(assignment__study=study, position=0)
+    assert (first.label, first.confidence, first.changed_at) == ("real", 2, None)
+    assert not StudyEvent.objects.filter(study=study, kind=StudyEvent.Kind.ANSWER_CHANGED).exists()
+    stale.close()
+
+
+def test_back_and_forward_then_an_answer_go_to_the_current_patch(
+    page: Any, live_server: Any, expert: Any, real_lym: Any, synthetic_lym: Any
+) -> None:
+    from playwright.sync_api import expect
+
+    study = _changeable(expert, real_lym, synthetic_lym)
+    _login(page, live_server.url, "expert-a")
+    page.goto(f"{live_server.url}/studies/{study.pk}/")
+    _start(page)
+    _drawn(page)
+    progress = page.locator(".reader-progress-text")
+    page.keyboard.press("r")
+    page.keyboard.press("2")
+    expect(progress).to_have_text("Patch 2 of 6 · 1 answered", timeout=10_000)
+    page.go_back()
+    page.go_forward()  # never from a cache: the reading page and its API are no-store
+    expect(progress).to_have_text("Patch 2 of 6 · 1 answered", timeout=10_000)
+    _drawn(page)
+    page.keyboard.press("s")
+    page.keyboard.press("1")
+    expect(progress).to_have_text("Patch 3 of 6 · 2 answered", timeout=10_000)
+    answers = list(Answer.objects.filter(assignment__study=study, label__isnull=False).order_by("position"))
+    assert [(a.position, a.label, a.confidence) for a in answers] == [(0, "real", 2), (1, "synthetic", 1)]
+
+
+def test_back_says_what_a_change_replaced(
+    page: Any, live_server: Any, expert: Any, real_lym: Any, synthetic_lym: Any
+) -> None:
+    from playwright.sync_api import expect
+
+    study = _changeable(expert, real_lym, synthetic_lym)
+    _login(page, live_server.url, "expert-a")
+    page.goto(f"{live_server.url}/studies/{study.pk}/?start=1")
+    _drawn(page)
+    progress = page.locator(".reader-progress-text")
+    page.keyboard.press("r")
+    page.keyboard.press("2")
+    expect(progress).to_have_text("Patch 2 of 6 · 1 answered", timeout=10_000)
+    page.wait_for_timeout(450)  # past the short lock after an answer
+    page.keyboard.press("b")
+    expect(progress).to_have_text("Patch 1 of 6 · back at an earlier answer", timeout=10_000)
+    _drawn(page)
+    page.keyboard.press("s")
+    page.keyboard.press("1")
+    expect(page.locator(".status")).to_have_text(
+        "Changed from real · 2 to synthetic · 1 for patch 1.", timeout=10_000
+    )
+    shot(page, "expert-changed-from")
+    change = StudyEvent.objects.get(study=study, kind=StudyEvent.Kind.ANSWER_CHANGED)
+    assert change.before["position"] == 0 and change.before["label"] == "real"
+
+
+def test_arrow_keys_never_change_a_confidence_chosen_with_the_mouse(
+    page: Any, live_server: Any, study: Any
+) -> None:
+    """Click confidence 3, press the right arrow (documented as pan), then R: real · 3 is saved."""
+    from playwright.sync_api import expect
+
+    _login(page, live_server.url, "expert-a")
+    page.goto(f"{live_server.url}/studies/{study.pk}/?start=1")
+    _drawn(page)
+    page.locator("input[name=confidence][value='3']").click()
+    page.keyboard.press("ArrowRight")
+    page.keyboard.press("ArrowDown")
+    expect(page.locator("input[name=confidence][value='3']")).to_be_checked()
+    page.keyboard.press("r")
+    expect(page.locator(".status")).to_have_text("Saved: real · 3 for patch 1.", timeout=10_000)
+    saved = Answer.objects.get(assignment__study=study, position=0)
+    assert (saved.label, saved.confidence) == ("real", 3)
