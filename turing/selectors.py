@@ -48,8 +48,8 @@ def personal_result(*, assignment: Assignment) -> dict[str, Any] | None:
     """A reader's own accuracy and ROC AUC beside the group's, for their end page: only once the study is
     closed and only where its manager turned it on (so it can never hint at the truth while reading)."""
     study = assignment.study
-    if study.is_open or not study.show_personal_result:
-        return None
+    if study.is_open or not study.show_personal_result or study.allow_changes:
+        return None  # changes allowed: a reopen would let the reader mend what their result showed
     rows = Answer.objects.filter(assignment__study=study, label__isnull=False, read=1).values_list(
         "assignment_id", "item__token", "item__truth", "label", "confidence"
     )

@@ -749,6 +749,13 @@ def study_create(
         **({"seed": seed} if seed is not None else {}),
     )
     plan = _plan_for(study, real_datasets=real_datasets, arms=arms, options=options)
+    if show_personal_result and allow_changes:
+        # A reopened study would let a reader who saw their result (and so learnt which answers were
+        # wrong) change those answers.
+        plan.problems.append(
+            "A personal result at the close cannot go with answers that may be changed: once the study "
+            "were reopened, readers could change the answers their result showed to be wrong."
+        )
     if not study.name:
         plan.problems.insert(0, "The study needs a name.")
     elif has_control_characters(study.name):

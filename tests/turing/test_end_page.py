@@ -11,7 +11,8 @@ from django.urls import reverse
 
 from gan.models import Dataset
 from tests.turing.fixtures import study_for
-from turing.services import answer_next, answer_submit, study_set_status
+from turing.models import Study
+from turing.services import StudyError, answer_next, answer_submit, study_set_status
 
 pytestmark = pytest.mark.django_db
 
@@ -41,3 +42,20 @@ def test_a_readers_own_result_shows_only_after_the_close(
     study.show_personal_result = False
     study.save(update_fields=["show_personal_result"])
     assert "Your result" not in client.get(done).content.decode()
+
+
+def test_a_personal_result_never_goes_with_answers_that_may_be_changed(
+    real_lym: Dataset, synthetic_lym: Dataset, expert: Any, manager: Any
+) -> None:
+    """A manager's reopen would let a reader who saw their result mend the answers it showed wrong."""
+    with pytest.raises(StudyError, match="cannot go with answers that may be changed"):
+        study_for(real_lym, synthetic_lym, [expert], show_personal_result=True, allow_changes=True)
+    study = study_for(real_lym, synthetic_lym, [expert], items_per_reader=4, show_personal_result=True)
+    Study.objects.filter(pk=study.pk).update(allow_changes=True)  # as an older study might have it
+    assignment = study.assignments.get()
+    while not (upcoming := answer_next(assignment=assignment)).finished:
+        answer_submit(study_id=study.pk, reader=expert, token=upcoming.token, label="real", confidence=4)
+    study_set_status(study=Study.objects.get(pk=study.pk), status="closed", actor=manager)
+    client = Client()
+    client.force_login(expert)
+    assert "Your result" not in client.get(reverse("turing:study_done", args=[study.pk])).content.decode()
