@@ -20,7 +20,10 @@ from turing.selectors import reader_pseudonyms
 def study_records(*, study: Study) -> list[stats.Record]:
     names = reader_pseudonyms(study=study)
     rows = (
-        Answer.objects.filter(assignment__study=study, label__isnull=False, read=1)
+        # Removed readers' answers stay in the exports and out of every statistic.
+        Answer.objects.filter(
+            assignment__study=study, label__isnull=False, read=1, assignment__removed_at__isnull=True
+        )
         .values_list(
             "assignment_id",
             "item__token",
@@ -75,7 +78,24 @@ def study_statistics(*, study: Study, records: list[stats.Record] | None = None)
         result.arms = arms.arm_analysis(
             records, arms=names, cases=cases, protocol=protocol, unavailable=reason
         )
+    result.notes += removed_reader_notes(study=study)
     return result
+
+
+def removed_reader_notes(*, study: Study) -> list[str]:
+    """A sentence per reader a manager removed: when, why, and that their answers are left out."""
+    pseudonyms = reader_pseudonyms(study=study)
+    removed = Assignment.objects.filter(study=study, removed_at__isnull=False).order_by("removed_at")
+    reasons = {
+        e.before.get("assignment"): e.after.get("reason", "")
+        for e in study.events.filter(kind=StudyEvent.Kind.READER_REMOVED)
+    }
+    return [
+        f"{pseudonyms[a.pk]} was removed on {a.removed_at:%Y-%m-%d} "
+        f"({reasons.get(a.pk) or 'no reason given'}): their answers are in the exports and left out of "
+        "every figure here."
+        for a in removed
+    ]
 
 
 def arm_gallery(*, arm: StudyArm) -> list[dict[str, Any]]:

@@ -282,6 +282,9 @@ class Assignment(models.Model):
     practice_order = models.JSONField(default=list, blank=True)
     invited_at = models.DateTimeField(auto_now_add=True)
     finished_at = models.DateTimeField(null=True, blank=True)
+    # A reader a manager removed (`turing.services.reader_remove`, recorded): their answers are kept and
+    # exported, left out of every statistic, and their session answers nothing more.
+    removed_at = models.DateTimeField(null=True, blank=True)
     # The reader's profile for this study (`Study.ask_profile`), given before their first patch.
     profile_role = models.CharField(max_length=20, choices=ReaderRole.choices, blank=True)
     profile_years = models.PositiveSmallIntegerField(null=True, blank=True)

@@ -21,7 +21,9 @@ def reader_pseudonyms(*, study: Study) -> dict[int, str]:
 def assignment_for_reader(*, study_id: Any, user: Any) -> Assignment:
     """The user's assignment in a study, or 404: another reader's study does not even exist for them."""
     assignment = (
-        Assignment.objects.select_related("study").filter(study_id=study_id, reader_id=user.pk).first()
+        Assignment.objects.select_related("study")
+        .filter(study_id=study_id, reader_id=user.pk, removed_at__isnull=True)
+        .first()
         if user.is_authenticated
         else None
     )
@@ -98,7 +100,9 @@ def item_for_reader(*, token: str, user: Any) -> ReaderItem:
     if item is None:
         raise Http404("No such image.")
     assignment = (
-        Assignment.objects.filter(study_id=item[1], reader_id=user.pk).values_list("pk", "order").first()
+        Assignment.objects.filter(study_id=item[1], reader_id=user.pk, removed_at__isnull=True)
+        .values_list("pk", "order")
+        .first()
     )
     if assignment is None or token not in assignment[1]:
         raise Http404("No such image.")
@@ -149,6 +153,8 @@ def study_progress(*, study: Study) -> list[dict[str, Any]]:
             "last_answer": a.last_answer,
             "finished_at": a.finished_at,
             "time_spent_s": a.time_spent.total_seconds() if a.time_spent is not None else 0.0,
+            "assignment_id": a.pk,
+            "removed_at": a.removed_at,
         }
         for a in assignments
     ]

@@ -863,7 +863,9 @@ def study_freeze(*, study_id: int) -> None:
             return
         # The plan is at least the readers enrolled when the data start: a verdict given before all of
         # them finished would be a look chosen after seeing some of the data.
-        study.planned_readers = max(study.planned_readers, study.assignments.count())
+        study.planned_readers = max(
+            study.planned_readers, study.assignments.filter(removed_at__isnull=True).count()
+        )
         study.protocol_hash = protocol_hash(study_protocol(study=study))
         study.frozen_at = timezone.now()
         study.save(update_fields=["planned_readers", "protocol_hash", "frozen_at"])
@@ -889,14 +891,47 @@ def _reader_order(study: Study, items: dict[int, str], seed: int) -> list[str]:
     )
 
 
+def reader_remove(*, study: Study, assignment_id: int, reason: str, actor: Any = None) -> Assignment:
+    """Take a reader out of a study: recorded with its reason; their answers are kept (and exported) and
+    left out of every statistic, and their session can answer nothing more. Final: a removed reader is
+    not put back (invite them to a new study)."""
+    reason = " ".join(reason.split())
+    if not reason:
+        raise StudyError("Say why the reader is removed: the reason is part of the record.")
+    if len(reason) > 500:
+        raise StudyError("The reason is too long: at most 500 characters.")
+    with transaction.atomic():
+        assignment = (
+            Assignment.objects.select_for_update().filter(pk=assignment_id, study_id=study.pk).first()
+        )
+        if assignment is None:
+            raise StudyError("No such reader in this study.")
+        if assignment.removed_at is not None:
+            raise StudyError("This reader was removed already.")
+        assignment.removed_at = timezone.now()
+        assignment.save(update_fields=["removed_at"])
+        study_event_record(
+            study=study,
+            kind=StudyEvent.Kind.READER_REMOVED,
+            actor=actor,
+            before={"reader": assignment.reader_id, "assignment": assignment.pk},
+            after={
+                "removed_at": assignment.removed_at.isoformat(),
+                "reason": reason,
+                "answers": Answer.objects.filter(assignment=assignment, label__isnull=False).count(),
+            },
+        )
+    return assignment
+
+
 def _amendment_if_beyond_plan(study: Study, assignment: Assignment, actor: Any) -> None:
     """A reader enrolled after the freeze beyond the planned readers changes the design the verdict was
     planned for: recorded as an amendment, which makes the verdict exploratory (`evaluation.stats`)."""
     frozen = Study.objects.filter(pk=study.pk).values_list("frozen_at", "planned_readers").first()
     if frozen is None or frozen[0] is None:
         return
-    enrolled = Assignment.objects.filter(study_id=study.pk).count()
-    if enrolled > frozen[1]:
+    enrolled = Assignment.objects.filter(study_id=study.pk, removed_at__isnull=True).count()
+    if enrolled > frozen[1]:  # a replacement for a removed reader is within the plan
         study_event_record(
             study=study,
             kind=StudyEvent.Kind.AMENDMENT,
@@ -1153,6 +1188,7 @@ def _answer_take_sql(with_confidence: bool) -> str:
         f"SELECT a.id FROM {answer} a JOIN {assignment} g ON g.id = a.assignment_id "
         f"JOIN {study} s ON s.id = g.study_id JOIN {item} i ON i.id = a.item_id "
         f"WHERE a.label IS NULL AND g.study_id = %s AND g.reader_id = %s AND i.token = %s AND s.status = %s "
+        f"AND g.{qn('removed_at')} IS NULL "
         f"{confidence_allowed}) "
         f"RETURNING id, assignment_id, item_id, position, "
         f"(SELECT g.{qn('order')} FROM {assignment} g WHERE g.id = assignment_id)"
@@ -1243,6 +1279,8 @@ def answer_submit(
     if answer is None:
         raise AnswerError("No such item among the items you were shown.", 404)
     assignment, study = answer.assignment, answer.assignment.study
+    if assignment.removed_at is not None:
+        raise AnswerError("You are no longer a reader of this study: nothing more is taken.", 404)
     if not study.is_open:
         raise AnswerError("This study is closed: answers are no longer taken.", 409)
     if label not in Answer.Label.values:
@@ -1308,6 +1346,8 @@ def answer_reasons_set(*, study_id: int, reader: Any, token: Any, reasons: Any, 
     if answer is None:
         raise AnswerError("No such item among the items you were shown.", 404)
     study = answer.assignment.study
+    if answer.assignment.removed_at is not None:
+        raise AnswerError("You are no longer a reader of this study: nothing more is taken.", 404)
     if not study.ask_reasons:
         raise AnswerError("This study does not ask why.", 409)
     if not study.is_open:

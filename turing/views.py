@@ -389,6 +389,29 @@ def password_set(request: HttpRequest) -> HttpResponse:
 
 @study_manager_required
 @require_POST
+def reader_remove(request: HttpRequest, study_id: int, assignment_id: int) -> HttpResponse:
+    """Remove a reader from a study, with the reason the form gives (recorded)."""
+    study = get_object_or_404(Study, pk=study_id)
+    try:
+        services.reader_remove(
+            study=study,
+            assignment_id=assignment_id,
+            reason=request.POST.get("reason", ""),
+            actor=request.user,
+        )
+    except services.StudyError as exc:
+        messages.error(request, str(exc))
+    else:
+        messages.success(
+            request,
+            "The reader is removed: their session answers nothing more, and their answers stay in the "
+            "exports and out of every statistic.",
+        )
+    return redirect("turing:study_detail", study_id=study.pk)
+
+
+@study_manager_required
+@require_POST
 def study_status(request: HttpRequest, study_id: int) -> HttpResponse:
     """Close or reopen a study: first a page that says what happens to readers part-way through, then
     the change once the manager confirms."""

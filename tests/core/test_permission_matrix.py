@@ -79,6 +79,7 @@ MANAGER = {
     "turing:study_status",
     "turing:study_live_status",
     "turing:invitation_manage",
+    "turing:reader_remove",
 }
 
 
@@ -186,6 +187,7 @@ def world(study: Study, expert: Any, manager: Any) -> dict[str, Any]:
             expires_at=timezone.now(),
         ).pk,
         "action": "revoke",
+        "assignment_id": study.assignments.first().pk,
         # Account pages name objects that exist, whatever ids the database gives them: admin answers
         # a missing object with a redirect before it checks permissions.
         **{f"admin:auth_user_{view}:object_id": str(expert.pk) for view in ("change", "delete", "history")},
