@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.http import HttpResponseBase
 from django.urls import reverse
 from django.utils.cache import add_never_cache_headers
 from drf_spectacular.types import OpenApiTypes
@@ -23,9 +22,7 @@ class ReadingApi(APIView):
     """A view of the reading session: never stored by a browser or proxy (`Cache-Control: no-store`), so
     that Back or Forward can never show a stale item or progress and lead to an answer not meant."""
 
-    def finalize_response(
-        self, request: Request, response: HttpResponseBase, *args: Any, **kwargs: Any
-    ) -> HttpResponseBase:
+    def finalize_response(self, request: Request, response: Response, *args: Any, **kwargs: Any) -> Response:
         response = super().finalize_response(request, response, *args, **kwargs)
         add_never_cache_headers(response)
         return response
