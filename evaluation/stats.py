@@ -28,7 +28,7 @@ from statsmodels.genmod import cov_struct, families
 from statsmodels.genmod.generalized_estimating_equations import GEE
 from statsmodels.stats import inter_rater, proportion
 
-from evaluation import mrmc
+from evaluation import mrmc, planning
 
 if TYPE_CHECKING:
     from evaluation.arms import ArmAnalysis
@@ -633,10 +633,10 @@ def _range(interval: tuple[float, float]) -> str:
 
 def _advice(single: mrmc.SingleTreatment, analysis: TuringMRMC, margin: float, alpha: float) -> str:
     """How many more readers or cases would likely settle it, from the study's own variance components."""
-    pilot = mrmc.pilot_from(single, analysis.n_cases, "this study")
+    pilot = planning.pilot_from(single, analysis.n_cases, "this study")
     readers, cases = len(analysis.readers), analysis.n_cases
-    more_readers = mrmc.readers_needed(pilot, cases, margin, alpha=alpha)
-    more_cases = mrmc.cases_needed(pilot, readers, margin, alpha=alpha)
+    more_readers = planning.readers_needed(pilot, cases, margin, alpha=alpha)
+    more_cases = planning.cases_needed(pilot, readers, margin, alpha=alpha)
     parts = []
     if more_readers is not None:
         parts.append(f"about {more_readers} readers reading these {cases} items")
@@ -781,39 +781,3 @@ def study_statistics(
         clustered=clustered(records),
         notes=notes,
     )
-
-
-def plain_summary(result: StudyStatistics) -> list[str]:
-    """Sentences that follow from the protocol's rule and the figures, and no more."""
-    if not result.n_answers:
-        return ["No answers yet."]
-    lines = [result.verdict.headline]
-    if result.verdict.advice:
-        lines.append(result.verdict.advice)
-    b = result.bias_test
-    if (
-        b.significant
-        and b.mean_criterion is not None
-        and b.called_real is not None
-        and b.real_share is not None
-    ):
-        lean = "real" if b.mean_criterion > 0 else "synthetic"
-        lines.append(
-            f'Readers leaned towards answering "{lean}": they called {format_share(b.called_real)} of all '
-            f"patches real, of which {format_share(b.real_share)} were (mean criterion c = "
-            f"{b.mean_criterion:.2f}, t test across readers {format_p(b.p_value)})."
-        )
-    for truth, prop, verb in (
-        (REAL, result.pooled.real, "called real"),
-        (SYNTHETIC, result.pooled.synthetic, "called synthetic"),
-    ):
-        if prop.share is None:
-            lines.append(f"No {truth} patches were answered.")
-            continue
-        lo, hi = prop.clopper_pearson or (0.0, 1.0)
-        lines.append(
-            f"Answer level: {truth} patches were {verb} {format_share(prop.share)} of the time "
-            f"({prop.successes} of {prop.n}; 95% CI {format_share(lo)} to {format_share(hi)}; exact binomial "
-            f"test against 50%, {format_p(prop.p_value)}, treating answers as independent)."
-        )
-    return lines

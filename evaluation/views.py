@@ -28,7 +28,7 @@ from core.charts import (
 from core.forms import form_page, form_submit
 from core.responses import svg_response
 from core.roles import IsStudyManager, study_manager_required
-from evaluation import arms, selectors, services, stats
+from evaluation import arms, selectors, services, stats, summary
 from evaluation.csv_export import csv_dict_lines, csv_lines
 from evaluation.forms import AugmentationForm, ClassifierForm, CopyingCheckForm, FidReportForm
 from evaluation.models import AugmentationExperiment, Classifier, CopyingCheck, FidReport
@@ -159,7 +159,7 @@ def study_report(request: HttpRequest, study_id: int) -> HttpResponse:
         {
             "study": study,
             "result": result,
-            "summary": stats.plain_summary(result),
+            "summary": summary.plain_summary(result),
             "single": analysis.single[0] if analysis is not None else None,
             "balanced": result.mrmc.balanced.single[0] if result.mrmc.balanced is not None else None,
             "per_reader": [

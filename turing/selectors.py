@@ -8,7 +8,7 @@ from django.db.models import Count, DurationField, ExpressionWrapper, F, Max, Q,
 from django.http import Http404
 from django.utils import timezone
 
-from evaluation import mrmc, stats
+from evaluation import planning, stats
 from turing.models import Answer, Assignment, PracticeAnswer, PracticeItem, Study, StudyItem, StudyItemImage
 
 
@@ -222,7 +222,7 @@ def pilot_candidates(*, most: int = 20) -> list[tuple[int, str]]:
     ]
 
 
-def planning_pilot(*, study_id: int | None) -> mrmc.Pilot | None:
+def planning_pilot(*, study_id: int | None) -> planning.Pilot | None:
     """The variance components of a finished study for planning the next one, described so that a
     manager can judge whether it fits (its AUC and its ratio: a pilot far from AUC 0.5 plans an
     equivalence study poorly); None without a choice or an analysis (the literature's values)."""
@@ -242,7 +242,7 @@ def planning_pilot(*, study_id: int | None) -> mrmc.Pilot | None:
         f"the study '{study.name}' ({len(analysis.readers)} readers x {analysis.n_cases} items, "
         f"{n_neg}:{n_pos} real:synthetic, mean AUC {result.auc_mean[0]:.2f})"
     )
-    return mrmc.pilot_from(result.single[0], analysis.n_cases, source, n_pos / (n_pos + n_neg))
+    return planning.pilot_from(result.single[0], analysis.n_cases, source, n_pos / (n_pos + n_neg))
 
 
 def study_readers_part_way(*, study: Study) -> list[dict[str, Any]]:

@@ -29,7 +29,7 @@ from django.utils import timezone
 from core.roles import EXPERTS_GROUP, is_expert, signed_in
 from core.services import user_create
 from core.validators import has_control_characters
-from evaluation import mrmc, shortcuts
+from evaluation import planning, shortcuts
 from gan import imaging
 from gan.models import Dataset, Patch, SamplingRun, Source, TrainingRun
 from turing.models import (
@@ -86,7 +86,7 @@ def sample_size(
     margin: float,
     alpha: float,
     planned_readers: int | None,
-    pilot: mrmc.Pilot | None,
+    pilot: planning.Pilot | None,
     synthetic_share: float = 0.5,
 ) -> SampleSize:
     """Hillis & Obuchowski's method: readers needed for the TOST of the mean AUC against 0.5 +- margin,
@@ -96,12 +96,14 @@ def sample_size(
     if not 0 < synthetic_share < 1:
         synthetic_share = 0.5  # a design with no real or no synthetic items has no AUC to plan for
     if pilot is None:
-        pilot = mrmc.default_pilot(cases=max(items, 4), positive_share=synthetic_share)
+        pilot = planning.default_pilot(cases=max(items, 4), positive_share=synthetic_share)
     else:
         pilot = pilot.with_share(synthetic_share)
-    power = mrmc.equivalence_power(pilot, planned_readers, items, margin, alpha) if planned_readers else None
+    power = (
+        planning.equivalence_power(pilot, planned_readers, items, margin, alpha) if planned_readers else None
+    )
     return SampleSize(
-        mrmc.readers_needed(pilot, items, margin, alpha=alpha),
+        planning.readers_needed(pilot, items, margin, alpha=alpha),
         power,
         planned_readers,
         items,
@@ -111,7 +113,7 @@ def sample_size(
     )
 
 
-def study_sample_size(*, study: Study, pilot: mrmc.Pilot | None = None) -> SampleSize:
+def study_sample_size(*, study: Study, pilot: planning.Pilot | None = None) -> SampleSize:
     """The planned design's power: its planned readers (those enrolled, until the freeze fixes the
     plan) reading its items at its own ratio, under its own margin and alpha."""
     planned = study.planned_readers or study.assignments.count()

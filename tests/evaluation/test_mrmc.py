@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from evaluation import mrmc
+from evaluation import mrmc, planning
 
 DATA = Path(__file__).parent / "data"
 REPO = Path(__file__).resolve().parents[2]
@@ -232,14 +232,14 @@ def test_one_reader_has_fixed_reader_figures_only() -> None:
 
 
 def test_equivalence_sample_size_grows_as_the_margin_shrinks() -> None:
-    pilot = mrmc.default_pilot(cases=80)
-    wide, narrow = (mrmc.readers_needed(pilot, 200, delta) for delta in (0.15, 0.08))
+    pilot = planning.default_pilot(cases=80)
+    wide, narrow = (planning.readers_needed(pilot, 200, delta) for delta in (0.15, 0.08))
     assert wide is not None and narrow is not None and wide < narrow
     # Case variance shared by all readers sets a floor: more readers of 80 cases cannot reach 0.07.
-    assert mrmc.readers_needed(pilot, 80, 0.07) is None
-    cases_wide = mrmc.cases_needed(pilot, 10, 0.15)
-    assert cases_wide is not None and mrmc.equivalence_power(pilot, 10, cases_wide, 0.15) >= 0.8
-    assert mrmc.equivalence_power(pilot, 10, cases_wide - 1, 0.15) < 0.8
+    assert planning.readers_needed(pilot, 80, 0.07) is None
+    cases_wide = planning.cases_needed(pilot, 10, 0.15)
+    assert cases_wide is not None and planning.equivalence_power(pilot, 10, cases_wide, 0.15) >= 0.8
+    assert planning.equivalence_power(pilot, 10, cases_wide - 1, 0.15) < 0.8
 
 
 def _command(*args: str) -> subprocess.CompletedProcess[str]:
@@ -432,19 +432,19 @@ def test_the_command_prints_the_verdict(tmp_path: Path) -> None:
 def test_a_pilot_planned_for_another_ratio_scales_its_case_variance() -> None:
     """At AUC 0.5 the case variance is about (1/n1 + 1/n0) / 12: a 3:1 design has a third more of it
     than a 1:1 pilot of as many cases (the literature's values, exactly by Hanley & McNeil: more still)."""
-    even = mrmc.default_pilot(cases=120)
+    even = planning.default_pilot(cases=120)
     skewed = even.with_share(0.25)
     assert math.isclose(skewed.var_error / even.var_error, 4 / 3) and skewed.positive_share == 0.25
     assert math.isclose(skewed.with_share(0.5).var_error, even.var_error)
-    exact = mrmc.default_pilot(cases=120, positive_share=0.25)
+    exact = planning.default_pilot(cases=120, positive_share=0.25)
     assert exact.var_error / even.var_error > 4 / 3
-    assert mrmc.equivalence_power(exact, 10, 120, 0.1) < mrmc.equivalence_power(even, 10, 120, 0.1)
+    assert planning.equivalence_power(exact, 10, 120, 0.1) < planning.equivalence_power(even, 10, 120, 0.1)
     with pytest.raises(ValueError, match="strictly between 0 and 1"):
         even.with_share(1.0)
 
 
 def test_the_planner_counts_no_power_below_the_verdicts_minimum_of_readers() -> None:
-    pilot = mrmc.default_pilot(cases=400)
-    assert mrmc.equivalence_power(pilot, mrmc.MIN_EQUIVALENCE_READERS - 1, 400, 0.2) == 0.0
-    assert mrmc.equivalence_power(pilot, mrmc.MIN_EQUIVALENCE_READERS, 400, 0.2) > 0.8
-    assert mrmc.readers_needed(pilot, 400, 0.2) == mrmc.MIN_EQUIVALENCE_READERS
+    pilot = planning.default_pilot(cases=400)
+    assert planning.equivalence_power(pilot, mrmc.MIN_EQUIVALENCE_READERS - 1, 400, 0.2) == 0.0
+    assert planning.equivalence_power(pilot, mrmc.MIN_EQUIVALENCE_READERS, 400, 0.2) > 0.8
+    assert planning.readers_needed(pilot, 400, 0.2) == mrmc.MIN_EQUIVALENCE_READERS

@@ -15,6 +15,7 @@ from statsmodels.stats.multitest import multipletests
 
 from evaluation import stats
 from evaluation.stats import Record
+from evaluation.summary import plain_summary
 
 
 def paper_study(readers: int = 4, per_class: int = 50) -> list[Record]:
@@ -47,7 +48,7 @@ def test_the_papers_figures_come_out_of_a_study_built_to_match_them() -> None:
     assert len(result.readers) == 4 and result.n_answers == 400
     assert not result.pooled.real.significant  # 110 of 200 is not shown to differ from chance
     assert result.pooled.synthetic.significant  # 66 of 200 is
-    summary = " ".join(stats.plain_summary(result))
+    summary = " ".join(plain_summary(result))
     assert "real patches were called real 55.0% of the time (110 of 200" in summary
     assert "synthetic patches were called synthetic 33.0% of the time (66 of 200" in summary
     assert "treating answers as independent" in summary
@@ -160,7 +161,7 @@ def test_no_answers_give_defined_values_with_reasons() -> None:
     assert result.pooled.real.share is None and result.pooled.real.reason == "no answers"
     assert result.fleiss.value is None and result.clustered.real is None and result.mrmc.result is None
     assert result.verdict.kind == "not available"
-    assert stats.plain_summary(result) == ["No answers yet."]
+    assert plain_summary(result) == ["No answers yet."]
     assert "No answers yet" in result.notes[0]
 
 
@@ -196,7 +197,7 @@ def test_a_reader_who_saw_one_class_only() -> None:
         "a clustered analysis needs at least two readers",
         "both truth classes need answers",
     }
-    assert "No synthetic patches were answered." in stats.plain_summary(result)
+    assert "No synthetic patches were answered." in plain_summary(result)
 
 
 def test_a_class_answered_all_correctly_gives_no_clustered_estimate_but_no_crash() -> None:

@@ -13,6 +13,7 @@ import pytest
 from core.services import user_create
 from evaluation import stats
 from evaluation.selectors import study_statistics, summary_rows
+from evaluation.summary import plain_summary
 from evaluation.templatetags.report import seconds_band
 from gan.models import Source
 from tests.turing.fixtures import answer_next_item, make_patches
@@ -96,7 +97,7 @@ def test_readers_who_lean_to_real_and_separate_the_wrong_way_are_not_called_fool
     assert result.verdict.kind != "indistinguishable"
     assert result.verdict.kind in {"reversed", "inconclusive"}
     assert result.bias_pooled.called_real == pytest.approx(259 / 400)
-    summary = " ".join(stats.plain_summary(result))
+    summary = " ".join(plain_summary(result))
     assert "indistinguishable" not in summary.lower() and "could not tell" not in summary
     assert (
         'leaned towards answering "real"' in summary and f"{stats.format_share(259 / 400)} of all" in summary
@@ -135,7 +136,7 @@ def test_readers_with_no_skill_over_enough_readers_and_items_are_indistinguishab
     low, high = result.verdict.ci_tost
     assert result.verdict.kind == "indistinguishable", result.verdict.headline
     assert 0.4 < low < 0.5 < high < 0.6
-    headline = stats.plain_summary(result)[0]
+    headline = plain_summary(result)[0]
     assert "could not tell synthetic from real patches within the pre-set margin" in headline
     assert "mean reader AUC within 0.5 ± 0.10: 90% CI" in headline
 
