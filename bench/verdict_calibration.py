@@ -174,32 +174,17 @@ SCENARIOS = (
     # The limit of random-reader inference with few readers: the OR model takes reader effects as normal,
     # and where a third of readers can tell (AUC 0.8) and the rest cannot, a handful of readers often
     # holds none of the few, or one, and the interval then sits near 0.5. No target: a known limit.
-    Scenario(
-        "limit: a third tell (mean 0.6), 4 x 200",
-        4,
-        100,
-        100,
-        0.6,
-        skilled_share=1 / 3,
-        target="limit",
-    ),
-    Scenario(
-        "limit: a third tell (mean 0.6), 10 x 200",
-        10,
-        100,
-        100,
-        0.6,
-        skilled_share=1 / 3,
-        target="limit",
-    ),
-    Scenario(
-        "limit: a third tell (mean 0.6), 20 x 200",
-        20,
-        100,
-        100,
-        0.6,
-        skilled_share=1 / 3,
-        target="limit",
+    *(
+        Scenario(
+            f"limit: a third tell (mean 0.6), {readers} x 200",
+            readers,
+            100,
+            100,
+            0.6,
+            skilled_share=1 / 3,
+            target="limit",
+        )
+        for readers in (4, 10, 20)
     ),
     Scenario("2 readers x 20, no skill", 2, 10, 10, 0.5, target="below-minimum"),
     Scenario("2 readers x 20, AUC 0.70", 2, 10, 10, 0.7, target="below-minimum"),

@@ -9,6 +9,7 @@ tests of the mean reader AUC against 0.5 +- delta, and the readers or cases that
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 
 from evaluation.mrmc import MIN_EQUIVALENCE_READERS, SingleTreatment, cdf, quantile
@@ -85,31 +86,26 @@ def readers_needed(
     pilot: Pilot, cases: int, delta: float, *, power: float = 0.8, alpha: float = 0.05, most: int = 200
 ) -> int | None:
     """Fewest readers (of `cases` cases each) for the equivalence test to reach `power`; None past `most`.
-
-    Power grows with readers (the standard error falls and the degrees of freedom rise), so a bisection
-    finds the first that reaches it."""
-    if equivalence_power(pilot, most, cases, delta, alpha) < power:
-        return None
-    low, high = MIN_EQUIVALENCE_READERS, most
-    while low < high:
-        mid = (low + high) // 2
-        if equivalence_power(pilot, mid, cases, delta, alpha) >= power:
-            high = mid
-        else:
-            low = mid + 1
-    return low
+    Power grows with readers (the standard error falls and the degrees of freedom rise)."""
+    return _fewest(
+        MIN_EQUIVALENCE_READERS, most, lambda r: equivalence_power(pilot, r, cases, delta, alpha) >= power
+    )
 
 
 def cases_needed(
     pilot: Pilot, readers: int, delta: float, *, power: float = 0.8, alpha: float = 0.05, most: int = 20_000
 ) -> int | None:
     """Fewest cases (read by each of `readers`) for the equivalence test to reach `power`, or None."""
-    if equivalence_power(pilot, readers, most, delta, alpha) < power:
+    return _fewest(4, most, lambda k: equivalence_power(pilot, readers, k, delta, alpha) >= power)
+
+
+def _fewest(low: int, high: int, enough: Callable[[int], bool]) -> int | None:
+    """The smallest n from `low` to `high` that is `enough`, by bisection (enough from some n on), or None."""
+    if not enough(high):
         return None
-    low, high = 4, most
     while low < high:
         mid = (low + high) // 2
-        if equivalence_power(pilot, readers, mid, delta, alpha) >= power:
+        if enough(mid):
             high = mid
         else:
             low = mid + 1

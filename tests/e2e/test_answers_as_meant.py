@@ -21,6 +21,21 @@ def _changeable(expert: Any, real_lym: Any, synthetic_lym: Any) -> Any:
     )
 
 
+def _first_answered(page: Any, live_server: Any, study: Any) -> Any:
+    """Signed in on patch 1 of `study`, answered real · 2 by keyboard; the progress line."""
+    from playwright.sync_api import expect
+
+    _login(page, live_server.url, "expert-a")
+    page.goto(f"{live_server.url}/studies/{study.pk}/")
+    _start(page)
+    _drawn(page)
+    progress = page.locator(".reader-progress-text")
+    page.keyboard.press("r")
+    page.keyboard.press("2")
+    expect(progress).to_have_text("Patch 2 of 6 · 1 answered", timeout=10_000)
+    return progress
+
+
 def test_a_page_out_of_date_never_changes_an_earlier_answer(
     page: Any, live_server: Any, expert: Any, real_lym: Any, synthetic_lym: Any
 ) -> None:
@@ -57,14 +72,7 @@ def test_back_and_forward_then_an_answer_go_to_the_current_patch(
     from playwright.sync_api import expect
 
     study = _changeable(expert, real_lym, synthetic_lym)
-    _login(page, live_server.url, "expert-a")
-    page.goto(f"{live_server.url}/studies/{study.pk}/")
-    _start(page)
-    _drawn(page)
-    progress = page.locator(".reader-progress-text")
-    page.keyboard.press("r")
-    page.keyboard.press("2")
-    expect(progress).to_have_text("Patch 2 of 6 · 1 answered", timeout=10_000)
+    progress = _first_answered(page, live_server, study)
     page.go_back()
     page.go_forward()  # never from a cache: the reading page and its API are no-store
     expect(progress).to_have_text("Patch 2 of 6 · 1 answered", timeout=10_000)
@@ -82,13 +90,7 @@ def test_back_says_what_a_change_replaced(
     from playwright.sync_api import expect
 
     study = _changeable(expert, real_lym, synthetic_lym)
-    _login(page, live_server.url, "expert-a")
-    page.goto(f"{live_server.url}/studies/{study.pk}/?start=1")
-    _drawn(page)
-    progress = page.locator(".reader-progress-text")
-    page.keyboard.press("r")
-    page.keyboard.press("2")
-    expect(progress).to_have_text("Patch 2 of 6 · 1 answered", timeout=10_000)
+    progress = _first_answered(page, live_server, study)
     page.wait_for_timeout(450)  # past the short lock after an answer
     page.keyboard.press("b")
     expect(progress).to_have_text("Patch 1 of 6 · back at an earlier answer", timeout=10_000)
