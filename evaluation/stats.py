@@ -497,7 +497,7 @@ VERDICT_RULE = (
 )
 
 STOPPING_RULE = (
-    " Stopping rule: the verdict is given once the {planned} planned readers have each answered all "
+    " Stopping rule: the verdict is given once {planned} {have} answered all "
     "{items} planned items, and not before (an interim look gives no verdict); readers enrolled beyond "
     "the plan after the first answer are a recorded amendment, and the verdict is then exploratory."
 )
@@ -524,7 +524,12 @@ class Verdict:
 def verdict_rule(protocol: Protocol) -> str:
     alpha, margin = protocol.alpha, protocol.margin
     if protocol.planned_readers:
-        stopping = STOPPING_RULE.format(planned=protocol.planned_readers, items=protocol.planned_items)
+        planned = protocol.planned_readers
+        stopping = STOPPING_RULE.format(
+            planned="the 1 planned reader" if planned == 1 else f"the {planned} planned readers",
+            have="has" if planned == 1 else "have each",
+            items=protocol.planned_items,
+        )
     else:
         stopping = "" if protocol.planned_readers is None else NO_STOPPING_RULE
     return VERDICT_RULE.format(

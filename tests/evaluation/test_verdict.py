@@ -274,3 +274,10 @@ def test_the_summary_export_carries_both_intervals_under_their_levels() -> None:
 )
 def test_reading_time_bands_never_print_the_same_number_twice(low: float, high: float, printed: str) -> None:
     assert seconds_band(low, high) == printed
+
+
+def test_the_stopping_rule_reads_in_the_singular_for_one_planned_reader() -> None:
+    one = stats.verdict_rule(stats.Protocol(planned_readers=1, planned_items=10))
+    assert "once the 1 planned reader has answered all 10 planned items" in one
+    three = stats.verdict_rule(stats.Protocol(planned_readers=3, planned_items=10))
+    assert "once the 3 planned readers have each answered all 10 planned items" in three
