@@ -552,8 +552,9 @@ def verdict(analysis: TuringMRMC, protocol: Protocol) -> Verdict:
     if protocol.planned_readers and n_readers < protocol.planned_readers and not no_design:
         return Verdict(
             "interim",
-            f"Interim: {n_readers} of {protocol.planned_readers} planned readers have finished. The verdict "
-            "is given once all of them have, under the stopping rule fixed with the protocol.",
+            f"Interim: {n_readers} of {protocol.planned_readers} planned readers "
+            f"{'has' if n_readers == 1 else 'have'} finished. The verdict is given once all of them have, "
+            "under the stopping rule fixed with the protocol.",
             rule,
         )
     exploratory = protocol.planned_readers == 0 or protocol.amended

@@ -137,6 +137,8 @@ def parse_overrides(text: str) -> dict[str, Any]:
             overrides[name.strip()] = json.loads(value)
         except ValueError:
             overrides[name.strip()] = value
+        except RecursionError:
+            raise forms.ValidationError(f"line {number}: the value is nested too deeply to be read") from None
     return overrides
 
 

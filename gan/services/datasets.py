@@ -133,6 +133,9 @@ def generator_describe(
         except json.JSONDecodeError as exc:
             problems.append(f"the sampling settings are not valid JSON: {exc}")
             settings_ = {}
+        except RecursionError:
+            problems.append("the sampling settings are nested too deeply to be read")
+            settings_ = {}
     if not isinstance(settings_, dict):
         problems.append('the sampling settings must be a JSON object, e.g. {"truncation": 0.7}')
         settings_ = {}
