@@ -34,7 +34,7 @@ from evaluation.forms import AugmentationForm, ClassifierForm, CopyingCheckForm,
 from evaluation.models import AugmentationExperiment, Classifier, CopyingCheck, FidReport
 from evaluation.reading_time import reading_time
 from turing.models import Study
-from turing.services import study_shortcut_check
+from turing.services import study_shortcut_check, study_verify
 
 EXPORTS = ("answers", "summary", "mrmc", "ratings", "imrmc", "audit")
 UNKNOWN_EXPORT = f"Unknown export: use one of {', '.join(EXPORTS)}."
@@ -180,6 +180,7 @@ def study_report(request: HttpRequest, study_id: int) -> HttpResponse:
             if result.arms
             else "",
             "events": study.events.count(),
+            "record_changes": study_verify(study=study),
             "arms": list(study.arms.all()),
             "shortcut": study_shortcut_check(study=study),
             "copying": selectors.study_copying(study=study),

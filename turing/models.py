@@ -102,6 +102,7 @@ class Study(models.Model):
     # Set when the first answer arrives: a SHA-256 of the settings, the seed and every item's truth and
     # patch content hash (`turing.services.study_protocol`). Shown on the report and in every export.
     protocol_hash = models.CharField(max_length=64, blank=True)
+    protocol = models.JSONField(default=dict, blank=True)  # what the hash was computed from, at the freeze
     frozen_at = models.DateTimeField(null=True, blank=True)
     # Draws the item set; each reader's order comes from the reader's own stored seed.
     seed = models.BigIntegerField(default=new_seed)

@@ -832,13 +832,20 @@ def study_event_record(
     )
 
 
-def study_protocol(*, study: Study) -> dict[str, Any]:
-    """What the study's protocol hash covers: its settings, its seed, its pools and every item's truth
-    and patch content hash. Invitations after the first answer are events, not protocol."""
+def study_protocol(*, study: Study, at: Any = None) -> dict[str, Any]:
+    """What the study's protocol hash covers: its settings, its seed, its pools, every item (token, patch
+    content hash, truth, arm) and every reader enrolled by the freeze (`at`, default the study's
+    `frozen_at`): assignment, reader, seed and a hash of their order. Readers enrolled later are events
+    (`reader added`, with their seed), not protocol."""
     items = sorted(
-        [content_hash, truth, arm or ""]
-        for content_hash, truth, arm in study.items.values_list("patch__content_hash", "truth", "arm__name")
+        [token, content_hash, truth, arm or ""]
+        for token, content_hash, truth, arm in study.items.values_list(
+            "token", "patch__content_hash", "truth", "arm__name"
+        )
     )
+    at = at or study.frozen_at
+    enrolled = Assignment.objects.filter(study=study).order_by("id")
+    enrolled = enrolled.filter(invited_at__lte=at) if at is not None else enrolled
     return {
         "settings": _settings(study),
         "seed": study.seed,
@@ -850,6 +857,10 @@ def study_protocol(*, study: Study) -> dict[str, Any]:
         ],
         "items": items,
         "practice": sorted(study.practice.values_list("patch__content_hash", "truth")),
+        "assignments": [
+            [pk, reader, seed, protocol_hash({"order": order})]
+            for pk, reader, seed, order in enrolled.values_list("pk", "reader_id", "seed", "order")
+        ],
     }
 
 
@@ -868,9 +879,12 @@ def study_freeze(*, study_id: int) -> None:
         study.planned_readers = max(
             study.planned_readers, study.assignments.filter(removed_at__isnull=True).count()
         )
-        study.protocol_hash = protocol_hash(study_protocol(study=study))
-        study.frozen_at = timezone.now()
-        study.save(update_fields=["planned_readers", "protocol_hash", "frozen_at"])
+        now = timezone.now()
+        # The protocol as frozen is kept beside its hash, so that `study_verify` can name what changed.
+        study.protocol = study_protocol(study=study, at=now)
+        study.protocol_hash = protocol_hash(study.protocol)
+        study.frozen_at = now
+        study.save(update_fields=["planned_readers", "protocol", "protocol_hash", "frozen_at"])
         study_event_record(
             study=study, kind=StudyEvent.Kind.FROZEN, after={"protocol_hash": study.protocol_hash}
         )
@@ -1645,3 +1659,61 @@ def demo_study_build(*, training_run: TrainingRun) -> Study | None:
             readers=list(experts.order_by("username")),
             created_by=training_run.created_by,
         )
+
+
+# --- Verifying a frozen study ---------------------------------------------------------------------------
+
+
+def study_verify(*, study: Study) -> list[str]:
+    """What changed in a frozen study's record since its freeze, even by SQL, each difference named
+    ("item X's truth", "assignment Y's reader", "setting F"); empty when the record is intact.
+
+    Recomputes the protocol from the rows as they are now and compares it with the protocol kept at the
+    freeze, whose own hash must still be the stored one; readers enrolled after the freeze are checked
+    against their enrolment records. Answers and events are not yet in a hash chain: an edit of an
+    answer row is not found here."""
+    if study.frozen_at is None:
+        return []
+    frozen = study.protocol
+    differences = []
+    if not frozen or protocol_hash(frozen) != study.protocol_hash:
+        differences.append("the protocol kept at the freeze no longer matches its hash")
+    now = study_protocol(study=study)
+    for name in sorted(set(frozen.get("settings", {})) | set(now["settings"])):
+        then, current = frozen.get("settings", {}).get(name), now["settings"].get(name)
+        if then != current:
+            differences.append(f"setting {name}: {then!r} at the freeze, {current!r} now")
+    for key in ("seed", "real_datasets", "synthetic_datasets", "arms", "practice"):
+        if frozen.get(key) != now[key]:
+            differences.append(f"the study's {key.replace('_', ' ')} changed since the freeze")
+    fields = ("patch content", "truth", "arm")
+    then_items = {row[0]: row[1:] for row in frozen.get("items", [])}
+    now_items = {row[0]: row[1:] for row in now["items"]}
+    for token in sorted(set(then_items) | set(now_items)):
+        if token not in now_items or token not in then_items:
+            differences.append(f"item {token} was {'removed' if token not in now_items else 'added'}")
+            continue
+        for what, a, b in zip(fields, then_items[token], now_items[token], strict=True):
+            if a != b:
+                differences.append(f"item {token}'s {what}: {a!r} at the freeze, {b!r} now")
+    then_readers = {row[0]: row[1:] for row in frozen.get("assignments", [])}
+    now_readers = {row[0]: row[1:] for row in now["assignments"]}
+    for pk in sorted(set(then_readers) | set(now_readers)):
+        if pk not in now_readers or pk not in then_readers:
+            differences.append(f"assignment {pk} {'is gone' if pk not in now_readers else 'appeared'}")
+            continue
+        for what, a, b in zip(("reader", "seed", "order"), then_readers[pk], now_readers[pk], strict=True):
+            if a != b:
+                differences.append(f"assignment {pk}'s {what} changed since the freeze")
+    enrolled = {
+        e.after.get("assignment"): e.after
+        for e in study.events.filter(kind=StudyEvent.Kind.READER_ADDED, at__gt=study.frozen_at)
+    }
+    later = Assignment.objects.filter(study=study, invited_at__gt=study.frozen_at)
+    for pk, reader, seed in later.values_list("pk", "reader_id", "seed"):
+        record = enrolled.get(pk)
+        if record is None:
+            differences.append(f"assignment {pk} has no enrolment record")
+        elif (record.get("reader"), record.get("seed")) != (reader, seed):
+            differences.append(f"assignment {pk}'s reader or seed differs from its enrolment record")
+    return differences

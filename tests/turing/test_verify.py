@@ -1,0 +1,123 @@
+"""verify_study: each kind of edit made behind the application's back (an SQL UPDATE) is found and named;
+an untouched study is intact."""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+from django.core.management import CommandError, call_command
+from django.urls import reverse
+
+from core.services import user_create
+from turing.models import Assignment, Study, StudyItem
+from turing.services import answer_next, answer_submit, study_invite, study_verify
+
+pytestmark = pytest.mark.django_db
+
+
+def _frozen(study: Study, expert: Any) -> Study:
+    assignment = study.assignments.get(reader=expert)
+    answer_submit(
+        study_id=study.pk, reader=expert, token=answer_next(assignment=assignment).token, label="real"
+    )
+    return Study.objects.get(pk=study.pk)
+
+
+def _verify(study_id: int) -> tuple[int, str]:
+    out, err = io.StringIO(), io.StringIO()
+    try:
+        call_command("verify_study", str(study_id), stdout=out, stderr=err)
+    except CommandError as exc:
+        return exc.returncode, err.getvalue() + str(exc)
+    return 0, out.getvalue()
+
+
+def test_an_untouched_study_is_intact_and_a_later_reader_is_no_difference(
+    study: Study, expert: Any, other_expert: Any
+) -> None:
+    frozen = _frozen(study, expert)
+    study_invite(study=frozen, reader=other_expert)
+    assert study_verify(study=frozen) == []
+    code, text = _verify(frozen.pk)
+    assert code == 0 and "intact" in text and frozen.protocol_hash[:12] in text
+
+
+def _flip_truth(study: Study) -> str:
+    item = study.items.order_by("id").first()
+    StudyItem.objects.filter(pk=item.pk).update(truth="synthetic" if item.truth == "real" else "real")
+    return f"item {item.token}'s truth"
+
+
+def _move_assignment(study: Study) -> str:
+    intruder = user_create(username="intruder", role="expert", validate=False)[0]
+    assignment = study.assignments.order_by("id").first()
+    Assignment.objects.filter(pk=assignment.pk).update(reader=intruder)
+    return f"assignment {assignment.pk}'s reader changed"
+
+
+def _reseed(study: Study) -> str:
+    assignment = study.assignments.order_by("id").first()
+    Assignment.objects.filter(pk=assignment.pk).update(seed=assignment.seed + 1)
+    return f"assignment {assignment.pk}'s seed changed"
+
+
+def _reorder(study: Study) -> str:
+    assignment = study.assignments.order_by("id").first()
+    Assignment.objects.filter(pk=assignment.pk).update(order=list(reversed(assignment.order)))
+    return f"assignment {assignment.pk}'s order changed"
+
+
+def _setting(study: Study) -> str:
+    Study.objects.filter(pk=study.pk).update(too_fast_ms=60_000)
+    return "setting too_fast_ms: 1000 at the freeze, 60000 now"
+
+
+def _margin(study: Study) -> str:
+    Study.objects.filter(pk=study.pk).update(equivalence_margin=0.3)
+    return "setting equivalence_margin: 0.1 at the freeze, 0.3 now"
+
+
+def _snapshot(study: Study) -> str:
+    protocol = dict(study.protocol)
+    protocol["seed"] = protocol["seed"] + 1
+    Study.objects.filter(pk=study.pk).update(protocol=protocol, seed=protocol["seed"])
+    return "the protocol kept at the freeze no longer matches its hash"
+
+
+@pytest.mark.parametrize(
+    "edit", [_flip_truth, _move_assignment, _reseed, _reorder, _setting, _margin, _snapshot]
+)
+def test_each_kind_of_sql_edit_is_found_and_named(
+    study: Study, expert: Any, edit: Callable[[Study], str]
+) -> None:
+    frozen = _frozen(study, expert)
+    expected = edit(frozen)
+    found = study_verify(study=Study.objects.get(pk=frozen.pk))
+    assert any(expected in line for line in found), found
+    code, text = _verify(frozen.pk)
+    assert code == 1 and expected in text
+
+
+def test_a_reader_enrolled_after_the_freeze_is_checked_against_their_enrolment(
+    study: Study, expert: Any, other_expert: Any
+) -> None:
+    frozen = _frozen(study, expert)
+    late = study_invite(study=frozen, reader=other_expert)
+    Assignment.objects.filter(pk=late.pk).update(seed=late.seed + 1)
+    assert study_verify(study=frozen) == [
+        f"assignment {late.pk}'s reader or seed differs from its enrolment record"
+    ]
+
+
+def test_the_report_says_the_record_is_intact_or_what_changed(
+    study: Study, expert: Any, manager_client: Any
+) -> None:
+    frozen = _frozen(study, expert)
+    url = reverse("evaluation:study_report", args=[frozen.pk])
+    assert "Record intact" in manager_client.get(url).content.decode()
+    expected = _flip_truth(frozen)
+    page = manager_client.get(url).content.decode()
+    assert "The record changed since the freeze" in page and expected.replace("'", "&#x27;") in page
