@@ -1295,8 +1295,7 @@ def answer_submit(
     if answer is None:
         raise AnswerError("No such item among the items you were shown.", 404)
     assignment, study = answer.assignment, answer.assignment.study
-    if assignment.removed_at is not None:
-        raise AnswerError("You are no longer a reader of this study: nothing more is taken.", 404)
+    _refuse_if_removed(assignment)
     if not study.is_open:
         raise AnswerError("This study is closed: answers are no longer taken.", 409)
     if label not in Answer.Label.values:
@@ -1343,6 +1342,12 @@ def answer_submit(
     return SubmitResult(answer, token, created=False, changed_from=before)
 
 
+def _refuse_if_removed(assignment: Assignment) -> None:
+    """A removed reader's session takes nothing more (`reader_remove`)."""
+    if assignment.removed_at is not None:
+        raise AnswerError("You are no longer a reader of this study: nothing more is taken.", 404)
+
+
 def answer_words(label: str | None, confidence: int | None) -> str:
     """An answer as the reading page shows it: "real · 3", or "real" without a confidence."""
     return f"{label} · {confidence}" if confidence is not None else str(label)
@@ -1362,8 +1367,7 @@ def answer_reasons_set(*, study_id: int, reader: Any, token: Any, reasons: Any, 
     if answer is None:
         raise AnswerError("No such item among the items you were shown.", 404)
     study = answer.assignment.study
-    if answer.assignment.removed_at is not None:
-        raise AnswerError("You are no longer a reader of this study: nothing more is taken.", 404)
+    _refuse_if_removed(answer.assignment)
     if not study.ask_reasons:
         raise AnswerError("This study does not ask why.", 409)
     if not study.is_open:
@@ -1673,12 +1677,20 @@ def study_verify(*, study: Study) -> list[str]:
     against their enrolment records. Answers and events are not yet in a hash chain: an edit of an
     answer row is not found here."""
     if study.frozen_at is None:
+        if Answer.objects.filter(assignment__study=study, label__isnull=False).exists():
+            return ["the study has answers but is not frozen: its freeze was removed"]
         return []
     frozen = study.protocol
-    differences = []
-    if not frozen or protocol_hash(frozen) != study.protocol_hash:
-        differences.append("the protocol kept at the freeze no longer matches its hash")
     now = study_protocol(study=study)
+    if not frozen:
+        # Frozen before the protocol was kept beside its hash: only the hash, in the form of then, can
+        # be checked, and a difference cannot be named.
+        if protocol_hash(_protocol_before_kept(now)) == study.protocol_hash:
+            return []
+        return ["the protocol differs from its hash at the freeze (frozen before differences could be named)"]
+    differences = []
+    if protocol_hash(frozen) != study.protocol_hash:
+        differences.append("the protocol kept at the freeze no longer matches its hash")
     for name in sorted(set(frozen.get("settings", {})) | set(now["settings"])):
         then, current = frozen.get("settings", {}).get(name), now["settings"].get(name)
         if then != current:
@@ -1717,3 +1729,12 @@ def study_verify(*, study: Study) -> list[str]:
         elif (record.get("reader"), record.get("seed")) != (reader, seed):
             differences.append(f"assignment {pk}'s reader or seed differs from its enrolment record")
     return differences
+
+
+def _protocol_before_kept(protocol: dict[str, Any]) -> dict[str, Any]:
+    """A protocol in the form studies frozen before it was kept were hashed in: no planned readers, no
+    assignments, items as (content hash, truth, arm)."""
+    settings = {k: v for k, v in protocol["settings"].items() if k != "planned_readers"}
+    items = sorted([content_hash, truth, arm] for _token, content_hash, truth, arm in protocol["items"])
+    rest = {k: v for k, v in protocol.items() if k not in ("settings", "items", "assignments")}
+    return rest | {"settings": settings, "items": items}

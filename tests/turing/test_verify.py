@@ -3,6 +3,7 @@ an untouched study is intact."""
 
 from __future__ import annotations
 
+import copy
 import io
 from collections.abc import Callable
 from typing import Any
@@ -13,7 +14,7 @@ from django.urls import reverse
 
 from core.services import user_create
 from turing.models import Assignment, Study, StudyItem
-from turing.services import answer_next, answer_submit, study_invite, study_verify
+from turing.services import answer_next, answer_submit, protocol_hash, study_invite, study_verify
 
 pytestmark = pytest.mark.django_db
 
@@ -121,3 +122,30 @@ def test_the_report_says_the_record_is_intact_or_what_changed(
     expected = _flip_truth(frozen)
     page = manager_client.get(url).content.decode()
     assert "The record changed since the freeze" in page and expected.replace("'", "&#x27;") in page
+
+
+def test_a_study_frozen_before_its_protocol_was_kept_is_checked_by_its_hash(
+    study: Study, expert: Any
+) -> None:
+    """Its hash was computed without planned readers, assignments or item tokens: intact while the rows
+    give that hash again, and flagged (without a name) once they do not."""
+    frozen = _frozen(study, expert)
+    old = copy.deepcopy(frozen.protocol)
+    old["settings"].pop("planned_readers")
+    old.pop("assignments")
+    old["items"] = sorted([h, t, a] for _token, h, t, a in old["items"])
+    Study.objects.filter(pk=frozen.pk).update(protocol={}, protocol_hash=protocol_hash(old))
+    assert study_verify(study=Study.objects.get(pk=frozen.pk)) == []
+    _flip_truth(frozen)
+    (line,) = study_verify(study=Study.objects.get(pk=frozen.pk))
+    assert "differs from its hash" in line
+
+
+def test_answers_without_a_freeze_are_found(study: Study, expert: Any) -> None:
+    frozen = _frozen(study, expert)
+    Study.objects.filter(pk=frozen.pk).update(frozen_at=None, protocol_hash="", protocol={})
+    assert study_verify(study=Study.objects.get(pk=frozen.pk)) == [
+        "the study has answers but is not frozen: its freeze was removed"
+    ]
+    code, text = _verify(frozen.pk)
+    assert code == 1 and "is not frozen: its freeze was removed" in text

@@ -21,10 +21,10 @@ class Command(BaseCommand):
         study = Study.objects.filter(pk=study_id).first()
         if study is None:
             raise CommandError(f"No study {study_id}.", returncode=2)
-        if study.frozen_at is None:
+        differences = study_verify(study=study)
+        if study.frozen_at is None and not differences:
             self.stdout.write(f"Study {study_id} is not frozen yet (no answer): nothing to verify.")
             return
-        differences = study_verify(study=study)
         if differences:
             for line in differences:
                 self.stderr.write(f"changed: {line}")
