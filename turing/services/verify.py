@@ -1,0 +1,85 @@
+"""Verifying a frozen study: what changed in its record since the freeze, each difference named."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from turing.models import (
+    Answer,
+    Assignment,
+    Study,
+    StudyEvent,
+)
+from turing.services.record import protocol_hash, study_protocol
+
+
+def study_verify(*, study: Study) -> list[str]:
+    """What changed in a frozen study's record since its freeze, even by SQL, each difference named
+    ("item X's truth", "assignment Y's reader", "setting F"); empty when the record is intact.
+
+    Recomputes the protocol from the rows as they are now and compares it with the protocol kept at the
+    freeze, whose own hash must still be the stored one; readers enrolled after the freeze are checked
+    against their enrolment records. Answers and events are not yet in a hash chain: an edit of an
+    answer row is not found here."""
+    if study.frozen_at is None:
+        if Answer.objects.filter(assignment__study=study, label__isnull=False).exists():
+            return ["the study has answers but is not frozen: its freeze was removed"]
+        return []
+    frozen = study.protocol
+    now = study_protocol(study=study)
+    if not frozen:
+        # Frozen before the protocol was kept beside its hash: only the hash, in the form of then, can
+        # be checked, and a difference cannot be named.
+        if protocol_hash(_protocol_before_kept(now)) == study.protocol_hash:
+            return []
+        return ["the protocol differs from its hash at the freeze (frozen before differences could be named)"]
+    differences = []
+    if protocol_hash(frozen) != study.protocol_hash:
+        differences.append("the protocol kept at the freeze no longer matches its hash")
+    for name in sorted(set(frozen.get("settings", {})) | set(now["settings"])):
+        then, current = frozen.get("settings", {}).get(name), now["settings"].get(name)
+        if then != current:
+            differences.append(f"setting {name}: {then!r} at the freeze, {current!r} now")
+    for key in ("seed", "real_datasets", "synthetic_datasets", "arms", "practice"):
+        if frozen.get(key) != now[key]:
+            differences.append(f"the study's {key.replace('_', ' ')} changed since the freeze")
+    fields = ("patch content", "truth", "arm")
+    then_items = {row[0]: row[1:] for row in frozen.get("items", [])}
+    now_items = {row[0]: row[1:] for row in now["items"]}
+    for token in sorted(set(then_items) | set(now_items)):
+        if token not in now_items or token not in then_items:
+            differences.append(f"item {token} was {'removed' if token not in now_items else 'added'}")
+            continue
+        for what, a, b in zip(fields, then_items[token], now_items[token], strict=True):
+            if a != b:
+                differences.append(f"item {token}'s {what}: {a!r} at the freeze, {b!r} now")
+    then_readers = {row[0]: row[1:] for row in frozen.get("assignments", [])}
+    now_readers = {row[0]: row[1:] for row in now["assignments"]}
+    for pk in sorted(set(then_readers) | set(now_readers)):
+        if pk not in now_readers or pk not in then_readers:
+            differences.append(f"assignment {pk} {'is gone' if pk not in now_readers else 'appeared'}")
+            continue
+        for what, a, b in zip(("reader", "seed", "order"), then_readers[pk], now_readers[pk], strict=True):
+            if a != b:
+                differences.append(f"assignment {pk}'s {what} changed since the freeze")
+    enrolled = {
+        e.after.get("assignment"): e.after
+        for e in study.events.filter(kind=StudyEvent.Kind.READER_ADDED, at__gt=study.frozen_at)
+    }
+    later = Assignment.objects.filter(study=study, invited_at__gt=study.frozen_at)
+    for pk, reader, seed in later.values_list("pk", "reader_id", "seed"):
+        record = enrolled.get(pk)
+        if record is None:
+            differences.append(f"assignment {pk} has no enrolment record")
+        elif (record.get("reader"), record.get("seed")) != (reader, seed):
+            differences.append(f"assignment {pk}'s reader or seed differs from its enrolment record")
+    return differences
+
+
+def _protocol_before_kept(protocol: dict[str, Any]) -> dict[str, Any]:
+    """A protocol in the form studies frozen before it was kept were hashed in: no planned readers, no
+    assignments, items as (content hash, truth, arm)."""
+    settings = {k: v for k, v in protocol["settings"].items() if k != "planned_readers"}
+    items = sorted([content_hash, truth, arm] for _token, content_hash, truth, arm in protocol["items"])
+    rest = {k: v for k, v in protocol.items() if k not in ("settings", "items", "assignments")}
+    return rest | {"settings": settings, "items": items}
