@@ -177,17 +177,17 @@ class MRMCResult:
     notes: list[str] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, Any]:
-        return _plain(asdict(self))
+        return plain(asdict(self))
 
 
-def _plain(value: Any) -> Any:
+def plain(value: Any) -> Any:
     """JSON-safe: infinities as None."""
     if isinstance(value, float):
         return None if not math.isfinite(value) else value
     if isinstance(value, dict):
-        return {k: _plain(v) for k, v in value.items()}
+        return {k: plain(v) for k, v in value.items()}
     if isinstance(value, list | tuple):
-        return [_plain(v) for v in value]
+        return [plain(v) for v in value]
     return value
 
 
@@ -738,7 +738,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.json:
         data = result.as_dict()
         if decisions is not None:
-            each = {name: _plain(decision_dict(d)) for name, d in decisions.items()}
+            each = {name: plain(decision_dict(d)) for name, d in decisions.items()}
             data["verdict"] = next(iter(each.values())) if len(each) == 1 else each
         print(json.dumps(data, indent=2))
     else:

@@ -413,10 +413,13 @@ def experience_rows(*, study: Study, result: stats.StudyStatistics) -> list[dict
 
 
 def _ratings(study: Study, chunk_size: int) -> Iterator[tuple[str, str, str, str, int]]:
-    """(reader pseudonym, item token, truth, arm, 1-10 rating) of every answer, by the one rating rule."""
+    """(reader pseudonym, item token, truth, arm, 1-10 rating) of every first read, by the one rating
+    rule; a removed reader's answers are analysis input for no one (they stay in the answers export)."""
     pseudonyms = reader_pseudonyms(study=study)
     rows = (
-        Answer.objects.filter(assignment__study=study, label__isnull=False, read=1)
+        Answer.objects.filter(
+            assignment__study=study, label__isnull=False, read=1, assignment__removed_at__isnull=True
+        )
         .order_by("assignment_id", "position")
         .values_list("assignment_id", "item__token", "item__truth", "item__arm__name", "label", "confidence")
         .iterator(chunk_size=chunk_size)
@@ -493,6 +496,7 @@ def summary_rows(
     *,
     result: stats.StudyStatistics,
     protocol_hash: str = "",
+    record_head: str = "",
     within_reader: agreement.WithinReader | None = None,
 ) -> Iterator[dict[str, Any]]:
     """One row per figure, each interval in the columns named for its method."""
@@ -507,6 +511,7 @@ def summary_rows(
         return row
 
     yield {"scope": "study", "measure": "protocol hash", "note": protocol_hash or "not frozen yet"}
+    yield {"scope": "study", "measure": "record head", "note": record_head}
     v = result.verdict
     alpha = result.protocol.alpha
     yield {
@@ -643,9 +648,12 @@ def _arm_summary_rows(analysis: arms.ArmAnalysis, prop_row: Any) -> Iterator[dic
 MRMC_COLUMNS = ["analysis", "treatment", "reader", "measure", "value"]
 
 
-def mrmc_rows(*, result: stats.StudyStatistics, protocol_hash: str = "") -> Iterator[dict[str, Any]]:
+def mrmc_rows(
+    *, result: stats.StudyStatistics, protocol_hash: str = "", record_head: str = ""
+) -> Iterator[dict[str, Any]]:
     """The MRMC table: reader AUCs, variance components and the RRRC, FRRC and RRFC results."""
     yield {"analysis": "study", "measure": "protocol hash", "value": protocol_hash or "not frozen yet"}
+    yield {"analysis": "study", "measure": "record head", "value": record_head}
     analyses = [("ratings", result.mrmc.result), ("labels only", result.mrmc.balanced)]
     if result.arms is not None:
         analyses.append(("arms as treatments", result.arms.result))

@@ -14,6 +14,7 @@ study = [  # one study's report, its figures and its exports
     path("fig5.svg", views.study_fig5, name="study_fig5"),
     path("fool-rates.svg", views.study_fool_rates, name="study_fool_rates"),
     path("arms/<id:arm_id>/", views.study_arm_gallery, name="study_arm_gallery"),
+    path("archive.zip", views.study_archive, name="study_archive"),
     path("<str:kind>.csv", views.StudyExportApi.as_view(), name="study_export"),
 ]
 urlpatterns = [

@@ -28,12 +28,13 @@ from core.charts import (
 from core.forms import form_page, form_submit
 from core.responses import svg_response
 from core.roles import IsStudyManager, study_manager_required
-from evaluation import arms, selectors, services, stats, summary
+from evaluation import archive, arms, selectors, services, stats, summary
 from evaluation.csv_export import csv_dict_lines, csv_lines
 from evaluation.forms import AugmentationForm, ClassifierForm, CopyingCheckForm, FidReportForm
 from evaluation.models import AugmentationExperiment, Classifier, CopyingCheck, FidReport
 from evaluation.reading_time import reading_time
 from turing.models import Study
+from turing.selectors import study_record_head
 from turing.services import study_shortcut_check, study_verify
 
 EXPORTS = ("answers", "summary", "mrmc", "ratings", "imrmc", "audit")
@@ -181,6 +182,8 @@ def study_report(request: HttpRequest, study_id: int) -> HttpResponse:
             else "",
             "events": study.events.count(),
             "record_changes": study_verify(study=study),
+            "record_head": study_record_head(study_id=study.pk),
+            "record_entries": study.record.count(),
             "arms": list(study.arms.all()),
             "shortcut": study_shortcut_check(study=study),
             "copying": selectors.study_copying(study=study),
@@ -322,6 +325,7 @@ def _fool_rates_svg(result: stats.StudyStatistics) -> bytes:
 
 
 def _export(study: Study, kind: str, names: bool) -> StreamingHttpResponse:
+    head = study_record_head(study_id=study.pk)
     if kind == "answers":
         body = csv_lines(
             itertools.chain([selectors.TIDY_COLUMNS], selectors.tidy_answer_rows(study=study, names=names))
@@ -333,13 +337,15 @@ def _export(study: Study, kind: str, names: bool) -> StreamingHttpResponse:
             selectors.summary_rows(
                 result=result,
                 protocol_hash=study.protocol_hash,
+                record_head=head,
                 within_reader=selectors.study_within_reader(study=study),
             ),
         )
     elif kind == "mrmc":
         result = selectors.study_statistics(study=study)
         body = csv_dict_lines(
-            selectors.MRMC_COLUMNS, selectors.mrmc_rows(result=result, protocol_hash=study.protocol_hash)
+            selectors.MRMC_COLUMNS,
+            selectors.mrmc_rows(result=result, protocol_hash=study.protocol_hash, record_head=head),
         )
     elif kind == "ratings":
         body = csv_lines(selectors.ratings_rows(study=study))
@@ -348,11 +354,28 @@ def _export(study: Study, kind: str, names: bool) -> StreamingHttpResponse:
     else:
         body = csv_lines(selectors.imrmc_rows(study=study))
     response = StreamingHttpResponse(body, content_type="text/csv; charset=utf-8")
-    # Every export names the frozen protocol it comes from: in its file name and in a header.
+    # Every export names the frozen protocol and the record's head it comes from: in its file name and
+    # in headers (the summary and MRMC tables also in rows). The one with user names says so in its name.
     protocol = study.protocol_hash or "not-frozen"
-    name = f"{slugify(study.name) or 'study'}-{kind}-protocol-{protocol[:12]}.csv"
+    identified = "-with-user-names" if names else ""
+    name = (
+        f"{slugify(study.name) or 'study'}-{kind}{identified}-protocol-{protocol[:12]}-record-{head[:12]}.csv"
+    )
     response["Content-Disposition"] = f'attachment; filename="{name}"'
     response["X-Protocol-Hash"] = protocol
+    response["X-Record-Head"] = head
+    return response
+
+
+@study_manager_required
+@require_GET
+def study_archive(request: HttpRequest, study_id: int) -> HttpResponse:
+    """The study's archive (`evaluation.archive`): one zip a reviewer checks offline."""
+    study = get_object_or_404(Study, pk=study_id)
+    made = archive.study_archive(study=study)
+    response = HttpResponse(made.data, content_type="application/zip")
+    response["Content-Disposition"] = f'attachment; filename="{made.name}"'
+    response["X-Record-Head"] = made.record_head
     return response
 
 

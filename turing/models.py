@@ -387,3 +387,34 @@ class PracticeAnswer(models.Model):
 
     def __str__(self) -> str:
         return f"{self.assignment} practice {self.item_id}: {self.label}"
+
+
+class RecordEntry(models.Model):
+    """One link of a study's tamper-evident record (`turing.services.record`): the content of one write
+    (an event, an answer's state after it was taken, changed or given reasons, a reader's profile) and
+    the hash of that content chained to the entry before it. A study keeps one chain of its own (its
+    events) and one per reader (their answers), so that readers never wait for one another.
+
+    Rows are only ever added. An edit of an answer, an event or an entry, even by SQL, shows as a
+    difference `verify_study` names: the chain's hashes are recomputed from the contents (which anyone
+    holding the study's archive can do, `core.chain`), each entry's seal is a keyed hash only the
+    server can make, and each answer and event row must equal its latest entry."""
+
+    study = models.ForeignKey(Study, on_delete=models.CASCADE, related_name="record")
+    chain = models.CharField(max_length=24)  # "study", or "reader <assignment id>"
+    seq = models.PositiveIntegerField()  # 0-based place in its chain
+    kind = models.CharField(max_length=20)  # "event", "answer", "profile"
+    content = models.JSONField()
+    prev = models.CharField(max_length=64)  # the hash of the entry before (64 zeros for the first)
+    hash = models.CharField(max_length=64)
+    seal = models.CharField(max_length=64)  # HMAC of `hash` under a key derived from SECRET_KEY
+    at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["study", "chain", "seq"]
+        constraints = [
+            models.UniqueConstraint(fields=["study", "chain", "seq"], name="record_entry_unique_place")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.chain} #{self.seq} of {self.study_id}"

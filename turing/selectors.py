@@ -8,8 +8,18 @@ from django.db.models import Count, DurationField, ExpressionWrapper, F, Max, Q,
 from django.http import Http404
 from django.utils import timezone
 
+from core import chain
 from evaluation import planning, stats
-from turing.models import Answer, Assignment, PracticeAnswer, PracticeItem, Study, StudyItem, StudyItemImage
+from turing.models import (
+    Answer,
+    Assignment,
+    PracticeAnswer,
+    PracticeItem,
+    RecordEntry,
+    Study,
+    StudyItem,
+    StudyItemImage,
+)
 
 
 def reader_pseudonyms(*, study: Study) -> dict[int, str]:
@@ -328,3 +338,13 @@ def practice_image_bytes(*, token: str, user: Any) -> bytes:
     if row is None or order is None or token not in order:
         raise Http404("No such image.")
     return bytes(row[1])
+
+
+def study_record_head(*, study_id: int) -> str:
+    """The head of the study's record (`core.chain.record_head`): the one hash that every export, the
+    report and the archive carry, and that changes with every entry."""
+    heads: dict[str, tuple[int, str]] = {}
+    rows = RecordEntry.objects.filter(study_id=study_id).order_by("chain", "seq")
+    for name, seq, entry_hash in rows.values_list("chain", "seq", "hash"):
+        heads[name] = (seq + 1, entry_hash)
+    return chain.record_head(heads)

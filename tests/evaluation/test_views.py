@@ -103,7 +103,8 @@ def test_summary_and_imrmc_exports(manager_client: Client, answered: Study) -> N
     gee = next(r for r in rows if r["scope"] == "GEE (reader clusters)")
     assert gee["clopper_pearson_low"] == ""  # a GEE interval never sits under another method's name
     assert rows[0]["measure"] == "protocol hash" and len(rows[0]["note"]) == 64
-    assert rows[1]["measure"] == "verdict: inconclusive"
+    assert rows[1]["measure"] == "record head" and len(rows[1]["note"]) == 64
+    assert rows[2]["measure"] == "verdict: inconclusive"
     imrmc = _rows(manager_client.get(reverse("evaluation:study_export", args=[answered.pk, "imrmc"])))
     assert imrmc[0] == ["readerID", "caseID", "modalityID", "score"]
     truth_rows = [r for r in imrmc[1:] if r[0] == "-1"]

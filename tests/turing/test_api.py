@@ -9,7 +9,7 @@ from django.test import Client
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
-from turing.models import Answer, Study
+from turing.models import Answer, RecordEntry, Study
 
 pytestmark = pytest.mark.django_db
 
@@ -48,11 +48,13 @@ def test_next_answer_and_progress(study: Study, expert: Any) -> None:
     }
 
 
-def test_a_first_answer_takes_one_statement_and_shows_the_next_item_with_another(
+def test_a_first_answer_takes_one_statement_and_its_record_entry_and_shows_the_next_item(
     study: Study, expert: Any
 ) -> None:
-    """The hot path of the expert page: no look-up before the update, no count after it. (A reader's
-    very first answer also checks, once, whether it freezes the study.)"""
+    """The hot path of the expert page: no look-up before the update, no count after it; then the
+    answer's record entry (the reader's chain locked, the answer's state read, the chain's end read, the
+    entry added) in the same transaction, and the next item shown. (A reader's very first answer also
+    checks, once, whether it freezes the study.)"""
     client = _csrf_client(expert)
     first = client.get(reverse("turing:api_next", args=[study.pk])).json()["item"]["token"]
     token = _post(client, study, {"token": first, "label": "synthetic", "confidence": 2}).json()["next"][
@@ -62,7 +64,9 @@ def test_a_first_answer_takes_one_statement_and_shows_the_next_item_with_another
         response = _post(client, study, {"token": token, "label": "real", "confidence": 4})
     assert response.status_code == 201
     on_turing = [q["sql"].split()[0] for q in queries.captured_queries if "turing_" in q["sql"]]
-    assert on_turing == ["UPDATE", "INSERT"]
+    assert on_turing == ["UPDATE", "SELECT", "SELECT", "SELECT", "INSERT", "INSERT"]
+    assignment = Answer.objects.get(item__token=token).assignment_id
+    assert RecordEntry.objects.filter(chain=f"reader {assignment}", kind="answer").count() == 2
     answer = Answer.objects.get(item__token=token)
     assert (answer.label, answer.confidence, answer.position) == ("real", 4, 1)
     assert Answer.objects.filter(position=2, label__isnull=True).count() == 1

@@ -13,6 +13,7 @@ from django.test import Client
 from django.urls import reverse
 
 from turing.models import Answer, Study, StudyEvent
+from turing.selectors import study_record_head
 from turing.services import (
     StudyError,
     answer_next,
@@ -119,15 +120,29 @@ def test_every_answer_change_is_kept(study: Study, expert: Any) -> None:
     assert Answer.objects.get(item__token=token).confidence == 5
 
 
-def test_the_audit_is_exported_and_every_export_names_the_protocol(
+def test_the_audit_is_exported_and_every_export_names_the_protocol_and_the_record_head(
     study: Study, expert: Any, manager_client: Client
 ) -> None:
     _answer_first(study, expert)
     study.refresh_from_db()
+    head = study_record_head(study_id=study.pk)
     for kind in ("answers", "summary", "mrmc", "ratings", "imrmc", "audit"):
         response = manager_client.get(reverse("evaluation:study_export", args=[study.pk, kind]))
         assert response["X-Protocol-Hash"] == study.protocol_hash, kind
+        assert response["X-Record-Head"] == head, kind
         assert study.protocol_hash[:12] in response["Content-Disposition"], kind
+        assert (
+            head[:12] in response["Content-Disposition"]
+            and "user-names" not in response["Content-Disposition"]
+        )
+        if kind in ("summary", "mrmc"):
+            assert head in b"".join(response.streaming_content).decode(), kind
+    named = manager_client.get(reverse("evaluation:study_export", args=[study.pk, "answers"]) + "?names=1")
+    assert "-answers-with-user-names-" in named["Content-Disposition"]
+    assert (
+        manager_client.get(reverse("evaluation:study_report", args=[study.pk])).content.decode().count(head)
+        == 1
+    )
     text = b"".join(
         manager_client.get(reverse("evaluation:study_export", args=[study.pk, "audit"])).streaming_content
     ).decode()

@@ -24,7 +24,7 @@ from turing.models import (
 )
 from turing.selectors import assignment_answered_count
 from turing.services.errors import AnswerError
-from turing.services.record import study_event_record, study_freeze
+from turing.services.record import answer_record, study_event_record, study_freeze
 
 
 def image_fetch_count(*, assignment_id: int, item_id: int) -> int:
@@ -170,15 +170,17 @@ def _answer_take(
 ) -> Answer | None:
     """Label a shown, unanswered item of an open study in one statement; None when that is not the case."""
     taken = dict(zip(_ANSWER_TAKE_SETS, (label, confidence, timezone.now(), visible_ms), strict=True))
-    with connection.cursor() as cursor:
-        cursor.execute(
-            _answer_take_sql(confidence is not None),
-            [*taken.values(), study_id, reader_id, token, Study.Status.OPEN.value],
-        )
-        row = cursor.fetchone()
-    if row is None:
-        return None
-    answer_id, assignment_id, item_id, position, order = row
+    with transaction.atomic():  # the answer and its record entry are stored together, or neither
+        with connection.cursor() as cursor:
+            cursor.execute(
+                _answer_take_sql(confidence is not None),
+                [*taken.values(), study_id, reader_id, token, Study.Status.OPEN.value],
+            )
+            row = cursor.fetchone()
+        if row is None:
+            return None
+        answer_id, assignment_id, item_id, position, order = row
+        answer_record(study_id=study_id, answer_id=answer_id)
     assignment = Assignment(
         id=assignment_id,
         study_id=study_id,
@@ -255,9 +257,12 @@ def answer_submit(
         if not confidence_valid(confidence):
             raise AnswerError(f"Confidence must be a whole number from 1 to 5, got {confidence!r}.")
     now = timezone.now()
-    updated = Answer.objects.filter(pk=answer.pk, label__isnull=True).update(
-        label=label, confidence=confidence, answered_at=now, visible_ms=visible_ms
-    )
+    with transaction.atomic():
+        updated = Answer.objects.filter(pk=answer.pk, label__isnull=True).update(
+            label=label, confidence=confidence, answered_at=now, visible_ms=visible_ms
+        )
+        if updated:
+            answer_record(study_id=study.pk, answer_id=answer.pk)
     if updated:  # only when the item or study changed since the statement above
         answer.label, answer.confidence, answer.answered_at = label, confidence, now
         if answer.position + 1 >= assignment.total:
@@ -280,6 +285,7 @@ def answer_submit(
     with transaction.atomic():
         before = {"label": answer.label, "confidence": answer.confidence}
         Answer.objects.filter(pk=answer.pk).update(label=label, confidence=confidence, changed_at=now)
+        answer_record(study_id=study.pk, answer_id=answer.pk)
         study_event_record(
             study=study,
             kind=StudyEvent.Kind.ANSWER_CHANGED,
@@ -351,6 +357,7 @@ def answer_reasons_set(*, study_id: int, reader: Any, token: Any, reasons: Any, 
     after = {"reasons": answer.reasons, "click": [x, y]}
     with transaction.atomic():
         answer.save(update_fields=["reasons", "click_x", "click_y"])
+        answer_record(study_id=study.pk, answer_id=answer.pk)
         if given and after != before:
             study_event_record(
                 study=study,

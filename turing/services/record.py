@@ -1,17 +1,24 @@
-"""The audit trail and the frozen protocol: what a study's record holds and how it is hashed."""
+"""The audit trail, the frozen protocol and the tamper-evident record: what a study's record holds and
+how it is hashed and chained (`core.chain` holds the rule, `RecordEntry` the links)."""
 
 from __future__ import annotations
 
 import hashlib
 import json
+from datetime import UTC, datetime
 from typing import Any
 
 from django.db import transaction
+from django.db.models import Model
 from django.utils import timezone
+from django.utils.crypto import salted_hmac
 
+from core import chain
 from core.roles import signed_in
 from turing.models import (
+    Answer,
     Assignment,
+    RecordEntry,
     Study,
     StudyEvent,
 )
@@ -47,14 +54,19 @@ def protocol_settings(study: Study) -> dict[str, Any]:
 def study_event_record(
     *, study: Study, kind: str, actor: Any = None, before: dict | None = None, after: dict | None = None
 ) -> StudyEvent:
-    """Add one row to the study's audit trail (rows are only ever added)."""
-    return StudyEvent.objects.create(
-        study=study,
-        kind=kind,
-        actor=signed_in(actor),
-        before=before or {},
-        after=after or {},
-    )
+    """Add one row to the study's audit trail (rows are only ever added), chained into its record in the
+    same transaction."""
+    with transaction.atomic():
+        event = StudyEvent.objects.create(
+            study=study,
+            kind=kind,
+            actor=signed_in(actor),
+            before=before or {},
+            after=after or {},
+        )
+        row = StudyEvent.objects.filter(pk=event.pk).values(*EVENT_FIELDS).get()
+        record_append(study_id=study.pk, chain_name=STUDY_CHAIN, kind="event", content=event_state(row))
+    return event
 
 
 def study_protocol(*, study: Study, at: Any = None) -> dict[str, Any]:
@@ -113,3 +125,139 @@ def study_freeze(*, study_id: int) -> None:
         study_event_record(
             study=study, kind=StudyEvent.Kind.FROZEN, after={"protocol_hash": study.protocol_hash}
         )
+
+
+# --- The tamper-evident record ------------------------------------------------------------------------
+
+STUDY_CHAIN = "study"
+EVENT_FIELDS = ("id", "kind", "actor_id", "at", "before", "after")
+ANSWER_FIELDS = (
+    "id",
+    "assignment_id",
+    "item__token",
+    "position",
+    "read",
+    "label",
+    "confidence",
+    "shown_at",
+    "answered_at",
+    "visible_ms",
+    "changed_at",
+    "reasons",
+    "click_x",
+    "click_y",
+)
+PROFILE_FIELDS = ("profile_role", "profile_years", "profile_gi", "profile_seen_synthetic", "profile_at")
+
+
+def reader_chain(assignment_id: int) -> str:
+    return f"reader {assignment_id}"
+
+
+def _when(value: datetime | None) -> str | None:
+    """One spelling of an instant whatever the database's time zone."""
+    return None if value is None else value.astimezone(UTC).isoformat()
+
+
+def _number(value: float | None) -> float | None:
+    return None if value is None else float(value) + 0.0  # -0.0 would not survive every JSON column
+
+
+def _normal(content: dict[str, Any]) -> dict[str, Any]:
+    """Content exactly as a JSON column gives it back (tuples as lists, keys as strings)."""
+    return dict(json.loads(chain.canonical(content)))
+
+
+def event_state(row: dict[str, Any]) -> dict[str, Any]:
+    """What an event's record entry holds, from its row's `EVENT_FIELDS`."""
+    return _normal(
+        {
+            "event": row["id"],
+            "kind": row["kind"],
+            "actor": row["actor_id"],
+            "at": _when(row["at"]),
+            "before": row["before"],
+            "after": row["after"],
+        }
+    )
+
+
+def answer_state(row: dict[str, Any]) -> dict[str, Any]:
+    """What an answer's record entry holds, from its row's `ANSWER_FIELDS`: everything a statistic or an
+    export reads of it."""
+    return _normal(
+        {
+            "answer": row["id"],
+            "item": row["item__token"],
+            "position": row["position"],
+            "read": row["read"],
+            "label": row["label"],
+            "confidence": row["confidence"],
+            "shown_at": _when(row["shown_at"]),
+            "answered_at": _when(row["answered_at"]),
+            "visible_ms": row["visible_ms"],
+            "changed_at": _when(row["changed_at"]),
+            "reasons": row["reasons"],
+            "click": [_number(row["click_x"]), _number(row["click_y"])],
+        }
+    )
+
+
+def profile_state(row: dict[str, Any]) -> dict[str, Any]:
+    return _normal({name.removeprefix("profile_"): row[name] for name in PROFILE_FIELDS[:-1]}) | {
+        "at": _when(row["profile_at"])
+    }
+
+
+def seal(entry_hash: str) -> str:
+    """A keyed hash of an entry's hash: only a holder of the server's SECRET_KEY can make one, so a
+    record rewritten by SQL with its hashes recomputed still fails `study_verify`."""
+    return salted_hmac("histoturing.record", entry_hash, algorithm="sha256").hexdigest()
+
+
+def record_append(*, study_id: int, chain_name: str, kind: str, content: dict[str, Any]) -> RecordEntry:
+    """Chain one entry to the end of a chain; inside the caller's transaction. The chain's owner row
+    (the study, or the reader's assignment) is locked first, so two writes never take one place."""
+    owner: type[Model] = Study if chain_name == STUDY_CHAIN else Assignment
+    owner_pk = study_id if chain_name == STUDY_CHAIN else int(chain_name.rpartition(" ")[2])
+    with transaction.atomic():
+        owner._default_manager.select_for_update().filter(pk=owner_pk).values_list("pk").first()
+        last = (
+            RecordEntry.objects.filter(study_id=study_id, chain=chain_name)
+            .order_by("-seq")
+            .values_list("seq", "hash")
+            .first()
+        )
+        seq, prev = (last[0] + 1, last[1]) if last else (0, chain.GENESIS)
+        entry_hash = chain.entry_hash(prev, content)
+        return RecordEntry.objects.create(
+            study_id=study_id,
+            chain=chain_name,
+            seq=seq,
+            kind=kind,
+            content=content,
+            prev=prev,
+            hash=entry_hash,
+            seal=seal(entry_hash),
+        )
+
+
+def answer_record(*, study_id: int, answer_id: int) -> RecordEntry:
+    """Chain an answer's state as it now stands (after it was taken, changed, or given reasons)."""
+    row = Answer.objects.filter(pk=answer_id).values(*ANSWER_FIELDS).get()
+    return record_append(
+        study_id=study_id,
+        chain_name=reader_chain(row["assignment_id"]),
+        kind="answer",
+        content=answer_state(row),
+    )
+
+
+def profile_record(*, study_id: int, assignment_id: int) -> RecordEntry:
+    row = Assignment.objects.filter(pk=assignment_id).values(*PROFILE_FIELDS).get()
+    return record_append(
+        study_id=study_id,
+        chain_name=reader_chain(assignment_id),
+        kind="profile",
+        content=profile_state(row),
+    )

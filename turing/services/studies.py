@@ -35,7 +35,7 @@ from turing.services.design import (
 )
 from turing.services.errors import StudyError
 from turing.services.items import item_set_draw, order_draw, practice_draw, reader_order
-from turing.services.record import protocol_settings, study_event_record
+from turing.services.record import profile_record, protocol_settings, study_event_record
 
 
 def _options_of(study: Study) -> ProtocolOptions:
@@ -275,6 +275,7 @@ def assignment_profile_set(
     assignment.profile_at = timezone.now()
     with transaction.atomic():
         assignment.save(update_fields=[*fields, "profile_at"])
+        profile_record(study_id=assignment.study_id, assignment_id=assignment.pk)
         after = {name: getattr(assignment, name) for name in fields}
         if given_before and after != before:
             study_event_record(

@@ -2,25 +2,74 @@
 
 from __future__ import annotations
 
+from hmac import compare_digest
 from typing import Any
 
+from core import chain
 from turing.models import (
     Answer,
     Assignment,
     Study,
     StudyEvent,
 )
-from turing.services.record import protocol_hash, study_protocol
+from turing.services.record import (
+    ANSWER_FIELDS,
+    EVENT_FIELDS,
+    PROFILE_FIELDS,
+    answer_state,
+    event_state,
+    profile_state,
+    protocol_hash,
+    reader_chain,
+    seal,
+    study_protocol,
+)
 
 
 def study_verify(*, study: Study) -> list[str]:
-    """What changed in a frozen study's record since its freeze, even by SQL, each difference named
-    ("item X's truth", "assignment Y's reader", "setting F"); empty when the record is intact.
+    """What changed in a study's record, even by SQL, each difference named ("item X's truth",
+    "assignment Y's reader", "answer Z's label", "setting F"); empty when the record is intact.
 
-    Recomputes the protocol from the rows as they are now and compares it with the protocol kept at the
-    freeze, whose own hash must still be the stored one; readers enrolled after the freeze are checked
-    against their enrolment records. Answers and events are not yet in a hash chain: an edit of an
-    answer row is not found here."""
+    Two checks. The protocol: recomputed from the rows as they are now and compared with the protocol
+    kept at the freeze, whose own hash must still be the stored one; readers enrolled after the freeze
+    are checked against their enrolment records. The record: every chain's hashes recomputed and every
+    seal checked (`core.chain`), and every event, answer and profile compared with its last entry."""
+    return _protocol_differences(study) + record_differences(study=study)
+
+
+def record_differences(*, study: Study) -> list[str]:
+    """The chains' breaks, seals this server did not make, and rows that differ from their last entry."""
+    rows = list(study.record.order_by("chain", "seq"))
+    entries = [chain.Entry(r.chain, r.seq, r.kind, r.content, r.prev, r.hash) for r in rows]
+    problems, _heads = chain.chain_problems(entries)
+    problems += [
+        f"record entry {r.seq} of chain {r.chain!r} was not sealed by this server"
+        for r in rows
+        if not compare_digest(seal(r.hash), r.seal)
+    ]
+    current: dict[tuple[str, str], dict[str, Any]] = {}
+    for row in StudyEvent.objects.filter(study=study).values(*EVENT_FIELDS):
+        current["event", str(row["id"])] = event_state(row)
+    answered = Answer.objects.filter(assignment__study=study, label__isnull=False)
+    for row in answered.values(*ANSWER_FIELDS):
+        current["answer", str(row["id"])] = answer_state(row)
+    profiled = Assignment.objects.filter(study=study, profile_at__isnull=False)
+    for row in profiled.values("pk", *PROFILE_FIELDS):
+        current["profile", reader_chain(row["pk"])] = profile_state(row)
+    problems += chain.state_differences(chain.latest_states(entries), current)
+    removed = {
+        e.before.get("assignment"): e.after.get("removed_at")
+        for e in study.events.filter(kind=StudyEvent.Kind.READER_REMOVED)
+        if "removed_at" in e.after
+    }
+    for pk, removed_at in Assignment.objects.filter(study=study).values_list("pk", "removed_at"):
+        then = removed.get(pk)
+        if (removed_at.isoformat() if removed_at else None) != then:
+            problems.append(f"assignment {pk}'s removal differs from its record")
+    return problems
+
+
+def _protocol_differences(study: Study) -> list[str]:
     if study.frozen_at is None:
         if Answer.objects.filter(assignment__study=study, label__isnull=False).exists():
             return ["the study has answers but is not frozen: its freeze was removed"]
