@@ -418,3 +418,24 @@ class RecordEntry(models.Model):
 
     def __str__(self) -> str:
         return f"{self.chain} #{self.seq} of {self.study_id}"
+
+
+class RepeatRead(models.Model):
+    """A repeat read's own token (`Study.repeat_share`): the second read of an item has its own image URL
+    and is answered by its own token, so a page can never take one read for the other, and once the
+    repeat has been shown the first read's URL and answer are closed. `Assignment.order` keeps the item
+    tokens (the order drawn from the seed); this maps the repeat's place in it to the token served."""
+
+    assignment = models.ForeignKey(Assignment, on_delete=models.CASCADE, related_name="repeat_reads")
+    item = models.ForeignKey(StudyItem, on_delete=models.CASCADE, related_name="+")
+    position = models.PositiveIntegerField()  # the repeat's place in the reader's order
+    token = models.CharField(max_length=32, unique=True, default=new_token)
+
+    class Meta:
+        ordering = ["assignment", "position"]
+        constraints = [
+            models.UniqueConstraint(fields=["assignment", "position"], name="repeat_read_unique_position")
+        ]
+
+    def __str__(self) -> str:
+        return f"repeat read {self.position} of {self.assignment_id}"

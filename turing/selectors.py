@@ -16,6 +16,7 @@ from turing.models import (
     PracticeAnswer,
     PracticeItem,
     RecordEntry,
+    RepeatRead,
     Study,
     StudyItem,
     StudyItemImage,
@@ -42,18 +43,36 @@ def assignment_for_reader(*, study_id: Any, user: Any) -> Assignment:
     return assignment
 
 
+def served_tokens(*, assignment: Assignment) -> list[str]:
+    """The tokens a reader is served, in their order: an item's own token for its first read, the
+    repeat's own token (`RepeatRead`) for its second. One query, and only for an order with repeats."""
+    order = list(assignment.order)
+    if len(set(order)) == len(order):
+        return order
+    for position, token in RepeatRead.objects.filter(assignment_id=assignment.pk).values_list(
+        "position", "token"
+    ):
+        order[position] = token
+    return order
+
+
 def answered_item(*, assignment: Assignment, position: int) -> dict[str, Any] | None:
-    """The reader's own answer at `position` of their order (for Back), or None when not answered yet."""
+    """The reader's own answer at `position` of their order (for Back), or None when not answered yet,
+    or when it is a first read whose repeat has since been shown (that answer is final)."""
     if not 0 <= position < assignment.total:
         return None
-    answer = (
+    row = (
         Answer.objects.filter(assignment=assignment, position=position, label__isnull=False)
-        .values("label", "confidence")
+        .values_list("label", "confidence", "item_id", "read")
         .first()
     )
-    if answer is None:
+    if row is None:
         return None
-    return {"token": assignment.order[position], **answer}
+    label, confidence, item_id, read = row
+    if read == 1 and Answer.objects.filter(assignment=assignment, item_id=item_id, read=2).exists():
+        return None
+    token = served_tokens(assignment=assignment)[position]
+    return {"token": token, "label": label, "confidence": confidence}
 
 
 def personal_result(*, assignment: Assignment) -> dict[str, Any] | None:
@@ -108,7 +127,7 @@ def item_for_reader(*, token: str, user: Any) -> ReaderItem:
         raise Http404("No such image.")
     item = StudyItem.objects.filter(token=token).values_list("pk", "study_id").first()
     if item is None:
-        raise Http404("No such image.")
+        return _repeat_for_reader(token=token, user=user)
     assignment = (
         Assignment.objects.filter(study_id=item[1], reader_id=user.pk, removed_at__isnull=True)
         .values_list("pk", "order")
@@ -116,7 +135,24 @@ def item_for_reader(*, token: str, user: Any) -> ReaderItem:
     )
     if assignment is None or token not in assignment[1]:
         raise Http404("No such image.")
+    # Once its repeat has been shown, a first read's URL is closed: the repeat has its own.
+    if Answer.objects.filter(assignment_id=assignment[0], item_id=item[0], read=2).exists():
+        raise Http404("No such image.")
     return ReaderItem(assignment_id=assignment[0], item_id=item[0])
+
+
+def _repeat_for_reader(*, token: str, user: Any) -> ReaderItem:
+    """A repeat read's image, by its own token (`RepeatRead`), for its own reader only."""
+    repeat = (
+        RepeatRead.objects.filter(
+            token=token, assignment__reader_id=user.pk, assignment__removed_at__isnull=True
+        )
+        .values_list("assignment_id", "item_id")
+        .first()
+    )
+    if repeat is None:
+        raise Http404("No such image.")
+    return ReaderItem(assignment_id=repeat[0], item_id=repeat[1])
 
 
 def item_image_bytes(*, item_id: int) -> bytes:

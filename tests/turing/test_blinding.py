@@ -165,7 +165,7 @@ def test_nothing_differs_by_source_with_practice_and_repeat_reads(
     )
     study = study_for(real_lym, synthetic_lym, [expert], options=options)
     seen = _assert_blind(study, expert, {"synthetic LYM", "real LYM"})
-    assert len(seen) == 10  # every item, three of them read twice
+    assert len(seen) == 13  # every item, and three repeat reads, each served by its own token
 
 
 def test_stored_images_of_both_kinds_went_through_one_encoder(study: Study) -> None:

@@ -38,7 +38,7 @@ def test_serving_an_image_decodes_nothing(study: Any, expert_client: Client, mon
         response = expert_client.get(reverse("turing:item_image", args=[token]))
     assert response.status_code == 200 and response["Content-Type"] == "image/png"
     assert len(response.content) == 49_353  # stored zlib blocks: one length for every 128 px patch
-    assert len(queries) <= 6  # session, user, item, assignment, fetch count, bytes
+    assert len(queries) <= 7  # session, user, item, assignment, its repeat shown?, fetch count, bytes
 
 
 def test_too_many_fetches_of_one_item_answer_429_for_every_item_alike(

@@ -17,7 +17,7 @@ from evaluation.selectors import repeat_read_pairs, study_records, study_statist
 from gan.models import Dataset
 from tests.turing.fixtures import plan_problems, study_for
 from tests.turing.test_api import _csrf_client
-from turing.models import Answer, Study
+from turing.models import Answer, RepeatRead, Study, StudyEvent
 from turing.services import ProtocolOptions, assignment_order_audit, repeat_order
 
 pytestmark = pytest.mark.django_db
@@ -97,9 +97,13 @@ def test_repeat_reads_are_stored_as_second_reads_and_kept_out_of_the_primary_ana
             and assignment_order_audit(assignment=assignment)
         )
         count: dict[str, int] = {}
+        item_of = {r.token: r.item.token for r in RepeatRead.objects.filter(assignment=assignment)}
 
-        def label_for(token: str, reader: Any = reader, count: dict[str, int] = count) -> dict[str, Any]:
+        def label_for(
+            served: str, reader: Any = reader, count: dict[str, int] = count, item_of: Any = item_of
+        ) -> dict[str, Any]:
             # The second read of an item flips the first reader's label on one of the three repeats.
+            token = item_of.get(served, served)  # a repeat is served by its own token
             count[token] = count.get(token, 0) + 1
             flip = reader == expert and count[token] == 2 and sum(v == 2 for v in count.values()) == 1
             synthetic = (sum(map(ord, token)) % 2 == 0) != flip
@@ -130,25 +134,73 @@ def test_repeat_reads_are_stored_as_second_reads_and_kept_out_of_the_primary_ana
     assert sorted(r["read"] for r in exported) == ["1"] * 20 + ["2"] * 6
 
 
-def test_back_changes_the_read_at_its_position(
-    real_lym: Dataset, synthetic_lym: Dataset, expert: Any
+def test_a_repeat_read_has_its_own_token_and_closes_the_first_read(
+    real_lym: Dataset, synthetic_lym: Dataset, expert: Any, manager: Any
 ) -> None:
+    """A repeat is served by a token (and image URL) of its own; once it has been shown, the first read's
+    image is gone and its answer final, while Back still changes the repeat; audit rows name the read."""
     study = _repeating(real_lym, synthetic_lym, [expert])
     client = _csrf_client(expert)
-    _read_all(client, study, lambda token: {"label": "real"})
-    order = study.assignments.get().order
-    token = next(t for t in order if order.count(t) == 2)
-    first, second = (i for i, t in enumerate(order) if t == token)
-    earlier = client.get(reverse("turing:api_answered", args=[study.pk, first])).json()
-    assert earlier["item"]["token"] == token and earlier["label"] == "real"
+    seen = _read_all(client, study, lambda token: {"label": "real"})
+    served = [s["item"]["token"] for s in seen if s["item"]]
+    assignment = study.assignments.get()
+    order = assignment.order
+    assert len(set(served)) == len(served) == 13  # 10 first reads and 3 repeats, each its own token
+    repeats = {r.position: r for r in RepeatRead.objects.filter(assignment=assignment)}
+    assert sorted(repeats) == [i for i, t in enumerate(order) if t in order[:i]]
+    assert all(served[p] == r.token and order[p] == r.item.token for p, r in repeats.items())
+    position = min(repeats)
+    item_token, repeat_token = order[position], repeats[position].token
+    first = order.index(item_token)
+    # The first read's image and its answer are closed now that the repeat has been shown ...
+    assert client.get(reverse("turing:item_image", args=[item_token])).status_code == 404
+    assert client.get(reverse("turing:item_image", args=[repeat_token])).status_code == 200
+    assert client.get(reverse("turing:api_answered", args=[study.pk, first])).status_code == 404
+    refused = _post(
+        client,
+        reverse("turing:api_answer", args=[study.pk]),
+        {"token": item_token, "label": "synthetic", "position": first, "revise": True},
+    )
+    assert refused.status_code == 409 and "shown again as a repeat" in refused.json()["detail"]
+    # ... and another reader's repeat token is nobody's else.
+    stranger = _csrf_client(manager)
+    assert stranger.get(reverse("turing:item_image", args=[repeat_token])).status_code == 404
+    # Back to the repeat changes the repeat, named by its own token and position.
+    earlier = client.get(reverse("turing:api_answered", args=[study.pk, position])).json()
+    assert earlier["item"]["token"] == repeat_token and earlier["label"] == "real"
     changed = _post(
         client,
         reverse("turing:api_answer", args=[study.pk]),
-        {"token": token, "label": "synthetic", "position": first, "revise": True},
+        {"token": repeat_token, "label": "synthetic", "position": position, "revise": True},
     )
-    assert changed.status_code == 200
-    labels = dict(Answer.objects.filter(item__token=token).values_list("position", "label"))
-    assert labels == {first: "synthetic", second: "real"}
+    assert changed.status_code == 200, changed.json()
+    labels = dict(Answer.objects.filter(item__token=item_token).values_list("read", "label"))
+    assert labels == {1: "real", 2: "synthetic"}
+    event = study.events.get(kind=StudyEvent.Kind.ANSWER_CHANGED)
+    assert event.before["read"] == 2 and event.before["position"] == position
+
+
+def test_an_items_token_never_answers_its_repeat(
+    real_lym: Dataset, synthetic_lym: Dataset, expert: Any
+) -> None:
+    """A page left on the first read, posting its token while the repeat is on screen, labels nothing."""
+    study = _repeating(real_lym, synthetic_lym, [expert])
+    client = _csrf_client(expert)
+    upcoming = client.get(reverse("turing:api_next", args=[study.pk])).json()
+    order = study.assignments.get().order
+    while order[upcoming["position"]] not in order[: upcoming["position"]]:
+        token = upcoming["item"]["token"]
+        upcoming = _post(
+            client, reverse("turing:api_answer", args=[study.pk]), {"token": token, "label": "real"}
+        ).json()["next"]
+    item_token = order[upcoming["position"]]
+    assert upcoming["item"]["token"] != item_token
+    stale = _post(
+        client, reverse("turing:api_answer", args=[study.pk]), {"token": item_token, "label": "synthetic"}
+    )
+    assert stale.status_code == 409 and "shown again as a repeat" in stale.json()["detail"]
+    repeat = Answer.objects.get(item__token=item_token, read=2)
+    assert repeat.label is None
 
 
 def test_a_washout_holds_the_second_session_until_it_opens(

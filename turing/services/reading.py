@@ -9,7 +9,7 @@ from typing import Any
 
 from django.conf import settings
 from django.db import connection, transaction
-from django.db.models import F
+from django.db.models import F, QuerySet
 from django.utils import timezone
 
 from turing.models import (
@@ -18,11 +18,12 @@ from turing.models import (
     ImageFetch,
     PracticeAnswer,
     PracticeItem,
+    RepeatRead,
     Study,
     StudyEvent,
     StudyItem,
 )
-from turing.selectors import assignment_answered_count
+from turing.selectors import assignment_answered_count, served_tokens
 from turing.services.errors import AnswerError
 from turing.services.record import answer_record, study_event_record, study_freeze
 
@@ -119,8 +120,9 @@ def answer_next(*, assignment: Assignment, answered: int | None = None) -> NextI
     token = order[answered]
     read = 1 + order[:answered].count(token)
     _record_shown(assignment_id=assignment.pk, token=token, position=answered, read=read)
-    following = order[answered + 1] if answered + 1 < total else None
-    return NextItem(token, answered, total, answered, following)
+    served = served_tokens(assignment=assignment)  # a repeat read is served by its own token
+    following = served[answered + 1] if answered + 1 < total else None
+    return NextItem(served[answered], answered, total, answered, following)
 
 
 @dataclass(frozen=True)
@@ -145,6 +147,13 @@ def _answer_take_sql(with_confidence: bool) -> str:
     qn = connection.ops.quote_name
     answer, assignment = qn(Answer._meta.db_table), qn(Assignment._meta.db_table)
     study, item = qn(Study._meta.db_table), qn(StudyItem._meta.db_table)
+    repeat = qn(RepeatRead._meta.db_table)
+    # The token names a first read (an item's token) or a repeat read (its own token, `RepeatRead`):
+    # an item's token never answers its repeat, so a stale page cannot label the read on screen.
+    which_read = (
+        f"AND ((i.token = %s AND a.{qn('read')} = 1) OR a.position = ("
+        f"SELECT r.position FROM {repeat} r WHERE r.token = %s AND r.assignment_id = g.id)) "
+    )
     confidence_allowed = f"AND s.{qn('ask_confidence')} " if with_confidence else ""
     sets = ", ".join(f"{qn(column)} = %s" for column in _ANSWER_TAKE_SETS)
     return (
@@ -152,8 +161,8 @@ def _answer_take_sql(with_confidence: bool) -> str:
         f"WHERE label IS NULL AND id = ("
         f"SELECT a.id FROM {answer} a JOIN {assignment} g ON g.id = a.assignment_id "
         f"JOIN {study} s ON s.id = g.study_id JOIN {item} i ON i.id = a.item_id "
-        f"WHERE a.label IS NULL AND g.study_id = %s AND g.reader_id = %s AND i.token = %s AND s.status = %s "
-        f"AND g.{qn('removed_at')} IS NULL "
+        f"WHERE a.label IS NULL AND g.study_id = %s AND g.reader_id = %s AND s.status = %s "
+        f"AND g.{qn('removed_at')} IS NULL {which_read}"
         f"{confidence_allowed}) "
         f"RETURNING id, assignment_id, item_id, position, "
         f"(SELECT g.{qn('order')} FROM {assignment} g WHERE g.id = assignment_id)"
@@ -174,7 +183,7 @@ def _answer_take(
         with connection.cursor() as cursor:
             cursor.execute(
                 _answer_take_sql(confidence is not None),
-                [*taken.values(), study_id, reader_id, token, Study.Status.OPEN.value],
+                [*taken.values(), study_id, reader_id, Study.Status.OPEN.value, token, token],
             )
             row = cursor.fetchone()
         if row is None:
@@ -236,13 +245,10 @@ def answer_submit(
             if taken.position == 0:  # a reader's first answer: the study may have had none before
                 study_freeze(study_id=study_id)
             return SubmitResult(taken, token, created=True)
-    answers = Answer.objects.select_related("assignment__study").filter(
-        assignment__study_id=study_id, assignment__reader_id=reader.pk, item__token=token
-    )
+    answers = _read_named(study_id=study_id, reader_id=reader.pk, token=token)
     if position is not None:
         answers = answers.filter(position=position)
-    # The read on screen: an unanswered one first, else the latest (an item may be read twice).
-    answer = answers.order_by(F("answered_at").desc(nulls_first=True)).first()
+    answer = answers.first()
     if answer is None:
         raise AnswerError("No such item among the items you were shown.", 404)
     assignment, study = answer.assignment, answer.assignment.study
@@ -275,6 +281,12 @@ def answer_submit(
         return SubmitResult(answer, token, created=False)  # a repeated submit: nothing new is stored
     if not study.allow_changes:
         raise AnswerError("This item is already answered, and this study does not allow changes.", 409)
+    if answer.read == 1 and _repeat_shown(answer):
+        raise AnswerError(
+            f"Patch {answer.position + 1} has since been shown again as a repeat read: its first answer is "
+            "final, so that the two reads stay independent.",
+            409,
+        )
     stored = answer_words(answer.label, answer.confidence)
     if not revise:
         raise AnswerError(
@@ -297,6 +309,27 @@ def answer_submit(
     return SubmitResult(answer, token, created=False, changed_from=before)
 
 
+def _read_named(*, study_id: int, reader_id: int, token: str) -> QuerySet[Answer]:
+    """The reader's answer row of the read a token names: an item's token names its first read, a
+    repeat's own token (`RepeatRead`) its repeat."""
+    answers = Answer.objects.select_related("assignment__study").filter(
+        assignment__study_id=study_id, assignment__reader_id=reader_id
+    )
+    repeat = (
+        RepeatRead.objects.filter(token=token, assignment__study_id=study_id, assignment__reader_id=reader_id)
+        .values_list("position", flat=True)
+        .first()
+    )
+    if repeat is not None:
+        return answers.filter(position=repeat)
+    return answers.filter(item__token=token, read=1)
+
+
+def _repeat_shown(answer: Answer) -> bool:
+    """Whether the repeat of a first read has been shown (its row exists from the moment it is)."""
+    return Answer.objects.filter(assignment_id=answer.assignment_id, item_id=answer.item_id, read=2).exists()
+
+
 def _refuse_if_removed(assignment: Assignment) -> None:
     """A removed reader's session takes nothing more (`reader_remove`)."""
     if assignment.removed_at is not None:
@@ -313,12 +346,7 @@ def answer_reasons_set(*, study_id: int, reader: Any, token: Any, reasons: Any, 
     (x, y as shares of the patch, from its top-left). Only for the reader's own "synthetic" answers."""
     if not isinstance(token, str) or not token:
         raise AnswerError("An item token is required.")
-    answer = (
-        Answer.objects.select_related("assignment__study")
-        .filter(assignment__study_id=study_id, assignment__reader_id=reader.pk, item__token=token)
-        .order_by(F("answered_at").desc(nulls_last=True))  # the latest answered read
-        .first()
-    )
+    answer = _read_named(study_id=study_id, reader_id=reader.pk, token=token).first()
     if answer is None:
         raise AnswerError("No such item among the items you were shown.", 404)
     study = answer.assignment.study

@@ -17,6 +17,7 @@ from turing.models import (
     Answer,
     Assignment,
     ReaderRole,
+    RepeatRead,
     Study,
     StudyArm,
     StudyEvent,
@@ -244,6 +245,14 @@ def study_invite(*, study: Study, reader: Any, actor: Any = None) -> Assignment:
             dict(study.practice.values_list("id", "token")), assignment.seed, 6
         )
         assignment.save(update_fields=["order", "practice_order"])
+        ids = {token: pk for pk, token in items.items()}
+        seen: set[str] = set()
+        repeats = []
+        for position, token in enumerate(assignment.order):
+            if token in seen:  # a repeat read: its own token (`RepeatRead`)
+                repeats.append(RepeatRead(assignment=assignment, item_id=ids[token], position=position))
+            seen.add(token)
+        RepeatRead.objects.bulk_create(repeats)
         study_event_record(
             study=study,
             kind=StudyEvent.Kind.READER_ADDED,
