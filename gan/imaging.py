@@ -163,10 +163,22 @@ def harmonised(pixels: np.ndarray, jpeg_quality: int = 0) -> np.ndarray:
     return decode_png_array(buffer.getvalue())
 
 
-def blinded_png(stored: bytes, jpeg_quality: int = 0) -> bytes:
-    """A stored patch PNG as the bytes experts receive, through the study's final pipeline
-    (`harmonised`); made once per study item, never per request."""
-    return encode_png_blinded(from_array(harmonised(decode_png_array(stored), jpeg_quality)))
+SYMMETRIES = 8  # of a square: four quarter turns, each with or without a mirror
+
+
+def symmetry(pixels: np.ndarray, k: int) -> np.ndarray:
+    """The `k`-th of a square's symmetries (0: as it is): k % 4 quarter turns, mirrored when k >= 4.
+    Tissue has no up or down, so every one is as plausible as the original."""
+    turned = np.rot90(pixels, k % 4, axes=(0, 1))
+    return np.ascontiguousarray(turned[:, ::-1] if k % SYMMETRIES >= 4 else turned)
+
+
+def blinded_png(stored: bytes, jpeg_quality: int = 0, transform: int = 0) -> bytes:
+    """A stored patch PNG as the bytes experts receive, through the study's final pipeline: its
+    symmetry (`transform`, see `symmetry`), then `harmonised`; made once per study item, never per
+    request."""
+    pixels = symmetry(decode_png_array(stored), transform)
+    return encode_png_blinded(from_array(harmonised(pixels, jpeg_quality)))
 
 
 def decode_png_array(data: bytes) -> np.ndarray:

@@ -131,6 +131,15 @@ class StudyForm(forms.Form):
         "0: off. From 50 to 100: every patch, real and synthetic, is re-encoded as JPEG at this "
         "quality before it is shown, so that compression traces cannot tell them apart (in the protocol).",
     )
+    equal_transforms = forms.BooleanField(
+        required=False,
+        label="Show each patch turned or mirrored",
+        help_text=(
+            "Each patch, real and synthetic alike, is shown in one of its eight rotations and mirror "
+            "images, drawn from the study's seed. Real patches from a public dataset could otherwise be "
+            "looked up pixel for pixel in that dataset; tissue has no up or down, so nothing is lost."
+        ),
+    )
     too_fast_ms = _optional_number(
         forms.IntegerField,
         (0, 60_000),

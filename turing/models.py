@@ -59,6 +59,10 @@ class Study(models.Model):
     # The final pipeline every item passes, real or synthetic alike (`gan.imaging.harmonised`): 0, none;
     # otherwise the JPEG quality every patch is re-encoded at before it is shown.
     harmonise_jpeg_quality = models.PositiveSmallIntegerField(default=0)
+    # Before that, each item shown in one of the square's eight symmetries (`gan.imaging.symmetry`),
+    # drawn alike for every item from the seed (`turing.services.items.item_transform`): a real patch
+    # from a public dataset is then no longer found by looking its pixels up in that dataset.
+    equal_transforms = models.BooleanField(default=False)
     # Answers given after less visible time than this are flagged "too fast" (kept, never dropped).
     too_fast_ms = models.PositiveIntegerField(default=1000)
     # A short form about the reader before their first patch (role, years, GI subspecialty, synthetic

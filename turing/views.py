@@ -237,6 +237,7 @@ def study_new(request: HttpRequest) -> HttpResponse:
                     seed=data["seed"],
                     planned_readers=data["planned_readers"] or 0,
                     too_fast_ms=1000 if data["too_fast_ms"] is None else data["too_fast_ms"],
+                    equal_transforms=data["equal_transforms"],
                     ask_profile=data["ask_profile"],
                     ask_reasons=data["ask_reasons"],
                     show_personal_result=data["show_personal_result"],

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
 import pytest
 from django.db import connection
 from django.test import Client
@@ -11,8 +12,11 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
 from gan import imaging
-from turing.models import StudyItem, StudyItemImage
-from turing.services import answer_next
+from gan.models import Dataset
+from tests.turing.fixtures import builder_form
+from turing.models import Study, StudyItem, StudyItemImage
+from turing.services import answer_next, study_protocol
+from turing.services.items import item_transform
 
 pytestmark = pytest.mark.django_db
 
@@ -85,3 +89,40 @@ def test_postgresql_keeps_the_bytes_uncompressed(db: None) -> None:
             [StudyItemImage._meta.db_table],
         )
         assert cursor.fetchone()[0] == "e"  # EXTERNAL: out of line, never compressed
+
+
+def test_the_eight_symmetries_are_distinct_and_each_keeps_every_pixel() -> None:
+    pixels = np.random.default_rng(0).integers(0, 256, size=(6, 6, 3), dtype=np.uint8)
+    shown = [imaging.symmetry(pixels, k) for k in range(imaging.SYMMETRIES)]
+    assert np.array_equal(shown[0], pixels)
+    assert len({s.tobytes() for s in shown}) == 8
+    assert all(sorted(s.reshape(-1, 3).tolist()) == sorted(pixels.reshape(-1, 3).tolist()) for s in shown)
+
+
+def test_equal_transforms_turn_every_item_alike_and_a_real_patch_no_longer_matches_its_original(
+    manager_client: Client, real_lym: Dataset, synthetic_lym: Dataset, expert: Any
+) -> None:
+    """Built through the builder with the option: each item's bytes are its patch in the symmetry its
+    token and the study's seed give, for real and synthetic items alike; the setting is in the protocol;
+    a real patch looked up pixel for pixel in its dataset is found only where the draw left it as is."""
+    data = builder_form(real_lym, synthetic_lym, expert, items_per_reader=16, equal_transforms="on")
+    assert manager_client.post(reverse("turing:study_new"), data | {"create": "1"}).status_code == 302
+    study = Study.objects.get()
+    assert study.equal_transforms and study_protocol(study=study)["settings"]["equal_transforms"] is True
+    drawn: dict[str, list[int]] = {"real": [], "synthetic": []}
+    matches = 0
+    for item in StudyItem.objects.select_related("patch", "image").filter(study=study):
+        k = item_transform(study, item.token)
+        drawn[item.truth].append(k)
+        with item.patch.image.open("rb") as handle:
+            original = imaging.decode_png_array(handle.read())
+        shown = imaging.decode_png_array(bytes(item.image.png))
+        assert np.array_equal(shown, imaging.symmetry(original, k))
+        matches += int(np.array_equal(shown, original))
+    assert matches == drawn["real"].count(0) + drawn["synthetic"].count(0) < 16
+    assert len(set(drawn["real"])) > 2 and len(set(drawn["synthetic"])) > 2  # not one turn for a kind
+
+
+def test_without_the_option_an_item_is_shown_as_stored(study: Study) -> None:
+    assert not study.equal_transforms
+    assert {item_transform(study, t) for t in study.items.values_list("token", flat=True)} == {0}

@@ -6,7 +6,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -67,24 +67,36 @@ def _create_items(
     # item's truth or arm (created in blocks, later pages could be timed apart from earlier ones).
     items = [items[i] for i in np.random.default_rng([study.seed, 3]).permutation(len(items))]
     created = StudyItem.objects.bulk_create(items)
-    item_images_make(items=created, jpeg_quality=study.harmonise_jpeg_quality)
+    item_images_make(study=study, items=created)
     return created
 
 
-def _blinded_pngs(patch_ids: Iterable[int], jpeg_quality: int) -> dict[int, bytes]:
+def item_transform(study: Study, token: str) -> int:
+    """The symmetry an item is shown in (`gan.imaging.symmetry`): with `Study.equal_transforms`, one of
+    the eight drawn alike for every item from the study's seed and the item's token (so that it can be
+    recomputed from the protocol), whatever its truth; otherwise 0, the patch as stored."""
+    if not study.equal_transforms:
+        return 0
+    digest = hashlib.sha256(f"{study.seed}:{token}".encode()).digest()
+    return int.from_bytes(digest[:4], "big") % imaging.SYMMETRIES
+
+
+def _blinded_pngs(transforms: dict[int, int], jpeg_quality: int) -> dict[int, bytes]:
     """Patch id -> the blinded bytes an expert receives for it, through the study's final pipeline
-    (`jpeg_quality`: its harmonisation, 0 for none); made once per item, never per request."""
-    files = dict(Patch.objects.filter(pk__in=set(patch_ids)).values_list("pk", "image"))
+    (`transforms`: patch id -> its item's symmetry; `jpeg_quality`: its harmonisation, 0 for none); made
+    once per item, never per request."""
+    files = dict(Patch.objects.filter(pk__in=set(transforms)).values_list("pk", "image"))
     pngs = {}
     for patch_id, name in files.items():
         with default_storage.open(name, "rb") as handle:
-            pngs[patch_id] = imaging.blinded_png(handle.read(), jpeg_quality)
+            pngs[patch_id] = imaging.blinded_png(handle.read(), jpeg_quality, transforms[patch_id])
     return pngs
 
 
-def item_images_make(*, items: Sequence[StudyItem], jpeg_quality: int = 0) -> None:
+def item_images_make(*, study: Study, items: Sequence[StudyItem]) -> None:
     """Make, once, the blinded bytes each item is served as (see `StudyItemImage`)."""
-    pngs = _blinded_pngs((i.patch_id for i in items), jpeg_quality)
+    transforms = {i.patch_id: item_transform(study, i.token) for i in items}
+    pngs = _blinded_pngs(transforms, study.harmonise_jpeg_quality)
     images = [StudyItemImage(item_id=item.pk, png=pngs[item.patch_id]) for item in items]
     StudyItemImage.objects.bulk_create(images, batch_size=200)
 
@@ -212,9 +224,12 @@ def practice_draw(study: Study, plan: StudyPlan) -> list[PracticeItem]:
     for source, n in ((Source.REAL, plan.practice_real), (Source.SYNTHETIC, plan.practice_synthetic)):
         ids = list(pool_patches(pools, study.tissue_class, source).values_list("id", flat=True))
         drawn += [(pid, source) for pid in _draw(ids, n, rng)]
-    pngs = _blinded_pngs((pid for pid, _ in drawn), study.harmonise_jpeg_quality)
     shuffled = [drawn[i] for i in rng.permutation(len(drawn))]
-    items = [PracticeItem(study=study, patch_id=pid, truth=truth, png=pngs[pid]) for pid, truth in shuffled]
+    items = [PracticeItem(study=study, patch_id=pid, truth=truth) for pid, truth in shuffled]
+    transforms = {item.patch_id: item_transform(study, item.token) for item in items}
+    pngs = _blinded_pngs(transforms, study.harmonise_jpeg_quality)
+    for item in items:
+        item.png = pngs[item.patch_id]
     return PracticeItem.objects.bulk_create(items)
 
 

@@ -151,7 +151,7 @@ def _answer_take_sql(with_confidence: bool) -> str:
     # The token names a first read (an item's token) or a repeat read (its own token, `RepeatRead`):
     # an item's token never answers its repeat, so a stale page cannot label the read on screen.
     which_read = (
-        f"AND ((i.token = %s AND a.{qn('read')} = 1) OR a.position = ("
+        f"AND ((i.token = %s AND a.{qn('read')} = 1) OR a.position = ("  # noqa: S608
         f"SELECT r.position FROM {repeat} r WHERE r.token = %s AND r.assignment_id = g.id)) "
     )
     confidence_allowed = f"AND s.{qn('ask_confidence')} " if with_confidence else ""

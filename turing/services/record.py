@@ -36,6 +36,7 @@ PROTOCOL_SETTINGS = (
     "alpha",
     "planned_readers",
     "harmonise_jpeg_quality",
+    "equal_transforms",
     "too_fast_ms",
     "ask_profile",
     "ask_reasons",

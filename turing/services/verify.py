@@ -25,6 +25,10 @@ from turing.services.record import (
     study_protocol,
 )
 
+# Settings added to the protocol after studies had been frozen without them, with the value every such
+# study had: a kept protocol that lacks one is read with it.
+LATER_SETTINGS: dict[str, Any] = {"equal_transforms": False}
+
 
 def study_verify(*, study: Study) -> list[str]:
     """What changed in a study's record, even by SQL, each difference named ("item X's truth",
@@ -85,8 +89,9 @@ def _protocol_differences(study: Study) -> list[str]:
     differences = []
     if protocol_hash(frozen) != study.protocol_hash:
         differences.append("the protocol kept at the freeze no longer matches its hash")
-    for name in sorted(set(frozen.get("settings", {})) | set(now["settings"])):
-        then, current = frozen.get("settings", {}).get(name), now["settings"].get(name)
+    kept = frozen.get("settings", {})
+    for name in sorted(set(kept) | set(now["settings"])):
+        then, current = kept.get(name, LATER_SETTINGS.get(name)), now["settings"].get(name)
         if then != current:
             differences.append(f"setting {name}: {then!r} at the freeze, {current!r} now")
     for key in ("seed", "real_datasets", "synthetic_datasets", "arms", "practice"):
@@ -128,7 +133,9 @@ def _protocol_differences(study: Study) -> list[str]:
 def _protocol_before_kept(protocol: dict[str, Any]) -> dict[str, Any]:
     """A protocol in the form studies frozen before it was kept were hashed in: no planned readers, no
     assignments, items as (content hash, truth, arm)."""
-    settings = {k: v for k, v in protocol["settings"].items() if k != "planned_readers"}
+    settings = {
+        k: v for k, v in protocol["settings"].items() if k != "planned_readers" and k not in LATER_SETTINGS
+    }
     items = sorted([content_hash, truth, arm] for _token, content_hash, truth, arm in protocol["items"])
     rest = {k: v for k, v in protocol.items() if k not in ("settings", "items", "assignments")}
     return rest | {"settings": settings, "items": items}
