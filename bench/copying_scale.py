@@ -20,7 +20,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from evaluation import copying
+from analysis import copying
 from gan.sources import PAPER_SYNTHETIC_COUNT
 
 

@@ -31,13 +31,13 @@ from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from evaluation import classifier, copying, shortcuts
+from analysis import copying, shortcuts
 from gan.sources import DEFAULT_CLASSES
-from gan.training import health
-from gan.training.config import TrainingConfig, demo_config
-from gan.training.data import PackedPatches, batch_indices, load_batch
-from gan.training.loop import Trainer
-from gan.training.sampling import generate_all, load_generator
+from neural import classifier, health
+from neural.config import TrainingConfig, demo_config
+from neural.data import PackedPatches, batch_indices, load_batch
+from neural.loop import Trainer
+from neural.sampling import generate_all, load_generator
 
 DEMO = Path(__file__).resolve().parents[1] / "demo" / "data"
 

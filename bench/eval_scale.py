@@ -134,7 +134,8 @@ def _peak_rss_mb() -> float:
 
 def phase_stats(args: argparse.Namespace) -> None:
     study = _scale_study(args)
-    from evaluation import mrmc, selectors, stats
+    from analysis import mrmc, stats
+    from evaluation import selectors
 
     start = time.perf_counter()
     records = selectors.study_records(study=study)

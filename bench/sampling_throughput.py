@@ -44,11 +44,11 @@ def main() -> None:
     from gan.models import Checkpoint, Dataset, TrainingRun
     from gan.services import sampling as sampling_services
     from gan.services.training import checkpoint_path
-    from gan.training.checkpoint import save_checkpoint
-    from gan.training.config import TrainingConfig, demo_config
-    from gan.training.loop import Trainer
-    from gan.training.runtime import pick_device
-    from gan.training.sampling import generate, load_generator
+    from neural.checkpoint import save_checkpoint
+    from neural.config import TrainingConfig, demo_config
+    from neural.loop import Trainer
+    from neural.runtime import pick_device
+    from neural.sampling import generate, load_generator
 
     call_command("migrate", verbosity=0)
     device = pick_device(args.device)

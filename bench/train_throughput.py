@@ -25,11 +25,11 @@ from torch.utils.flop_counter import FlopCounterMode
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from gan.training.config import TrainingConfig, demo_config
-from gan.training.data import PackedPatches, batch_indices, load_batch
-from gan.training.loop import Trainer
-from gan.training.model import build_models
-from gan.training.runtime import pick_device
+from neural.config import TrainingConfig, demo_config
+from neural.data import PackedPatches, batch_indices, load_batch
+from neural.loop import Trainer
+from neural.model import build_models
+from neural.runtime import pick_device
 
 
 def sync(device: torch.device) -> None:

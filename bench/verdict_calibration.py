@@ -1,6 +1,6 @@
 """Calibration of the verdict: simulated Turing studies through the product's own verdict function.
 
-Each simulated study is a set of answers (`evaluation.stats.Record`) that go through the same
+Each simulated study is a set of answers (`analysis.stats.Record`) that go through the same
 `stats.turing_mrmc` and `stats.verdict` as a study's report (and `arms.arm_analysis` for two arms), so
 what is measured is the rule as the product applies it, the minimum number of readers and the stopping
 rule included.
@@ -41,7 +41,7 @@ from scipy import stats as scipy_stats
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from evaluation import arms, mrmc, stats
+from analysis import arms, mrmc, stats
 
 # The confidence cut points around a reader's threshold, in units of the latent's SD: |z - t| below
 # 0.2 is confidence 1, ... above 1.5 confidence 5.

@@ -12,15 +12,17 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 from celery import shared_task
 from celery.exceptions import SoftTimeLimitExceeded
 from django.conf import settings
-from django.db import close_old_connections, connection
+from django.db import close_old_connections, connection, transaction
 
 from core import services
-from core.models import Job
+from core.models import Job, JobRecord
+
+RecordT = TypeVar("RecordT", bound=JobRecord)
 
 logger = logging.getLogger(__name__)
 
@@ -103,7 +105,7 @@ JobBody = Callable[[Job, JobContext], dict[str, Any] | None]
 @dataclass(frozen=True)
 class JobKind:
     """One kind of background work, declared once: what the job rows say (`kind`), the Celery task that
-    runs it (`task_name`) and its queue. `task(body)` makes that task; `core.services.job_start` creates
+    runs it (`task_name`) and its queue. `task(body)` makes that task; `job_start` creates
     a job of this kind with its record. A new GPU job is a record model, a body, a `JobKind(...)`, a
     start service calling `job_start`, and one `task(...)` line in the app's tasks module."""
 
@@ -120,6 +122,33 @@ class JobKind:
 
         run.__name__ = run.__qualname__ = self.task_name.replace(".", "_")
         return shared_task(name=self.task_name, **options)(run)
+
+
+def job_start(
+    *,
+    kind: JobKind,
+    record: RecordT,
+    title: str,
+    created_by: Any = None,
+    device: str = "auto",
+    enqueue: bool = True,
+) -> RecordT:
+    """Create a job of `kind` and save `record`, the unsaved row that describes it (a run, a report, ...),
+    in one transaction; the task is sent once both are committed (`enqueue=False`: a command runs it).
+    The job runs on `device` ("auto", "cpu", "cuda", "cuda:1"...), its only parameter."""
+    with transaction.atomic():
+        record.job = services.job_create(
+            kind=kind.kind,
+            task_name=kind.task_name,
+            queue=kind.queue,
+            title=title,
+            params={"device": device},
+            created_by=created_by,
+            enqueue=enqueue,
+        )
+        record.created_by = record.job.created_by
+        record.save(force_insert=True)
+        return record
 
 
 def gpu_task_options() -> dict[str, Any]:

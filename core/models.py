@@ -84,7 +84,7 @@ def measured() -> models.FloatField[float | None, float | None]:
 class JobRecord(models.Model):
     """What every job-backed record has (a training run, an FID report, ...): its job, who asked, when.
 
-    Created with its job by `core.services.job_start`, in one transaction.
+    Created with its job by `core.jobs.job_start`, in one transaction.
     """
 
     job = models.OneToOneField(Job, on_delete=models.PROTECT, related_name="%(class)s")

@@ -7,7 +7,7 @@ import secrets
 from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import Any
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
@@ -21,13 +21,8 @@ from kombu.exceptions import OperationalError
 
 from config.celery import app
 from core.accounts import login_name
-from core.models import Job, JobRecord, LoginFailure
+from core.models import Job, LoginFailure
 from core.roles import EXPERTS_GROUP, MANAGED_APPS, MANAGERS_GROUP, signed_in
-
-if TYPE_CHECKING:
-    from core.jobs import JobKind
-
-RecordT = TypeVar("RecordT", bound=JobRecord)
 
 logger = logging.getLogger(__name__)
 
@@ -74,33 +69,6 @@ def study_managers_group() -> Group:
     group, _ = Group.objects.get_or_create(name=MANAGERS_GROUP)
     group.permissions.set(Permission.objects.filter(content_type__app_label__in=MANAGED_APPS))
     return group
-
-
-def job_start(
-    *,
-    kind: JobKind,
-    record: RecordT,
-    title: str,
-    created_by: Any = None,
-    device: str = "auto",
-    enqueue: bool = True,
-) -> RecordT:
-    """Create a job of `kind` and save `record`, the unsaved row that describes it (a run, a report, ...),
-    in one transaction; the task is sent once both are committed (`enqueue=False`: a command runs it).
-    The job runs on `device` ("auto", "cpu", "cuda", "cuda:1"...), its only parameter."""
-    with transaction.atomic():
-        record.job = job_create(
-            kind=kind.kind,
-            task_name=kind.task_name,
-            queue=kind.queue,
-            title=title,
-            params={"device": device},
-            created_by=created_by,
-            enqueue=enqueue,
-        )
-        record.created_by = record.job.created_by
-        record.save(force_insert=True)
-        return record
 
 
 def job_create(

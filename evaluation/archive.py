@@ -17,14 +17,14 @@ from typing import Any
 
 from django.utils import timezone
 
-from core import chain
-from evaluation import mrmc, selectors, stats
+from analysis import chain, mrmc, stats
+from evaluation import selectors
 from evaluation.csv_export import csv_dict_lines, csv_lines
 from turing.models import Study
 from turing.selectors import reader_pseudonyms
 
 FORMAT = "histoturing study archive 1"
-PRIMARY = "synthetic vs real"  # the primary analysis's one treatment (`evaluation.stats.turing_mrmc`)
+PRIMARY = "synthetic vs real"  # the primary analysis's one treatment (`analysis.stats.turing_mrmc`)
 ITEM_COLUMNS = [
     "token",
     "truth",

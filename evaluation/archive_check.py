@@ -23,8 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from core import chain
-from evaluation import mrmc, stats
+from analysis import chain, mrmc, stats
 
 TOLERANCE = 1e-9  # relative: the analysis again, in another order of summation
 

@@ -7,5 +7,5 @@ from core.models import Job
 
 FID_REPORT = JobKind("fid", "evaluation.fid_report", Job.Queue.GPU)
 CLASSIFIER_TRAIN = JobKind("classifier", "evaluation.classifier_train", Job.Queue.GPU)
-AUGMENTATION = JobKind("augmentation", "evaluation.augmentation", Job.Queue.GPU)
+AUGMENTATION = JobKind("augmentation", "neural.augmentation", Job.Queue.GPU)
 COPYING = JobKind("copying", "evaluation.copying_check", Job.Queue.GPU)

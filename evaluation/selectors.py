@@ -9,8 +9,8 @@ from typing import Any
 from django.db.models import CharField, Count, FloatField, Func, Q
 from django.db.models.functions import Cast
 
+from analysis import agreement, arms, report, stats
 from core.models import Job
-from evaluation import agreement, arms, stats
 from evaluation.models import AugmentationExperiment, Classifier, CopyingCheck
 from gan.models import Dataset
 from turing.models import Answer, Assignment, Study, StudyArm, StudyEvent
@@ -57,7 +57,7 @@ def study_protocol(*, study: Study) -> stats.Protocol:
     )
 
 
-def study_statistics(*, study: Study, records: list[stats.Record] | None = None) -> stats.StudyStatistics:
+def study_statistics(*, study: Study, records: list[stats.Record] | None = None) -> report.StudyStatistics:
     """Every figure of the study's report. The MRMC analysis takes the study's items as its cases
     (every reader reads them all); a study that drew items per reader has no common case set."""
     records = study_records(study=study) if records is None else records
@@ -67,11 +67,11 @@ def study_statistics(*, study: Study, records: list[stats.Record] | None = None)
             "this study drew different items for each reader, and the OR analysis needs every reader to "
             "read the same cases"
         )
-        result = stats.study_statistics(records, protocol=protocol, unavailable=reason)
+        result = report.study_statistics(records, protocol=protocol, unavailable=reason)
         cases = None
     else:
         cases = list(study.items.values_list("token", flat=True))
-        result = stats.study_statistics(records, protocol=protocol, cases=cases)
+        result = report.study_statistics(records, protocol=protocol, cases=cases)
         reason = ""
     names = list(study.arms.values_list("name", flat=True))
     if len(names) > 1:
@@ -375,7 +375,7 @@ def _profile_columns(assignment: Assignment) -> list[Any]:
 YEARS_BANDS = ((0, 4, "under 5 years"), (5, 14, "5 to 14 years"), (15, 70, "15 years or more"))
 
 
-def experience_rows(*, study: Study, result: stats.StudyStatistics) -> list[dict[str, Any]]:
+def experience_rows(*, study: Study, result: report.StudyStatistics) -> list[dict[str, Any]]:
     """Results by experience group: for each group of readers by their profile (role, years in practice,
     GI subspecialty, synthetic images seen before), the readers, their pooled accuracy and their mean
     ROC AUC (from the MRMC analysis, for those in it). Groups are descriptive: no test between them."""
@@ -448,7 +448,7 @@ def imrmc_rows(*, study: Study, chunk_size: int = 5000) -> Iterator[list[Any]]:
     """iMRMC's long format: truth rows (readerID -1), then one score per reader and case (modality
     "human", or one modality per arm: see `_per_modality`).
 
-    The score is the 1-10 "how synthetic" rating (`evaluation.stats.RATING_SCALE`), as in the report.
+    The score is the 1-10 "how synthetic" rating (`analysis.stats.RATING_SCALE`), as in the report.
     """
     yield ["readerID", "caseID", "modalityID", "score"]
     for token, truth in (
@@ -494,7 +494,7 @@ SUMMARY_COLUMNS = [
 
 def summary_rows(
     *,
-    result: stats.StudyStatistics,
+    result: report.StudyStatistics,
     protocol_hash: str = "",
     record_head: str = "",
     within_reader: agreement.WithinReader | None = None,
@@ -649,7 +649,7 @@ MRMC_COLUMNS = ["analysis", "treatment", "reader", "measure", "value"]
 
 
 def mrmc_rows(
-    *, result: stats.StudyStatistics, protocol_hash: str = "", record_head: str = ""
+    *, result: report.StudyStatistics, protocol_hash: str = "", record_head: str = ""
 ) -> Iterator[dict[str, Any]]:
     """The MRMC table: reader AUCs, variance components and the RRRC, FRRC and RRFC results."""
     yield {"analysis": "study", "measure": "protocol hash", "value": protocol_hash or "not frozen yet"}

@@ -15,6 +15,8 @@ from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework.request import Request
 from rest_framework.views import APIView
 
+from analysis import arms, report, stats, summary
+from analysis.reading_time import reading_time
 from core.charts import (
     forest_svg,
     grouped_bars_svg,
@@ -28,11 +30,10 @@ from core.charts import (
 from core.forms import form_page, form_submit
 from core.responses import svg_response
 from core.roles import IsStudyManager, study_manager_required
-from evaluation import archive, arms, selectors, services, stats, summary
+from evaluation import archive, selectors, services
 from evaluation.csv_export import csv_dict_lines, csv_lines
 from evaluation.forms import AugmentationForm, ClassifierForm, CopyingCheckForm, FidReportForm
 from evaluation.models import AugmentationExperiment, Classifier, CopyingCheck, FidReport
-from evaluation.reading_time import reading_time
 from turing.models import Study
 from turing.selectors import study_record_head
 from turing.services import study_shortcut_check, study_verify
@@ -245,7 +246,7 @@ def _data_uri(svg: bytes) -> str:
 
 
 def _report_charts(
-    study: Study, records: list[stats.Record], result: stats.StudyStatistics
+    study: Study, records: list[stats.Record], result: report.StudyStatistics
 ) -> dict[str, str]:
     by_reader: dict[str, list[stats.Record]] = {}
     for record in records:
@@ -301,7 +302,7 @@ def study_fool_rates(request: HttpRequest, study_id: int) -> HttpResponse:
     return svg_response(_fool_rates_svg(selectors.study_statistics(study=study)))
 
 
-def _answers_by_truth_svg(study: Study, result: stats.StudyStatistics) -> bytes:
+def _answers_by_truth_svg(study: Study, result: report.StudyStatistics) -> bytes:
     """Like the paper's Fig. 5: for each truth, the share of answers that called it correctly."""
     pooled = result.pooled
     groups = {
@@ -315,7 +316,7 @@ def _answers_by_truth_svg(study: Study, result: stats.StudyStatistics) -> bytes:
     )
 
 
-def _fool_rates_svg(result: stats.StudyStatistics) -> bytes:
+def _fool_rates_svg(result: report.StudyStatistics) -> bytes:
     return histogram_svg(
         values=list(result.fool_rates.values()),
         bins=10,

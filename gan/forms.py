@@ -9,7 +9,8 @@ from core.forms import IdChoiceField
 from gan.imaging import PATCH_SIZE, SIZE_RANGE
 from gan.models import Checkpoint, Dataset, SamplingRun, Source
 from gan.services.datasets import GENERATOR_KINDS, DatasetImportError, generator_describe
-from gan.sources import DEFAULT_CLASSES, KNOWN_CLASSES, PAPER_SYNTHETIC_COUNT
+from gan.sources import PAPER_SYNTHETIC_COUNT
+from neural.config import DEFAULT_CLASSES, KNOWN_CLASSES
 
 SIZE_HELP = (
     f"Patch size in px: {PATCH_SIZE}, the paper's, unless your generator makes another. One per study."

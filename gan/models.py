@@ -114,7 +114,7 @@ class TrainingRun(JobRecord):
     history = models.JSONField(default=list, blank=True)
     grid = models.FileField(upload_to="runs/", max_length=300, blank=True)
     grid_step = models.PositiveIntegerField(null=True, blank=True)
-    # `gan.training.health`: {"reference": {class: spread of its real patches}, "spreads": [[step,
+    # `neural.health`: {"reference": {class: spread of its real patches}, "spreads": [[step,
     # {class: spread of its fixed-noise samples}], ...], "warnings": [{kind, step, last_step, message}]}.
     health = models.JSONField(default=dict, blank=True)
 

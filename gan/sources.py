@@ -12,10 +12,10 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
+from neural.config import KNOWN_CLASSES
+
 # NCT-CRC-HE-100K's nine tissue classes, and the paper's eight training classes (all but BACK): the
 # one list of classes of the whole project.
-KNOWN_CLASSES = ("ADI", "BACK", "DEB", "LYM", "MUC", "MUS", "NORM", "STR", "TUM")
-DEFAULT_CLASSES = tuple(c for c in KNOWN_CLASSES if c != "BACK")
 # The paper's output: 2,534 synthetic LYM patches (the default count of a sampling run).
 PAPER_SYNTHETIC_COUNT = 2534
 IMAGE_SUFFIXES = (".tif", ".tiff", ".png", ".jpg", ".jpeg")

@@ -12,7 +12,6 @@ from core.charts import line_chart_svg
 from core.forms import form_page
 from core.responses import svg_response
 from core.roles import study_manager_required
-from core.selectors import jobs_recent
 from gan import selectors, services
 from gan.forms import DatasetImportForm, SamplingRunForm, TrainingRunForm
 from gan.models import Dataset, Patch, SamplingRun, TrainingRun
@@ -20,18 +19,7 @@ from gan.services import sampling as sampling_services
 from gan.services import training as training_services
 from gan.services.training import RunError
 from gan.sources import PAPER_SYNTHETIC_COUNT
-from gan.training.health import RULES as HEALTH_RULES
-
-
-@study_manager_required
-@require_GET
-def dashboard(request: HttpRequest) -> HttpResponse:
-    """The study manager's start page: datasets and the latest jobs."""
-    return render(
-        request,
-        "core/dashboard.html",
-        {"datasets": selectors.datasets_overview(), "jobs": jobs_recent(limit=10)},
-    )
+from neural.health import RULES as HEALTH_RULES
 
 
 @study_manager_required

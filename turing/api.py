@@ -14,7 +14,8 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from turing import selectors, services, timing
+from analysis import timing
+from turing import selectors, services
 from turing.models import Assignment
 
 
@@ -79,7 +80,7 @@ class AnswerInSerializer(serializers.Serializer):
         },
     )
     confidence = ConfidenceField(required=False, allow_null=True)
-    # What the page saw while the patch was up (`turing.timing`): optional, for the time per item.
+    # What the page saw while the patch was up (`analysis.timing`): optional, for the time per item.
     events = serializers.JSONField(required=False)
     elapsed_ms = serializers.IntegerField(required=False, min_value=0, max_value=10**10)
     # The place in the reader's order when they went back to an earlier answer (an item read twice has two).

@@ -14,7 +14,7 @@ from core.forms import IdMultipleChoiceField
 from core.roles import EXPERTS_GROUP
 from core.validators import DB_ID_MAX, validate_name
 from gan.models import Dataset, Patch, Source
-from gan.sources import KNOWN_CLASSES
+from neural.config import KNOWN_CLASSES
 from turing.models import DEFAULT_REASONS, ReaderRole
 from turing.selectors import pilot_candidates
 from turing.services import (

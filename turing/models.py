@@ -86,7 +86,7 @@ class Study(models.Model):
     repeat_share = models.FloatField(default=0.0)
     repeat_gap = models.PositiveSmallIntegerField(default=10)
     repeat_washout_days = models.PositiveSmallIntegerField(default=0)
-    # `evaluation.shortcuts.shortcut_check` on the study's items as shown (see `ShortcutResult`).
+    # `analysis.shortcuts.shortcut_check` on the study's items as shown (see `ShortcutResult`).
     shortcut_check = models.JSONField(default=dict, blank=True)
     allow_changes = models.BooleanField(default=False)
     ask_confidence = models.BooleanField(default=True)
@@ -333,7 +333,7 @@ class Answer(models.Model):
     shown_at = models.DateTimeField()
     answered_at = models.DateTimeField(null=True, blank=True)
     # The time the patch was visible, focused and not idle before the first answer, as the page measured
-    # it (`turing.timing`); NULL when the page sent no events (an API client, an older page).
+    # it (`analysis.timing`); NULL when the page sent no events (an API client, an older page).
     visible_ms = models.PositiveIntegerField(null=True, blank=True)
     # Why the reader called it synthetic (`Study.ask_reasons`), and where the giveaway was: x and y as
     # shares of the patch's width and height from its top-left corner.
@@ -401,7 +401,7 @@ class RecordEntry(models.Model):
 
     Rows are only ever added. An edit of an answer, an event or an entry, even by SQL, shows as a
     difference `verify_study` names: the chain's hashes are recomputed from the contents (which anyone
-    holding the study's archive can do, `core.chain`), each entry's seal is a keyed hash only the
+    holding the study's archive can do, `analysis.chain`), each entry's seal is a keyed hash only the
     server can make, and each answer and event row must equal its latest entry."""
 
     study = models.ForeignKey(Study, on_delete=models.CASCADE, related_name="record")

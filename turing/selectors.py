@@ -8,8 +8,7 @@ from django.db.models import Count, DurationField, ExpressionWrapper, F, Max, Q,
 from django.http import Http404
 from django.utils import timezone
 
-from core import chain
-from evaluation import planning, stats
+from analysis import chain, planning, stats
 from turing.models import (
     Answer,
     Assignment,
@@ -378,7 +377,7 @@ def practice_image_bytes(*, token: str, user: Any) -> bytes:
 
 
 def study_record_head(*, study_id: int) -> str:
-    """The head of the study's record (`core.chain.record_head`): the one hash that every export, the
+    """The head of the study's record (`analysis.chain.record_head`): the one hash that every export, the
     report and the archive carry, and that changes with every entry."""
     heads: dict[str, tuple[int, str]] = {}
     rows = RecordEntry.objects.filter(study_id=study_id).order_by("chain", "seq")

@@ -13,9 +13,9 @@ from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
+from analysis import mrmc
 from core.roles import study_manager_required
 from core.validators import fits_an_id
-from evaluation import mrmc
 from turing import selectors, services
 from turing.forms import DEFAULT_ITEMS_PER_READER, InviteForm, ReaderProfileForm, StudyForm
 from turing.models import Invitation, Study

@@ -5,8 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from core.jobs import job_start
 from core.models import Job
-from core.services import job_start
 from evaluation import jobs
 from evaluation.models import AugmentationExperiment
 from evaluation.services.common import ExperimentError, patches_load, real_classes
@@ -47,7 +47,7 @@ def augmentation_plan(
     classifier: dict[str, Any] | None = None,
 ) -> AugmentationPlan:
     """Every check of an experiment, each problem said once, before any training starts."""
-    from evaluation.classifier import ClassifierConfig  # imports PyTorch
+    from neural.classifier import ClassifierConfig  # imports PyTorch
 
     tissue_class = tissue_class.strip().upper()
     chosen = tuple(classes or sorted(set(real_classes(train_dataset))))
@@ -143,8 +143,8 @@ def augmentation_start(
 
 
 def augmentation_job(job: Job, context: JobContext) -> dict[str, Any]:
-    from evaluation.augmentation import run_experiment
-    from gan.training.runtime import environment, pick_device
+    from neural.augmentation import run_experiment
+    from neural.runtime import environment, pick_device
 
     experiment = AugmentationExperiment.objects.select_related(
         "train_dataset", "test_dataset", "sampling_run"

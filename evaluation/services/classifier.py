@@ -7,8 +7,8 @@ from typing import TYPE_CHECKING, Any
 
 from django.core.files.base import ContentFile
 
+from core.jobs import job_start
 from core.models import Job
-from core.services import job_start
 from evaluation import jobs
 from evaluation.models import Classifier
 from evaluation.services.common import ClassifierError, real_classes
@@ -29,7 +29,7 @@ def classifier_train_start(
     created_by: Any = None,
     device: str = "auto",
 ) -> Any:
-    from evaluation.classifier import ClassifierConfig
+    from neural.classifier import ClassifierConfig
 
     if dataset.patch_size != PATCH_SIZE:
         raise ClassifierError(
@@ -55,8 +55,8 @@ def classifier_train_start(
 def classifier_train_job(job: Job, context: JobContext) -> dict[str, Any]:
     import torch
 
-    from evaluation.classifier import ClassifierConfig, train_classifier
-    from gan.training.runtime import pick_device
+    from neural.classifier import ClassifierConfig, train_classifier
+    from neural.runtime import pick_device
 
     classifier = Classifier.objects.select_related("dataset").get(job=job)
     config = ClassifierConfig.from_dict(classifier.config)
@@ -84,7 +84,7 @@ def classifier_train_job(job: Job, context: JobContext) -> dict[str, Any]:
 def classifier_load(classifier: Any) -> Any:
     import torch
 
-    from evaluation.classifier import ClassifierConfig, TrainedClassifier
+    from neural.classifier import ClassifierConfig, TrainedClassifier
 
     with classifier.weights.open("rb") as handle:
         saved = torch.load(handle, map_location="cpu", weights_only=True)

@@ -7,9 +7,10 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from analysis import copying
+from core.jobs import job_start
 from core.models import Job
-from core.services import job_start
-from evaluation import copying, jobs
+from evaluation import jobs
 from evaluation.models import CopyingCheck
 from evaluation.selectors import classifier_for
 from evaluation.services.classifier import classifier_load
@@ -95,8 +96,8 @@ def copying_check_job(job: Job, context: JobContext) -> dict[str, Any]:
     }
     classifier = classifier_for(dataset=check.reference_dataset, tissue_class=classes[0])
     if classifier is not None:
-        from evaluation.classifier import features
-        from gan.training.runtime import pick_device
+        from neural.classifier import features
+        from neural.runtime import pick_device
 
         device = pick_device(job.params.get("device", "auto"))
         model = classifier_load(classifier).model(device)

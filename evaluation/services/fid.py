@@ -8,9 +8,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from django.conf import settings
 
-from core.jobs import JobError
+from core.jobs import JobError, job_start
 from core.models import Job
-from core.services import job_start
 from evaluation import jobs
 from evaluation.models import FidReport
 from evaluation.selectors import classifier_for
@@ -57,8 +56,8 @@ def fid_report_start(
 
 def fid_report_job(job: Job, context: JobContext) -> dict[str, Any]:
     """The body of the FID task: draw the images, compute, store."""
-    from evaluation.fid import FidError, fid_compute
-    from gan.training.runtime import pick_device
+    from neural.fid import FidError, fid_compute
+    from neural.runtime import pick_device
 
     report = FidReport.objects.select_related("sampling_run", "real_dataset").get(job=job)
     device = pick_device(job.params.get("device", "auto"))
@@ -78,7 +77,7 @@ def fid_report_job(job: Job, context: JobContext) -> dict[str, Any]:
     synthetic, real = patches_load(pick(synthetic_names)), patches_load(pick(real_names))
     classifier = classifier_for(dataset=report.real_dataset, tissue_class=run.tissue_class)
     if classifier is not None:
-        from evaluation.classifier import second_opinion
+        from neural.classifier import second_opinion
 
         context.progress(0.2, "Second opinion: the tissue classifier's features", force=True)
         report.second_opinion = second_opinion(

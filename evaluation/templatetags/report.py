@@ -6,7 +6,7 @@ from typing import Any
 
 from django import template
 
-from evaluation.stats import format_p, format_share
+from analysis.stats import format_p, format_share
 
 register = template.Library()
 

@@ -7,7 +7,7 @@ from pathlib import Path
 from django.core.files.storage import default_storage
 
 from gan.models import Checkpoint
-from gan.training.config import TrainingConfig
+from neural.config import TrainingConfig
 
 
 class RunError(ValueError):
@@ -21,7 +21,7 @@ def checkpoint_path(checkpoint: Checkpoint) -> Path:
 
 def checkpoint_check(*, checkpoint: Checkpoint, config: TrainingConfig | None = None) -> TrainingConfig:
     """Load a checkpoint's header and (optionally) check it fits `config`; returns its config."""
-    from gan.training.checkpoint import CheckpointError, load_checkpoint, require_compatible
+    from neural.checkpoint import CheckpointError, load_checkpoint, require_compatible
 
     try:
         loaded = load_checkpoint(checkpoint_path(checkpoint))

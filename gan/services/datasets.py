@@ -27,7 +27,8 @@ from core.roles import signed_in
 from core.services import job_create, job_release_files
 from gan import imaging
 from gan.models import Dataset, Patch, SamplingRun, Source, patch_storage_name
-from gan.sources import DEFAULT_CLASSES, KNOWN_CLASSES, ImportSource, SourceError
+from gan.sources import ImportSource, SourceError
+from neural.config import DEFAULT_CLASSES, KNOWN_CLASSES
 
 if TYPE_CHECKING:
     from core.jobs import JobContext

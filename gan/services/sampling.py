@@ -9,10 +9,9 @@ from django.core.files.storage import default_storage
 from django.db import transaction
 from django.utils import timezone
 
-from core.jobs import JobError
+from core.jobs import JobError, job_start
 from core.models import Job
 from core.roles import signed_in
-from core.services import job_start
 from gan import imaging, jobs
 from gan.models import Checkpoint, Dataset, Patch, SamplingRun, Source, TrainingRun, patch_storage_name
 from gan.services.checkpoints import RunError, checkpoint_check, checkpoint_path
@@ -111,8 +110,8 @@ def sampling_run_execute(
     *, run: SamplingRun, context: JobContext | None, device_preference: str = "auto", batch_size: int = 64
 ) -> dict[str, Any]:
     """Generate the run's missing images (a retry adds no duplicates) and store them as patches."""
-    from gan.training.runtime import environment, pick_device
-    from gan.training.sampling import generate, load_generator
+    from neural.runtime import environment, pick_device
+    from neural.sampling import generate, load_generator
 
     device = pick_device(device_preference)
     generator, config, step = load_generator(checkpoint_path(run.checkpoint), device)
@@ -159,7 +158,7 @@ def sampling_run_execute(
 
 
 def sampling_run_job(job: Job, context: JobContext) -> dict[str, Any]:
-    from gan.training.checkpoint import CheckpointError  # imports PyTorch
+    from neural.checkpoint import CheckpointError  # imports PyTorch
 
     run = SamplingRun.objects.select_related("checkpoint__run").get(job=job)
     try:

@@ -17,24 +17,23 @@ from django.core.files.storage import default_storage
 from django.db import transaction
 from PIL import Image
 
-from core.jobs import JobCancelled, JobError
+from core.jobs import JobCancelled, JobError, job_start
 from core.models import Job
-from core.services import job_start
 from gan import imaging, jobs
 from gan.models import Checkpoint, Dataset, SamplingRun, Source, TrainingRun
 from gan.services.checkpoints import RunError, checkpoint_check, checkpoint_path
 from gan.services.sampling import sampling_run_start
 from gan.sources import PAPER_SYNTHETIC_COUNT
-from gan.training import health
-from gan.training.config import ConfigError, TrainingConfig, demo_config
-from gan.training.data import DataError, open_pack, pack_exists, pack_patches
+from neural import health
+from neural.config import ConfigError, TrainingConfig, demo_config
+from neural.data import DataError, open_pack, pack_exists, pack_patches
 
 # PyTorch is imported where it is used, not here: web processes load this module but never train,
 # and importing torch would cost each gunicorn worker about half a gigabyte.
 if TYPE_CHECKING:
     from core.jobs import JobContext
-    from gan.training.data import PackedPatches
-    from gan.training.loop import Progress
+    from neural.data import PackedPatches
+    from neural.loop import Progress
 
 logger = logging.getLogger(__name__)
 
@@ -231,7 +230,7 @@ class _RunRecorder:
 
 def _latest_usable_checkpoint(run: TrainingRun) -> Checkpoint | None:
     """The newest checkpoint of the run that loads; a file cut short by a crash is passed over."""
-    from gan.training.checkpoint import CheckpointError, load_checkpoint
+    from neural.checkpoint import CheckpointError, load_checkpoint
 
     for checkpoint in run.checkpoints.order_by("-step"):
         try:
@@ -247,8 +246,8 @@ def training_run_execute(
     *, run: TrainingRun, context: JobContext | None, device_preference: str = "auto"
 ) -> dict[str, Any]:
     """Train (or continue training) a run; used by the task and by the `train` command."""
-    from gan.training.loop import train
-    from gan.training.runtime import environment, pick_device
+    from neural.loop import train
+    from neural.runtime import environment, pick_device
 
     config = TrainingConfig.from_dict(run.config)
     device = pick_device(device_preference)
@@ -290,7 +289,7 @@ def training_run_execute(
 
 def training_run_job(job: Job, context: JobContext) -> dict[str, Any]:
     """The body of the training task."""
-    from gan.training.checkpoint import CheckpointError  # imports PyTorch
+    from neural.checkpoint import CheckpointError  # imports PyTorch
 
     run = TrainingRun.objects.select_related("dataset").get(job=job)
     try:

@@ -30,7 +30,7 @@ def test_web_processes_do_not_import_torch(tmp_path: Path) -> None:
     assert json.loads(done.stdout.strip().splitlines()[-1]) == []
 
 
-APPS = ("config", "core", "gan", "turing", "evaluation")
+APPS = ("config", "core", "gan", "turing", "evaluation", "portal", "analysis", "neural")
 TORCH = ("torch", "torchvision", "torch_fidelity")
 
 

@@ -34,7 +34,7 @@ def test_job_start_saves_the_record_with_its_job_or_neither(manager: Any) -> Non
 
     dataset = Dataset.objects.create(name="real", source="real")
     record = Classifier(dataset=dataset, config={"epochs": 1})
-    started = services.job_start(
+    started = jobs.job_start(
         kind=CLASSIFIER_TRAIN, record=record, title="t", created_by=manager, device="cpu", enqueue=False
     )
     started.refresh_from_db()
@@ -42,7 +42,7 @@ def test_job_start_saves_the_record_with_its_job_or_neither(manager: Any) -> Non
     assert started.created_by == manager == started.job.created_by
     broken = Classifier(dataset=dataset, config=None)  # config may not be empty: the record cannot be saved
     with pytest.raises(IntegrityError):
-        services.job_start(kind=CLASSIFIER_TRAIN, record=broken, title="t", enqueue=False)
+        jobs.job_start(kind=CLASSIFIER_TRAIN, record=broken, title="t", enqueue=False)
     assert Job.objects.count() == 1  # the second job went with its record
 
 

@@ -145,7 +145,7 @@ def world(study: Study, expert: Any, manager: Any) -> dict[str, Any]:
         sampling_run=sampling,
         tissue_class="LYM",
         config={},
-        job=Job.objects.create(kind="augmentation", task_name="evaluation.augmentation"),
+        job=Job.objects.create(kind="augmentation", task_name="neural.augmentation"),
     )
     # One answer given, in a study that allows changes, so that Back (`api_answered`) has one to show.
     Study.objects.filter(pk=study.pk).update(allow_changes=True)

@@ -18,8 +18,9 @@ from django.core.management import CommandError, call_command
 from django.test import Client
 from django.urls import reverse
 
+from analysis import mrmc
 from core.services import user_create
-from evaluation import archive_check, mrmc, selectors
+from evaluation import archive_check, selectors
 from turing.models import Study
 from turing.services import answer_next, answer_submit, reader_remove, study_invite
 

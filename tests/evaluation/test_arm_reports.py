@@ -12,8 +12,9 @@ import pytest
 from django.test import Client
 from django.urls import reverse
 
+from analysis import mrmc
 from core.services import user_create
-from evaluation import mrmc, selectors
+from evaluation import selectors
 from gan.models import Dataset
 from tests.turing.fixtures import arms_study, make_synthetic
 from turing.models import Study, StudyItem

@@ -14,11 +14,12 @@ from django.test import Client
 from django.urls import reverse
 
 from core.jobs import job_run
-from evaluation import augmentation, services
+from evaluation import services
 from evaluation.models import AugmentationExperiment
 from gan.models import Dataset
 from gan.services import dataset_import
-from gan.training.data import PackedPatches
+from neural import augmentation
+from neural.data import PackedPatches
 
 pytestmark = pytest.mark.django_db
 TINY_CLASSIFIER = {"epochs": 1, "batch_size": 16, "width": 8}

@@ -9,9 +9,10 @@ import torch
 
 from core.jobs import job_run
 from core.models import Job
-from evaluation import classifier, services
+from evaluation import services
 from evaluation.models import Classifier, FidReport
-from gan.training.data import PackedPatches
+from neural import classifier
+from neural.data import PackedPatches
 
 CPU = torch.device("cpu")
 

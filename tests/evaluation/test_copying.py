@@ -11,8 +11,9 @@ import pytest
 from django.test import Client
 from django.urls import reverse
 
+from analysis import copying
 from core.jobs import job_run
-from evaluation import copying, services
+from evaluation import services
 from evaluation.models import CopyingCheck
 from gan.models import Dataset, Source
 from tests.demo_patches import demo_pool

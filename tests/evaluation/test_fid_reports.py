@@ -11,7 +11,7 @@ from core.jobs import job_run
 from core.models import Job
 from evaluation import services
 from evaluation.models import FidReport
-from tests.evaluation.test_fid import random_inception_weights
+from tests.neural.test_fid import random_inception_weights
 
 pytestmark = pytest.mark.django_db
 

@@ -10,10 +10,10 @@ from typing import Any
 import numpy as np
 import pytest
 
+from analysis import report, stats
+from analysis.summary import plain_summary
 from core.services import user_create
-from evaluation import stats
 from evaluation.selectors import study_statistics, summary_rows
-from evaluation.summary import plain_summary
 from evaluation.templatetags.report import seconds_band
 from gan.models import Source
 from tests.turing.fixtures import answer_next_item, make_patches
@@ -245,7 +245,7 @@ def test_a_difference_inside_the_margin_says_both_and_the_excluded_reader_note_r
                 stats.Record(f"R{r}", f"i{k}", "synthetic" if synthetic else "real", label, confidence)
             )
     records.append(stats.Record("R9", "i0", "real", "real", 3))  # a reader still reading
-    result = stats.study_statistics(records, protocol=stats.Protocol(margin=0.1))
+    result = report.study_statistics(records, protocol=stats.Protocol(margin=0.1))
     v = result.verdict
     assert v.kind == "detectable" and v.within_margin, v.headline
     assert "above 0.5" in v.headline and "it also lies inside the pre-set margin" in v.headline
@@ -259,7 +259,7 @@ def test_the_summary_export_carries_both_intervals_under_their_levels() -> None:
         for r in range(5)
         for k, truth in enumerate(["real", "synthetic"] * 20)
     ]
-    result = stats.study_statistics(records, protocol=stats.Protocol(alpha=0.01))
+    result = report.study_statistics(records, protocol=stats.Protocol(alpha=0.01))
     rows = {row["measure"]: row for row in summary_rows(result=result)}
     ninety_eight, ninety_nine = rows["verdict interval, 98% RRRC"], rows["verdict interval, 99% RRRC"]
     assert (ninety_eight["rrrc_low"], ninety_eight["rrrc_high"]) == result.verdict.ci_tost

@@ -116,7 +116,7 @@ def test_summary_and_imrmc_exports(manager_client: Client, answered: Study) -> N
 def test_the_ratings_export_gives_the_reports_analysis_in_any_mrmc_program(
     manager_client: Client, answered: Study, tmp_path: Any
 ) -> None:
-    from evaluation import mrmc
+    from analysis import mrmc
     from evaluation.selectors import study_statistics
 
     text = b"".join(

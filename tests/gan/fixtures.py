@@ -21,7 +21,7 @@ TINY = {
     "grid_per_class": 2,
     "precision": "fp32",
     "weight_init": "pytorch",
-    # The paper's layout in miniature (the demo's own texture networks: tests/gan/training/test_texture.py).
+    # The paper's layout in miniature (the demo's own texture networks: tests/neural/test_texture.py).
     "architecture": "paper",
     "train_crop": 0,
     "loss": "bce",

@@ -12,7 +12,7 @@ from gan.models import Checkpoint, Dataset, SamplingRun, TrainingRun
 from gan.services import sampling as sampling_services
 from gan.services import training as training_services
 from gan.services.training import RunError
-from gan.training.sampling import generate, load_generator
+from neural.sampling import generate, load_generator
 from tests.gan.fixtures import TINY
 
 pytestmark = pytest.mark.django_db

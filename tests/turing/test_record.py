@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from django.db.models import Max
 
-from core import chain
+from analysis import chain
 from tests.turing.fixtures import study_for
 from turing.models import Answer, Assignment, RecordEntry, Study, StudyEvent
 from turing.selectors import study_record_head
@@ -201,7 +201,7 @@ def test_the_record_head_moves_with_each_write_and_only_then(read: Study, expert
 
 
 def test_the_chain_rule_on_hand_made_entries() -> None:
-    """`core.chain` alone: a chain built by its rule checks; a changed content, a skipped entry or a
+    """`analysis.chain` alone: a chain built by its rule checks; a changed content, a skipped entry or a
     link to the wrong entry are each named; the head covers every chain."""
     entries, prev = [], chain.GENESIS
     for seq, label in enumerate(["real", "synthetic", "real"]):

@@ -10,8 +10,8 @@ import pytest
 from django.test import Client
 from django.urls import reverse
 
+from analysis import timing
 from tests.turing.test_api import _csrf_client, _post
-from turing import timing
 from turing.models import Answer, Study
 
 

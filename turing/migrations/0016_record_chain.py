@@ -7,7 +7,7 @@ from django.db import migrations, models
 def chain_what_exists(apps, schema_editor):
     """Studies made before the record: their events, answers and profiles are chained as they stand when
     the record starts (it can vouch for nothing before that), so that they verify from here on."""
-    from core import chain
+    from analysis import chain
     from turing.services.record import (
         ANSWER_FIELDS,
         EVENT_FIELDS,

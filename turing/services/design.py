@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 
 from django.db.models import QuerySet
 
-from evaluation import planning
+from analysis import planning
 from gan.models import Dataset, Patch, Source, TrainingRun
 from turing.models import (
     Study,

@@ -13,7 +13,7 @@ import numpy as np
 from django.core.cache import cache
 from django.core.files.storage import default_storage
 
-from evaluation import shortcuts
+from analysis import shortcuts
 from gan import imaging
 from gan.models import Dataset, Patch, Source
 from turing.models import (

@@ -216,7 +216,7 @@ def answer_submit(
     revise: bool = False,
 ) -> SubmitResult:
     """Store a reader's label for an item they were shown; committed before this returns. `visible_ms`:
-    the time the page measured (`turing.timing`), kept with the first answer only. `position`: the place
+    the time the page measured (`analysis.timing`), kept with the first answer only. `position`: the place
     in the reader's order an answer is for (an item read twice has two).
 
     An answer is taken as meant: one for a read already answered differently is refused (409, naming

@@ -1,5 +1,5 @@
 """The audit trail, the frozen protocol and the tamper-evident record: what a study's record holds and
-how it is hashed and chained (`core.chain` holds the rule, `RecordEntry` the links)."""
+how it is hashed and chained (`analysis.chain` holds the rule, `RecordEntry` the links)."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from django.db.models import Model
 from django.utils import timezone
 from django.utils.crypto import salted_hmac
 
-from core import chain
+from analysis import chain
 from core.roles import signed_in
 from turing.models import (
     Answer,

@@ -211,7 +211,7 @@ def reader_remove(*, study: Study, assignment_id: int, reason: str, actor: Any =
 
 def _amendment_if_beyond_plan(study: Study, assignment: Assignment, actor: Any) -> None:
     """A reader enrolled after the freeze beyond the planned readers changes the design the verdict was
-    planned for: recorded as an amendment, which makes the verdict exploratory (`evaluation.stats`)."""
+    planned for: recorded as an amendment, which makes the verdict exploratory (`analysis.stats`)."""
     frozen = Study.objects.filter(pk=study.pk).values_list("frozen_at", "planned_readers").first()
     if frozen is None or frozen[0] is None:
         return

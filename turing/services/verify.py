@@ -5,7 +5,7 @@ from __future__ import annotations
 from hmac import compare_digest
 from typing import Any
 
-from core import chain
+from analysis import chain
 from turing.models import (
     Answer,
     Assignment,
@@ -37,7 +37,7 @@ def study_verify(*, study: Study) -> list[str]:
     Two checks. The protocol: recomputed from the rows as they are now and compared with the protocol
     kept at the freeze, whose own hash must still be the stored one; readers enrolled after the freeze
     are checked against their enrolment records. The record: every chain's hashes recomputed and every
-    seal checked (`core.chain`), and every event, answer and profile compared with its last entry."""
+    seal checked (`analysis.chain`), and every event, answer and profile compared with its last entry."""
     return _protocol_differences(study) + record_differences(study=study)
 
 
