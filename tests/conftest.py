@@ -16,6 +16,7 @@ from django.conf import settings as django_settings
 from django.test import Client
 
 from core import services as core_services
+from tests.servers import PATIENCE_S
 
 pytest_plugins = ["tests.gan.fixtures", "tests.turing.fixtures"]
 
@@ -123,7 +124,7 @@ class WorkerProcess:
         self.env = env
         self.proc: subprocess.Popen[bytes] | None = None
 
-    def start(self, *, timeout_s: float = 120) -> None:
+    def start(self, *, timeout_s: float = PATIENCE_S) -> None:
         log = self.log_path.open("ab")
         self.proc = subprocess.Popen(
             [
@@ -214,7 +215,7 @@ def celery_worker(
 def wait_for_job() -> Callable[..., Any]:
     from core.models import Job
 
-    def wait(job_id: Any, *, timeout_s: float = 60, worker: WorkerProcess | None = None) -> Job:
+    def wait(job_id: Any, *, timeout_s: float = PATIENCE_S, worker: WorkerProcess | None = None) -> Job:
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
             job = Job.objects.get(pk=job_id)

@@ -4,6 +4,7 @@ services the rest of the suite (and CI) runs on."""
 from __future__ import annotations
 
 import contextlib
+import http.client
 import os
 import shutil
 import signal
@@ -34,6 +35,32 @@ def wait_for_port(
         except OSError:
             time.sleep(0.1)
     raise RuntimeError(f"nothing listens on port {port} after {timeout_s} s")
+
+
+# How long a test waits on a server that is working, before it calls it stuck: long, because a loaded
+# machine (other work on every core) can take many times longer than an idle one, and a test that ends
+# when its condition is met loses nothing by allowing it. A server that has died fails at once.
+PATIENCE_S = 300.0
+
+
+def wait_until_serving(port: int, *, process: subprocess.Popen[bytes], timeout_s: float = PATIENCE_S) -> None:
+    """Until the site answers /healthz with 200 (its workers have loaded the application), or its process
+    has exited; not merely until its port is open."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"the server on port {port} exited with {process.returncode}")
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=PATIENCE_S)
+        try:
+            conn.request("GET", "/healthz")
+            if conn.getresponse().status == 200:
+                return
+        except OSError:
+            pass
+        finally:
+            conn.close()
+        time.sleep(0.2)
+    raise RuntimeError(f"the site on port {port} did not answer /healthz in {timeout_s:g} s")
 
 
 def site_env(**changes: str) -> dict[str, str]:
@@ -147,7 +174,9 @@ class PrivatePostgres:
         return f"postgres://postgres@127.0.0.1:{self.port}/{database}"
 
     def _run(self, *command: str | Path) -> None:
-        done = subprocess.run([*self.as_user, *map(str, command)], capture_output=True, text=True, timeout=60)
+        done = subprocess.run(
+            [*self.as_user, *map(str, command)], capture_output=True, text=True, timeout=PATIENCE_S
+        )
         if done.returncode != 0:
             raise RuntimeError(f"{Path(command[0]).name} failed: {done.stdout}{done.stderr}")
 

@@ -9,6 +9,7 @@ import pytest
 from django.core.exceptions import ImproperlyConfigured
 
 from config.env import Env
+from tests.servers import PATIENCE_S
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -22,7 +23,7 @@ def _load_settings(tmp_path: Path, *, then: str = "", **overrides: str) -> subpr
     code = "from django.conf import settings as s; print(s.DATABASES['default']['ENGINE'], s.SECRET_KEY)"
     code += f"; {then}" if then else ""
     return subprocess.run(
-        [sys.executable, "-c", code], cwd=REPO, env=env, capture_output=True, text=True, timeout=60
+        [sys.executable, "-c", code], cwd=REPO, env=env, capture_output=True, text=True, timeout=PATIENCE_S
     )
 
 

@@ -8,6 +8,9 @@ from unittest import mock
 
 import pytest
 from django.db import connections
+from playwright.sync_api import expect
+
+from tests.servers import PATIENCE_S
 
 CHROMIUM = Path("/usr/bin/chromium")
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
@@ -20,6 +23,10 @@ LAUNCH_ARGS = [
     "--no-first-run",
     "--disable-quic",
 ]
+
+
+PATIENCE_MS = int(PATIENCE_S * 1000)
+expect.set_options(timeout=PATIENCE_MS)
 
 
 @pytest.fixture(scope="module")
@@ -46,7 +53,9 @@ def browser() -> Iterator[Any]:
 def page(browser: Any, request: Any) -> Iterator[Any]:
     context = browser.new_context(viewport={"width": 1280, "height": 900})
     page = context.new_page()
-    page.set_default_timeout(15_000)
+    # Waits end when their condition holds: a long limit costs a quiet machine nothing and lets a
+    # loaded one (other work on every core) finish (`tests.servers.PATIENCE_S`).
+    page.set_default_timeout(PATIENCE_MS)
     yield page
     ARTIFACTS.mkdir(exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / f"{request.node.name}-end.png"), full_page=True)

@@ -32,7 +32,7 @@ def _first_answered(page: Any, live_server: Any, study: Any) -> Any:
     progress = page.locator(".reader-progress-text")
     page.keyboard.press("r")
     page.keyboard.press("2")
-    expect(progress).to_have_text("Patch 2 of 6 · 1 answered", timeout=10_000)
+    expect(progress).to_have_text("Patch 2 of 6 · 1 answered")
     return progress
 
 
@@ -54,11 +54,11 @@ def test_a_page_out_of_date_never_changes_an_earlier_answer(
     _drawn(stale)
     page.keyboard.press("r")
     page.keyboard.press("2")
-    expect(page.locator(".status")).to_have_text("Saved: real · 2 for patch 1.", timeout=10_000)
+    expect(page.locator(".status")).to_have_text("Saved: real · 2 for patch 1.")
     stale.keyboard.press("s")
     stale.keyboard.press("1")
-    expect(stale.locator(".error")).to_contain_text("Patch 1 is already answered (real · 2)", timeout=10_000)
-    expect(stale.locator(".reader-progress-text")).to_have_text("Patch 2 of 6 · 1 answered", timeout=10_000)
+    expect(stale.locator(".error")).to_contain_text("Patch 1 is already answered (real · 2)")
+    expect(stale.locator(".reader-progress-text")).to_have_text("Patch 2 of 6 · 1 answered")
     shot(stale, "expert-stale-page-refused")
     first = Answer.objects.get(assignment__study=study, position=0)
     assert (first.label, first.confidence, first.changed_at) == ("real", 2, None)
@@ -75,11 +75,11 @@ def test_back_and_forward_then_an_answer_go_to_the_current_patch(
     progress = _first_answered(page, live_server, study)
     page.go_back()
     page.go_forward()  # never from a cache: the reading page and its API are no-store
-    expect(progress).to_have_text("Patch 2 of 6 · 1 answered", timeout=10_000)
+    expect(progress).to_have_text("Patch 2 of 6 · 1 answered")
     _drawn(page)
     page.keyboard.press("s")
     page.keyboard.press("1")
-    expect(progress).to_have_text("Patch 3 of 6 · 2 answered", timeout=10_000)
+    expect(progress).to_have_text("Patch 3 of 6 · 2 answered")
     answers = list(Answer.objects.filter(assignment__study=study, label__isnull=False).order_by("position"))
     assert [(a.position, a.label, a.confidence) for a in answers] == [(0, "real", 2), (1, "synthetic", 1)]
 
@@ -93,7 +93,7 @@ def test_back_says_what_a_change_replaced(
     progress = _first_answered(page, live_server, study)
     page.wait_for_timeout(450)  # past the short lock after an answer
     page.keyboard.press("b")
-    expect(progress).to_have_text("Patch 1 of 6 · back at an earlier answer", timeout=10_000)
+    expect(progress).to_have_text("Patch 1 of 6 · back at an earlier answer")
     _drawn(page)
     page.keyboard.press("s")
     page.keyboard.press("1")
@@ -119,6 +119,6 @@ def test_arrow_keys_never_change_a_confidence_chosen_with_the_mouse(
     page.keyboard.press("ArrowDown")
     expect(page.locator("input[name=confidence][value='3']")).to_be_checked()
     page.keyboard.press("r")
-    expect(page.locator(".status")).to_have_text("Saved: real · 3 for patch 1.", timeout=10_000)
+    expect(page.locator(".status")).to_have_text("Saved: real · 3 for patch 1.")
     saved = Answer.objects.get(assignment__study=study, position=0)
     assert (saved.label, saved.confidence) == ("real", 3)

@@ -17,7 +17,7 @@ def _drawn(page: Any) -> None:
     """Wait until the patch on screen is drawn: the page takes answers from then on."""
     from playwright.sync_api import expect
 
-    expect(page.locator("img.patch")).to_have_attribute("data-drawn", "1", timeout=10_000)
+    expect(page.locator("img.patch")).to_have_attribute("data-drawn", "1")
 
 
 def _start(page: Any) -> None:
@@ -187,7 +187,7 @@ def test_closing_asks_first_and_the_readers_page_turns_read_only(
         expect(manager_page.locator("main")).to_contain_text("The study is closed")
     finally:
         manager_context.close()
-    expect(page.locator(".reader-error")).to_contain_text("closed by its manager", timeout=10_000)
+    expect(page.locator(".reader-error")).to_contain_text("closed by its manager")
     for button in page.locator("button.answer").all():
         expect(button).to_be_disabled()
     page.keyboard.press("s")  # a key does nothing either
@@ -211,7 +211,7 @@ def test_the_study_page_shows_a_readers_progress_without_a_reload(
     for label in ("real", "synthetic", "real"):
         token = answer_next(assignment=assignment).token
         answer_submit(study_id=study.pk, reader=expert, token=token, label=label, confidence=3)
-    expect(row.locator(".answered")).to_have_text("3 of 10", timeout=8_000)  # polled, no reload
+    expect(row.locator(".answered")).to_have_text("3 of 10")  # polled, no reload
     expect(row.locator(".last-answer")).not_to_have_text("—")
 
 
@@ -237,16 +237,16 @@ def test_label_then_confidence_stores_the_confidence_on_the_patch_it_was_given_f
     expect(page.locator(".status")).to_contain_text("Real chosen: now a confidence")
     assert not Answer.objects.filter(label__isnull=False).exists()  # not saved without its confidence
     page.keyboard.press("4")
-    expect(progress).to_have_text("Patch 2 of 10 · 1 answered", timeout=10_000)
+    expect(progress).to_have_text("Patch 2 of 10 · 1 answered")
     expect(page.locator("input[name=confidence]:checked")).to_have_count(0)  # nothing carried over
     page.wait_for_timeout(500)  # past the lock after an answer
     page.keyboard.press("2")
     page.keyboard.press("s")  # the other order
-    expect(progress).to_have_text("Patch 3 of 10 · 2 answered", timeout=10_000)
+    expect(progress).to_have_text("Patch 3 of 10 · 2 answered")
     page.wait_for_timeout(500)
     page.keyboard.press("r")
     page.keyboard.press("Enter")  # a label alone, deliberately
-    expect(progress).to_have_text("Patch 4 of 10 · 3 answered", timeout=10_000)
+    expect(progress).to_have_text("Patch 4 of 10 · 3 answered")
     answers = list(Answer.objects.filter(label__isnull=False).order_by("position"))
     assert [(a.position, a.label, a.confidence) for a in answers] == [
         (0, "real", 4),
@@ -265,10 +265,10 @@ def test_a_double_or_held_key_answers_once(page: Any, live_server: Any, study: S
     assert not Answer.objects.filter(label__isnull=False).exists()
     page.keyboard.press("s")
     page.keyboard.press("s")  # a second press right after the first
-    expect(progress).to_have_text("Patch 2 of 10 · 1 answered", timeout=10_000)
+    expect(progress).to_have_text("Patch 2 of 10 · 1 answered")
     page.wait_for_timeout(800)
     assert Answer.objects.filter(label__isnull=False).count() == 1
-    expect(progress).to_have_text("Patch 2 of 10 · 1 answered", timeout=10_000)
+    expect(progress).to_have_text("Patch 2 of 10 · 1 answered")
 
 
 def test_a_reader_finishes_a_two_arm_study_by_keyboard_and_the_report_shows_both_arms(
@@ -322,7 +322,7 @@ def test_a_reader_finishes_a_two_arm_study_by_keyboard_and_the_report_shows_both
     arm = dict(study.items.values_list("token", "arm__name"))
     order = study.assignments.get().order
     for index, token in enumerate(order):
-        expect(progress).to_have_text(f"Patch {index + 1} of 12 · {index} answered", timeout=10_000)
+        expect(progress).to_have_text(f"Patch {index + 1} of 12 · {index} answered")
         _drawn(page)
         # The short lock after an answer starts when its response arrives: wait it out from the new patch.
         page.wait_for_timeout(450 if index else 0)
@@ -382,7 +382,7 @@ def test_back_changes_an_answer_where_allowed_and_is_absent_where_not(
     page.keyboard.press("b")
     page.keyboard.press("r")
     page.keyboard.press("Enter")
-    expect(progress).to_have_text("Patch 2 of 10 · 1 answered", timeout=10_000)
+    expect(progress).to_have_text("Patch 2 of 10 · 1 answered")
 
     page.goto(f"{live_server.url}/studies/{changeable.pk}/?start=1")
     progress = page.locator(".reader-progress-text")
@@ -394,17 +394,17 @@ def test_back_changes_an_answer_where_allowed_and_is_absent_where_not(
         drawn()
         page.keyboard.press(key)
         page.keyboard.press(confidence)
-        expect(progress).to_have_text(f"Patch {expected + 1} of 6 · {expected} answered", timeout=10_000)
+        expect(progress).to_have_text(f"Patch {expected + 1} of 6 · {expected} answered")
         page.wait_for_timeout(450)
     page.keyboard.press("b")  # back to patch 2, its answer shown
-    expect(progress).to_have_text("Patch 2 of 6 · back at an earlier answer", timeout=10_000)
+    expect(progress).to_have_text("Patch 2 of 6 · back at an earlier answer")
     expect(page.locator(".status")).to_contain_text("Your answer here was: synthetic, confidence 2")
     expect(page.locator("input[name=confidence]:checked")).to_have_count(0)
     shot(page, "expert-back-at-an-earlier-answer")
     drawn()
     page.keyboard.press("r")
     page.keyboard.press("5")  # changed: real, confidence 5
-    expect(progress).to_have_text("Patch 3 of 6 · 2 answered", timeout=10_000)
+    expect(progress).to_have_text("Patch 3 of 6 · 2 answered")
     answer = Answer.objects.get(assignment__study=changeable, position=1)
     assert (answer.label, answer.confidence) == ("real", 5) and answer.changed_at is not None
     change = StudyEvent.objects.get(study=changeable, kind=StudyEvent.Kind.ANSWER_CHANGED)
@@ -440,14 +440,14 @@ def test_the_why_synthetic_checklist_works_by_keyboard_and_never_follows_real(
     page.keyboard.press("r")  # no answer while the checklist is open
     page.keyboard.press("Enter")
     expect(checklist).to_be_hidden()
-    expect(progress).to_have_text("Patch 2 of 4 · 1 answered", timeout=10_000)
+    expect(progress).to_have_text("Patch 2 of 4 · 1 answered")
     answer = Answer.objects.get(assignment__study=asking, position=0)
     assert answer.label == "synthetic" and answer.reasons == ["nuclei", "cell arrangement"]
     assert abs(answer.click_x - 0.25) < 0.02 and abs(answer.click_y - 0.5) < 0.02
     page.wait_for_timeout(450)
     _drawn(page)
     page.keyboard.press("r")
-    expect(progress).to_have_text("Patch 3 of 4 · 2 answered", timeout=10_000)
+    expect(progress).to_have_text("Patch 3 of 4 · 2 answered")
     expect(checklist).to_be_hidden()  # never after "real"
 
 
@@ -492,7 +492,7 @@ def test_scale_bar_smoothing_and_shortcuts_that_can_be_turned_off(
     assert not Answer.objects.filter(assignment__study=study, label__isnull=False).exists()
     page.get_by_role("button", name="R Real").click()  # the buttons and radios still answer
     page.get_by_role("radio", name="3").check()
-    expect(page.locator(".reader-progress-text")).to_contain_text("1 answered", timeout=10_000)
+    expect(page.locator(".reader-progress-text")).to_contain_text("1 answered")
 
 
 def test_pause_hides_the_patch_and_takes_no_answer(page: Any, live_server: Any, study: Study) -> None:
@@ -510,7 +510,7 @@ def test_pause_hides_the_patch_and_takes_no_answer(page: Any, live_server: Any, 
     expect(page.locator("img.patch")).to_be_visible()
     page.keyboard.press("r")
     page.keyboard.press("Enter")
-    expect(progress).to_have_text("Patch 2 of 10 · 1 answered", timeout=10_000)
+    expect(progress).to_have_text("Patch 2 of 10 · 1 answered")
     answer = Answer.objects.get(assignment__study=study, position=0)
     assert answer.visible_ms is not None and answer.visible_ms < 5000  # the pause is not counted
 

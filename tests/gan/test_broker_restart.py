@@ -23,7 +23,7 @@ from core.models import Job
 from gan.models import Checkpoint, SamplingRun
 from gan.services import sampling as sampling_services
 from tests.conftest import REPO, WorkerProcess, _database_url
-from tests.servers import PrivateRedis
+from tests.servers import PATIENCE_S, PrivateRedis
 
 pytestmark = [pytest.mark.worker, pytest.mark.django_db(transaction=True)]
 
@@ -89,7 +89,7 @@ def _start_in_a_process(env: dict[str, str], checkpoint: Checkpoint, count: int,
         env=env | {"DJANGO_SETTINGS_MODULE": "config.settings"},
         capture_output=True,
         text=True,
-        timeout=120,
+        timeout=PATIENCE_S,
     )
     assert done.returncode == 0, done.stderr[-3000:]
     return done.stdout.strip().splitlines()[-1]
@@ -111,7 +111,7 @@ def test_sampling_survives_a_redis_restart_and_lost_messages_are_sent_again(
     )
     _send(running, redis_server.url)
     _send(waiting, redis_server.url)  # one worker process: this one waits in Redis behind the first
-    deadline = time.monotonic() + 60
+    deadline = time.monotonic() + PATIENCE_S
     while running.patches.count() < 64:
         assert time.monotonic() < deadline, private_worker.log()[-3000:]
         time.sleep(0.05)
@@ -127,7 +127,7 @@ def test_sampling_survives_a_redis_restart_and_lost_messages_are_sent_again(
     redis_server.start()  # empty: the waiting run's message is gone
 
     for run, count in ((running, 2000), (waiting, 40), (started_meanwhile, 30)):
-        job = wait_for_job(run.job_id, worker=private_worker, timeout_s=120)
+        job = wait_for_job(run.job_id, worker=private_worker, timeout_s=PATIENCE_S)
         assert job.state == Job.State.FINISHED, (job.message, job.error)
         assert job.attempts == 1  # never run twice, though sent twice
         seeds = list(run.patches.values_list("seed", flat=True))

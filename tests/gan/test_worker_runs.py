@@ -13,6 +13,7 @@ from gan.models import Dataset, TrainingRun
 from gan.services import dataset_import
 from gan.services import training as training_services
 from tests.gan.fixtures import TINY
+from tests.servers import PATIENCE_S
 
 pytestmark = [pytest.mark.worker, pytest.mark.django_db(transaction=True)]
 
@@ -30,11 +31,13 @@ def test_training_then_sampling_run_in_the_worker(
     run = training_services.training_run_start(
         dataset=worker_dataset, config=config, sample_after={"tissue_class": "TUM", "count": 6}
     )
-    job = wait_for_job(run.job_id, worker=celery_worker, timeout_s=120)
+    job = wait_for_job(run.job_id, worker=celery_worker, timeout_s=PATIENCE_S)
     assert job.state == Job.State.FINISHED, job.error
     run.refresh_from_db()
     assert run.step == 6 and run.environment["device"] == "cpu"
-    sampling_job = wait_for_job(Job.objects.get(kind="sampling").pk, worker=celery_worker, timeout_s=120)
+    sampling_job = wait_for_job(
+        Job.objects.get(kind="sampling").pk, worker=celery_worker, timeout_s=PATIENCE_S
+    )
     assert sampling_job.state == Job.State.FINISHED, sampling_job.error
     sampling = sampling_job.samplingrun
     assert sampling.patches.count() == 6 and sampling.checkpoint.step == 6
@@ -58,7 +61,7 @@ def test_a_worker_killed_mid_run_is_resumed_from_its_last_checkpoint(
         demo=True,
     )
     run = training_services.training_run_start(dataset=worker_dataset, config=config)
-    deadline = time.monotonic() + 120
+    deadline = time.monotonic() + PATIENCE_S
     while not run.checkpoints.filter(step__gte=10).exists():
         assert time.monotonic() < deadline, celery_worker.log()[-3000:]
         assert not Job.objects.get(pk=run.job_id).is_ended, Job.objects.get(pk=run.job_id).error
@@ -68,7 +71,7 @@ def test_a_worker_killed_mid_run_is_resumed_from_its_last_checkpoint(
     assert killed_at < steps, "the run ended before the worker could be killed"
     celery_worker.start()
 
-    job = wait_for_job(run.job_id, worker=celery_worker, timeout_s=240)
+    job = wait_for_job(run.job_id, worker=celery_worker, timeout_s=PATIENCE_S)
     assert job.state == Job.State.FINISHED, job.error
     assert job.attempts == 2
     run.refresh_from_db()

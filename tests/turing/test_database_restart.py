@@ -22,7 +22,7 @@ import psutil
 import psycopg
 import pytest
 
-from tests.servers import PrivatePostgres, free_port, start_gunicorn, wait_for_port
+from tests.servers import PATIENCE_S, PrivatePostgres, free_port, start_gunicorn, wait_until_serving
 
 pytestmark = pytest.mark.worker  # a PostgreSQL cluster and gunicorn of its own
 REPO = Path(__file__).resolve().parents[2]
@@ -45,7 +45,7 @@ def postgres_server() -> Any:
 
 
 def _call(port: int, method: str, path: str, cookie: str, body: dict | None = None) -> tuple[int, Any, Any]:
-    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=15)
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=PATIENCE_S)
     headers = {"Cookie": cookie, "X-CSRFToken": "c" * 32, "Content-Type": "application/json"}
     try:
         conn.request(method, path, body=json.dumps(body) if body is not None else None, headers=headers)
@@ -105,7 +105,7 @@ class Readers:
 
 
 def _gunicorn_processes(master: int, workers: int) -> set[int]:
-    deadline = time.monotonic() + 30
+    deadline = time.monotonic() + PATIENCE_S
     while len(children := psutil.Process(master).children()) < workers:
         assert time.monotonic() < deadline, f"gunicorn started {len(children)} of {workers} workers"
         time.sleep(0.05)
@@ -133,7 +133,7 @@ def test_the_site_recovers_from_a_postgres_restart_under_load(
         env=env,
         capture_output=True,
         text=True,
-        timeout=180,
+        timeout=PATIENCE_S,
     )
     assert setup.returncode == 0, setup.stderr[-3000:]
     site = json.loads(setup.stdout.strip().splitlines()[-1])
@@ -142,11 +142,11 @@ def test_the_site_recovers_from_a_postgres_restart_under_load(
     server = start_gunicorn(env, port=port, log_path=tmp_path / "gunicorn.log", cwd=REPO)
     readers = Readers(port, site["study"], site["readers"])
     try:
-        wait_for_port(port, process=server)
+        wait_until_serving(port, process=server)
         processes_before = _gunicorn_processes(server.pid, workers=2)
         for thread in readers.threads:
             thread.start()
-        deadline = time.monotonic() + 60
+        deadline = time.monotonic() + PATIENCE_S
         while len(readers.acknowledged) < 40:
             assert time.monotonic() < deadline and not readers.failures, readers.failures
             time.sleep(0.01)
@@ -157,14 +157,14 @@ def test_the_site_recovers_from_a_postgres_restart_under_load(
         postgres_server.start()
         back = time.monotonic()
 
-        deadline = back + 60
+        deadline = back + PATIENCE_S
         while min(readers.count_since(back).values()) < 10:
             assert time.monotonic() < deadline, (readers.count_since(back), readers.refusals[-3:])
             assert not readers.failures, readers.failures
             time.sleep(0.05)
         readers.stop.set()
         for thread in readers.threads:
-            thread.join(timeout=30)
+            thread.join(timeout=PATIENCE_S)
         status, health, _ = _call(port, "GET", "/healthz", "")
         processes_after = _gunicorn_processes(server.pid, workers=2)
     finally:

@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 from django.conf import settings as django_settings
 
-from tests.servers import free_port, site_env, start_gunicorn
+from tests.servers import PATIENCE_S, free_port, site_env, start_gunicorn, wait_until_serving
 from tests.sessions import session_key_for
 from turing.models import Answer, Study
 from turing.services import study_invite
@@ -29,7 +29,7 @@ def _session_cookie(user: Any) -> str:
 
 
 def _call(port: int, method: str, path: str, cookie: str, body: dict | None = None) -> tuple[int, Any]:
-    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=PATIENCE_S)
     headers = {"Cookie": cookie, "X-CSRFToken": "c" * 32, "Content-Type": "application/json"}
     conn.request(method, path, body=json.dumps(body) if body is not None else None, headers=headers)
     response = conn.getresponse()
@@ -47,12 +47,7 @@ def test_answers_acknowledged_before_a_kill_9_are_all_stored_once(
     acknowledged: list[tuple[str, str, str]] = []
     lock = threading.Lock()
     try:
-        for _ in range(100):
-            try:
-                http.client.HTTPConnection("127.0.0.1", port, timeout=1).request("GET", "/healthz")
-                break
-            except OSError:
-                time.sleep(0.2)
+        wait_until_serving(port, process=server)
 
         def reader(user: Any) -> None:
             cookie = _session_cookie(user)
@@ -82,7 +77,7 @@ def test_answers_acknowledged_before_a_kill_9_are_all_stored_once(
             time.sleep(0.005)
         os.killpg(server.pid, signal.SIGKILL)
         for thread in threads:
-            thread.join(timeout=20)
+            thread.join(timeout=PATIENCE_S)  # their connections are reset at once: this does not wait
     finally:
         if server.poll() is None:
             os.killpg(server.pid, signal.SIGKILL)
