@@ -333,6 +333,31 @@ def roc_points(records: Sequence[Record]) -> tuple[list[float], list[float]] | N
     return fpr, tpr
 
 
+def mean_roc(
+    curves: Sequence[tuple[list[float], list[float]]],
+) -> tuple[list[float], list[float]] | None:
+    """Threshold averaging of empirical ROC curves (`roc_points`, all at the same 11 rating thresholds):
+    the readers' false- and true-positive rates at each threshold, averaged."""
+    if not curves:
+        return None
+    return (
+        [float(np.mean([c[0][i] for c in curves])) for i in range(len(curves[0][0]))],
+        [float(np.mean([c[1][i] for c in curves])) for i in range(len(curves[0][1]))],
+    )
+
+
+def reader_auc_intervals(result: mrmc.MRMCResult, alpha: float) -> list[tuple[str, float, float, float]]:
+    """Each reader's AUC of the first treatment with its normal (1 - alpha) interval from its own
+    variance over cases (the fixed-reader view of one reader), as (reader, auc, low, high)."""
+    z = float(scipy_stats.norm.ppf(1 - alpha / 2))
+    rows = []
+    for r, reader in enumerate(result.readers):
+        se = math.sqrt(max(result.auc_var[0][r], 0.0))
+        auc = float(result.auc[0][r])
+        rows.append((reader, auc, auc - z * se, auc + z * se))
+    return rows
+
+
 def rating_counts(records: Sequence[Record]) -> dict[str, list[int]]:
     """How many answers gave each rating 1-10, by truth."""
     counts = {truth: [0] * 10 for truth in TRUTHS}

@@ -67,7 +67,7 @@ def prepare(args: argparse.Namespace, workdir: str) -> dict[str, object]:
     from core.services import user_create
     from gan import imaging
     from gan.models import Dataset, Patch, Source
-    from turing.services import study_create
+    from turing.services import ArmSpec, StudySpec, study_create
 
     call_command("migrate", verbosity=0)
     rng = np.random.default_rng(0)
@@ -92,13 +92,13 @@ def prepare(args: argparse.Namespace, workdir: str) -> dict[str, object]:
         )[0]
         for i in range(args.experts)
     ]
-    study = study_create(
+    spec = StudySpec(
         name="load",
         real_datasets=[datasets[Source.REAL]],
-        synthetic_datasets=[datasets[Source.SYNTHETIC]],
+        arms=[ArmSpec("synthetic", [datasets[Source.SYNTHETIC]], 1)],
         items_per_reader=args.answers,
-        readers=experts,
     )
+    study = study_create(spec=spec, readers=experts)
     sessions = []
     for user in experts:
         store = SessionStore()

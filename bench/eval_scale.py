@@ -176,12 +176,12 @@ def phase_stats(args: argparse.Namespace) -> None:
 
 def phase_export(args: argparse.Namespace) -> None:
     study = _scale_study(args)
-    from evaluation import selectors
+    from evaluation import exports
     from evaluation.csv_export import csv_lines
 
     start = time.perf_counter()
     rows = size = 0
-    for line in csv_lines(selectors.tidy_answer_rows(study=study)):
+    for line in csv_lines(exports.tidy_answer_rows(study=study)):
         rows += 1
         size += len(line)
     elapsed = time.perf_counter() - start

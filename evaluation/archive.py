@@ -18,7 +18,7 @@ from typing import Any
 from django.utils import timezone
 
 from analysis import chain, mrmc, stats
-from evaluation import selectors
+from evaluation import exports, selectors
 from evaluation.csv_export import csv_dict_lines, csv_lines
 from turing.models import Study
 from turing.selectors import reader_pseudonyms
@@ -129,7 +129,7 @@ def _analysis(study: Study) -> tuple[bytes, bytes]:
         "decision": None if decision is None else mrmc.plain(decision),
         "verdict": {"kind": verdict.kind, "headline": verdict.headline, "rule": verdict.rule},
     }
-    return _csv([selectors.RATINGS_COLUMNS, *ratings]), json.dumps(data, indent=2, allow_nan=False).encode()
+    return _csv([exports.RATINGS_COLUMNS, *ratings]), json.dumps(data, indent=2, allow_nan=False).encode()
 
 
 @dataclass(frozen=True)
@@ -154,9 +154,9 @@ def study_archive(*, study: Study) -> Archive:
         "protocol.json": json.dumps(protocol, indent=2, sort_keys=True).encode(),
         "items.csv": _items(study),
         "readers.csv": _readers(study),
-        "answers.csv": _csv([selectors.TIDY_COLUMNS, *selectors.tidy_answer_rows(study=study)]),
+        "answers.csv": _csv([exports.TIDY_COLUMNS, *exports.tidy_answer_rows(study=study)]),
         "events.csv": "".join(
-            csv_dict_lines(selectors.AUDIT_COLUMNS, selectors.audit_rows(study=study))
+            csv_dict_lines(exports.AUDIT_COLUMNS, exports.audit_rows(study=study))
         ).encode(),
         "record.jsonl": record,
         "ratings.csv": ratings,

@@ -24,6 +24,7 @@ from turing.services import (
     WASHOUT_DAYS_MAX,
     ArmSpec,
     ProtocolOptions,
+    StudySpec,
 )
 
 
@@ -90,7 +91,8 @@ def _optional_number(
 
 
 class StudyForm(forms.Form):
-    name = forms.CharField(max_length=200, label="Study name", validators=[validate_name])
+    # Not required for the preview, which works before a name is typed; creating refuses an empty one.
+    name = forms.CharField(required=False, max_length=200, label="Study name", validators=[validate_name])
     tissue_class = forms.ChoiceField(choices=[(c, c) for c in KNOWN_CLASSES], initial="LYM")
     real_datasets = PoolField(
         queryset=Dataset.objects.filter(source=Source.REAL).order_by("name"),
@@ -290,6 +292,34 @@ class StudyForm(forms.Form):
             repeat_share=data.get("repeat_share") or 0.0,
             repeat_gap=data.get("repeat_gap") or 10,
             repeat_washout_days=data.get("repeat_washout_days") or 0,
+        )
+
+    def spec(self) -> StudySpec:
+        """The study as this form designs it (`turing.services.study_plan` previews it)."""
+        data = self.cleaned_data
+        return StudySpec(
+            name=data.get("name") or "",
+            tissue_class=data["tissue_class"],
+            real_datasets=list(data["real_datasets"]),
+            arms=self.arms(),
+            items_per_reader=data["items_per_reader"],
+            real_parts=data["real_parts"],
+            same_items_for_all=data["same_items_for_all"],
+            allow_changes=data["allow_changes"],
+            ask_confidence=data["ask_confidence"],
+            instructions=data["instructions"],
+            seed=data["seed"],
+            equivalence_margin=data["equivalence_margin"],
+            alpha=data["alpha"],
+            planned_readers=data["planned_readers"] or 0,
+            harmonise_jpeg_quality=data["harmonise_jpeg_quality"] or 0,
+            equal_transforms=data["equal_transforms"],
+            too_fast_ms=1000 if data["too_fast_ms"] is None else data["too_fast_ms"],
+            ask_profile=data["ask_profile"],
+            ask_reasons=data["ask_reasons"],
+            reasons=[r.strip() for r in (data["reasons"] or "").split(",") if r.strip()],
+            show_personal_result=data["show_personal_result"],
+            options=self.options(),
         )
 
     def arms(self) -> list[ArmSpec]:

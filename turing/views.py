@@ -174,74 +174,25 @@ def study_new(request: HttpRequest) -> HttpResponse:
     source = request.GET.get("copy", "")
     initial = selectors.study_copy_initial(study_id=int(source)) if fits_an_id(source) else None
     form = StudyForm(request.POST or None, initial=initial)
-    plan = planning = shortcut = None
-    fitted = None
-    if request.method == "POST" and "create" not in request.POST and form.is_valid():
-        # Defaults that fit the pools: an untouched default count the chosen pools cannot fill becomes
-        # the most they fill (said on the page), before anything is created.
-        data = form.cleaned_data
-        if data["items_per_reader"] == DEFAULT_ITEMS_PER_READER:
-            fits = services.study_plan(
-                tissue_class=data["tissue_class"],
-                real_datasets=list(data["real_datasets"]),
-                items_per_reader=data["items_per_reader"],
-                real_parts=data["real_parts"],
-                arms=form.arms(),
-            ).max_items
-            if 2 <= fits < data["items_per_reader"]:
-                changed = request.POST.copy()
-                changed["items_per_reader"] = str(fits)
-                form, fitted = StudyForm(changed, initial=initial), fits
+    preview = None
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
-        pools = {
-            "tissue_class": data["tissue_class"],
-            "real_datasets": list(data["real_datasets"]),
-            "arms": form.arms(),
-            "items_per_reader": data["items_per_reader"],
-            "real_parts": data["real_parts"],
-            "harmonise_jpeg_quality": data["harmonise_jpeg_quality"] or 0,
-            "equivalence_margin": data["equivalence_margin"],
-            "alpha": data["alpha"],
-            "options": form.options(),
-        }
-        plan = services.study_plan(**pools)
-        synthetic = [d for arm in pools["arms"] for d in arm.datasets]
-        if pools["real_datasets"] and synthetic:
-            shortcut = services.shortcut_check_pools(
-                tissue_class=data["tissue_class"],
-                real_datasets=pools["real_datasets"],
-                synthetic_datasets=synthetic,
-                jpeg_quality=pools["harmonise_jpeg_quality"],
-            )
-        real_parts, synthetic_parts = data["real_parts"], sum(arm.parts for arm in pools["arms"])
-        planning = services.sample_size(
-            items=data["items_per_reader"],
-            margin=data["equivalence_margin"],
-            alpha=data["alpha"],
-            planned_readers=data["planned_readers"],
+        preview = services.study_preview(
+            spec=form.spec(),
+            # An untouched default count the chosen pools cannot fill becomes the most they fill (said
+            # on the page), before anything is created.
+            fit="create" not in request.POST and data["items_per_reader"] == DEFAULT_ITEMS_PER_READER,
             pilot=selectors.planning_pilot(study_id=data["pilot"]),
-            synthetic_share=synthetic_parts / max(real_parts + synthetic_parts, 1),
         )
-        if "create" in request.POST and plan.ok:  # otherwise the preview says what is wrong, once
+        if preview.fitted is not None:
+            changed = request.POST.copy()
+            changed["items_per_reader"] = str(preview.fitted)
+            form = StudyForm(changed, initial=initial)
+            form.is_valid()
+        if "create" in request.POST and preview.plan.ok:  # otherwise the preview says what is wrong, once
             try:
                 study = services.study_create(
-                    **pools,
-                    name=data["name"],
-                    same_items_for_all=data["same_items_for_all"],
-                    allow_changes=data["allow_changes"],
-                    ask_confidence=data["ask_confidence"],
-                    instructions=data["instructions"],
-                    readers=list(data["readers"]),
-                    created_by=request.user,
-                    seed=data["seed"],
-                    planned_readers=data["planned_readers"] or 0,
-                    too_fast_ms=1000 if data["too_fast_ms"] is None else data["too_fast_ms"],
-                    equal_transforms=data["equal_transforms"],
-                    ask_profile=data["ask_profile"],
-                    ask_reasons=data["ask_reasons"],
-                    show_personal_result=data["show_personal_result"],
-                    reasons=[r.strip() for r in (data["reasons"] or "").split(",") if r.strip()],
+                    spec=preview.spec, readers=list(data["readers"]), created_by=request.user
                 )
             except services.StudyError as exc:
                 form.add_error(None, str(exc))
@@ -252,11 +203,11 @@ def study_new(request: HttpRequest) -> HttpResponse:
         "turing/study_new.html",
         {
             "form": form,
-            "plan": plan,
-            "planning": planning,
+            "plan": preview.plan if preview else None,
+            "planning": preview.planning if preview else None,
             "copied": initial,
-            "fitted": fitted,
-            "shortcut": shortcut,
+            "fitted": preview.fitted if preview else None,
+            "shortcut": preview.shortcut if preview else None,
             "min_readers": mrmc.MIN_EQUIVALENCE_READERS,
         },
     )

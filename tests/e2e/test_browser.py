@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 
 from tests.e2e.conftest import ARTIFACTS, shot
+from tests.turing.fixtures import create_study
 from turing.models import Answer, Study
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
@@ -458,14 +459,13 @@ def test_scale_bar_smoothing_and_shortcuts_that_can_be_turned_off(
 
     from gan.models import Dataset
     from gan.services import dataset_import
-    from turing.services import study_create
 
     report = dataset_import(
         path=tiff_root, name="tiffs", classes=["LYM", "TUM"], source_microns_per_pixel=0.5
     )
     real = Dataset.objects.get(pk=report.dataset_id)
     assert real.microns_per_pixel == pytest.approx(0.875)  # 0.5 um/px at 224 px, stored at 128 px
-    study = study_create(
+    study = create_study(
         name="with a scale",
         real_datasets=[real],
         synthetic_datasets=[synthetic_lym],

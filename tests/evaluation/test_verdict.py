@@ -13,16 +13,16 @@ import pytest
 from analysis import report, stats
 from analysis.summary import plain_summary
 from core.services import user_create
-from evaluation.selectors import study_statistics, summary_rows
+from evaluation.exports import summary_rows
+from evaluation.selectors import study_statistics
 from evaluation.templatetags.report import seconds_band
 from gan.models import Source
-from tests.turing.fixtures import answer_next_item, make_patches
+from tests.turing.fixtures import answer_next_item, create_study, make_patches
 from turing.models import Study, StudyEvent
 from turing.services import (
     StudyError,
     answer_next,
     answer_submit,
-    study_create,
     study_invite,
     study_protocol_set,
 )
@@ -39,7 +39,7 @@ def _study(n_real: int, n_synthetic: int, readers: int, **options: Any) -> Study
         user_create(username=f"reader-{i}", role="expert", password="x" * 20, validate=False)[0]
         for i in range(readers)
     ]
-    return study_create(
+    return create_study(
         name="verdict",
         real_datasets=[real],
         synthetic_datasets=[synthetic],

@@ -14,7 +14,7 @@ from gan.models import Dataset, TrainingRun
 from gan.services import sampling as sampling_services
 from gan.services import training as training_services
 from tests.gan.fixtures import TINY
-from turing.services import study_plan
+from tests.turing.fixtures import plan_study
 
 pytestmark = pytest.mark.django_db
 
@@ -66,7 +66,7 @@ def test_the_run_page_sampling_page_and_builder_repeat_the_warning(
     page = manager_client.get(reverse("gan:sampling_detail", args=[early.pk])).content.decode()
     assert "Training warnings" not in page  # step 3 came before the warning
     sampling_services.sampling_run_execute(run=sampling, context=None, device_preference="cpu")
-    plan = study_plan(
+    plan = plan_study(
         tissue_class="LYM",
         real_datasets=[real_lym],
         synthetic_datasets=[sampling.dataset],

@@ -13,7 +13,17 @@ from gan import imaging
 from gan.models import Dataset, Patch, Source, patch_storage_name
 from gan.services import dataset_import
 from turing.models import Study
-from turing.services import ArmSpec, ProtocolOptions, answer_next, answer_submit, study_create, study_plan
+from turing.services import (
+    SINGLE_ARM,
+    ArmSpec,
+    ProtocolOptions,
+    StudyPlan,
+    StudySpec,
+    answer_next,
+    answer_submit,
+    study_create,
+    study_plan,
+)
 
 
 def make_synthetic(name: str, n: int, tissue_class: str = "LYM", seed: int = 0) -> Dataset:
@@ -55,6 +65,31 @@ def patches_from_arrays(
     return dataset
 
 
+def spec_for(
+    *,
+    real_datasets: Iterable[Dataset],
+    synthetic_datasets: Iterable[Dataset] = (),
+    synthetic_parts: int = 1,
+    arms: list[ArmSpec] | None = None,
+    name: str = "a study",
+    **settings: Any,
+) -> StudySpec:
+    """A design the way the tests write one: one synthetic arm of `synthetic_datasets` unless `arms`."""
+    if arms is None:
+        arms = [ArmSpec(SINGLE_ARM, list(synthetic_datasets), synthetic_parts)]
+    return StudySpec(name=name, real_datasets=list(real_datasets), arms=arms, **settings)
+
+
+def create_study(*, readers: Iterable[Any] = (), created_by: Any = None, **fields: Any) -> Study:
+    """`study_create` of `spec_for(**fields)`."""
+    return study_create(spec=spec_for(**fields), readers=list(readers), created_by=created_by)
+
+
+def plan_study(**fields: Any) -> StudyPlan:
+    """`study_plan` of `spec_for(**fields)`."""
+    return study_plan(spec_for(**fields))
+
+
 @pytest.fixture
 def real_lym(db: Any, sample_root: Path, media_root: Path) -> Dataset:
     report = dataset_import(path=sample_root / "CRC-VAL-HE-7K", name="real LYM", classes=["LYM"])
@@ -68,7 +103,7 @@ def synthetic_lym(db: Any, media_root: Path) -> Dataset:
 
 @pytest.fixture
 def study(real_lym: Dataset, synthetic_lym: Dataset, expert: Any, manager: Any) -> Study:
-    return study_create(
+    return create_study(
         name="LYM study",
         real_datasets=[real_lym],
         synthetic_datasets=[synthetic_lym],
@@ -84,7 +119,7 @@ def study_for(real: Dataset, synthetic: Dataset, readers: Iterable[Any] = (), **
     """A study of `real` against `synthetic` for `readers`, with the settings a test changes (by default
     10 items per reader and no profile, so that reading starts at the first patch)."""
     defaults: dict[str, Any] = {"name": "a study", "items_per_reader": 10, "ask_profile": False}
-    return study_create(
+    return create_study(
         real_datasets=[real], synthetic_datasets=[synthetic], readers=list(readers), **(defaults | settings)
     )
 
@@ -96,14 +131,14 @@ def arms_study(
     `settings` say otherwise; readers see the profile page first, as in study_create."""
     specs = [ArmSpec(name, [dataset], 1) for name, dataset in arms.items()]
     defaults: dict[str, Any] = {"name": "arms", "items_per_reader": 10, "real_parts": 2}
-    return study_create(real_datasets=[real], arms=specs, readers=list(readers), **(defaults | settings))
+    return create_study(real_datasets=[real], arms=specs, readers=list(readers), **(defaults | settings))
 
 
 def plan_problems(real: Dataset, synthetic: Dataset, **settings: Any) -> list[str]:
     """What the builder's plan says of 10 items per reader from these pools with these protocol options
     (and `real_parts` / `synthetic_parts` where given)."""
     parts = {k: settings.pop(k) for k in ("real_parts", "synthetic_parts") if k in settings}
-    return study_plan(
+    return plan_study(
         tissue_class="LYM",
         real_datasets=[real],
         synthetic_datasets=[synthetic],

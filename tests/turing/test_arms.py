@@ -12,9 +12,9 @@ from django.urls import reverse
 
 from core.services import user_create
 from gan.models import Dataset
-from tests.turing.fixtures import arms_study, make_synthetic
+from tests.turing.fixtures import arms_study, create_study, make_synthetic, plan_study
 from turing.models import Study, StudyArm, StudyItem
-from turing.services import ArmSpec, StudyError, split_items, study_create, study_invite, study_plan
+from turing.services import ArmSpec, StudyError, split_items, study_invite
 
 pytestmark = pytest.mark.django_db
 
@@ -65,7 +65,7 @@ def test_the_plan_names_each_arms_shortfall_and_bad_arms(
     real_lym: Dataset, two_generators: tuple[Dataset, Dataset]
 ) -> None:
     a, b = two_generators
-    plan = study_plan(
+    plan = plan_study(
         tissue_class="LYM",
         real_datasets=[real_lym],
         arms=[ArmSpec("A", [a], 1), ArmSpec("B", [b], 3)],
@@ -77,7 +77,7 @@ def test_the_plan_names_each_arms_shortfall_and_bad_arms(
         "24 synthetic LYM items of arm 'B' per reader, but the arm holds 12" in p for p in plan.problems
     )
     assert plan.max_items == 20  # 4 real, 4 of A, 12 of B: B runs out first
-    bad = study_plan(
+    bad = plan_study(
         tissue_class="LYM",
         real_datasets=[real_lym],
         arms=[ArmSpec("A", [a], 1), ArmSpec("A", [a, b], 1), ArmSpec("real", [], 0)],
@@ -86,7 +86,7 @@ def test_the_plan_names_each_arms_shortfall_and_bad_arms(
     text = " ".join(bad.problems)
     assert "Two arms are named 'A'" in text and "generator A is in arms 'A' and 'A'" not in text
     assert "An arm cannot be named 'real'" in text and "Arm 'real' needs at least one part" in text
-    overlap = study_plan(
+    overlap = plan_study(
         tissue_class="LYM",
         real_datasets=[real_lym],
         arms=[ArmSpec("A", [a], 1), ArmSpec("B", [a], 1)],
@@ -100,7 +100,7 @@ def test_pools_of_different_sizes_are_refused(real_lym: Dataset, media_root: Pat
     Dataset.objects.filter(pk=large.pk).update(patch_size=256)
     large.refresh_from_db()
     with pytest.raises(StudyError, match=r"mix patch sizes \(128 px: real LYM; 256 px: large\)"):
-        study_create(name="x", real_datasets=[real_lym], synthetic_datasets=[large], items_per_reader=4)
+        create_study(name="x", real_datasets=[real_lym], synthetic_datasets=[large], items_per_reader=4)
     assert not Study.objects.exists()
 
 

@@ -24,7 +24,13 @@ def test_the_demo_run_samples_two_checkpoints_and_builds_a_two_arm_study(
         dataset=lym_tum,
         config=config,
         enqueue=False,
-        sample_after={"tissue_class": "LYM", "count": 6, "also_from_steps": [3], "demo_study": True},
+        sample_after={
+            "tissue_class": "LYM",
+            "count": 6,
+            "also_from_steps": [3],
+            "demo_study": True,
+            "demo_readers": ["expert-a"],
+        },
     )
     training_services.training_run_execute(run=run, context=None, device_preference="cpu")
     training_services.sampling_after_training(run=run)
@@ -41,6 +47,7 @@ def test_the_demo_run_samples_two_checkpoints_and_builds_a_two_arm_study(
         "early checkpoint (step 3)",
     ]
     assert study.items_per_reader == 24  # the 12 real LYM patches and 6 of each arm
-    assert sorted(a.reader.username for a in study.assignments.all()) == ["expert-a", "expert-b"]
+    # The demo's own experts only: expert-b, an expert of the site but not of the demo, is not enrolled.
+    assert [a.reader.username for a in study.assignments.all()] == ["expert-a"]
     sampling_services.sampling_run_job(samplings[1].job, context=None)  # type: ignore[arg-type]
     assert Study.objects.count() == 1

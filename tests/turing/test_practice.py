@@ -13,10 +13,17 @@ from django.urls import reverse
 
 from evaluation.selectors import study_records
 from gan.models import Dataset
-from tests.turing.fixtures import builder_form, make_patches, make_synthetic, plan_problems, study_for
+from tests.turing.fixtures import (
+    builder_form,
+    make_patches,
+    make_synthetic,
+    plan_problems,
+    plan_study,
+    study_for,
+)
 from tests.turing.test_api import _csrf_client
 from turing.models import PracticeAnswer, Study
-from turing.services import ArmSpec, ProtocolOptions, StudyError, study_plan
+from turing.services import ArmSpec, ProtocolOptions, StudyError
 
 pytestmark = pytest.mark.django_db
 
@@ -174,7 +181,7 @@ def test_practice_and_test_never_share_an_image_whatever_dataset_holds_it(
     first = make_patches("real, first copy", 12, source="real", seed=3)
     second = make_patches("real, second copy", 12, source="real", seed=3)
     options = ProtocolOptions(practice_items=8, practice_datasets=[first, synthetic_lym])
-    plan = study_plan(
+    plan = plan_study(
         tissue_class="LYM",
         real_datasets=[second],
         arms=[ArmSpec("synthetic", [synthetic_lym])],

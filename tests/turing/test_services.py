@@ -5,7 +5,7 @@ from typing import Any
 import pytest
 
 from gan.models import Dataset
-from tests.turing.fixtures import study_for
+from tests.turing.fixtures import create_study, study_for
 from turing import services
 from turing.models import Answer, Assignment, Study, StudyItem
 
@@ -60,7 +60,7 @@ def test_study_larger_than_its_pools_is_refused_with_the_counts(
         services.StudyError,
         match="asks for 15 synthetic LYM items per reader, but the synthetic pool holds 12",
     ):
-        services.study_create(
+        create_study(
             name="big", real_datasets=[real_lym], synthetic_datasets=[synthetic_lym], items_per_reader=30
         )
     assert not Study.objects.exists()

@@ -24,9 +24,9 @@ from scipy.stats import mannwhitneyu
 from gan.models import Source
 from tests.servers import free_port, site_env, start_gunicorn, wait_for_port
 from tests.sessions import session_key_for
-from tests.turing.fixtures import patches_from_arrays
+from tests.turing.fixtures import create_study, patches_from_arrays
 from turing.models import Study, StudyItem
-from turing.services import ArmSpec, study_create
+from turing.services import ArmSpec
 
 pytestmark = [pytest.mark.worker, pytest.mark.django_db(transaction=True)]  # gunicorn reads what we write
 REPO = Path(__file__).resolve().parents[2]
@@ -57,7 +57,7 @@ def worst_case_study(expert: Any, media_root: Path) -> Study:
     half = ITEMS_PER_KIND // 2
     flat = patches_from_arrays("flat", _flat(rng, half), source=Source.SYNTHETIC)
     textured = patches_from_arrays("textured synthetic", _textured(rng, half), source=Source.SYNTHETIC)
-    return study_create(
+    return create_study(
         name="timing",
         real_datasets=[real],
         arms=[ArmSpec("flat", [flat], 1), ArmSpec("textured", [textured], 1)],

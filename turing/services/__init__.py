@@ -1,5 +1,6 @@
 """Writes of the turing app: building studies, inviting readers, serving items, storing answers."""
 
+from turing.services.builder import Preview, study_preview
 from turing.services.demo import DEMO_STUDY, demo_study_build
 from turing.services.design import (
     ALPHA_RANGE,
@@ -14,6 +15,7 @@ from turing.services.design import (
     ProtocolOptions,
     SampleSize,
     StudyPlan,
+    StudySpec,
     protocol_problems,
     repeat_count,
     sample_size,
@@ -61,6 +63,7 @@ from turing.services.studies import (
     assignment_order_audit,
     assignment_profile_set,
     reader_remove,
+    spec_of,
     study_create,
     study_invite,
     study_protocol_set,
@@ -86,10 +89,12 @@ __all__ = [
     "InvitationError",
     "InvitationReport",
     "NextItem",
+    "Preview",
     "ProtocolOptions",
     "SampleSize",
     "StudyError",
     "StudyPlan",
+    "StudySpec",
     "SubmitResult",
     "answer_next",
     "answer_reasons_set",
@@ -115,12 +120,14 @@ __all__ = [
     "sample_size",
     "second_session_wait",
     "shortcut_check_pools",
+    "spec_of",
     "split_items",
     "study_create",
     "study_event_record",
     "study_freeze",
     "study_invite",
     "study_plan",
+    "study_preview",
     "study_protocol",
     "study_protocol_set",
     "study_sample_size",

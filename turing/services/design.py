@@ -276,27 +276,46 @@ def _size_problem(datasets: Iterable[Dataset]) -> tuple[int | None, list[str]]:
     return None, [f"The pools mix patch sizes ({described}): every pool of a study must share one size."]
 
 
-def study_plan(
-    *,
-    tissue_class: str,
-    real_datasets: Sequence[Dataset],
-    synthetic_datasets: Sequence[Dataset] = (),
-    items_per_reader: int,
-    real_parts: int = 1,
-    synthetic_parts: int = 1,
-    equivalence_margin: float = 0.10,
-    alpha: float = 0.05,
-    arms: Sequence[ArmSpec] | None = None,
-    harmonise_jpeg_quality: int = 0,
-    options: ProtocolOptions = NO_OPTIONS,
-) -> StudyPlan:
+@dataclass(frozen=True)
+class StudySpec:
+    """A study as its manager designs it (the builder's form): what `study_plan` previews and
+    `turing.services.study_create` builds. Every field is a study setting of the same name, but for
+    `arms` (the synthetic arms, `StudyArm`) and `options` (practice and repeat reads)."""
+
+    name: str
+    real_datasets: Sequence[Dataset]
+    arms: Sequence[ArmSpec]
+    items_per_reader: int
+    tissue_class: str = "LYM"
+    real_parts: int = 1
+    same_items_for_all: bool = True
+    allow_changes: bool = False
+    ask_confidence: bool = True
+    instructions: str = ""
+    seed: int | None = None  # None: a new random seed
+    equivalence_margin: float = 0.10
+    alpha: float = 0.05
+    planned_readers: int = 0
+    harmonise_jpeg_quality: int = 0
+    equal_transforms: bool = False
+    too_fast_ms: int = 1000
+    ask_profile: bool = True
+    ask_reasons: bool = False
+    reasons: Sequence[str] = ()  # empty: the default reasons
+    show_personal_result: bool = False
+    options: ProtocolOptions = NO_OPTIONS
+
+
+def study_plan(spec: StudySpec) -> StudyPlan:
     """The preview of a study: counts per reader from the real pool and each arm, and every problem.
 
-    `arms` defaults to one arm, "synthetic", of `synthetic_datasets` with `synthetic_parts`. Practice
-    patches are drawn first and never enter the test set: a test pool they share gives them up."""
-    tissue_class = tissue_class.strip().upper()
-    if arms is None:
-        arms = [ArmSpec(SINGLE_ARM, list(synthetic_datasets), synthetic_parts)]
+    Practice patches are drawn first and never enter the test set: a test pool they share gives them
+    up."""
+    tissue_class = spec.tissue_class.strip().upper()
+    real_datasets, items_per_reader, real_parts = spec.real_datasets, spec.items_per_reader, spec.real_parts
+    equivalence_margin, alpha, options = spec.equivalence_margin, spec.alpha, spec.options
+    harmonise_jpeg_quality = spec.harmonise_jpeg_quality
+    arms = spec.arms
     arms = [ArmSpec(a.name.strip(), list(a.datasets), a.parts) for a in arms]
     problems: list[str] = protocol_problems(equivalence_margin=equivalence_margin, alpha=alpha)
     if items_per_reader < 2:

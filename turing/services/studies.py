@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from typing import Any
 
 from django.db import transaction
@@ -12,7 +12,6 @@ from django.utils import timezone
 from core.roles import is_expert, signed_in
 from core.validators import has_control_characters
 from gan import imaging
-from gan.models import Dataset
 from turing.models import (
     Answer,
     Assignment,
@@ -25,11 +24,9 @@ from turing.models import (
     default_reasons,
 )
 from turing.services.design import (
-    NO_OPTIONS,
-    SINGLE_ARM,
     ArmSpec,
     ProtocolOptions,
-    StudyPlan,
+    StudySpec,
     pool_resolution,
     protocol_problems,
     study_plan,
@@ -50,95 +47,53 @@ def _arms_of(study: Study) -> list[ArmSpec]:
     return [ArmSpec(a.name, list(a.datasets.all()), a.parts) for a in study.arms.prefetch_related("datasets")]
 
 
-def _plan_for(
-    study: Study, *, real_datasets: Sequence[Dataset], arms: Sequence[ArmSpec], options: ProtocolOptions
-) -> StudyPlan:
-    """The plan of a study's settings with these pools: one mapping, used when it is created (unsaved,
-    its pools not yet stored) and when its items are drawn later."""
-    return study_plan(
-        tissue_class=study.tissue_class,
-        real_datasets=real_datasets,
-        items_per_reader=study.items_per_reader,
-        real_parts=study.real_parts,
-        equivalence_margin=study.equivalence_margin,
-        alpha=study.alpha,
-        arms=arms,
-        harmonise_jpeg_quality=study.harmonise_jpeg_quality,
-        options=options,
+def spec_of(study: Study) -> StudySpec:
+    """A stored study's design, as `study_plan` reads it (to draw a later reader's own items)."""
+    pools = ("real_datasets", "arms", "options")
+    names = [f.name for f in dataclasses.fields(StudySpec) if f.name not in pools]
+    return StudySpec(
+        **{name: getattr(study, name) for name in names},
+        real_datasets=list(study.real_datasets.all()),
+        arms=_arms_of(study),
+        options=_options_of(study),
     )
 
 
-def _plan_of(study: Study) -> StudyPlan:
-    real_datasets = list(study.real_datasets.all())
-    return _plan_for(study, real_datasets=real_datasets, arms=_arms_of(study), options=_options_of(study))
-
-
-def study_create(
-    *,
-    name: str,
-    real_datasets: Sequence[Dataset],
-    synthetic_datasets: Sequence[Dataset] = (),
-    items_per_reader: int,
-    tissue_class: str = "LYM",
-    real_parts: int = 1,
-    synthetic_parts: int = 1,
-    same_items_for_all: bool = True,
-    allow_changes: bool = False,
-    ask_confidence: bool = True,
-    instructions: str = "",
-    readers: Iterable[Any] = (),
-    created_by: Any = None,
-    seed: int | None = None,
-    equivalence_margin: float = 0.10,
-    alpha: float = 0.05,
-    planned_readers: int = 0,
-    arms: Sequence[ArmSpec] | None = None,
-    harmonise_jpeg_quality: int = 0,
-    equal_transforms: bool = False,
-    too_fast_ms: int = 1000,
-    ask_profile: bool = True,
-    ask_reasons: bool = False,
-    reasons: Sequence[str] | None = None,
-    show_personal_result: bool = False,
-    options: ProtocolOptions = NO_OPTIONS,
-) -> Study:
+def study_create(*, spec: StudySpec, readers: Iterable[Any] = (), created_by: Any = None) -> Study:
     """Build a study, draw its items and invite its readers, or refuse with every problem named.
 
-    `arms`: the synthetic arms (default: one, "synthetic", of `synthetic_datasets`). The verdict's rule
-    (margin, alpha) is part of the study from here on, frozen at its first answer.
-    """
-    if arms is None:
-        arms = [ArmSpec(SINGLE_ARM, list(synthetic_datasets), synthetic_parts)]
+    The verdict's rule (margin, alpha) is part of the study from here on, frozen at its first answer."""
+    options, arms = spec.options, list(spec.arms)
     study = Study(
-        name=name.strip(),
-        tissue_class=tissue_class.strip().upper(),
-        items_per_reader=items_per_reader,
-        real_parts=real_parts,
+        name=spec.name.strip(),
+        tissue_class=spec.tissue_class.strip().upper(),
+        items_per_reader=spec.items_per_reader,
+        real_parts=spec.real_parts,
         synthetic_parts=sum(arm.parts for arm in arms),
-        equivalence_margin=equivalence_margin,
-        alpha=alpha,
-        planned_readers=planned_readers,
-        microns_per_pixel=pool_resolution(real_datasets),
-        harmonise_jpeg_quality=harmonise_jpeg_quality,
-        equal_transforms=equal_transforms,
-        same_items_for_all=same_items_for_all,
-        allow_changes=allow_changes,
-        ask_confidence=ask_confidence,
-        too_fast_ms=too_fast_ms,
-        reasons=list(reasons) if reasons else default_reasons(),
-        ask_reasons=ask_reasons,
-        show_personal_result=show_personal_result,
-        ask_profile=ask_profile,
-        instructions=instructions,
+        equivalence_margin=spec.equivalence_margin,
+        alpha=spec.alpha,
+        planned_readers=spec.planned_readers,
+        microns_per_pixel=pool_resolution(spec.real_datasets),
+        harmonise_jpeg_quality=spec.harmonise_jpeg_quality,
+        equal_transforms=spec.equal_transforms,
+        same_items_for_all=spec.same_items_for_all,
+        allow_changes=spec.allow_changes,
+        ask_confidence=spec.ask_confidence,
+        too_fast_ms=spec.too_fast_ms,
+        reasons=list(spec.reasons) if spec.reasons else default_reasons(),
+        ask_reasons=spec.ask_reasons,
+        show_personal_result=spec.show_personal_result,
+        ask_profile=spec.ask_profile,
+        instructions=spec.instructions,
         practice_items=options.practice_items,
         repeat_share=options.repeat_share,
         repeat_gap=options.repeat_gap,
         repeat_washout_days=options.repeat_washout_days,
         created_by=signed_in(created_by),
-        **({"seed": seed} if seed is not None else {}),
+        **({"seed": spec.seed} if spec.seed is not None else {}),
     )
-    plan = _plan_for(study, real_datasets=real_datasets, arms=arms, options=options)
-    if show_personal_result and allow_changes:
+    plan = study_plan(spec)
+    if spec.show_personal_result and spec.allow_changes:
         # A reopened study would let a reader who saw their result (and so learnt which answers were
         # wrong) change those answers.
         plan.problems.append(
@@ -156,7 +111,7 @@ def study_create(
     study.patch_size = plan.patch_size or imaging.PATCH_SIZE
     with transaction.atomic():
         study.save()
-        study.real_datasets.set(real_datasets)
+        study.real_datasets.set(spec.real_datasets)
         for position, arm in enumerate(arms):
             row = StudyArm.objects.create(
                 study=study, name=arm.name.strip(), parts=arm.parts, position=position
@@ -166,7 +121,7 @@ def study_create(
         if options.practice_items:
             study.practice_datasets.set(options.practice_datasets)
             practice_draw(study, plan)
-        if same_items_for_all:
+        if spec.same_items_for_all:
             item_set_draw(study, study.seed, plan)
         study_event_record(
             study=study, kind=StudyEvent.Kind.CREATED, actor=created_by, after=protocol_settings(study)
@@ -238,7 +193,7 @@ def study_invite(*, study: Study, reader: Any, actor: Any = None) -> Assignment:
         if study.same_items_for_all:
             items = dict(study.items.values_list("id", "token"))
         else:
-            plan = _plan_of(study)
+            plan = study_plan(spec_of(study))
             if not plan.ok:
                 raise StudyError(" ".join(plan.problems))
             items = {item.pk: item.token for item in item_set_draw(study, assignment.seed, plan)}

@@ -56,6 +56,8 @@ class Command(BaseCommand):
                     "count": 48,
                     "also_from_steps": [config.checkpoint_every],
                     "demo_study": True,
+                    # Its readers: the demo's own experts, never an expert invited to another study.
+                    "demo_readers": [name for name, role, _ in DEMO_USERS if role == "expert"],
                 },
             )
             self.stdout.write(
