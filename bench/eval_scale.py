@@ -140,7 +140,7 @@ def phase_stats(args: argparse.Namespace) -> None:
     start = time.perf_counter()
     records = selectors.study_records(study=study)
     loaded = time.perf_counter()
-    result = selectors.study_statistics(study=study, records=records)
+    result = selectors.study_figures(study=study, records=records)
     done = time.perf_counter()
     peak = _peak_rss_mb()
     print(

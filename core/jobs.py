@@ -21,6 +21,7 @@ from django.db import close_old_connections, connection, transaction
 
 from core import services
 from core.models import Job, JobRecord
+from core.roles import UserLike
 
 RecordT = TypeVar("RecordT", bound=JobRecord)
 
@@ -129,7 +130,7 @@ def job_start(
     kind: JobKind,
     record: RecordT,
     title: str,
-    created_by: Any = None,
+    created_by: UserLike | None = None,
     device: str = "auto",
     enqueue: bool = True,
 ) -> RecordT:

@@ -13,7 +13,7 @@ from collections.abc import Callable
 from functools import wraps
 from typing import Any, TypeVar
 
-from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
+from django.contrib.auth.models import AnonymousUser, User
 from django.contrib.auth.views import redirect_to_login
 from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse
@@ -25,7 +25,16 @@ MANAGERS_GROUP = "study managers"
 # administrators').
 MANAGED_APPS = ("core", "gan", "turing", "evaluation")
 
-UserLike = AbstractBaseUser | AnonymousUser
+# Who acts: a signed-in account, or an anonymous visitor; None where nobody does (a command, a job).
+UserLike = User | AnonymousUser
+
+
+def account(user: UserLike) -> User:
+    """The signed-in account a request acts as; refused (403) for an anonymous visitor. Views that
+    require a sign-in pass `request.user` through this to the services, which take accounts only."""
+    if not isinstance(user, User) or not user.is_authenticated:
+        raise PermissionDenied("Sign in first.")
+    return user
 
 
 def signed_in(user: Any) -> Any:

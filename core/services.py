@@ -22,7 +22,7 @@ from kombu.exceptions import OperationalError
 from config.celery import app
 from core.accounts import login_name
 from core.models import Job, LoginFailure
-from core.roles import EXPERTS_GROUP, MANAGED_APPS, MANAGERS_GROUP, signed_in
+from core.roles import EXPERTS_GROUP, MANAGED_APPS, MANAGERS_GROUP, UserLike, signed_in
 
 logger = logging.getLogger(__name__)
 
@@ -78,7 +78,7 @@ def job_create(
     params: dict[str, Any] | None = None,
     title: str = "",
     queue: str = Job.Queue.DEFAULT,
-    created_by: Any = None,
+    created_by: UserLike | None = None,
     enqueue: bool = True,
 ) -> Job:
     """Create a job and enqueue its task once the surrounding transaction commits.

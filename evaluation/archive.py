@@ -94,7 +94,7 @@ def _record(study: Study) -> tuple[bytes, str, int]:
 def _analysis(study: Study) -> tuple[bytes, bytes]:
     """The ratings the primary analysis read (the readers it analysed) and the analysis."""
     records = selectors.study_records(study=study)
-    result = selectors.study_statistics(study=study, records=records)
+    result = selectors.study_figures(study=study, records=records)
     analysed = set(result.mrmc.readers) if result.mrmc.result is not None else set()
     ratings = [
         [

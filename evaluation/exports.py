@@ -15,7 +15,7 @@ from django.utils.text import slugify
 
 from analysis import agreement, arms, report, stats
 from evaluation.csv_export import csv_dict_lines, csv_lines
-from evaluation.selectors import study_statistics, study_within_reader, yes_no
+from evaluation.selectors import study_figures, study_within_reader, yes_no
 from turing.models import Answer, Assignment, Study
 from turing.selectors import reader_pseudonyms, study_record_head
 
@@ -540,7 +540,7 @@ def study_export(*, study: Study, kind: str, names: bool = False) -> Export:
     if kind == "answers":
         lines = csv_lines(itertools.chain([TIDY_COLUMNS], tidy_answer_rows(study=study, names=names)))
     elif kind == "summary":
-        result = study_statistics(study=study)
+        result = study_figures(study=study)
         rows = summary_rows(
             result=result,
             protocol_hash=study.protocol_hash,
@@ -549,7 +549,7 @@ def study_export(*, study: Study, kind: str, names: bool = False) -> Export:
         )
         lines = csv_dict_lines(SUMMARY_COLUMNS, rows)
     elif kind == "mrmc":
-        result = study_statistics(study=study)
+        result = study_figures(study=study)
         lines = csv_dict_lines(
             MRMC_COLUMNS, mrmc_rows(result=result, protocol_hash=study.protocol_hash, record_head=head)
         )

@@ -26,7 +26,7 @@ from turing.services import study_shortcut_check, study_verify
 def study_report(*, study: Study) -> dict[str, Any]:
     """The report's context: statistics computed once, charts drawn from them."""
     records = selectors.study_records(study=study)
-    result = selectors.study_statistics(study=study, records=records)
+    result = selectors.study_figures(study=study, records=records)
     analysis = result.mrmc.result
     reader_auc = {}
     if analysis is not None:

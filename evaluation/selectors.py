@@ -40,7 +40,7 @@ def study_records(*, study: Study) -> list[stats.Record]:
     ]
 
 
-def study_protocol(*, study: Study) -> stats.Protocol:
+def verdict_protocol(*, study: Study) -> stats.Protocol:
     """The rule the study's verdict follows, as stored with the study (never a server setting)."""
     # Read from the row: the plan is completed at the freeze (`study_freeze`), which a `study` loaded
     # before the first answer has not seen.
@@ -54,11 +54,11 @@ def study_protocol(*, study: Study) -> stats.Protocol:
     )
 
 
-def study_statistics(*, study: Study, records: list[stats.Record] | None = None) -> report.StudyStatistics:
+def study_figures(*, study: Study, records: list[stats.Record] | None = None) -> report.StudyStatistics:
     """Every figure of the study's report. The MRMC analysis takes the study's items as its cases
     (every reader reads them all); a study that drew items per reader has no common case set."""
     records = study_records(study=study) if records is None else records
-    protocol = study_protocol(study=study)
+    protocol = verdict_protocol(study=study)
     if not study.same_items_for_all:
         reason = (
             "this study drew different items for each reader, and the OR analysis needs every reader to "

@@ -151,14 +151,14 @@ def study_arm_gallery(request: HttpRequest, study_id: int, arm_id: int) -> HttpR
 @require_GET
 def study_fig5(request: HttpRequest, study_id: int) -> HttpResponse:
     study = get_object_or_404(Study, pk=study_id)
-    return svg_response(report_page.answers_by_truth_svg(study, selectors.study_statistics(study=study)))
+    return svg_response(report_page.answers_by_truth_svg(study, selectors.study_figures(study=study)))
 
 
 @study_manager_required
 @require_GET
 def study_fool_rates(request: HttpRequest, study_id: int) -> HttpResponse:
     study = get_object_or_404(Study, pk=study_id)
-    return svg_response(report_page.fool_rates_svg(selectors.study_statistics(study=study)))
+    return svg_response(report_page.fool_rates_svg(selectors.study_figures(study=study)))
 
 
 def _export(study: Study, kind: str, names: bool) -> StreamingHttpResponse:

@@ -15,9 +15,6 @@ from core.roles import study_manager_required
 from gan import selectors, services
 from gan.forms import DatasetImportForm, SamplingRunForm, TrainingRunForm
 from gan.models import Dataset, Patch, SamplingRun, TrainingRun
-from gan.services import sampling as sampling_services
-from gan.services import training as training_services
-from gan.services.training import RunError
 from gan.sources import PAPER_SYNTHETIC_COUNT
 from neural.health import RULES as HEALTH_RULES
 
@@ -96,13 +93,13 @@ def run_new(request: HttpRequest) -> HttpResponse:
             if data["sample_class"]
             else None
         )
-        config = training_services.config_build(overrides=overrides, demo=data["demo"])
-        run = training_services.training_run_start(
+        config = services.config_build(overrides=overrides, demo=data["demo"])
+        run = services.training_run_start(
             dataset=data["dataset"], config=config, created_by=request.user, sample_after=sample_after
         )
         return redirect("gan:run_detail", run_id=run.pk)
 
-    return form_page(request, form, "gan/run_new.html", start, RunError)
+    return form_page(request, form, "gan/run_new.html", start, services.RunError)
 
 
 @study_manager_required
@@ -159,7 +156,7 @@ def sampling_new(request: HttpRequest) -> HttpResponse:
     form = SamplingRunForm(request.POST or None, initial=initial)
 
     def start(data: dict[str, Any]) -> HttpResponse:
-        run = sampling_services.sampling_run_start(
+        run = services.sampling_run_start(
             checkpoint=data["checkpoint"],
             tissue_class=data["tissue_class"],
             count=data["count"],
@@ -168,7 +165,7 @@ def sampling_new(request: HttpRequest) -> HttpResponse:
         )
         return redirect("gan:sampling_detail", run_id=run.pk)
 
-    return form_page(request, form, "gan/sampling_new.html", start, RunError)
+    return form_page(request, form, "gan/sampling_new.html", start, services.RunError)
 
 
 @study_manager_required

@@ -15,6 +15,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from analysis import timing
+from core.roles import account
 from turing import selectors, services
 from turing.models import Assignment
 
@@ -181,7 +182,7 @@ class ReasonsApi(ReadingApi):
         try:
             answer = services.answer_reasons_set(
                 study_id=study_id,
-                reader=request.user,
+                reader=account(request.user),
                 token=data.get("token"),
                 reasons=data.get("reasons"),
                 click=data.get("click"),
@@ -238,7 +239,7 @@ class AnswerSubmitApi(ReadingApi):
         try:
             result = services.answer_submit(
                 study_id=study_id,
-                reader=request.user,
+                reader=account(request.user),
                 token=data["token"],
                 label=data["label"],
                 confidence=data.get("confidence"),

@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 from core.jobs import job_start
 from core.models import Job
+from core.roles import UserLike
 from evaluation import jobs
 from evaluation.models import AugmentationExperiment
 from evaluation.services.common import ExperimentError, patches_load, real_classes
@@ -124,7 +125,7 @@ def augmentation_plan(
 
 
 def augmentation_start(
-    *, plan: AugmentationPlan, created_by: Any = None, device: str = "auto", enqueue: bool = True
+    *, plan: AugmentationPlan, created_by: UserLike | None = None, device: str = "auto", enqueue: bool = True
 ) -> AugmentationExperiment:
     """Queue the experiment a plan describes (`augmentation_plan`), or refuse it with every problem named."""
     if not plan.ok:

@@ -9,6 +9,7 @@ from django.core.files.base import ContentFile
 
 from core.jobs import job_start
 from core.models import Job
+from core.roles import UserLike
 from evaluation import jobs
 from evaluation.models import Classifier
 from evaluation.services.common import ClassifierError, real_classes
@@ -26,7 +27,7 @@ def classifier_train_start(
     classes: list[str] | None = None,
     epochs: int = 10,
     seed: int = 0,
-    created_by: Any = None,
+    created_by: UserLike | None = None,
     device: str = "auto",
 ) -> Any:
     from neural.classifier import ClassifierConfig

@@ -10,6 +10,7 @@ import numpy as np
 from analysis import copying
 from core.jobs import job_start
 from core.models import Job
+from core.roles import UserLike
 from evaluation import jobs
 from evaluation.models import CopyingCheck
 from evaluation.selectors import classifier_for
@@ -30,7 +31,7 @@ def copying_check_start(
     *,
     synthetic_dataset: Dataset,
     reference_dataset: Dataset | None = None,
-    created_by: Any = None,
+    created_by: UserLike | None = None,
     device: str = "auto",
     enqueue: bool = True,
 ) -> CopyingCheck:

@@ -10,6 +10,7 @@ from django.conf import settings
 
 from core.jobs import JobError, job_start
 from core.models import Job
+from core.roles import UserLike
 from evaluation import jobs
 from evaluation.models import FidReport
 from evaluation.selectors import classifier_for
@@ -27,7 +28,7 @@ def fid_report_start(
     real_dataset: Dataset | None = None,
     n_images: int | None = None,
     seed: int = 0,
-    created_by: Any = None,
+    created_by: UserLike | None = None,
     device: str = "auto",
 ) -> FidReport:
     """Check the sizes, then queue the report (on the gpu queue: Inception runs best there)."""

@@ -16,6 +16,7 @@ from gan.services.datasets import (
 )
 from gan.services.sampling import sampling_run_job, sampling_run_start
 from gan.services.training import (
+    config_build,
     training_data_pack,
     training_run_job,
     training_run_start,
@@ -28,6 +29,7 @@ __all__ = [
     "ImportAborted",
     "ImportReport",
     "RunError",
+    "config_build",
     "dataset_import",
     "dataset_import_job",
     "dataset_import_start",

@@ -23,7 +23,7 @@ from django.db import transaction
 
 from core.jobs import JobCancelled, JobError
 from core.models import Job
-from core.roles import signed_in
+from core.roles import UserLike, signed_in
 from core.services import job_create, job_release_files
 from gan import imaging
 from gan.models import Dataset, Patch, SamplingRun, Source, patch_storage_name
@@ -208,7 +208,7 @@ def dataset_import(
     path: Path,
     name: str | None = None,
     classes: Sequence[str] | None = None,
-    created_by: Any = None,
+    created_by: UserLike | None = None,
     is_demo: bool = False,
     progress: ProgressFn | None = None,
     should_abort: AbortFn | None = None,
@@ -384,7 +384,7 @@ def dataset_import_start(
     path: Path,
     name: str | None,
     classes: Sequence[str] | None,
-    created_by: Any,
+    created_by: UserLike | None,
     delete_source_after: bool = False,
     generator: Generator | None = None,
     size: int = imaging.PATCH_SIZE,
@@ -419,7 +419,7 @@ def dataset_import_upload(
     archive: UploadedFile,
     name: str,
     classes: Sequence[str] | None,
-    created_by: Any,
+    created_by: UserLike | None,
     generator: Generator | None = None,
     size: int = imaging.PATCH_SIZE,
 ) -> Job:

@@ -11,7 +11,7 @@ from django.utils import timezone
 
 from core.jobs import JobError, job_start
 from core.models import Job
-from core.roles import signed_in
+from core.roles import UserLike, signed_in
 from gan import imaging, jobs
 from gan.models import Checkpoint, Dataset, Patch, SamplingRun, Source, TrainingRun, patch_storage_name
 from gan.services.checkpoints import RunError, checkpoint_check, checkpoint_path
@@ -48,7 +48,7 @@ def sampling_run_start(
     tissue_class: str,
     count: int = PAPER_SYNTHETIC_COUNT,
     seed: int = 0,
-    created_by: Any = None,
+    created_by: UserLike | None = None,
     device: str = "auto",
     enqueue: bool = True,
 ) -> SamplingRun:

@@ -19,6 +19,7 @@ from PIL import Image
 
 from core.jobs import JobCancelled, JobError, job_start
 from core.models import Job
+from core.roles import UserLike
 from gan import imaging, jobs
 from gan.models import Checkpoint, Dataset, SamplingRun, Source, TrainingRun
 from gan.services.checkpoints import RunError, checkpoint_check, checkpoint_path
@@ -63,7 +64,7 @@ def training_run_start(
     dataset: Dataset,
     config: TrainingConfig,
     name: str = "",
-    created_by: Any = None,
+    created_by: UserLike | None = None,
     init_checkpoint: Checkpoint | None = None,
     sample_after: dict[str, Any] | None = None,
     device: str = "auto",

@@ -132,7 +132,7 @@ def test_the_ratings_file_gives_the_reports_figures(
     argv = [str(tmp_path / "ratings.csv"), "--json", "--margin", str(analysis["margin"])]
     assert mrmc.main(argv) == 0
     printed = json.loads(capsys.readouterr().out)
-    report = selectors.study_statistics(study=finished).mrmc.result
+    report = selectors.study_figures(study=finished).mrmc.result
     assert report is not None
     for figures in (printed, analysis["mrmc"]):
         assert figures["single"][0]["auc_mean"] == pytest.approx(report.single[0].auc_mean, abs=1e-12)

@@ -56,7 +56,7 @@ def test_the_report_shows_both_arms_and_which_fooled_readers_more(
     assert "Arm convincing was harder to detect than arm obvious" in html
     assert "0.025 (0.05 / 2 arms, Bonferroni)" in html
     assert html.count("data:image/svg+xml;base64,") == 7  # the two arm charts beside the five
-    result = selectors.study_statistics(study=two_arm_study)
+    result = selectors.study_figures(study=two_arm_study)
     assert result.arms is not None
     obvious, convincing = result.arms.arms
     assert (obvious.fool_rate.share, convincing.fool_rate.share) == (0.0, 1.0)
@@ -79,7 +79,7 @@ def test_every_export_row_names_its_arm(manager_client: Client, two_arm_study: S
     (tmp_path / "ratings.csv").write_bytes(b"".join(response.streaming_content))
     ratings, truth, mask, treatments, readers = mrmc.read_csv(tmp_path / "ratings.csv")
     again = mrmc.analyse(ratings, truth, case_mask=mask, treatments=treatments, readers=readers)
-    report = selectors.study_statistics(study=two_arm_study).arms
+    report = selectors.study_figures(study=two_arm_study).arms
     assert report is not None and report.result is not None
     by_name = {t: i for i, t in enumerate(again.treatments)}
     for t, name in enumerate(report.result.treatments):

@@ -14,7 +14,7 @@ from analysis import report, stats
 from analysis.summary import plain_summary
 from core.services import user_create
 from evaluation.exports import summary_rows
-from evaluation.selectors import study_statistics
+from evaluation.selectors import study_figures
 from evaluation.templatetags.report import seconds_band
 from gan.models import Source
 from tests.turing.fixtures import answer_next_item, create_study, make_patches
@@ -90,7 +90,7 @@ def test_readers_who_lean_to_real_and_separate_the_wrong_way_are_not_called_fool
                 label="real" if (index, upcoming.token) in called_real else "synthetic",
                 confidence=confidence,
             )
-    result = study_statistics(study=study)
+    result = study_figures(study=study)
     assert result.pooled.synthetic.share == pytest.approx(0.30) and result.pooled.real.share == pytest.approx(
         0.595
     )
@@ -107,7 +107,7 @@ def test_readers_who_lean_to_real_and_separate_the_wrong_way_are_not_called_fool
 def test_readers_who_answer_real_to_everything_in_a_3_to_1_study_show_no_skill(media_root: Path) -> None:
     study = _study(30, 10, 4)
     _answer(study, lambda r, truth, rng: ("real", 3))
-    result = study_statistics(study=study)
+    result = study_figures(study=study)
     assert result.pooled.overall.share == pytest.approx(0.75)
     assert result.pooled.overall.p_value is None and "not 1:1" in result.pooled.overall.reason
     assert result.mrmc.result.auc_mean[0] == pytest.approx(0.5)
@@ -120,7 +120,7 @@ def test_readers_who_answer_real_to_everything_in_a_3_to_1_study_show_no_skill(m
 def test_readers_who_separate_perfectly_make_it_detectable(media_root: Path) -> None:
     study = _study(12, 12, 3)
     _answer(study, lambda r, truth, rng: (truth, int(rng.integers(1, 6))))
-    result = study_statistics(study=study)
+    result = study_figures(study=study)
     assert result.mrmc.result.auc_mean[0] == 1.0
     assert result.verdict.kind == "detectable" and result.verdict.ci[0] > 0.5
 
@@ -132,7 +132,7 @@ def test_readers_with_no_skill_over_enough_readers_and_items_are_indistinguishab
         return ("real" if rng.random() < 0.5 else "synthetic"), int(rng.integers(1, 6))
 
     _answer(study, guess, seed=4)
-    result = study_statistics(study=study)
+    result = study_figures(study=study)
     low, high = result.verdict.ci_tost
     assert result.verdict.kind == "indistinguishable", result.verdict.headline
     assert 0.4 < low < 0.5 < high < 0.6
@@ -150,9 +150,9 @@ def test_the_verdict_follows_the_studys_own_margin_not_a_server_setting(
         return ("real" if rng.random() < 0.5 else "synthetic"), int(rng.integers(1, 6))
 
     _answer(study, guess, seed=4)
-    before = study_statistics(study=study).verdict
+    before = study_figures(study=study).verdict
     settings.DEFAULT_EQUIVALENCE_MARGIN = 0.25
-    after = study_statistics(study=Study.objects.get(pk=study.pk)).verdict
+    after = study_figures(study=Study.objects.get(pk=study.pk)).verdict
     assert before == after and before.kind == "inconclusive"  # 0.02 is too narrow for 8 x 120
     assert "about" in before.advice and "readers" in before.advice
     with pytest.raises(StudyError, match="frozen"):
@@ -170,7 +170,7 @@ def test_the_protocol_can_change_until_the_first_answer(media_root: Path) -> Non
 def test_a_study_with_items_per_reader_says_why_there_is_no_verdict(media_root: Path) -> None:
     study = _study(6, 6, 2, same_items_for_all=False)
     _answer(study, lambda r, truth, rng: (truth, 3))
-    result = study_statistics(study=study)
+    result = study_figures(study=study)
     assert (
         result.verdict.kind == "not available"
         and "different items for each reader" in result.verdict.headline
@@ -195,13 +195,13 @@ def test_the_verdict_waits_for_the_planned_readers_and_says_how_many_have_finish
     """The stopping rule: no verdict while the plan is incomplete, however clear the data already look."""
     study = _study(8, 8, 3)
     _answer_some(study, _perfect, readers=2)
-    interim = study_statistics(study=study).verdict
+    interim = study_figures(study=study).verdict
     assert Study.objects.get(pk=study.pk).planned_readers == 3  # the readers enrolled at the first answer
     assert interim.kind == "interim" and interim.ci is None
     assert interim.headline.startswith("Interim: 2 of 3 planned readers have finished")
     assert "Stopping rule: the verdict is given once the 3 planned readers" in interim.rule
     _answer_some(study, _perfect, readers=3)
-    final = study_statistics(study=study).verdict
+    final = study_figures(study=study).verdict
     assert final.kind == "detectable" and not final.exploratory and "Exploratory" not in final.headline
 
 
@@ -213,7 +213,7 @@ def test_a_reader_enrolled_beyond_the_plan_after_the_freeze_is_an_amendment(medi
     amendment = study.events.get(kind=StudyEvent.Kind.AMENDMENT)
     assert amendment.before == {"planned_readers": 3} and amendment.after["readers"] == 4
     _answer_some(study, _perfect, readers=4)
-    verdict = study_statistics(study=study).verdict
+    verdict = study_figures(study=study).verdict
     assert verdict.exploratory and verdict.headline.startswith("Exploratory: readers were enrolled beyond")
 
 
@@ -222,12 +222,12 @@ def test_a_planned_number_above_the_enrolled_readers_is_kept_and_readers_up_to_i
 ) -> None:
     study = _study(8, 8, 2, planned_readers=3)
     _answer_some(study, _perfect, readers=2)
-    assert study_statistics(study=study).verdict.kind == "interim"
+    assert study_figures(study=study).verdict.kind == "interim"
     late = user_create(username="reader-third", role="expert", password="x" * 20, validate=False)[0]
     study_invite(study=study, reader=late)
     assert not study.events.filter(kind=StudyEvent.Kind.AMENDMENT).exists()
     _answer_some(study, _perfect, readers=3)
-    assert study_statistics(study=study).verdict.kind == "detectable"
+    assert study_figures(study=study).verdict.kind == "detectable"
 
 
 def test_a_difference_inside_the_margin_says_both_and_the_excluded_reader_note_reads_in_the_singular(

@@ -117,7 +117,7 @@ def test_the_ratings_export_gives_the_reports_analysis_in_any_mrmc_program(
     manager_client: Client, answered: Study, tmp_path: Any
 ) -> None:
     from analysis import mrmc
-    from evaluation.selectors import study_statistics
+    from evaluation.selectors import study_figures
 
     text = b"".join(
         manager_client.get(
@@ -127,7 +127,7 @@ def test_the_ratings_export_gives_the_reports_analysis_in_any_mrmc_program(
     (tmp_path / "ratings.csv").write_bytes(text)
     ratings, truth, mask, treatments, readers = mrmc.read_csv(tmp_path / "ratings.csv")
     again = mrmc.analyse(ratings, truth, case_mask=mask, treatments=treatments, readers=readers)
-    report = study_statistics(study=answered).mrmc.result
+    report = study_figures(study=answered).mrmc.result
     assert readers == ["R1", "R2"] and again.auc == report.auc
     assert again.single[0].rrrc == report.single[0].rrrc
     table = _rows(manager_client.get(reverse("evaluation:study_export", args=[answered.pk, "mrmc"])))

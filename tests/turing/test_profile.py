@@ -93,7 +93,7 @@ def test_profiles_are_in_the_exports_and_the_experience_table(
     ]
     from evaluation import selectors
 
-    table = selectors.experience_rows(study=profiled, result=selectors.study_statistics(study=profiled))
+    table = selectors.experience_rows(study=profiled, result=selectors.study_figures(study=profiled))
     role = {r["group"]: r for r in table if r["grouping"] == "role"}
     assert role["Pathologist"]["accuracy"].share == 1.0 and len(role["Pathologist"]["readers"]) == 2
     assert role["Resident"]["accuracy"].share == 0.5 and role["Resident"]["mean_auc"] == 0.5

@@ -10,7 +10,7 @@ from django.test import Client
 from django.urls import reverse
 
 from core.services import user_create
-from evaluation.selectors import study_statistics
+from evaluation.selectors import study_figures
 from gan.models import Dataset
 from tests.turing.fixtures import study_for
 from tests.turing.test_api import _csrf_client
@@ -62,7 +62,7 @@ def test_a_removed_reader_answers_nothing_more_and_is_left_out_of_the_analysis(
         manager_client.get(reverse("evaluation:study_export", args=[study.pk, "answers"])).streaming_content
     ).decode()
     assert first in text
-    result = study_statistics(study=Study.objects.get(pk=study.pk))
+    result = study_figures(study=Study.objects.get(pk=study.pk))
     assert result.n_answers == 12 and sorted(result.readers) == ["R2", "R3"]
     assert any(note.startswith("R1 was removed on") and "colleague" in note for note in result.notes)
     again = manager_client.post(url, {"reason": "twice"}, follow=True)

@@ -13,7 +13,7 @@ from django.test import Client
 from django.urls import reverse
 from sklearn.metrics import cohen_kappa_score
 
-from evaluation.selectors import repeat_read_pairs, study_records, study_statistics
+from evaluation.selectors import repeat_read_pairs, study_figures, study_records
 from gan.models import Dataset
 from tests.turing.fixtures import plan_problems, study_for
 from tests.turing.test_api import _csrf_client
@@ -115,7 +115,7 @@ def test_repeat_reads_are_stored_as_second_reads_and_kept_out_of_the_primary_ana
     assert sorted(reads) == [1] * 20 + [2] * 6
     records = study_records(study=study)
     assert len(records) == 20 and len({(r.reader, r.item) for r in records}) == 20
-    assert study_statistics(study=study).mrmc.result is not None  # a complete, unduplicated case set
+    assert study_figures(study=study).mrmc.result is not None  # a complete, unduplicated case set
     pairs = repeat_read_pairs(study=study)
     assert len(pairs) == 6 and {p.reader for p in pairs} == {"R1", "R2"}
     first_reader = [p for p in pairs if p.reader == "R1"]

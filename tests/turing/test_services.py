@@ -3,9 +3,11 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from django.urls import reverse
 
 from gan.models import Dataset
 from tests.turing.fixtures import create_study, study_for
+from tests.turing.test_api import _csrf_client
 from turing import services
 from turing.models import Answer, Assignment, Study, StudyItem
 
@@ -154,16 +156,18 @@ def test_changing_an_answer_needs_the_study_to_allow_it(study: Study) -> None:
 def test_bad_answers_are_refused_and_store_nothing(
     study: Study, label: Any, confidence: Any, message: str
 ) -> None:
+    """The API's serializer checks an answer's shape (the service then checks state only)."""
     assignment = study.assignments.get()
     token = services.answer_next(assignment=assignment).token
-    with pytest.raises(services.AnswerError, match=message):
-        services.answer_submit(
-            study_id=assignment.study_id,
-            reader=assignment.reader,
-            token=token,
-            label=label,
-            confidence=confidence,
-        )
+    client = _csrf_client(assignment.reader)
+    body = {"token": token, "label": label} | ({} if confidence is None else {"confidence": confidence})
+    response = client.post(
+        reverse("turing:api_answer", args=[study.pk]),
+        body,
+        content_type="application/json",
+        HTTP_X_CSRFTOKEN=client.cookies["csrftoken"].value,
+    )
+    assert response.status_code == 400 and message in response.json()["detail"]
     assert not Answer.objects.filter(label__isnull=False).exists()
 
 

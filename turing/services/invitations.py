@@ -20,7 +20,7 @@ from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import timezone
 
-from core.roles import is_expert, signed_in
+from core.roles import UserLike, is_expert, signed_in
 from core.services import user_create
 from turing.models import (
     Answer,
@@ -83,7 +83,7 @@ def _expert_for(email: str) -> Any:
 
 
 def invitations_send(
-    *, study: Study, emails: Iterable[str], created_by: Any, site_url: str
+    *, study: Study, emails: Iterable[str], created_by: UserLike | None, site_url: str
 ) -> InvitationReport:
     """Invite each address: an expert account if there is none, the reader's items, and an e-mail with
     a link that signs them in once. An address already invited to this study is said, not re-sent."""
@@ -138,7 +138,7 @@ def invitation_resend(*, invitation: Invitation, site_url: str) -> Invitation:
     return invitation
 
 
-def invitation_revoke(*, invitation: Invitation, actor: Any = None) -> bool:
+def invitation_revoke(*, invitation: Invitation, actor: UserLike | None = None) -> bool:
     """Withdraw the link. An invitation never used takes its reader's enrolment with it when they have
     answered nothing (recorded); True when it did."""
     with transaction.atomic():

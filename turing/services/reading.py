@@ -8,6 +8,7 @@ from datetime import timedelta
 from typing import Any
 
 from django.conf import settings
+from django.contrib.auth.models import User
 from django.db import connection, transaction
 from django.db.models import F, QuerySet
 from django.utils import timezone
@@ -207,10 +208,10 @@ def _answer_take(
 def answer_submit(
     *,
     study_id: int,
-    reader: Any,
-    token: Any,
-    label: Any,
-    confidence: Any = None,
+    reader: User,
+    token: str,
+    label: str,
+    confidence: int | None = None,
     visible_ms: int | None = None,
     position: int | None = None,
     revise: bool = False,
@@ -224,15 +225,14 @@ def answer_submit(
     unless it is an explicit revision (`revise`, with its `position`: the page's Back), which the study
     must allow and the audit trail records.
 
-    A well-formed first answer takes one statement (`_answer_take`); anything else (a repeat, a change,
-    an item not shown, a closed study, bad input) goes through the checks below, which say what is wrong.
+    Its shape (a token, a label of `Answer.Label`, a confidence from 1 to 5) is the caller's to check
+    (the API's serializer does); this checks its state. A first answer takes one statement
+    (`_answer_take`); anything else (a repeat, a change, an item not shown, a closed study) goes through
+    the checks below, which say what is wrong.
     """
-    if not isinstance(token, str) or not token:
-        raise AnswerError("An item token is required.")
     if revise and position is None:
         raise AnswerError("A revision names the position of the answer it changes.")
-    fast = position is None and label in Answer.Label.values
-    if fast and (confidence is None or confidence_valid(confidence)):
+    if position is None:
         taken = _answer_take(
             study_id=study_id,
             reader_id=reader.pk,
@@ -255,13 +255,8 @@ def answer_submit(
     _refuse_if_removed(assignment)
     if not study.is_open:
         raise AnswerError("This study is closed: answers are no longer taken.", 409)
-    if label not in Answer.Label.values:
-        raise AnswerError(f"Unknown label {label!r}: use 'real' or 'synthetic'.")
-    if confidence is not None:
-        if not study.ask_confidence:
-            raise AnswerError("This study does not ask for a confidence rating.")
-        if not confidence_valid(confidence):
-            raise AnswerError(f"Confidence must be a whole number from 1 to 5, got {confidence!r}.")
+    if confidence is not None and not study.ask_confidence:
+        raise AnswerError("This study does not ask for a confidence rating.")
     now = timezone.now()
     with transaction.atomic():
         updated = Answer.objects.filter(pk=answer.pk, label__isnull=True).update(
@@ -341,7 +336,7 @@ def answer_words(label: str | None, confidence: int | None) -> str:
     return f"{label} · {confidence}" if confidence is not None else str(label)
 
 
-def answer_reasons_set(*, study_id: int, reader: Any, token: Any, reasons: Any, click: Any = None) -> Answer:
+def answer_reasons_set(*, study_id: int, reader: User, token: Any, reasons: Any, click: Any = None) -> Answer:
     """Why the reader called an item synthetic: reasons from the study's list, and an optional click
     (x, y as shares of the patch, from its top-left). Only for the reader's own "synthetic" answers."""
     if not isinstance(token, str) or not token:

@@ -14,7 +14,7 @@ from django.utils import timezone
 from django.utils.crypto import salted_hmac
 
 from analysis import chain
-from core.roles import signed_in
+from core.roles import UserLike, signed_in
 from turing.models import (
     Answer,
     Assignment,
@@ -53,7 +53,12 @@ def protocol_settings(study: Study) -> dict[str, Any]:
 
 
 def study_event_record(
-    *, study: Study, kind: str, actor: Any = None, before: dict | None = None, after: dict | None = None
+    *,
+    study: Study,
+    kind: str,
+    actor: UserLike | None = None,
+    before: dict | None = None,
+    after: dict | None = None,
 ) -> StudyEvent:
     """Add one row to the study's audit trail (rows are only ever added), chained into its record in the
     same transaction."""

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Iterable
-from typing import Any
 
+from django.contrib.auth.models import User
 from django.db import transaction
 from django.utils import timezone
 
-from core.roles import is_expert, signed_in
+from core.roles import UserLike, is_expert, signed_in
 from core.validators import has_control_characters
 from gan import imaging
 from turing.models import (
@@ -59,7 +59,9 @@ def spec_of(study: Study) -> StudySpec:
     )
 
 
-def study_create(*, spec: StudySpec, readers: Iterable[Any] = (), created_by: Any = None) -> Study:
+def study_create(
+    *, spec: StudySpec, readers: Iterable[User] = (), created_by: UserLike | None = None
+) -> Study:
     """Build a study, draw its items and invite its readers, or refuse with every problem named.
 
     The verdict's rule (margin, alpha) is part of the study from here on, frozen at its first answer."""
@@ -131,7 +133,9 @@ def study_create(*, spec: StudySpec, readers: Iterable[Any] = (), created_by: An
     return study
 
 
-def reader_remove(*, study: Study, assignment_id: int, reason: str, actor: Any = None) -> Assignment:
+def reader_remove(
+    *, study: Study, assignment_id: int, reason: str, actor: UserLike | None = None
+) -> Assignment:
     """Take a reader out of a study: recorded with its reason; their answers are kept (and exported) and
     left out of every statistic, and their session can answer nothing more. Final: a removed reader is
     not put back (invite them to a new study)."""
@@ -164,7 +168,7 @@ def reader_remove(*, study: Study, assignment_id: int, reason: str, actor: Any =
     return assignment
 
 
-def _amendment_if_beyond_plan(study: Study, assignment: Assignment, actor: Any) -> None:
+def _amendment_if_beyond_plan(study: Study, assignment: Assignment, actor: UserLike | None) -> None:
     """A reader enrolled after the freeze beyond the planned readers changes the design the verdict was
     planned for: recorded as an amendment, which makes the verdict exploratory (`analysis.stats`)."""
     frozen = Study.objects.filter(pk=study.pk).values_list("frozen_at", "planned_readers").first()
@@ -181,7 +185,7 @@ def _amendment_if_beyond_plan(study: Study, assignment: Assignment, actor: Any) 
         )
 
 
-def study_invite(*, study: Study, reader: Any, actor: Any = None) -> Assignment:
+def study_invite(*, study: Study, reader: User, actor: UserLike | None = None) -> Assignment:
     """Give a reader their items in their own order (idempotent: a second invitation changes nothing)."""
     if not is_expert(reader):
         raise StudyError(f"{reader.get_username()} is not an expert: only experts read studies.")
@@ -267,7 +271,9 @@ def assignment_order_audit(*, assignment: Assignment) -> bool:
     )
 
 
-def study_protocol_set(*, study: Study, equivalence_margin: float, alpha: float, actor: Any = None) -> Study:
+def study_protocol_set(
+    *, study: Study, equivalence_margin: float, alpha: float, actor: UserLike | None = None
+) -> Study:
     """Change the verdict's rule of a study that has no answer yet; refused once one has arrived."""
     problems = protocol_problems(equivalence_margin=equivalence_margin, alpha=alpha)
     if problems:
@@ -290,7 +296,7 @@ def study_protocol_set(*, study: Study, equivalence_margin: float, alpha: float,
     return study
 
 
-def study_set_status(*, study: Study, status: str, actor: Any = None) -> Study:
+def study_set_status(*, study: Study, status: str, actor: UserLike | None = None) -> Study:
     if status not in Study.Status.values:
         raise StudyError(f"Unknown status {status!r}.")
     with transaction.atomic():
