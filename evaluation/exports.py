@@ -46,6 +46,11 @@ TIDY_COLUMNS = [
     "reasons",
     "click_x",
     "click_y",
+    # Where each patch came from, so that a file or a checkpoint that fooled readers can be found.
+    "dataset",
+    "source_file",
+    "generator",
+    "checkpoint_sha256",
 ]
 
 
@@ -65,6 +70,18 @@ def _item_columns(study: Study) -> dict[int, list[Any]]:
     return {
         item_id: [token, patch, truth, arm or "", *rest] for item_id, token, patch, truth, arm, *rest in rows
     }
+
+
+def _source_columns(study: Study) -> dict[int, list[Any]]:
+    """Item id -> where its patch came from: dataset, original file, generator and checkpoint hash."""
+    rows = study.items.values_list(
+        "id", "patch__dataset__name", "patch__original_name", "patch__dataset__provenance"
+    )
+    out = {}
+    for item_id, dataset, original, provenance in rows:
+        generator = (provenance or {}).get("generator") or {}
+        out[item_id] = [dataset, original, generator.get("name", ""), generator.get("checkpoint_sha256", "")]
+    return out
 
 
 class SecondsBetween(Func):
@@ -102,6 +119,7 @@ def tidy_answer_rows(*, study: Study, names: bool = False, chunk_size: int = 10_
         else reader_pseudonyms(study=study)
     )
     items = _item_columns(study)
+    sources = _source_columns(study)
     profiles = {a.pk: _profile_columns(a) for a in Assignment.objects.filter(study=study)}
     rows = (
         Answer.objects.filter(assignment__study=study, label__isnull=False)
@@ -161,6 +179,7 @@ def tidy_answer_rows(*, study: Study, names: bool = False, chunk_size: int = 10_
             "; ".join(reasons or []),
             "" if click_x is None else f"{click_x:.3f}",
             "" if click_y is None else f"{click_y:.3f}",
+            *sources[item_id],
         ]
 
 

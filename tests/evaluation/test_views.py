@@ -174,3 +174,21 @@ def test_csv_cells_starting_a_formula_are_quoted(text: str) -> None:
 
     assert safe_cell(text) == "'" + text
     assert safe_cell("plain text") == "plain text" and safe_cell(-1.5) == -1.5
+
+
+def test_every_answer_row_names_its_patchs_dataset_file_and_generator(
+    manager_client: Client, study: Study, expert: Any, synthetic_lym: Any
+) -> None:
+    synthetic_lym.provenance = {"generator": {"name": "diffusion v2", "checkpoint_sha256": "ab" * 32}}
+    synthetic_lym.save(update_fields=["provenance"])
+    _answer_all(study, expert, lambda truth: truth)
+    rows = _rows(manager_client.get(reverse("evaluation:study_export", args=[study.pk, "answers"])))
+    header, body = rows[0], [dict(zip(rows[0], r, strict=True)) for r in rows[1:]]
+    assert header[-4:] == ["dataset", "source_file", "generator", "checkpoint_sha256"]
+    real = [r for r in body if r["truth"] == "real"]
+    synthetic = [r for r in body if r["truth"] == "synthetic"]
+    assert real and all(r["dataset"] == "real LYM" and r["source_file"].startswith("LYM/") for r in real)
+    assert synthetic and all(
+        (r["dataset"], r["generator"], r["checkpoint_sha256"]) == ("synthetic LYM", "diffusion v2", "ab" * 32)
+        for r in synthetic
+    )
