@@ -63,7 +63,7 @@ def build(args: argparse.Namespace) -> None:
 
     from gan.models import Dataset, Patch, Source
     from turing.models import Answer, Assignment, Study, StudyItem
-    from turing.services import _order
+    from turing.services.items import order_draw
 
     call_command("migrate", verbosity=0)
     start = time.perf_counter()
@@ -93,7 +93,7 @@ def build(args: argparse.Namespace) -> None:
     now = timezone.now()
     for user in users:
         assignment = Assignment.objects.create(study=study, reader=user, seed=int(rng.integers(2**62)))
-        assignment.order = _order(tokens, assignment.seed)
+        assignment.order = order_draw(tokens, assignment.seed)
         assignment.save(update_fields=["order"])
         by_token = {item.token: item for item in items}
         # Readers call real patches real 55% of the time and synthetic ones synthetic 33% (the paper).

@@ -4,8 +4,11 @@ chart the template shows, so that the view only renders it."""
 from __future__ import annotations
 
 import base64
+import hashlib
 import math
 from typing import Any
+
+from django.core.cache import cache
 
 from analysis import arms, report, stats, summary
 from analysis.reading_time import reading_time
@@ -22,9 +25,39 @@ from turing.models import Study
 from turing.selectors import study_record_head
 from turing.services import study_shortcut_check, study_verify
 
+FIGURES_VERSION = 1  # raise when the figures' code changes what a kept page would show
+
 
 def study_report(*, study: Study) -> dict[str, Any]:
-    """The report's context: statistics computed once, charts drawn from them."""
+    """The report's context. Its figures (`study_figures_context`) are computed once per state of the
+    study's record and kept (the record's head moves with every answer, event and profile, so a new
+    answer makes new figures); the record's own check, the audit count and the checks made elsewhere
+    are read at every view."""
+    head = study_record_head(study_id=study.pk)
+    key = (
+        f"report:{study.pk}:{FIGURES_VERSION}:" + hashlib.sha256(f"{head}|{study.name}".encode()).hexdigest()
+    )
+    figures = cache.get(key)
+    if figures is None:
+        figures = study_figures_context(study=study)
+        cache.set(key, figures, timeout=REPORT_KEPT_S)
+    return figures | {
+        "study": study,
+        "events": study.events.count(),
+        "record_changes": study_verify(study=study),
+        "record_head": head,
+        "record_entries": study.record.count(),
+        "arms": list(study.arms.all()),
+        "shortcut": study_shortcut_check(study=study),
+        "copying": selectors.study_copying(study=study),
+    }
+
+
+REPORT_KEPT_S = 7 * 24 * 3600  # a kept page is replaced as soon as the record moves; this only bounds memory
+
+
+def study_figures_context(*, study: Study) -> dict[str, Any]:
+    """The report's figures and charts, all from the study's answers under its protocol."""
     records = selectors.study_records(study=study)
     result = selectors.study_figures(study=study, records=records)
     analysis = result.mrmc.result
@@ -33,7 +66,6 @@ def study_report(*, study: Study) -> dict[str, Any]:
         for r, reader in enumerate(analysis.readers):
             reader_auc[reader] = (analysis.auc[0][r], math.sqrt(max(analysis.auc_var[0][r], 0.0)))
     return {
-        "study": study,
         "result": result,
         "summary": summary.plain_summary(result),
         "single": analysis.single[0] if analysis is not None else None,
@@ -53,13 +85,6 @@ def study_report(*, study: Study) -> dict[str, Any]:
         "arm_level": f"{100 * (1 - result.protocol.alpha / max(len(result.arms.arms), 1)):g}"
         if result.arms
         else "",
-        "events": study.events.count(),
-        "record_changes": study_verify(study=study),
-        "record_head": study_record_head(study_id=study.pk),
-        "record_entries": study.record.count(),
-        "arms": list(study.arms.all()),
-        "shortcut": study_shortcut_check(study=study),
-        "copying": selectors.study_copying(study=study),
         "reading": reading_time(records, study.too_fast_ms),
         "experience": selectors.experience_rows(study=study, result=result),
         "within_reader": selectors.study_within_reader(study=study),

@@ -192,3 +192,35 @@ def test_every_answer_row_names_its_patchs_dataset_file_and_generator(
         (r["dataset"], r["generator"], r["checkpoint_sha256"]) == ("synthetic LYM", "diffusion v2", "ab" * 32)
         for r in synthetic
     )
+
+
+def test_the_reports_figures_are_computed_once_per_state_of_the_record(
+    manager_client: Client, answered: Study, other_expert: Any, monkeypatch: Any
+) -> None:
+    """Later views reuse the figures until the record moves (a new answer); the record's own check runs
+    at every view, so an edit behind the application shows on a page whose figures were kept."""
+    from evaluation import report_page
+    from turing.models import Answer
+
+    computed = []
+    real = report_page.study_figures_context
+    monkeypatch.setattr(report_page, "study_figures_context", lambda **kw: computed.append(1) or real(**kw))
+    url = reverse("evaluation:study_report", args=[answered.pk])
+    first = manager_client.get(url).content.decode()
+    second = manager_client.get(url).content.decode()
+    assert len(computed) == 1 and "Record intact" in first and "Record intact" in second
+    late = user_create_expert("late-reader")
+    assignment = study_invite(study=answered, reader=late)
+    token = answer_next(assignment=assignment).token
+    answer_submit(study_id=answered.pk, reader=late, token=token, label="real", confidence=2)
+    manager_client.get(url)
+    assert len(computed) == 2
+    Answer.objects.filter(assignment__study=answered, position=0).update(label="synthetic")
+    tampered = manager_client.get(url).content.decode()
+    assert len(computed) == 2 and "The record changed" in tampered
+
+
+def user_create_expert(name: str) -> Any:
+    from core.services import user_create
+
+    return user_create(username=name, role="expert", validate=False)[0]

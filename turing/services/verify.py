@@ -43,14 +43,16 @@ def study_verify(*, study: Study) -> list[str]:
 
 def record_differences(*, study: Study) -> list[str]:
     """The chains' breaks, seals this server did not make, and rows that differ from their last entry."""
-    rows = list(study.record.order_by("chain", "seq"))
-    entries = [chain.Entry(r.chain, r.seq, r.kind, r.content, r.prev, r.hash) for r in rows]
-    problems, _heads = chain.chain_problems(entries)
-    problems += [
-        f"record entry {r.seq} of chain {r.chain!r} was not sealed by this server"
-        for r in rows
-        if not compare_digest(seal(r.hash), r.seal)
-    ]
+    rows = study.record.order_by("chain", "seq").values_list(
+        "chain", "seq", "kind", "content", "prev", "hash", "seal"
+    )
+    entries, problems = [], []
+    for name, seq, kind, content, prev, entry_hash, entry_seal in rows:
+        entries.append(chain.Entry(name, seq, kind, content, prev, entry_hash))
+        if not compare_digest(seal(entry_hash), entry_seal):
+            problems.append(f"record entry {seq} of chain {name!r} was not sealed by this server")
+    breaks, _heads = chain.chain_problems(entries)
+    problems = breaks + problems
     current: dict[tuple[str, str], dict[str, Any]] = {}
     for row in StudyEvent.objects.filter(study=study).values(*EVENT_FIELDS):
         current["event", str(row["id"])] = event_state(row)
