@@ -373,7 +373,10 @@ class InviteForm(forms.Form):
         help_text="Each gets a link that signs them in once (an expert account is made if needed).",
     )
     readers = IdMultipleChoiceField(
-        queryset=_experts(), required=False, label="Or experts who already have an account"
+        queryset=_experts(),
+        required=False,
+        label="Or experts who already have an account",
+        help_text="Each is e-mailed a link to the study too, where their account has an address.",
     )
 
     def __init__(self, *args: Any, study: Any = None, **kwargs: Any) -> None:

@@ -168,6 +168,7 @@ class StudyEvent(models.Model):
         REASONS_CHANGED = "reasons changed"  # a reader's "why synthetic" given again, differently
         PROFILE_CHANGED = "profile changed"  # a reader's profile given again before their first answer
         RENAMED = "renamed"  # the one field the admin may change
+        REMINDED = "reminded"  # a reader who had not finished was sent their link again
 
     study = models.ForeignKey(Study, on_delete=models.CASCADE, related_name="events")
     kind = models.CharField(max_length=20, choices=Kind.choices)

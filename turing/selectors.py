@@ -341,9 +341,22 @@ def study_copy_initial(*, study_id: int) -> dict[str, Any] | None:
 
 
 def study_invitations(*, study: Study) -> list[dict[str, Any]]:
-    """The study's e-mailed invitations with their state (waiting, used, expired, revoked)."""
+    """The study's e-mailed invitations with their state (waiting, used, expired, revoked) and whether
+    their reader may be reminded (enrolled, not removed, not finished)."""
     now = timezone.now()
-    return [{"invitation": i, "state": i.state(now)} for i in study.invitations.order_by("email")]
+    unfinished = set(
+        Assignment.objects.filter(study=study, finished_at__isnull=True, removed_at__isnull=True).values_list(
+            "reader_id", flat=True
+        )
+    )
+    return [
+        {
+            "invitation": i,
+            "state": i.state(now),
+            "remindable": i.revoked_at is None and i.reader_id in unfinished,
+        }
+        for i in study.invitations.order_by("email")
+    ]
 
 
 def practice_score(*, assignment: Assignment) -> tuple[int, int]:

@@ -24,6 +24,7 @@ managing = [  # a study manager's pages of one study
     path("status", views.study_status, name="study_status"),
     path("status.json", views.study_live_status, name="study_live_status"),
     path("invite", views.study_invite, name="study_invite"),
+    path("remind", views.study_remind, name="study_remind"),
     path("readers/<id:assignment_id>/remove", views.reader_remove, name="reader_remove"),
 ]
 urlpatterns = [

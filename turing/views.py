@@ -216,7 +216,11 @@ def study_new(request: HttpRequest) -> HttpResponse:
 @study_manager_required
 @require_GET
 def study_detail(request: HttpRequest, study_id: int) -> HttpResponse:
-    study = get_object_or_404(Study, pk=study_id)
+    return _study_page(request, get_object_or_404(Study, pk=study_id))
+
+
+def _study_page(request: HttpRequest, study: Study, invite_form: InviteForm | None = None) -> HttpResponse:
+    """The study page; `invite_form`: the invitation form as posted, with what was refused beside it."""
     return render(
         request,
         "turing/study_detail.html",
@@ -224,11 +228,12 @@ def study_detail(request: HttpRequest, study_id: int) -> HttpResponse:
             "study": study,
             "counts": selectors.study_counts(study=study),
             "progress": selectors.study_progress(study=study),
-            "invite_form": InviteForm(study=study),
+            "invite_form": invite_form or InviteForm(study=study),
             "shortcut": services.study_shortcut_check(study=study),
             "invitations": selectors.study_invitations(study=study),
             "planning": services.study_sample_size(study=study),
         },
+        status=400 if invite_form is not None else 200,
     )
 
 
@@ -244,30 +249,62 @@ def study_live_status(request: HttpRequest, study_id: int) -> JsonResponse:
 @study_manager_required
 @require_POST
 def study_invite(request: HttpRequest, study_id: int) -> HttpResponse:
-    """Invite by e-mail (a link that signs in once) and/or existing experts; says what it did, once."""
+    """Invite by e-mail (a link that signs in once) and/or existing experts, who are e-mailed their link
+    too where their account has an address; says what it did, once. Addresses refused stay in the box,
+    each with its reason beside it."""
     study = get_object_or_404(Study, pk=study_id)
     form = InviteForm(request.POST, study=study)
     if not form.is_valid():
-        for errors in form.errors.values():
-            messages.error(request, " ".join(str(error) for error in errors))
-        return redirect("turing:study_detail", study_id=study.pk)
+        return _study_page(request, study, form)
+    chosen = list(form.cleaned_data["readers"])
+    with_address = [r for r in chosen if r.email]
     try:
         report = services.invitations_send(
             study=study,
-            emails=form.cleaned_data["emails"],
+            emails=[*form.cleaned_data["emails"], *(r.email for r in with_address)],
             created_by=request.user,
             site_url=_site_url(request),
         )
-        for reader in form.cleaned_data["readers"]:
-            services.study_invite(study=study, reader=reader, actor=request.user)
+        for reader in chosen:
+            if not reader.email:
+                services.study_invite(study=study, reader=reader, actor=request.user)
     except services.StudyError as exc:
         messages.error(request, str(exc))
         return redirect("turing:study_detail", study_id=study.pk)
-    lines = report.lines() + [
-        f"Invited {r.get_username()} (an existing account)." for r in form.cleaned_data["readers"]
+    lines = report.lines(refused=False) + [
+        f"Invited {r.get_username()}: no e-mail was sent, since the account has no address (tell them)."
+        for r in chosen
+        if not r.email
     ]
-    for line in lines or ["Nobody to invite: give e-mail addresses or choose experts."]:
+    for line in lines:
         messages.info(request, line)
+    if report.refused:
+        kept = InviteForm({"emails": "\n".join(report.refused_addresses)}, study=study)
+        kept.is_valid()
+        for line in report.refused:
+            kept.add_error("emails", f"Not invited: {line}.")
+        return _study_page(request, study, kept)
+    if not lines:
+        messages.info(request, "Nobody to invite: give e-mail addresses or choose experts.")
+    return redirect("turing:study_detail", study_id=study.pk)
+
+
+@study_manager_required
+@require_POST
+def study_remind(request: HttpRequest, study_id: int) -> HttpResponse:
+    """Remind every invited reader who has not finished: their link again, recorded."""
+    study = get_object_or_404(Study, pk=study_id)
+    try:
+        reminded = services.reminders_send(study=study, site_url=_site_url(request), actor=request.user)
+    except services.StudyError as exc:
+        messages.error(request, str(exc))
+    else:
+        messages.success(
+            request,
+            f"Reminded {', '.join(reminded)} (each with a new link; the earlier one no longer works)."
+            if reminded
+            else "Every invited reader has finished (or was withdrawn): nobody to remind.",
+        )
     return redirect("turing:study_detail", study_id=study.pk)
 
 
@@ -280,11 +317,19 @@ def _site_url(request: HttpRequest) -> str:
 def invitation_manage(request: HttpRequest, invitation_id: int, action: str) -> HttpResponse:
     """Send an invitation again (a new link; the old one stops working) or withdraw it."""
     invitation = get_object_or_404(Invitation, pk=invitation_id)
-    if action not in ("resend", "revoke"):
+    if action not in ("resend", "revoke", "remind"):
         return HttpResponseBadRequest(
-            f"Unknown invitation action {action[:40]!r}: use resend or revoke.", content_type="text/plain"
+            f"Unknown invitation action {action[:40]!r}: use resend, remind or revoke.",
+            content_type="text/plain",
         )
-    if action == "resend":
+    if action == "remind":
+        try:
+            services.invitation_remind(invitation=invitation, site_url=_site_url(request), actor=request.user)
+        except services.StudyError as exc:
+            messages.error(request, str(exc))
+        else:
+            messages.success(request, f"Reminded {invitation.email}, with a new link.")
+    elif action == "resend":
         try:
             services.invitation_resend(invitation=invitation, site_url=_site_url(request))
         except services.StudyError as exc:

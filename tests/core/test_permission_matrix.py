@@ -76,6 +76,7 @@ MANAGER = {
     "turing:study_new",
     "turing:study_detail",
     "turing:study_invite",
+    "turing:study_remind",
     "turing:study_status",
     "turing:study_live_status",
     "turing:invitation_manage",

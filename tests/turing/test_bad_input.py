@@ -38,7 +38,7 @@ def test_ids_beyond_the_databases_range_are_refused_by_name(
     invite = manager_client.post(
         reverse("turing:study_invite", args=[study.pk]), {"readers": [HUGE]}, follow=True
     )
-    assert invite.status_code == 200 and b"not one of the available choices" in invite.content
+    assert invite.status_code == 400 and b"not one of the available choices" in invite.content
     for field in ("real_datasets", "readers"):
         data = builder_form(real_lym, synthetic_lym, expert) | {field: [HUGE], "preview": "1"}
         page = manager_client.post(reverse("turing:study_new"), data)
@@ -72,5 +72,5 @@ def test_inviting_an_address_that_is_another_users_name_says_why(
         {"emails": "dr.b@example.org, new@example.org"},
         follow=True,
     )
-    assert page.status_code == 200 and b"dr.b@example.org: a user of that name" in page.content
+    assert page.status_code == 400 and b"dr.b@example.org: a user of that name" in page.content
     assert list(Invitation.objects.values_list("email", flat=True)) == ["new@example.org"]

@@ -19,9 +19,9 @@ from turing.models import Invitation, Study, StudyEvent
 pytestmark = pytest.mark.django_db
 
 
-def _invite(client: Client, study: Study, emails: str) -> Any:
+def _invite(client: Client, study: Study, emails: str, status: int = 200) -> Any:
     with_mail = client.post(reverse("turing:study_invite", args=[study.pk]), {"emails": emails}, follow=True)
-    assert with_mail.status_code == 200
+    assert with_mail.status_code == status
     return with_mail
 
 
@@ -36,11 +36,15 @@ def test_inviting_by_e_mail_makes_accounts_sends_links_and_says_what_it_did(
 ) -> None:
     with django_capture_on_commit_callbacks(execute=True):
         page = _invite(
-            manager_client, study, "Dr.A@example.org, dr.b@example.org; not-an-address\ndr.a@example.org"
+            manager_client,
+            study,
+            "Dr.A@example.org, dr.b@example.org; not-an-address\ndr.a@example.org",
+            status=400,  # an address was refused: it stays in the box, its reason beside it
         )
     text = page.content.decode()
     assert "Invitation sent to dr.a@example.org, dr.b@example.org." in text
-    assert "Not invited: not-an-address: not an e-mail address." in text
+    assert 'class="errorlist' in text and "Not invited: not-an-address: not an e-mail address." in text
+    assert re.search(r"<textarea[^>]*>\s*not-an-address\s*</textarea>", text)
     assert sorted(m.to[0] for m in mail.outbox) == ["dr.a@example.org", "dr.b@example.org"]
     assert study.name in mail.outbox[0].subject and "/invitations/" in mail.outbox[0].body
     for address in ("dr.a@example.org", "dr.b@example.org"):
@@ -176,3 +180,50 @@ def test_an_unknown_invitation_action_is_refused_and_changes_nothing(
     assert refused.status_code == 400 and b"Unknown invitation action 'delete'" in refused.content
     invitation.refresh_from_db()
     assert invitation.revoked_at is None and study.assignments.filter(reader=invitation.reader).exists()
+
+
+def test_experts_chosen_from_the_list_are_e_mailed_their_link_too(
+    manager_client: Client, study: Study, django_capture_on_commit_callbacks: Any
+) -> None:
+    from core.services import user_create
+
+    with_address = user_create(username="dr-c", role="expert", email="dr.c@example.org", validate=False)[0]
+    without = user_create(username="dr-d", role="expert", validate=False)[0]
+    with django_capture_on_commit_callbacks(execute=True):
+        page = manager_client.post(
+            reverse("turing:study_invite", args=[study.pk]),
+            {"readers": [with_address.pk, without.pk]},
+            follow=True,
+        )
+    text = page.content.decode()
+    assert [m.to for m in mail.outbox] == [["dr.c@example.org"]] and "/invitations/" in mail.outbox[0].body
+    assert "Invitation sent to dr.c@example.org." in text
+    assert "Invited dr-d: no e-mail was sent, since the account has no address (tell them)." in text
+    assert set(study.assignments.values_list("reader__username", flat=True)) >= {"dr-c", "dr-d"}
+
+
+def test_readers_who_have_not_finished_are_reminded_with_a_new_link_and_it_is_recorded(
+    manager_client: Client, study: Study, django_capture_on_commit_callbacks: Any
+) -> None:
+    from turing.models import Assignment
+
+    with django_capture_on_commit_callbacks(execute=True):
+        _invite(manager_client, study, "dr.a@example.org, dr.b@example.org")
+    first_links = {m.to[0]: _link(m) for m in mail.outbox}
+    done = Assignment.objects.get(study=study, reader__email="dr.b@example.org")
+    Assignment.objects.filter(pk=done.pk).update(finished_at=timezone.now())
+    page = manager_client.get(reverse("turing:study_detail", args=[study.pk])).content.decode()
+    assert page.count(">Remind</button>") == 1  # dr.a only: dr.b has finished
+    mail.outbox.clear()
+    page = manager_client.post(reverse("turing:study_remind", args=[study.pk]), follow=True).content.decode()
+    assert "Reminded dr.a@example.org" in page
+    assert [m.to[0] for m in mail.outbox] == ["dr.a@example.org"]
+    assert mail.outbox[0].subject.startswith("Reminder: ")
+    assert _link(mail.outbox[0]) != first_links["dr.a@example.org"]
+    event = study.events.get(kind=StudyEvent.Kind.REMINDED)
+    assert event.after["of"] == 10 and event.after["answered"] == 0
+    invitation = Invitation.objects.get(study=study, email="dr.b@example.org")
+    refused = manager_client.post(
+        reverse("turing:invitation_manage", args=[invitation.pk, "remind"]), follow=True
+    ).content.decode()
+    assert "has finished: a reminder is not needed" in refused and len(mail.outbox) == 1

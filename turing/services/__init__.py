@@ -27,9 +27,11 @@ from turing.services.errors import AnswerError, InvitationError, StudyError
 from turing.services.invitations import (
     InvitationReport,
     invitation_accept,
+    invitation_remind,
     invitation_resend,
     invitation_revoke,
     invitations_send,
+    reminders_send,
 )
 from turing.services.items import (
     SHORTCUT_ITEMS,
@@ -106,6 +108,7 @@ __all__ = [
     "demo_study_build",
     "image_fetch_count",
     "invitation_accept",
+    "invitation_remind",
     "invitation_resend",
     "invitation_revoke",
     "invitations_send",
@@ -115,6 +118,7 @@ __all__ = [
     "protocol_hash",
     "protocol_problems",
     "reader_remove",
+    "reminders_send",
     "repeat_count",
     "repeat_order",
     "sample_size",

@@ -42,14 +42,20 @@ class InvitationReport:
     already: list[str] = field(default_factory=list)
     refused: list[str] = field(default_factory=list)  # "address: why"
 
-    def lines(self) -> list[str]:
+    def lines(self, *, refused: bool = True) -> list[str]:
+        """What happened, one line per kind; `refused=False` leaves the refusals to the form."""
         out = []
         if self.sent:
             out.append(f"Invitation sent to {', '.join(self.sent)}.")
         if self.already:
             out.append(f"Already invited (use Send again if the link was lost): {', '.join(self.already)}.")
-        out += [f"Not invited: {line}." for line in self.refused]
+        if refused:
+            out += [f"Not invited: {line}." for line in self.refused]
         return out
+
+    @property
+    def refused_addresses(self) -> list[str]:
+        return [line.split(": ", 1)[0] for line in self.refused]
 
 
 def _invitation_issue(invitation: Invitation) -> str:
@@ -62,13 +68,15 @@ def _invitation_issue(invitation: Invitation) -> str:
     return secret
 
 
-def _invitation_mail(*, invitation: Invitation, secret: str, site_url: str) -> None:
+def _invitation_mail(
+    *, invitation: Invitation, secret: str, site_url: str, subject: str = "Invitation"
+) -> None:
     link = f"{site_url.rstrip('/')}{reverse('turing:invitation_accept', args=[secret])}"
     body = render_to_string(
         "turing/email/invitation.txt",
         {"study": invitation.study, "link": link, "expires_at": invitation.expires_at},
     )
-    send_mail(f"Invitation: {invitation.study.name}", body, None, [invitation.email])
+    send_mail(f"{subject}: {invitation.study.name}", body, None, [invitation.email])
 
 
 def _expert_for(email: str) -> Any:
@@ -122,7 +130,44 @@ def invitations_send(
     return report
 
 
-def invitation_resend(*, invitation: Invitation, site_url: str) -> Invitation:
+def invitation_remind(*, invitation: Invitation, site_url: str, actor: UserLike | None = None) -> Invitation:
+    """Remind a reader who has not finished: their invitation sent again with a new link (the old one
+    stops working), recorded in the audit trail. Refused for a withdrawn invitation, a removed reader
+    and one who has finished."""
+    assignment = Assignment.objects.filter(
+        study_id=invitation.study_id, reader_id=invitation.reader_id
+    ).first()
+    if assignment is None or assignment.removed_at is not None:
+        raise StudyError(f"{invitation.email} is not a reader of this study: there is nothing to remind.")
+    if assignment.finished_at is not None:
+        raise StudyError(f"{invitation.email} has finished: a reminder is not needed.")
+    with transaction.atomic():
+        invitation_resend(invitation=invitation, site_url=site_url, subject="Reminder")
+        answered = Answer.objects.filter(assignment=assignment, label__isnull=False).count()
+        study_event_record(
+            study=invitation.study,
+            kind=StudyEvent.Kind.REMINDED,
+            actor=actor,
+            after={"assignment": assignment.pk, "answered": answered, "of": assignment.total},
+        )
+    return invitation
+
+
+def reminders_send(*, study: Study, site_url: str, actor: UserLike | None = None) -> list[str]:
+    """A reminder to every invited reader who has not finished (not withdrawn, not removed): the
+    addresses reminded."""
+    reminded = []
+    unfinished = Assignment.objects.filter(study=study, finished_at__isnull=True, removed_at__isnull=True)
+    readers = set(unfinished.values_list("reader_id", flat=True))
+    for invitation in study.invitations.filter(revoked_at__isnull=True, reader_id__in=readers).order_by(
+        "email"
+    ):
+        invitation_remind(invitation=invitation, site_url=site_url, actor=actor)
+        reminded.append(invitation.email)
+    return reminded
+
+
+def invitation_resend(*, invitation: Invitation, site_url: str, subject: str = "Invitation") -> Invitation:
     """A new link (the old one stops working), valid for another INVITATION_VALID_DAYS. A withdrawn
     invitation stays withdrawn: sending it again would revive what a manager ended."""
     if invitation.revoked_at is not None:
@@ -134,7 +179,7 @@ def invitation_resend(*, invitation: Invitation, site_url: str) -> Invitation:
     invitation.used_at = invitation.revoked_at = None
     invitation.times_sent += 1
     invitation.save()
-    _invitation_mail(invitation=invitation, secret=secret, site_url=site_url)
+    _invitation_mail(invitation=invitation, secret=secret, site_url=site_url, subject=subject)
     return invitation
 
 
