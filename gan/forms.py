@@ -48,6 +48,21 @@ class DatasetImportForm(forms.Form):
     size = forms.IntegerField(
         required=False, min_value=SIZE_RANGE[0], max_value=SIZE_RANGE[1], help_text=SIZE_HELP
     )
+    native_size = forms.BooleanField(
+        required=False,
+        label="Keep the images' own size",
+        help_text="Instead of a patch size: the size of the images themselves (a 200 px set stays 200 px).",
+    )
+    microns_per_pixel = forms.FloatField(
+        required=False,
+        min_value=0.01,
+        max_value=99,
+        label="Resolution of the source images (µm per pixel)",
+        help_text=(
+            "NCT-CRC-HE-100K: 0.5 µm/px at 224 px. With it, readers get a scale bar that stays true after "
+            "resampling; without it, none (a bar would be a guess)."
+        ),
+    )
     synthetic = forms.BooleanField(
         required=False, label="These images are synthetic", help_text=SYNTHETIC_HELP
     )
@@ -72,7 +87,9 @@ class DatasetImportForm(forms.Form):
         archive = data.get("archive")
         if archive is not None and not archive.name.lower().endswith(".zip"):
             self.add_error("archive", "Upload a .zip archive.")
-        data["size"] = data.get("size") or PATCH_SIZE
+        if data.get("native_size") and data.get("size"):
+            self.add_error("native_size", "Give a patch size or keep the images' own size, not both.")
+        data["size"] = None if data.get("native_size") else (data.get("size") or PATCH_SIZE)
         data["generator_record"] = None
         if data.get("synthetic"):
             try:

@@ -44,6 +44,17 @@ def size_problem(size: int) -> str:
     return "" if low <= size <= high else f"a patch size must be from {low} to {high} px, got {size}"
 
 
+def image_size(data: bytes) -> tuple[int, int] | None:
+    """An image's (width, height) from its header alone (no pixel decoded); None when it is no image."""
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            with Image.open(io.BytesIO(data)) as image:
+                return image.size
+    except (UnidentifiedImageError, Image.DecompressionBombError, OSError, SyntaxError, ValueError):
+        return None
+
+
 def decode_patch(data: bytes, *, max_pixels: int, size: int = PATCH_SIZE) -> DecodedPatch:
     """Decode one source image and make its size x size RGB derivative, or raise ImageRejected.
 

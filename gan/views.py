@@ -46,6 +46,7 @@ def dataset_import(request: HttpRequest) -> HttpResponse:
             "created_by": request.user,
             "generator": data["generator_record"],
             "size": data["size"],
+            "source_microns_per_pixel": data.get("microns_per_pixel"),
         }
         if data.get("archive"):
             job = services.dataset_import_upload(archive=data["archive"], name=data["name"], **common)

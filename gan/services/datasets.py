@@ -123,7 +123,7 @@ def generator_describe(
     problems = []
     name = name.strip()
     if not name:
-        problems.append("a synthetic import needs the generator's name (--generator)")
+        problems.append("a synthetic import needs the generator's name")
     kinds = {k.lower(): k for k in GENERATOR_KINDS}
     if kind.strip().lower() not in kinds:
         problems.append(f"unknown generator kind {kind!r}: use one of {', '.join(GENERATOR_KINDS)}")
@@ -213,11 +213,13 @@ def dataset_import(
     progress: ProgressFn | None = None,
     should_abort: AbortFn | None = None,
     generator: Generator | None = None,
-    size: int = imaging.PATCH_SIZE,
+    size: int | None = imaging.PATCH_SIZE,
     source_microns_per_pixel: float | None = None,
 ) -> ImportReport:
     """Import a folder or zip laid out like NCT-CRC-HE-100K into the dataset `name`: real patches, or
-    synthetic ones when `generator` says what made them. Every patch becomes `size` x `size` px.
+    synthetic ones when `generator` says what made them. Every patch becomes `size` x `size` px; `None`
+    keeps the images' own size (the first square image's; larger ones are downsampled to it, smaller
+    ones refused, as always).
 
     `source_microns_per_pixel`: the source images' resolution (NCT-CRC-HE-100K: 0.5 at 224 px); the
     dataset records its patches' resolution after resampling, for the reading page's scale bar.
@@ -227,7 +229,7 @@ def dataset_import(
     batch is committed as it is done, so a later failure loses nothing imported before it.
     """
     chosen = _validate_classes(classes)
-    size = _validate_size(size)
+    size = None if size is None else _validate_size(size)
     if source_microns_per_pixel is not None and not 0 < source_microns_per_pixel < 100:
         raise DatasetImportError(f"a resolution of {source_microns_per_pixel} µm/px is not plausible")
     source_kind = Source.SYNTHETIC if generator is not None else Source.REAL
@@ -236,14 +238,22 @@ def dataset_import(
     if not dataset_name:
         raise DatasetImportError("the dataset needs a name")
     existing = Dataset.objects.filter(name=dataset_name).first()
-    if existing is not None:
+    if existing is not None and size is not None:
         _check_into(existing, source_kind, size)
 
-    report = ImportReport(
-        dataset_name=dataset_name, source_path=str(path), classes=list(chosen), source=source_kind, size=size
-    )
     with _open_source(path, chosen) as source:
         listing = source.listing
+        if size is None:
+            size = existing.patch_size if existing is not None else _native_size(source, listing.files)
+            if existing is not None:
+                _check_into(existing, source_kind, size)
+        report = ImportReport(
+            dataset_name=dataset_name,
+            source_path=str(path),
+            classes=list(chosen),
+            source=source_kind,
+            size=size,
+        )
         for problem_path, reason in listing.problems:
             report.skip(problem_path, reason)
         report.not_selected = dict(listing.not_selected)
@@ -288,6 +298,20 @@ def dataset_import(
                 progress(index, total)
         _commit(pending)
     return report
+
+
+def _native_size(source: ImportSource, files: Sequence[Any], tries: int = 20) -> int:
+    """The images' own size: that of the first square image whose header reads (of the first `tries`)."""
+    for item in files[:tries]:
+        try:
+            found = imaging.image_size(source.read(item))
+        except (OSError, EOFError, zipfile.BadZipFile, zlib.error):
+            continue
+        if found is not None and found[0] == found[1]:
+            return _validate_size(found[0])
+    raise DatasetImportError(
+        "no square image among the first files to take the size from: give a patch size instead"
+    )
 
 
 def _import_one(
@@ -341,9 +365,10 @@ def _record_resolution(dataset: Dataset, source: ImportSource, files: Sequence[A
 def _check_into(existing: Dataset, source: str, size: int) -> None:
     """A dataset holds one kind of patch at one size: an import that would mix them is refused."""
     if existing.source != source:
+        other = "" if source == Source.SYNTHETIC else ", or import these images as synthetic"
         raise DatasetImportError(
             f"dataset {existing.name!r} holds {existing.source} patches: a {source} import cannot go into "
-            f"it (choose another name{'' if source == Source.SYNTHETIC else ', or import with --synthetic'})"
+            f"it (choose another name{other})"
         )
     if SamplingRun.objects.filter(dataset=existing).exists():
         raise DatasetImportError(
@@ -387,14 +412,17 @@ def dataset_import_start(
     created_by: UserLike | None,
     delete_source_after: bool = False,
     generator: Generator | None = None,
-    size: int = imaging.PATCH_SIZE,
+    size: int | None = imaging.PATCH_SIZE,
+    source_microns_per_pixel: float | None = None,
 ) -> Job:
-    """Check what can be checked now, then queue the import as a job."""
+    """Check what can be checked now, then queue the import as a job (`size` None: the images' own)."""
     chosen = _validate_classes(classes)
-    size = _validate_size(size)
+    size = None if size is None else _validate_size(size)
+    if source_microns_per_pixel is not None and not 0 < source_microns_per_pixel < 100:
+        raise DatasetImportError(f"a resolution of {source_microns_per_pixel} µm/px is not plausible")
     dataset_name = name or _default_name(path)
     existing = Dataset.objects.filter(name=dataset_name).first()
-    if existing is not None:
+    if existing is not None and size is not None:
         _check_into(existing, Source.SYNTHETIC if generator else Source.REAL, size)
     what = f"synthetic set of {generator.name}" if generator else "real patches"
     return job_create(
@@ -407,6 +435,7 @@ def dataset_import_start(
             "classes": list(chosen),
             "generator": generator.as_dict() if generator else None,
             "size": size,
+            "microns_per_pixel": source_microns_per_pixel,
             # An uploaded archive belongs to the job: removed when it ends, however it ends.
             "owned_files": [str(path)] if delete_source_after else [],
         },
@@ -421,7 +450,8 @@ def dataset_import_upload(
     classes: Sequence[str] | None,
     created_by: UserLike | None,
     generator: Generator | None = None,
-    size: int = imaging.PATCH_SIZE,
+    size: int | None = imaging.PATCH_SIZE,
+    source_microns_per_pixel: float | None = None,
 ) -> Job:
     """Store an uploaded zip under DATA_DIR/uploads and queue its import; the job owns the file from then
     on (removed when it ends, however it ends), and a refused import removes it at once."""
@@ -440,6 +470,7 @@ def dataset_import_upload(
             delete_source_after=True,
             generator=generator,
             size=size,
+            source_microns_per_pixel=source_microns_per_pixel,
         )
     except DatasetImportError:
         target.unlink(missing_ok=True)
@@ -461,7 +492,8 @@ def dataset_import_job(job: Job, context: JobContext) -> dict[str, Any]:
             classes=params.get("classes"),
             created_by=job.created_by,
             generator=Generator(**params["generator"]) if params.get("generator") else None,
-            size=int(params.get("size") or imaging.PATCH_SIZE),
+            size=params.get("size", imaging.PATCH_SIZE),  # None: the images' own size
+            source_microns_per_pixel=params.get("microns_per_pixel"),
             progress=progress,
             should_abort=context.should_abort,
         )

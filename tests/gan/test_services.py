@@ -4,6 +4,7 @@ import shutil
 import zipfile
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from gan import services
@@ -243,3 +244,22 @@ def test_zip_member_named_dot_is_skipped(media_root: Path, tmp_path: Path) -> No
     report = services.dataset_import(path=archive)
     assert report.imported == {"LYM": 1}
     assert {"path": ".", "reason": "empty member name"} in report.skipped
+
+
+def test_an_import_can_keep_the_images_own_size_and_records_their_resolution(
+    media_root: Path, tmp_path: Path
+) -> None:
+    """A 200 px set kept at 200 px (no resampling), its resolution recorded for the scale bar."""
+    from PIL import Image
+
+    folder = tmp_path / "diffusion" / "LYM"
+    folder.mkdir(parents=True)
+    rng = np.random.default_rng(0)
+    for i in range(3):
+        Image.fromarray(rng.integers(0, 256, (200, 200, 3), dtype=np.uint8)).save(folder / f"{i}.png")
+    report = services.dataset_import(
+        path=tmp_path / "diffusion", classes=["LYM"], size=None, source_microns_per_pixel=0.5
+    )
+    dataset = Dataset.objects.get(pk=report.dataset_id)
+    assert report.size == 200 and dataset.patch_size == 200 and dataset.microns_per_pixel == 0.5
+    assert dataset.patches.count() == 3

@@ -77,3 +77,19 @@ def test_experts_cannot_fetch_patch_images_directly(
     patch = Patch.objects.first()
     assert patch is not None
     assert expert_client.get(reverse("gan:patch_image", args=[patch.pk])).status_code == 403
+
+
+def test_the_import_page_takes_a_resolution_and_can_keep_the_images_own_size(
+    manager_client: Client, settings: Any, tmp_path: Path, django_capture_on_commit_callbacks: Any
+) -> None:
+    settings.IMPORT_ROOT = tmp_path
+    (tmp_path / "set" / "LYM").mkdir(parents=True)
+    form = {"server_path": "set", "classes": ["LYM"], "native_size": "on", "microns_per_pixel": "0.5"}
+    with django_capture_on_commit_callbacks(execute=False):
+        manager_client.post(reverse("gan:dataset_import"), form)
+    job = Job.objects.get()
+    assert job.params["size"] is None and job.params["microns_per_pixel"] == 0.5
+    both = manager_client.post(reverse("gan:dataset_import"), form | {"size": "128"})
+    assert "Give a patch size or keep the images&#x27; own size, not both." in both.content.decode()
+    page = manager_client.get(reverse("gan:dataset_import")).content.decode()
+    assert "µm per pixel" in page and "Keep the images" in page and "--" not in page.split("<main")[1]

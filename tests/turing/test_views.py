@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import pytest
@@ -8,9 +9,10 @@ from django.urls import reverse
 
 from core.services import user_create
 from gan.models import Dataset
-from tests.turing.fixtures import answer_next_item, builder_form, study_for
+from tests.turing.fixtures import answer_next_item, builder_form, plan_study, study_for
+from turing.forms import DEFAULT_ITEMS_PER_READER
 from turing.models import Study
-from turing.services import answer_next, answer_submit
+from turing.services import ProtocolOptions, answer_next, answer_submit
 
 pytestmark = pytest.mark.django_db
 
@@ -249,3 +251,38 @@ def test_no_expert_page_names_the_public_datasets_of_the_real_patches(
         html = expert_client.get(url).content.decode()
         assert "NCT-CRC" not in html and "CRC-VAL" not in html and "Zenodo" not in html, url
     assert "Zenodo 1214456" in manager_client.get(reverse("turing:study_list")).content.decode()
+
+
+def test_the_builder_says_whether_readers_get_a_scale_bar(
+    manager_client: Client, real_lym: Dataset, synthetic_lym: Dataset, expert: Any
+) -> None:
+    page = manager_client.post(reverse("turing:study_new"), builder_form(real_lym, synthetic_lym, expert))
+    assert "Readers get no scale bar: the real pool" in page.content.decode()
+    real_lym.microns_per_pixel = 0.875
+    real_lym.save(update_fields=["microns_per_pixel"])
+    page = manager_client.post(reverse("turing:study_new"), builder_form(real_lym, synthetic_lym, expert))
+    assert "Readers get a scale bar (0.875 µm per pixel" in page.content.decode()
+
+
+def test_the_builder_previews_before_a_name_is_typed_and_fits_what_practice_takes(
+    manager_client: Client, real_lym: Dataset, synthetic_lym: Dataset, expert: Any
+) -> None:
+    """No name yet: the preview is shown all the same; creating asks for the name. An untouched default
+    count is fitted to what the pools fill once practice has taken its patches, so that the fitted count
+    is one the builder then accepts."""
+    form = builder_form(real_lym, synthetic_lym, expert, name="", items_per_reader=DEFAULT_ITEMS_PER_READER)
+    form |= {"practice_items": 4, "practice_datasets": [real_lym.pk, synthetic_lym.pk]}
+    page = manager_client.post(reverse("turing:study_new"), form).content.decode()
+    fitted = int(re.search(r"Items per reader set to (\d+)", page).group(1))
+    plan = plan_study(
+        real_datasets=[real_lym],
+        synthetic_datasets=[synthetic_lym],
+        items_per_reader=fitted,
+        options=ProtocolOptions(practice_items=4, practice_datasets=[real_lym, synthetic_lym]),
+    )
+    assert '<h2 id="preview-title">Preview</h2>' in page and plan.ok, plan.problems
+    assert fitted == plan.max_items < DEFAULT_ITEMS_PER_READER
+    created = manager_client.post(
+        reverse("turing:study_new"), form | {"items_per_reader": fitted, "create": "1"}
+    )
+    assert "The study needs a name." in created.content.decode() and not Study.objects.exists()

@@ -113,6 +113,7 @@ class StudyPlan:
     practice_real: int = 0  # practice patches per study (the same for every reader)
     practice_synthetic: int = 0
     repeats: int = 0  # test items each reader reads a second time
+    microns_per_pixel: float | None = None  # the real pool's resolution: readers' scale bar (None: no bar)
 
     @property
     def ok(self) -> bool:
@@ -388,6 +389,7 @@ def study_plan(spec: StudySpec) -> StudyPlan:
         practice_real if options.practice_items else 0,
         practice_synthetic if options.practice_items else 0,
         repeat_count(items_per_reader, options.repeat_share),
+        pool_resolution(real_datasets),
     )
 
 
