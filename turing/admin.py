@@ -28,6 +28,17 @@ class StudyAdmin(admin.ModelAdmin):
     list_display = ("name", "tissue_class", "items_per_reader", "status", "created_at")
     inlines = (StudyArmInline,)
 
+    def has_module_permission(self, request: HttpRequest) -> bool:
+        # Study managers work with studies through the builder and the study page (which check and
+        # record what they do); the admin's studies are the administrators'.
+        return bool(request.user.is_superuser)
+
+    def has_view_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return bool(request.user.is_superuser)
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return bool(request.user.is_superuser)
+
     def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> Any:
         names = [f.name for f in Study._meta.get_fields() if f.concrete and f.name not in ("id", "name")]
         return (*super().get_readonly_fields(request, obj), *names)

@@ -65,7 +65,7 @@ READER = {
 }
 MANAGER_PREFIXES = ("admin:", "gan:", "evaluation:")
 # Accounts are the administrators' (superusers): study managers get 403 there.
-ADMINISTRATOR_PREFIXES = ("admin:auth_",)
+ADMINISTRATOR_PREFIXES = ("admin:auth_", "admin:turing_study_")  # studies: the builder is the managers'
 MANAGER = {
     "dashboard",
     "job_detail",

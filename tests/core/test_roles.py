@@ -80,7 +80,14 @@ def test_study_managers_are_not_superusers_and_accounts_are_the_administrators(
     assert not manager.is_superuser and is_study_manager(manager) and not is_administrator(manager)
     assert is_study_manager(administrator) and is_administrator(administrator)
     assert manager_client.get("/admin/auth/user/").status_code == 403
-    assert manager_client.get("/admin/turing/study/").status_code == 200
+    # Studies are built and changed through the builder and the study page, which check and record it:
+    # the admin's studies, and its link in the menu, are the administrators'.
+    assert manager_client.get("/admin/turing/study/").status_code == 403
+    assert ">Admin</a>" not in manager_client.get("/manage/").content.decode()
+    administrator_client = Client()
+    administrator_client.force_login(administrator)
+    assert administrator_client.get("/admin/turing/study/").status_code == 200
+    assert ">Admin</a>" in administrator_client.get("/manage/").content.decode()
 
 
 def test_nobody_edits_answers_or_truth_in_the_admin(

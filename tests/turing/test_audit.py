@@ -157,10 +157,13 @@ def test_the_audit_is_exported_and_every_export_names_the_protocol_and_the_recor
 
 
 def test_the_admin_changes_nothing_of_a_study_but_its_name_and_records_that(
-    manager_client: Client, study: Study, expert: Any
+    administrator: Any, study: Study, expert: Any
 ) -> None:
     """The audit's attack: too_fast_ms, the shortcut check, repeat_share and the status saved through
-    the admin change page of a frozen study. Only the name can change there, and a rename is recorded."""
+    the admin change page of a frozen study (an administrator's: study managers have no study admin).
+    Only the name can change there, and a rename is recorded."""
+    manager_client = Client()
+    manager_client.force_login(administrator)
     assignment = study.assignments.get()
     answer_submit(
         study_id=study.pk, reader=expert, token=answer_next(assignment=assignment).token, label="real"

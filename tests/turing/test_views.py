@@ -286,3 +286,14 @@ def test_the_builder_previews_before_a_name_is_typed_and_fits_what_practice_take
         reverse("turing:study_new"), form | {"items_per_reader": fitted, "create": "1"}
     )
     assert "The study needs a name." in created.content.decode() and not Study.objects.exists()
+
+
+def test_empty_instructions_name_the_generators_of_the_chosen_sets(
+    manager_client: Client, real_lym: Dataset, synthetic_lym: Dataset, expert: Any
+) -> None:
+    synthetic_lym.provenance = {"generator": {"name": "PathLDM (fine-tuned)", "kind": "diffusion"}}
+    synthetic_lym.save(update_fields=["provenance"])
+    form = builder_form(real_lym, synthetic_lym, expert, instructions="")
+    assert manager_client.post(reverse("turing:study_new"), form | {"create": "1"}).status_code == 302
+    instructions = Study.objects.get().instructions
+    assert "made by a generative model (PathLDM (fine-tuned))" in instructions and "GAN" not in instructions

@@ -440,3 +440,19 @@ def _colour_leak_warnings(
 
 
 JPEG_QUALITY_RANGE = (50, 100)
+
+
+INSTRUCTIONS = (
+    "Each patch is either a real H&E patch or one made by {generators}. Label each as real or synthetic. "
+    "There is no time limit, and you can stop and come back at any time."
+)
+
+
+def default_instructions(arms: Sequence[ArmSpec]) -> str:
+    """The readers' instructions, naming what made the synthetic patches as their sets' records name it
+    (a diffusion model is not called a GAN): every arm's generators, with no arm told apart."""
+    names = sorted({d.generator.get("name", "") for arm in arms for d in arm.datasets} - {""})
+    if not names:
+        return INSTRUCTIONS.format(generators="a generative model")
+    listed = names[0] if len(names) == 1 else ", ".join(names[:-1]) + " or " + names[-1]
+    return INSTRUCTIONS.format(generators=f"a generative model ({listed})")
