@@ -34,6 +34,24 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
 WARN_AUC = 0.65
+# A shortcut this strong makes the study a test of the shortcut: the builder asks for an explicit yes.
+CONFIRM_AUC = 0.95
+_COLOUR = (
+    "normalise the stain colour of every item alike (the builder's Reinhard normalisation, applied to real "
+    "and synthetic patches the same) or choose pools stained alike; JPEG re-encoding cannot remove a colour "
+    "difference."
+)
+_TRACES = (
+    "harmonise the final encoding (the same JPEG re-encoding of every item) or choose pools made at the "
+    "same resolution."
+)
+ADVICE = {
+    "colour (RGB)": _COLOUR,
+    "colour (HSV)": _COLOUR,
+    "stain (HED)": _COLOUR,
+    "power spectrum": _TRACES,
+    "JPEG/resampling traces": _TRACES,
+}
 FOLDS = 5
 BOOTSTRAP = 1000
 RULE = (
@@ -150,6 +168,11 @@ class ShortcutResult:
     reason: str = ""  # why there is no figure
 
     @property
+    def severe(self) -> bool:
+        """So strong that the study would test the shortcut rather than the tissue (`CONFIRM_AUC`)."""
+        return self.auc is not None and self.auc.value >= CONFIRM_AUC and self.auc.low > 0.5
+
+    @property
     def strongest(self) -> str | None:
         return max(self.families, key=lambda f: self.families[f].value) if self.families else None
 
@@ -209,6 +232,6 @@ def shortcut_check(real: np.ndarray, synthetic: np.ndarray, seed: int = 0) -> Sh
             f"Low-level features alone tell these real and synthetic patches apart (cross-validated AUC "
             f"{overall.value:.2f}, 95% CI {overall.low:.2f} to {overall.high:.2f}); {family} separates them "
             f"most (AUC {families[family].value:.2f}). Readers may answer from that instead of the tissue: "
-            "harmonise the pools (the same final JPEG re-encoding for both) or choose better matched pools."
+            f"{ADVICE[family]}"
         )
     return result

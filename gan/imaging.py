@@ -10,10 +10,12 @@ from __future__ import annotations
 import hashlib
 import io
 import warnings
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
 from PIL import Image, UnidentifiedImageError
+from torchstain.numpy.normalizers import NumpyReinhardNormalizer
 
 PATCH_SIZE = 128  # the paper's size and the default; a dataset may be imported at another (`SIZE_RANGE`)
 SIZE_RANGE = (32, 1024)
@@ -184,11 +186,40 @@ def symmetry(pixels: np.ndarray, k: int) -> np.ndarray:
     return np.ascontiguousarray(turned[:, ::-1] if k % SYMMETRIES >= 4 else turned)
 
 
-def blinded_png(stored: bytes, jpeg_quality: int = 0, transform: int = 0) -> bytes:
+StainTarget = Sequence[Sequence[float]]  # [[L, a, b] means, [L, a, b] standard deviations]
+
+
+def stain_target(pixels: np.ndarray) -> list[list[float]]:
+    """The Reinhard target of a reference (an [N, N, 3] image, or a mosaic of a pool's patches): the
+    means and standard deviations of its L, a and b channels (torchstain's fit)."""
+    # torchstain, a maintained implementation of Reinhard (and Macenko), fits and applies the transfer;
+    # only its six statistics are kept, so that a study's target is part of its protocol.
+    normaliser = NumpyReinhardNormalizer()
+    normaliser.fit(np.ascontiguousarray(pixels))
+    return [[float(v) for v in normaliser.target_means], [float(v) for v in normaliser.target_stds]]
+
+
+def stain_normalised(pixels: np.ndarray, target: StainTarget | None) -> np.ndarray:
+    """Reinhard stain normalisation to `target` (`stain_target`), the same transfer for every patch, real
+    or synthetic; None leaves the pixels as they are. A patch of one flat colour is left as it is (it has
+    no spread to match)."""
+    if not target:
+        return pixels
+    normaliser = NumpyReinhardNormalizer()
+    normaliser.target_means = np.asarray(target[0], np.float32)
+    normaliser.target_stds = np.asarray(target[1], np.float32)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        out = normaliser.normalize(np.ascontiguousarray(pixels))
+    return pixels if not np.isfinite(out).all() else out
+
+
+def blinded_png(
+    stored: bytes, jpeg_quality: int = 0, transform: int = 0, stain: StainTarget | None = None
+) -> bytes:
     """A stored patch PNG as the bytes experts receive, through the study's final pipeline: its
-    symmetry (`transform`, see `symmetry`), then `harmonised`; made once per study item, never per
-    request."""
-    pixels = symmetry(decode_png_array(stored), transform)
+    symmetry (`transform`, see `symmetry`), its stain normalisation (`stain_normalised`), then
+    `harmonised`; made once per study item, never per request."""
+    pixels = stain_normalised(symmetry(decode_png_array(stored), transform), stain)
     return encode_png_blinded(from_array(harmonised(pixels, jpeg_quality)))
 
 

@@ -143,6 +143,23 @@ class StudyForm(forms.Form):
             "looked up pixel for pixel in that dataset; tissue has no up or down, so nothing is lost."
         ),
     )
+    shortcut_confirmed = forms.BooleanField(
+        required=False,
+        label="Build it despite a near-certain shortcut",
+        help_text=(
+            "Needed only when the shortcut check tells the sets apart almost surely (AUC 0.95 or more): "
+            "readers could then answer from that difference rather than from the tissue."
+        ),
+    )
+    stain_normalisation = forms.BooleanField(
+        required=False,
+        label="Normalise stain colour (Reinhard)",
+        help_text=(
+            "Every patch, real and synthetic alike, is brought to the colour of the real pool (a mosaic of "
+            "its patches drawn by the study's seed), before any JPEG harmonisation: a colour difference "
+            "between the sets then cannot tell them apart. The shortcut check shows the effect."
+        ),
+    )
     too_fast_ms = _optional_number(
         forms.IntegerField,
         (0, 60_000),
@@ -314,6 +331,7 @@ class StudyForm(forms.Form):
             planned_readers=data["planned_readers"] or 0,
             harmonise_jpeg_quality=data["harmonise_jpeg_quality"] or 0,
             equal_transforms=data["equal_transforms"],
+            stain_normalisation=data["stain_normalisation"],
             too_fast_ms=1000 if data["too_fast_ms"] is None else data["too_fast_ms"],
             ask_profile=data["ask_profile"],
             ask_reasons=data["ask_reasons"],

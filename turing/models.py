@@ -63,6 +63,10 @@ class Study(models.Model):
     # drawn alike for every item from the seed (`turing.services.items.item_transform`): a real patch
     # from a public dataset is then no longer found by looking its pixels up in that dataset.
     equal_transforms = models.BooleanField(default=False)
+    # Reinhard stain normalisation of every item alike (`gan.imaging.stain_normalised`), to this target:
+    # the L, a, b means and spreads of a mosaic of the real pool's patches drawn by the seed, fitted at
+    # creation (`turing.services.items.stain_target_of`). Empty: none.
+    stain_target = models.JSONField(default=list, blank=True)
     # Answers given after less visible time than this are flagged "too fast" (kept, never dropped).
     too_fast_ms = models.PositiveIntegerField(default=1000)
     # A short form about the reader before their first patch (role, years, GI subspecialty, synthetic

@@ -319,6 +319,7 @@ def study_copy_initial(*, study_id: int) -> dict[str, Any] | None:
         "real_parts": study.real_parts,
         "harmonise_jpeg_quality": study.harmonise_jpeg_quality,
         "equal_transforms": study.equal_transforms,
+        "stain_normalisation": bool(study.stain_target),
         "too_fast_ms": study.too_fast_ms,
         "ask_profile": study.ask_profile,
         "ask_reasons": study.ask_reasons,

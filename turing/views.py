@@ -189,7 +189,14 @@ def study_new(request: HttpRequest) -> HttpResponse:
             changed["items_per_reader"] = str(preview.fitted)
             form = StudyForm(changed, initial=initial)
             form.is_valid()
-        if "create" in request.POST and preview.plan.ok:  # otherwise the preview says what is wrong, once
+        severe = bool(preview.shortcut and preview.shortcut.get("severe"))
+        if "create" in request.POST and severe and not data["shortcut_confirmed"]:
+            form.add_error(
+                "shortcut_confirmed",
+                "The shortcut check tells these sets apart almost surely (see below): change the pools or "
+                "the pipeline as it advises, or confirm that this study should be built all the same.",
+            )
+        elif "create" in request.POST and preview.plan.ok:  # otherwise the preview says what is wrong
             try:
                 study = services.study_create(
                     spec=preview.spec, readers=list(data["readers"]), created_by=request.user

@@ -165,6 +165,9 @@ def builder_form(real: Dataset, synthetic: Dataset, expert: Any, **changes: Any)
         "equivalence_margin": 0.1,
         "alpha": 0.05,
         "planned_readers": 4,
+        # The tests' synthetic patches are flat fields, told from real ones at a glance: a confirmed
+        # shortcut (tests/turing/test_shortcut_check.py tests the refusal).
+        "shortcut_confirmed": "on",
     } | changes
 
 

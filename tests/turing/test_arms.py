@@ -137,7 +137,8 @@ def test_the_builder_makes_a_two_arm_study_and_copies_it(
     html = preview.content.decode()
     assert "arm GAN</td><td>1</td><td>3</td><td>12</td>" in html
     assert "arm diffusion</td><td>1</td><td>3</td><td>12</td>" in html and not Study.objects.exists()
-    created = manager_client.post(reverse("turing:study_new"), data | {"create": "1"})
+    data |= {"create": "1", "shortcut_confirmed": "on"}
+    created = manager_client.post(reverse("turing:study_new"), data)
     study = Study.objects.get()
     assert created["Location"] == reverse("turing:study_detail", args=[study.pk])
     assert list(study.arms.values_list("name", flat=True)) == ["GAN", "diffusion"]

@@ -15,7 +15,8 @@ from PIL import Image
 
 from gan import imaging
 from gan.models import Dataset, Source
-from tests.turing.fixtures import patches_from_arrays, study_for
+from tests.turing.fixtures import builder_form, patches_from_arrays, study_for
+from turing.models import Study
 from turing.services import shortcut_check_pools, study_protocol, study_shortcut_check
 
 pytestmark = pytest.mark.django_db
@@ -84,3 +85,52 @@ def test_a_study_checks_its_items_as_shown_and_records_its_harmonisation(
     assert "Shortcut check" in page and "re-encoded as JPEG at quality 50" in page
     report = manager_client.get(reverse("evaluation:study_report", args=[study.pk])).content.decode()
     assert "Shortcut check" in report and "Cross-validated ROC AUC" in report
+
+
+@pytest.fixture
+def tinted(media_root: Path) -> tuple[Dataset, Dataset]:
+    """Real patches, and 'synthetic' ones that are other real patches with a colour cast only."""
+    files = sorted(p for p in DEMO.rglob("*.png") if p.parent.name != "BACK")
+    images = [np.asarray(Image.open(p).convert("RGB")).astype(float) for p in files]
+    order = np.random.default_rng(2).permutation(len(images))
+    half = len(images) // 2
+    cast = np.array([-16.0, -32.0, 0.0])  # less red and green: a stain difference (nothing clips at white)
+    real = patches_from_arrays(
+        "clean", [images[i].astype(np.uint8) for i in order[:half]], source=Source.REAL
+    )
+    casted = [np.clip(images[i] + cast, 0, 255).astype(np.uint8) for i in order[half : 2 * half]]
+    return real, patches_from_arrays("tinted", casted, source=Source.SYNTHETIC)
+
+
+def test_a_colour_shortcut_is_advised_stain_normalisation_which_takes_it_away(
+    tinted: tuple[Dataset, Dataset], manager_client: Client, expert: Any
+) -> None:
+    """A colour cast alone separates the sets: the advice is stain normalisation (not JPEG, which cannot
+    remove a colour difference); the builder refuses to build it without an explicit yes; with the
+    study's Reinhard normalisation (every item alike) the colour families no longer separate them."""
+    real, casted = tinted
+    raw = shortcut_check_pools(tissue_class="LYM", real_datasets=[real], synthetic_datasets=[casted])
+    assert raw["strongest"].startswith(("colour", "stain")) and raw["severe"]
+    assert "normalise the stain colour" in raw["warning"] and "cannot remove a colour" in raw["warning"]
+    normalised = shortcut_check_pools(
+        tissue_class="LYM", real_datasets=[real], synthetic_datasets=[casted], stain=True
+    )
+    for family in ("colour (RGB)", "colour (HSV)", "stain (HED)"):
+        assert normalised["families"][family]["value"] < raw["families"][family]["value"] - 0.2, family
+    form = builder_form(real, casted, expert, items_per_reader=20)
+    form.pop("shortcut_confirmed")
+    refused = manager_client.post(reverse("turing:study_new"), form | {"create": "1"})
+    assert "Build it despite a near-certain shortcut" in refused.content.decode()
+    assert "almost surely" in refused.content.decode() and not Study.objects.exists()
+    built = manager_client.post(
+        reverse("turing:study_new"),
+        form | {"create": "1", "stain_normalisation": "on", "shortcut_confirmed": "on"},
+    )
+    assert built.status_code == 302
+    study = Study.objects.get()
+    assert len(study.stain_target) == 2 and study_protocol(study=study)["settings"]["stain_target"]
+    item = study.items.filter(truth="synthetic").select_related("patch", "image").first()
+    with item.patch.image.open("rb") as handle:
+        stored = imaging.decode_png_array(handle.read())
+    shown = imaging.decode_png_array(bytes(item.image.png))
+    assert np.abs(shown.astype(int) - stored.astype(int)).mean() > 3  # the cast was taken off

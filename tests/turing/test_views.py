@@ -137,6 +137,7 @@ def test_a_study_is_copied_into_the_builder_for_the_next_round(
         "equivalence_margin": 0.07,
         "alpha": 0.01,
         "readers": [expert.pk],
+        "shortcut_confirmed": "on",  # the test's flat synthetic patches: a shortcut at a glance
         "create": "1",
     }
     manager_client.post(reverse("turing:study_new"), data)

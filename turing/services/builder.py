@@ -37,6 +37,7 @@ def study_preview(*, spec: StudySpec, fit: bool = False, pilot: planning.Pilot |
             real_datasets=list(spec.real_datasets),
             synthetic_datasets=synthetic,
             jpeg_quality=spec.harmonise_jpeg_quality,
+            stain=spec.stain_normalisation,
         )
     synthetic_parts = sum(arm.parts for arm in spec.arms)
     needed = sample_size(

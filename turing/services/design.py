@@ -299,6 +299,7 @@ class StudySpec:
     planned_readers: int = 0
     harmonise_jpeg_quality: int = 0
     equal_transforms: bool = False
+    stain_normalisation: bool = False  # Reinhard, to the real pool's colour (`Study.stain_target`)
     too_fast_ms: int = 1000
     ask_profile: bool = True
     ask_reasons: bool = False

@@ -81,22 +81,39 @@ def item_transform(study: Study, token: str) -> int:
     return int.from_bytes(digest[:4], "big") % imaging.SYMMETRIES
 
 
-def _blinded_pngs(transforms: dict[int, int], jpeg_quality: int) -> dict[int, bytes]:
+def _blinded_pngs(
+    transforms: dict[int, int], jpeg_quality: int, stain: imaging.StainTarget | None = None
+) -> dict[int, bytes]:
     """Patch id -> the blinded bytes an expert receives for it, through the study's final pipeline
-    (`transforms`: patch id -> its item's symmetry; `jpeg_quality`: its harmonisation, 0 for none); made
-    once per item, never per request."""
+    (`transforms`: patch id -> its item's symmetry; `stain`: the study's stain target, None for no
+    normalisation; `jpeg_quality`: its harmonisation, 0 for none); made once per item, never per
+    request."""
     files = dict(Patch.objects.filter(pk__in=set(transforms)).values_list("pk", "image"))
     pngs = {}
     for patch_id, name in files.items():
         with default_storage.open(name, "rb") as handle:
-            pngs[patch_id] = imaging.blinded_png(handle.read(), jpeg_quality, transforms[patch_id])
+            pngs[patch_id] = imaging.blinded_png(handle.read(), jpeg_quality, transforms[patch_id], stain)
     return pngs
+
+
+STAIN_REFERENCE = 16  # real patches whose mosaic is a study's stain target
+
+
+def stain_target_of(*, real_datasets: Sequence[Dataset], tissue_class: str, seed: int) -> list[list[float]]:
+    """A study's Reinhard target: fitted on a mosaic of up to `STAIN_REFERENCE` patches of its real pool
+    drawn by its seed, so that every item, real or synthetic, is brought to the real pool's own colour."""
+    ids = sorted(pool_patches(real_datasets, tissue_class, Source.REAL).values_list("id", flat=True))
+    if not ids:
+        return []
+    rng = np.random.default_rng([seed, 8])
+    chosen = sorted(int(i) for i in rng.choice(ids, size=min(STAIN_REFERENCE, len(ids)), replace=False))
+    return imaging.stain_target(np.concatenate(list(_stored_pixels(chosen, 0)), axis=0))
 
 
 def item_images_make(*, study: Study, items: Sequence[StudyItem]) -> None:
     """Make, once, the blinded bytes each item is served as (see `StudyItemImage`)."""
     transforms = {i.patch_id: item_transform(study, i.token) for i in items}
-    pngs = _blinded_pngs(transforms, study.harmonise_jpeg_quality)
+    pngs = _blinded_pngs(transforms, study.harmonise_jpeg_quality, study.stain_target or None)
     images = [StudyItemImage(item_id=item.pk, png=pngs[item.patch_id]) for item in items]
     StudyItemImage.objects.bulk_create(images, batch_size=200)
 
@@ -105,15 +122,22 @@ SHORTCUT_SAMPLE = 150  # patches of each kind the builder's check reads from the
 
 
 def _shortcut_dict(result: shortcuts.ShortcutResult) -> dict[str, Any]:
-    return dataclasses.asdict(result) | {"strongest": result.strongest, "rule": shortcuts.RULE}
+    return dataclasses.asdict(result) | {
+        "strongest": result.strongest,
+        "severe": result.severe,
+        "rule": shortcuts.RULE,
+    }
 
 
-def _stored_pixels(patch_ids: Sequence[int], jpeg_quality: int) -> np.ndarray:
+def _stored_pixels(
+    patch_ids: Sequence[int], jpeg_quality: int, stain: imaging.StainTarget | None = None
+) -> np.ndarray:
     files = dict(Patch.objects.filter(pk__in=patch_ids).values_list("pk", "image"))
     arrays = []
     for pk in patch_ids:
         with default_storage.open(files[pk], "rb") as handle:
-            arrays.append(imaging.harmonised(imaging.decode_png_array(handle.read()), jpeg_quality))
+            pixels = imaging.stain_normalised(imaging.decode_png_array(handle.read()), stain)
+            arrays.append(imaging.harmonised(pixels, jpeg_quality))
     return np.stack(arrays) if arrays else np.zeros((0, 1, 1, 3), np.uint8)
 
 
@@ -123,15 +147,20 @@ def shortcut_check_pools(
     real_datasets: Sequence[Dataset],
     synthetic_datasets: Sequence[Dataset],
     jpeg_quality: int = 0,
+    stain: bool = False,
 ) -> dict[str, Any]:
     """The shortcut check on up to `SHORTCUT_SAMPLE` patches of each kind from the pools, through the
-    final pipeline they would be shown through; cached, since the builder's preview asks on each change."""
+    final pipeline they would be shown through (`stain`: normalised to the real pool's colour); cached,
+    since the builder's preview asks on each change."""
     tissue_class = tissue_class.strip().upper()
     ids = [
         sorted(pool_patches(pools, tissue_class, source).values_list("id", flat=True))
         for pools, source in ((real_datasets, Source.REAL), (synthetic_datasets, Source.SYNTHETIC))
     ]
-    key = "shortcuts:" + hashlib.sha256(json.dumps([ids, jpeg_quality]).encode()).hexdigest()
+    # Keyed by the patches' content, not only their ids: ids are reused (another database, a test's),
+    # and a cached result must be of these very pixels.
+    contents = sorted(Patch.objects.filter(pk__in=[*ids[0], *ids[1]]).values_list("content_hash", flat=True))
+    key = "shortcuts:" + hashlib.sha256(json.dumps([ids, contents, jpeg_quality, stain]).encode()).hexdigest()
     cached = cache.get(key)
     if cached is not None:
         return dict(cached)
@@ -143,8 +172,11 @@ def shortcut_check_pools(
             len(chosen[0]), len(chosen[1]), None, reason="the pools cannot be compared"
         )
     else:
+        target = (
+            stain_target_of(real_datasets=real_datasets, tissue_class=tissue_class, seed=0) if stain else None
+        )
         result = shortcuts.shortcut_check(
-            _stored_pixels(chosen[0], jpeg_quality), _stored_pixels(chosen[1], jpeg_quality)
+            _stored_pixels(chosen[0], jpeg_quality, target), _stored_pixels(chosen[1], jpeg_quality, target)
         )
     data = _shortcut_dict(result) | {"scope": "pools"}
     cache.set(key, data, timeout=24 * 3600)
@@ -165,6 +197,7 @@ def study_shortcut_check(*, study: Study) -> dict[str, Any]:
             real_datasets=list(study.real_datasets.all()),
             synthetic_datasets=list(study.synthetic_datasets.all()),
             jpeg_quality=study.harmonise_jpeg_quality,
+            stain=bool(study.stain_target),
         )
     Study.objects.filter(pk=study.pk).update(shortcut_check=result)
     study.shortcut_check = result
@@ -227,7 +260,7 @@ def practice_draw(study: Study, plan: StudyPlan) -> list[PracticeItem]:
     shuffled = [drawn[i] for i in rng.permutation(len(drawn))]
     items = [PracticeItem(study=study, patch_id=pid, truth=truth) for pid, truth in shuffled]
     transforms = {item.patch_id: item_transform(study, item.token) for item in items}
-    pngs = _blinded_pngs(transforms, study.harmonise_jpeg_quality)
+    pngs = _blinded_pngs(transforms, study.harmonise_jpeg_quality, study.stain_target or None)
     for item in items:
         item.png = pngs[item.patch_id]
     return PracticeItem.objects.bulk_create(items)

@@ -37,6 +37,7 @@ PROTOCOL_SETTINGS = (
     "planned_readers",
     "harmonise_jpeg_quality",
     "equal_transforms",
+    "stain_target",
     "too_fast_ms",
     "ask_profile",
     "ask_reasons",

@@ -32,7 +32,7 @@ from turing.services.design import (
     study_plan,
 )
 from turing.services.errors import StudyError
-from turing.services.items import item_set_draw, order_draw, practice_draw, reader_order
+from turing.services.items import item_set_draw, order_draw, practice_draw, reader_order, stain_target_of
 from turing.services.record import profile_record, protocol_settings, study_event_record
 
 
@@ -49,10 +49,11 @@ def _arms_of(study: Study) -> list[ArmSpec]:
 
 def spec_of(study: Study) -> StudySpec:
     """A stored study's design, as `study_plan` reads it (to draw a later reader's own items)."""
-    pools = ("real_datasets", "arms", "options")
+    pools = ("real_datasets", "arms", "options", "stain_normalisation")
     names = [f.name for f in dataclasses.fields(StudySpec) if f.name not in pools]
     return StudySpec(
         **{name: getattr(study, name) for name in names},
+        stain_normalisation=bool(study.stain_target),
         real_datasets=list(study.real_datasets.all()),
         arms=_arms_of(study),
         options=_options_of(study),
@@ -111,6 +112,10 @@ def study_create(
     if not plan.ok:
         raise StudyError(" ".join(plan.problems))
     study.patch_size = plan.patch_size or imaging.PATCH_SIZE
+    if spec.stain_normalisation:
+        study.stain_target = stain_target_of(
+            real_datasets=spec.real_datasets, tissue_class=study.tissue_class, seed=study.seed
+        )
     with transaction.atomic():
         study.save()
         study.real_datasets.set(spec.real_datasets)

@@ -27,7 +27,7 @@ from turing.services.record import (
 
 # Settings added to the protocol after studies had been frozen without them, with the value every such
 # study had: a kept protocol that lacks one is read with it.
-LATER_SETTINGS: dict[str, Any] = {"equal_transforms": False}
+LATER_SETTINGS: dict[str, Any] = {"equal_transforms": False, "stain_target": []}
 
 
 def study_verify(*, study: Study) -> list[str]:
