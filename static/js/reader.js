@@ -131,7 +131,9 @@ function setPaused(value) {
   pauseButton.setAttribute("aria-pressed", String(value));
   pauseButton.lastChild.textContent = value ? " Resume" : " Pause";
   record(value ? "hidden" : "visible");
-  statusLine.textContent = value ? "Paused." : "";
+  statusLine.textContent = value ? "Paused: answers wait until you resume." : "";
+  // Nothing can be answered while paused, and the controls say so.
+  for (const control of root.querySelectorAll("button.answer, input[name=confidence]")) control.disabled = value || closed;
 }
 pauseButton.addEventListener("click", () => setPaused(!paused));
 
@@ -222,8 +224,19 @@ function chosenConfidence() {
   return checked ? Number(checked.value) : null;
 }
 
-// The rule above: save when the answer is complete, else say what is still missing.
+// The rule above: save when the answer is complete, else say what is still missing. Back at an earlier
+// answer, the controls hold that answer: a change is made in them and saved with Enter (or the button),
+// never half-way by its first key.
 function saveIfComplete(withoutConfidence = false) {
+  if (revisiting !== null && !withoutConfidence) {
+    if (ready()) {
+      const confidence = chosenConfidence();
+      const now = `${label}${confidence ? ` · ${confidence}` : ""}`;
+      statusLine.textContent = `Changed to ${now}: Enter (or Save the change) saves it; Return leaves it as it was.`;
+      if (saveButton) saveButton.hidden = false;
+    }
+    return;
+  }
   if (!ready() || !label) {
     if (ready() && askConfidence && chosenConfidence() !== null) statusLine.textContent = "Confidence chosen: now R or S.";
     return;
@@ -306,13 +319,27 @@ async function back() {
   image.dataset.drawn = "0";
   image.src = data.item.image_url;
   image.alt = `Patch ${target + 1} of ${data.total}`;
-  setLabel(null); // a new answer is given in full, by the same rule as a first one
-  for (const radio of root.querySelectorAll("input[name=confidence]")) radio.checked = false;
+  // The earlier answer is shown in the controls themselves; changing either part saves the change.
+  setLabel(data.label);
+  for (const radio of root.querySelectorAll("input[name=confidence]")) radio.checked = Number(radio.value) === data.confidence;
   progressText.textContent = `Patch ${target + 1} of ${data.total} · back at an earlier answer`;
-  const was = `${data.label}${data.confidence ? `, confidence ${data.confidence}` : ""}`;
-  statusLine.textContent = `Your answer here was: ${was}. Answer again to change it; B goes further back.`;
+  const was = `${data.label}${data.confidence ? ` · ${data.confidence}` : ""}`;
+  statusLine.textContent = `Your answer here: ${was}. Change it with the buttons above; B goes further back.`;
+  if (returnButton) returnButton.hidden = false;
+  if (saveButton) saveButton.hidden = true;
 }
 if (backButton) backButton.addEventListener("click", back);
+
+// Back to the patch that waits for an answer, leaving the earlier one as it was.
+const returnButton = root.querySelector("button.return");
+const saveButton = root.querySelector("button.save-change");
+if (saveButton) saveButton.addEventListener("click", () => { if (ready() && label) answer(label); });
+async function returnToCurrent() {
+  if (busy || revisiting === null) return;
+  statusLine.textContent = "";
+  await loadNext();
+}
+if (returnButton) returnButton.addEventListener("click", returnToCurrent);
 
 function render(next) {
   if (next.open === false) close();
@@ -323,6 +350,8 @@ function render(next) {
   current = next.item;
   currentPosition = next.position;
   revisiting = null;
+  if (returnButton) returnButton.hidden = true;
+  if (saveButton) saveButton.hidden = true;
   setLabel(null);
   drawn = false;
   image.dataset.drawn = "0";
@@ -336,7 +365,7 @@ function render(next) {
 
 function setBusy(value) {
   busy = value;
-  for (const button of buttons) button.disabled = value || closed;
+  for (const button of buttons) button.disabled = value || closed || paused;
 }
 
 async function loadNext() {
@@ -373,6 +402,8 @@ async function answer(chosen) {
       statusLine.textContent = "";
       showFeedback(data);
     } else if (response.ok) {
+      // "Resumed at…" and "The blinded test…" have been read: they go once an answer is saved.
+      for (const notice of root.querySelectorAll(".notice.resumed, .notice.test-begins")) notice.hidden = true;
       const where = revisiting === null ? data.next.position : revisiting + 1;
       // What the server stored, in its words ("real · 3"), and for a change what it replaced.
       statusLine.textContent = data.changed_from
@@ -437,6 +468,7 @@ document.addEventListener("keydown", (event) => {
   }
   if (key === "r") chooseLabel("real");
   else if (key === "s") chooseLabel("synthetic");
+  else if (key === "enter" && label && revisiting !== null) answer(label);
   else if (key === "enter" && label) saveIfComplete(true);
   else if (key === "b" && backButton) back();
   else if (key === "m") setSmoothing(!smoothing.checked);

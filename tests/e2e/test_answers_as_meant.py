@@ -97,9 +97,8 @@ def test_back_says_what_a_change_replaced(
     _drawn(page)
     page.keyboard.press("s")
     page.keyboard.press("1")
-    expect(page.locator(".status")).to_have_text(
-        "Changed from real · 2 to synthetic · 1 for patch 1.", timeout=10_000
-    )
+    page.keyboard.press("Enter")  # a change is made in the controls, then saved
+    expect(page.locator(".status")).to_have_text("Changed from real · 2 to synthetic · 1 for patch 1.")
     shot(page, "expert-changed-from")
     change = StudyEvent.objects.get(study=study, kind=StudyEvent.Kind.ANSWER_CHANGED)
     assert change.before["position"] == 0 and change.before["label"] == "real"
@@ -122,3 +121,51 @@ def test_arrow_keys_never_change_a_confidence_chosen_with_the_mouse(
     expect(page.locator(".status")).to_have_text("Saved: real · 3 for patch 1.")
     saved = Answer.objects.get(assignment__study=study, position=0)
     assert (saved.label, saved.confidence) == ("real", 3)
+
+
+@pytest.mark.parametrize(
+    "size", [(1280, 800), (1366, 657), (390, 844)], ids=["1280x800", "1366x657", "390x844"]
+)
+def test_the_reading_page_at_three_sizes_pause_notices_and_back(
+    browser: Any, live_server: Any, expert: Any, real_lym: Any, synthetic_lym: Any, size: tuple[int, int]
+) -> None:
+    """Pause disables the answer controls (and a key answers nothing); the "Resumed at…" notice goes once
+    an answer is saved; Pause and Back are on the first screen, also on a phone; Back shows the earlier
+    answer in the controls, with a way back to the current patch that changes nothing."""
+    from playwright.sync_api import expect
+
+    study = _changeable(expert, real_lym, synthetic_lym)
+    context = browser.new_context(viewport={"width": size[0], "height": size[1]})
+    page = context.new_page()
+    try:
+        progress = _first_answered(page, live_server, study)
+        page.reload()  # a reader coming back: the page says where they resume
+        _drawn(page)
+        resumed = page.locator(".notice.resumed")
+        expect(resumed).to_be_visible()
+        for control in ("button.pause", "button.back"):
+            box = page.locator(control).bounding_box()
+            assert box is not None and box["y"] + box["height"] <= size[1], (control, box, size)
+        page.keyboard.press("p")
+        expect(page.locator("button.answer[data-label=real]")).to_be_disabled()
+        expect(page.locator("input[name=confidence]").first).to_be_disabled()
+        shot(page, f"expert-paused-{size[0]}x{size[1]}")
+        page.keyboard.press("r")
+        page.keyboard.press("3")
+        page.keyboard.press("p")
+        expect(page.locator("button.answer[data-label=real]")).to_be_enabled()
+        assert Answer.objects.filter(assignment__study=study, label__isnull=False).count() == 1
+        page.keyboard.press("s")
+        page.keyboard.press("4")
+        expect(progress).to_have_text("Patch 3 of 6 · 2 answered")
+        expect(resumed).to_be_hidden()
+        page.wait_for_timeout(450)
+        page.keyboard.press("b")
+        expect(page.locator("input[name=confidence]:checked")).to_have_value("4")
+        expect(page.locator("button.return")).to_be_visible()
+        shot(page, f"expert-back-{size[0]}x{size[1]}")
+        page.locator("button.return").click()
+        expect(progress).to_have_text("Patch 3 of 6 · 2 answered")
+        assert not StudyEvent.objects.filter(study=study, kind=StudyEvent.Kind.ANSWER_CHANGED).exists()
+    finally:
+        context.close()

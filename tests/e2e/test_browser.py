@@ -112,6 +112,8 @@ def test_study_manager_builds_a_study_and_sees_progress(
     )
     page.get_by_role("checkbox", name="expert-a").check()
     shot(page, "manager-builder-preview")
+    # The test's synthetic patches are flat fields: the shortcut check says so, and asks for a yes.
+    page.get_by_label("Build it despite a near-certain shortcut").check()
     page.get_by_role("button", name="Create the study").click()
     page.wait_for_url("**/manage/studies/*/")
     expect(page.locator(".progress-table")).to_contain_text("expert-a")
@@ -397,15 +399,21 @@ def test_back_changes_an_answer_where_allowed_and_is_absent_where_not(
         page.keyboard.press(confidence)
         expect(progress).to_have_text(f"Patch {expected + 1} of 6 · {expected} answered")
         page.wait_for_timeout(450)
-    page.keyboard.press("b")  # back to patch 2, its answer shown
+    page.keyboard.press("b")  # back to patch 2, its answer shown in the controls themselves
     expect(progress).to_have_text("Patch 2 of 6 · back at an earlier answer")
-    expect(page.locator(".status")).to_contain_text("Your answer here was: synthetic, confidence 2")
-    expect(page.locator("input[name=confidence]:checked")).to_have_count(0)
+    expect(page.locator(".status")).to_contain_text("Your answer here: synthetic · 2")
+    expect(page.locator("input[name=confidence]:checked")).to_have_value("2")
+    expect(page.locator("button.answer[data-label=synthetic]")).to_have_attribute("aria-pressed", "true")
+    expect(page.locator("button.return")).to_be_visible()
     shot(page, "expert-back-at-an-earlier-answer")
     drawn()
     page.keyboard.press("r")
-    page.keyboard.press("5")  # changed: real, confidence 5
+    page.keyboard.press("5")  # changed in the controls: real, confidence 5, not saved half-way
+    expect(page.locator(".status")).to_contain_text("Changed to real · 5: Enter")
+    assert Answer.objects.get(assignment__study=changeable, position=1).label == "synthetic"
+    page.keyboard.press("Enter")
     expect(progress).to_have_text("Patch 3 of 6 · 2 answered")
+    expect(page.locator("button.return")).to_be_hidden()
     answer = Answer.objects.get(assignment__study=changeable, position=1)
     assert (answer.label, answer.confidence) == ("real", 5) and answer.changed_at is not None
     change = StudyEvent.objects.get(study=changeable, kind=StudyEvent.Kind.ANSWER_CHANGED)
