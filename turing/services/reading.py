@@ -26,7 +26,13 @@ from turing.models import (
 )
 from turing.selectors import assignment_answered_count, served_tokens
 from turing.services.errors import AnswerError
-from turing.services.record import answer_record, study_event_record, study_freeze
+from turing.services.record import (
+    answer_record,
+    answer_state_record,
+    stored_datetime,
+    study_event_record,
+    study_freeze,
+)
 
 
 def image_fetch_count(*, assignment_id: int, item_id: int) -> int:
@@ -166,7 +172,8 @@ def _answer_take_sql(with_confidence: bool) -> str:
         f"AND g.{qn('removed_at')} IS NULL {which_read}"
         f"{confidence_allowed}) "
         f"RETURNING id, assignment_id, item_id, position, "
-        f"(SELECT g.{qn('order')} FROM {assignment} g WHERE g.id = assignment_id)"
+        f"(SELECT g.{qn('order')} FROM {assignment} g WHERE g.id = assignment_id), shown_at, {qn('read')}, "
+        f"(SELECT t.token FROM {item} t WHERE t.id = item_id)"
     )
 
 
@@ -189,8 +196,12 @@ def _answer_take(
             row = cursor.fetchone()
         if row is None:
             return None
-        answer_id, assignment_id, item_id, position, order = row
-        answer_record(study_id=study_id, answer_id=answer_id)
+        answer_id, assignment_id, item_id, position, order, shown_at, read, item_token = row
+        # The answer's record entry from what the statement returned: no second read of the row.
+        state = {"id": answer_id, "assignment_id": assignment_id, "item__token": item_token}
+        state |= {"position": position, "read": read, "shown_at": stored_datetime(shown_at), **taken}
+        state |= {"changed_at": None, "reasons": None, "click_x": None, "click_y": None}
+        answer_state_record(study_id=study_id, row=state)
     assignment = Assignment(
         id=assignment_id,
         study_id=study_id,

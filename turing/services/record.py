@@ -8,7 +8,7 @@ import json
 from datetime import UTC, datetime
 from typing import Any
 
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import Model
 from django.utils import timezone
 from django.utils.crypto import salted_hmac
@@ -221,34 +221,37 @@ def seal(entry_hash: str) -> str:
     return salted_hmac("histoturing.record", entry_hash, algorithm="sha256").hexdigest()
 
 
-def record_append(*, study_id: int, chain_name: str, kind: str, content: dict[str, Any]) -> RecordEntry:
-    """Chain one entry to the end of a chain; inside the caller's transaction. The chain's owner row
-    (the study, or the reader's assignment) is locked first, so two writes never take one place."""
+def record_append(*, study_id: int, chain_name: str, kind: str, content: dict[str, Any]) -> str:
+    """Chain one entry to the end of a chain, inside the caller's transaction; returns its hash. The
+    chain's owner row (the study, or the reader's assignment) is locked first, so two writes never take
+    one place (SQLite's IMMEDIATE transactions serialise writers already).
+
+    Three plain statements rather than the ORM's: this runs with every answer, where building querysets
+    and a model instance cost more than the statements themselves."""
     owner: type[Model] = Study if chain_name == STUDY_CHAIN else Assignment
     owner_pk = study_id if chain_name == STUDY_CHAIN else int(chain_name.rpartition(" ")[2])
-    with transaction.atomic():
-        owner._default_manager.select_for_update().filter(pk=owner_pk).values_list("pk").first()
-        last = (
-            RecordEntry.objects.filter(study_id=study_id, chain=chain_name)
-            .order_by("-seq")
-            .values_list("seq", "hash")
-            .first()
+    qn = connection.ops.quote_name
+    table = qn(RecordEntry._meta.db_table)
+    with transaction.atomic(), connection.cursor() as cursor:
+        if connection.features.has_select_for_update:
+            cursor.execute(f"SELECT id FROM {qn(owner._meta.db_table)} WHERE id = %s FOR UPDATE", [owner_pk])  # noqa: S608
+        cursor.execute(
+            f"SELECT seq, hash FROM {table} WHERE study_id = %s AND chain = %s ORDER BY seq DESC LIMIT 1",  # noqa: S608
+            [study_id, chain_name],
         )
-        seq, prev = (last[0] + 1, last[1]) if last else (0, chain.GENESIS)
+        last = cursor.fetchone()
+        seq, prev = (int(last[0]) + 1, str(last[1])) if last else (0, chain.GENESIS)
         entry_hash = chain.entry_hash(prev, content)
-        return RecordEntry.objects.create(
-            study_id=study_id,
-            chain=chain_name,
-            seq=seq,
-            kind=kind,
-            content=content,
-            prev=prev,
-            hash=entry_hash,
-            seal=seal(entry_hash),
+        stored = RecordEntry._meta.get_field("content").get_db_prep_value(content, connection)
+        cursor.execute(
+            f"INSERT INTO {table} (study_id, chain, seq, kind, content, prev, hash, seal, at) "  # noqa: S608
+            "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)",
+            [study_id, chain_name, seq, kind, stored, prev, entry_hash, seal(entry_hash), timezone.now()],
         )
+    return entry_hash
 
 
-def answer_record(*, study_id: int, answer_id: int) -> RecordEntry:
+def answer_record(*, study_id: int, answer_id: int) -> str:
     """Chain an answer's state as it now stands (after it was taken, changed, or given reasons)."""
     row = Answer.objects.filter(pk=answer_id).values(*ANSWER_FIELDS).get()
     return record_append(
@@ -259,7 +262,27 @@ def answer_record(*, study_id: int, answer_id: int) -> RecordEntry:
     )
 
 
-def profile_record(*, study_id: int, assignment_id: int) -> RecordEntry:
+def answer_state_record(*, study_id: int, row: dict[str, Any]) -> str:
+    """Chain an answer's state from a row of `ANSWER_FIELDS` the caller already holds (the answer
+    statement's own RETURNING), as `answer_record` would read it."""
+    return record_append(
+        study_id=study_id,
+        chain_name=reader_chain(row["assignment_id"]),
+        kind="answer",
+        content=answer_state(row),
+    )
+
+
+def stored_datetime(value: datetime | str) -> datetime:
+    """A timestamp as a plain statement returns it: PostgreSQL gives a datetime, SQLite the text Django
+    stored (UTC, without an offset), read here as the ORM reads it."""
+    if isinstance(value, datetime):
+        return value
+    parsed = datetime.fromisoformat(value)
+    return parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=UTC)
+
+
+def profile_record(*, study_id: int, assignment_id: int) -> str:
     row = Assignment.objects.filter(pk=assignment_id).values(*PROFILE_FIELDS).get()
     return record_append(
         study_id=study_id,
