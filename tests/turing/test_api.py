@@ -52,9 +52,9 @@ def test_a_first_answer_takes_one_statement_and_its_record_entry_and_shows_the_n
     study: Study, expert: Any
 ) -> None:
     """The hot path of the expert page: no look-up before the update, no count after it; then the
-    answer's record entry (the reader's chain locked (PostgreSQL), the chain's end read and the entry added,
-    from what the answer's statement returned) in the same transaction, and the next item shown. (A reader's very first answer also
-    checks, once, whether it freezes the study.)"""
+    answer's record entry in the same transaction (the reader's chain locked on PostgreSQL, the chain's
+    end read, the entry added from what the answer's statement returned), and the next item shown. (A
+    reader's very first answer also checks, once, whether it freezes the study.)"""
     client = _csrf_client(expert)
     first = client.get(reverse("turing:api_next", args=[study.pk])).json()["item"]["token"]
     token = _post(client, study, {"token": first, "label": "synthetic", "confidence": 2}).json()["next"][
