@@ -228,3 +228,18 @@ def waiting_time(days: int) -> Any:
     from django.utils import timezone
 
     return timezone.now() - timedelta(days=days)
+
+
+def test_a_repeat_read_moved_to_another_item_by_sql_is_found(
+    real_lym: Dataset, synthetic_lym: Dataset, expert: Any
+) -> None:
+    from turing.models import StudyItem
+    from turing.services import study_verify
+
+    study = _repeating(real_lym, synthetic_lym, [expert])
+    repeat = RepeatRead.objects.filter(assignment__study=study).order_by("position").first()
+    assert study_verify(study=study) == []
+    other = StudyItem.objects.filter(study=study).exclude(pk=repeat.item_id).first()
+    RepeatRead.objects.filter(pk=repeat.pk).update(item=other)
+    where = f"patch {repeat.position + 1} of assignment {repeat.assignment_id}"
+    assert study_verify(study=study) == [f"the repeat read at {where} shows another item"]

@@ -254,12 +254,7 @@ def record_append(*, study_id: int, chain_name: str, kind: str, content: dict[st
 def answer_record(*, study_id: int, answer_id: int) -> str:
     """Chain an answer's state as it now stands (after it was taken, changed, or given reasons)."""
     row = Answer.objects.filter(pk=answer_id).values(*ANSWER_FIELDS).get()
-    return record_append(
-        study_id=study_id,
-        chain_name=reader_chain(row["assignment_id"]),
-        kind="answer",
-        content=answer_state(row),
-    )
+    return answer_state_record(study_id=study_id, row=row)
 
 
 def answer_state_record(*, study_id: int, row: dict[str, Any]) -> str:

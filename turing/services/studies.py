@@ -67,27 +67,19 @@ def study_create(
 
     The verdict's rule (margin, alpha) is part of the study from here on, frozen at its first answer."""
     options, arms = spec.options, list(spec.arms)
+    # The spec's settings of a study's own name are copied as they are (`spec_of` reads them back);
+    # the rest are derived here.
+    derived = {"name", "tissue_class", "real_datasets", "arms", "options", "seed", "reasons"} | {
+        "stain_normalisation"
+    }
+    copied = {f.name: getattr(spec, f.name) for f in dataclasses.fields(StudySpec) if f.name not in derived}
     study = Study(
+        **copied,
         name=spec.name.strip(),
         tissue_class=spec.tissue_class.strip().upper(),
-        items_per_reader=spec.items_per_reader,
-        real_parts=spec.real_parts,
         synthetic_parts=sum(arm.parts for arm in arms),
-        equivalence_margin=spec.equivalence_margin,
-        alpha=spec.alpha,
-        planned_readers=spec.planned_readers,
         microns_per_pixel=pool_resolution(spec.real_datasets),
-        harmonise_jpeg_quality=spec.harmonise_jpeg_quality,
-        equal_transforms=spec.equal_transforms,
-        same_items_for_all=spec.same_items_for_all,
-        allow_changes=spec.allow_changes,
-        ask_confidence=spec.ask_confidence,
-        too_fast_ms=spec.too_fast_ms,
         reasons=list(spec.reasons) if spec.reasons else default_reasons(),
-        ask_reasons=spec.ask_reasons,
-        show_personal_result=spec.show_personal_result,
-        ask_profile=spec.ask_profile,
-        instructions=spec.instructions,
         practice_items=options.practice_items,
         repeat_share=options.repeat_share,
         repeat_gap=options.repeat_gap,

@@ -9,6 +9,7 @@ from analysis import chain
 from turing.models import (
     Answer,
     Assignment,
+    RepeatRead,
     Study,
     StudyEvent,
 )
@@ -68,6 +69,17 @@ def record_differences(*, study: Study) -> list[str]:
         for e in study.events.filter(kind=StudyEvent.Kind.READER_REMOVED)
         if "removed_at" in e.after
     }
+    # A repeat read's image comes from its own row: it must show the item its reader's order puts there.
+    orders = dict(Assignment.objects.filter(study=study).values_list("pk", "order"))
+    repeats = RepeatRead.objects.filter(assignment__study=study).values_list(
+        "assignment_id", "position", "item__token"
+    )
+    for assignment_id, position, token in repeats:
+        order = orders.get(assignment_id) or []
+        if position >= len(order) or order[position] != token:
+            problems.append(
+                f"the repeat read at patch {position + 1} of assignment {assignment_id} shows another item"
+            )
     for pk, removed_at in Assignment.objects.filter(study=study).values_list("pk", "removed_at"):
         then = removed.get(pk)
         if (removed_at.isoformat() if removed_at else None) != then:
