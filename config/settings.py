@@ -205,10 +205,53 @@ WHITENOISE_USE_FINDERS = DEBUG
 # Media is never served by URL: patch images reach browsers only through views that check access
 # and (for experts) blinded tokens. Hence no MEDIA_URL route.
 MEDIA_ROOT = env.path("MEDIA_ROOT", DATA_DIR / "media")
+
+
+# Where media lives: the local folder (the embedded default), or an S3-compatible object store (AWS S3,
+# MinIO, Ceph) through django-storages, so that a worker on another host shares nothing with the web
+# host but the database, the broker and the store. Every read and write of a patch, pack, checkpoint,
+# grid or sample goes through Django's storage API; no code takes a local path of a stored file.
+def media_storage(env: Env) -> dict[str, Any]:
+    """The default storage's entry of STORAGES, from the environment `env` reads."""
+    if env.choice("MEDIA_STORAGE", "filesystem", ("filesystem", "s3")) == "filesystem":
+        return {"BACKEND": "django.core.files.storage.FileSystemStorage"}
+    bucket = env.string("AWS_STORAGE_BUCKET_NAME")
+    if not bucket:
+        raise ImproperlyConfigured("MEDIA_STORAGE=s3 needs AWS_STORAGE_BUCKET_NAME (the bucket's name)")
+    options: dict[str, Any] = {
+        "bucket_name": bucket,
+        "location": env.string("AWS_LOCATION", "") or "",  # a prefix inside the bucket
+        "region_name": env.string("AWS_S3_REGION_NAME") or None,
+        # A MinIO or Ceph server, or a test server on the loopback; empty: AWS itself.
+        "endpoint_url": env.string("AWS_S3_ENDPOINT_URL") or None,
+        "addressing_style": env.choice("AWS_S3_ADDRESSING_STYLE", "auto", ("auto", "path", "virtual")),
+        # Credentials: these variables, or (unset) boto3's own chain (instance role, ~/.aws, ...).
+        "access_key": env.string("AWS_ACCESS_KEY_ID") or None,
+        "secret_key": env.string("AWS_SECRET_ACCESS_KEY") or None,
+        # Nothing is ever public: no ACL is set (the bucket's own policy applies, which should deny
+        # anonymous reads), and a URL, were one ever made, would be signed and short-lived. No URL of
+        # the store reaches a browser: the site serves every image itself (#28, docs/threat-model.md).
+        "default_acl": None,
+        "querystring_auth": True,
+        "querystring_expire": 300,
+        # Names are content hashes or carry their step: an object written again has the same bytes.
+        "file_overwrite": True,
+        # A read is spooled to memory up to this size, to a temporary file beyond it.
+        "max_memory_size": 32 * 1024 * 1024,
+        "object_parameters": {"CacheControl": "private, no-store"},
+    }
+    return {"BACKEND": "storages.backends.s3.S3Storage", "OPTIONS": options}
+
+
+MEDIA_STORAGE = env.choice("MEDIA_STORAGE", "filesystem", ("filesystem", "s3"))
 STORAGES = {
-    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "default": media_storage(env),
     "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
 }
+# A worker's local copies of what it reads from storage (training packs, checkpoints), keyed by their
+# content hash and bounded in size: the least recently used go first.
+WORKER_CACHE_DIR = env.path("WORKER_CACHE_DIR", DATA_DIR / "cache")
+WORKER_CACHE_MAX_BYTES = env.integer("WORKER_CACHE_MAX_MB", 50 * 1024, minimum=1) * 1024**2
 FILE_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024
 DATA_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024
 

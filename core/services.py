@@ -14,6 +14,7 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractUser, Group, Permission
 from django.contrib.auth.password_validation import validate_password
 from django.core.exceptions import ValidationError
+from django.core.files.storage import default_storage
 from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
@@ -140,8 +141,11 @@ def job_cancel(*, job: Job) -> Job:
 
 
 def job_release_files(*, job: Job) -> None:
-    """Remove the files a job owns (`params["owned_files"]`, e.g. an uploaded archive) once it has no
-    more use for them. Only files under the data folder are ever removed."""
+    """Remove the files a job owns (`params["owned_stored_files"]` in storage, e.g. an uploaded archive;
+    `params["owned_files"]` on disk) once it has no more use for them. Only files under the data folder
+    are ever removed from disk."""
+    for stored in job.params.get("owned_stored_files", []):  # in storage (an upload, e.g.)
+        default_storage.delete(stored)
     data = Path(settings.DATA_DIR).resolve()
     for name in job.params.get("owned_files", []):
         path = Path(name).resolve()

@@ -135,6 +135,8 @@ class Checkpoint(models.Model):
     step = models.PositiveIntegerField()
     file = models.FileField(max_length=300)
     size = models.BigIntegerField(default=0)
+    # The file's SHA-256 when it was published: a copy fetched from storage is checked against it.
+    sha256 = models.CharField(max_length=64, blank=True, default="")
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

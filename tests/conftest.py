@@ -60,7 +60,9 @@ def tiff_root() -> Path:
 
 @pytest.fixture
 def media_root(settings: Any, tmp_path: Path) -> Path:
+    """A media folder of the test's own, and a worker cache of its own beside it."""
     settings.MEDIA_ROOT = tmp_path / "media"
+    settings.WORKER_CACHE_DIR = tmp_path / "cache"
     return Path(settings.MEDIA_ROOT)
 
 

@@ -3,7 +3,6 @@ gan.services.training and gan.services.sampling)."""
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import uuid
@@ -16,11 +15,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
-from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
 from django.core.files.uploadedfile import UploadedFile
 from django.db import transaction
 
+from core.filecache import StoredFileError, cache_root, file_sha256, store_content_addressed, stored_copy_to
 from core.jobs import JobCancelled, JobError
 from core.models import Job
 from core.roles import UserLike, signed_in
@@ -156,14 +155,6 @@ def generator_describe(
         sampling=settings_,
         origin=origin.strip(),
     )
-
-
-def file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        while chunk := handle.read(1 << 20):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def _validate_size(size: int) -> int:
@@ -333,9 +324,9 @@ def _import_one(
         return None
     known_hashes.add(digest)
     # Named by content: a re-run after a crash finds the file and does not store a second copy.
-    storage_name = patch_storage_name(dataset.pk, digest)
-    if not default_storage.exists(storage_name):
-        storage_name = default_storage.save(storage_name, ContentFile(imaging.encode_png(decoded.image)))
+    storage_name = store_content_addressed(
+        patch_storage_name(dataset.pk, digest), lambda: imaging.encode_png(decoded.image)
+    )
     report.imported[item.tissue_class] = report.imported.get(item.tissue_class, 0) + 1
     return Patch(
         dataset=dataset,
@@ -411,11 +402,15 @@ def dataset_import_start(
     classes: Sequence[str] | None,
     created_by: UserLike | None,
     delete_source_after: bool = False,
+    stored_upload: str | None = None,
     generator: Generator | None = None,
     size: int | None = imaging.PATCH_SIZE,
     source_microns_per_pixel: float | None = None,
 ) -> Job:
-    """Check what can be checked now, then queue the import as a job (`size` None: the images' own)."""
+    """Check what can be checked now, then queue the import as a job (`size` None: the images' own).
+
+    `path`: a folder or archive on the worker's disk (under the import folder); `stored_upload`: an
+    uploaded archive's name in storage instead, owned by the job."""
     chosen = _validate_classes(classes)
     size = None if size is None else _validate_size(size)
     if source_microns_per_pixel is not None and not 0 < source_microns_per_pixel < 100:
@@ -438,6 +433,8 @@ def dataset_import_start(
             "microns_per_pixel": source_microns_per_pixel,
             # An uploaded archive belongs to the job: removed when it ends, however it ends.
             "owned_files": [str(path)] if delete_source_after else [],
+            "stored_upload": stored_upload,
+            "owned_stored_files": [stored_upload] if stored_upload else [],
         },
         created_by=created_by,
     )
@@ -453,34 +450,39 @@ def dataset_import_upload(
     size: int | None = imaging.PATCH_SIZE,
     source_microns_per_pixel: float | None = None,
 ) -> Job:
-    """Store an uploaded zip under DATA_DIR/uploads and queue its import; the job owns the file from then
-    on (removed when it ends, however it ends), and a refused import removes it at once."""
-    uploads = settings.DATA_DIR / "uploads"
-    uploads.mkdir(parents=True, exist_ok=True)
-    target = uploads / f"{uuid.uuid4().hex}.zip"
-    with target.open("wb") as out:
-        for chunk in archive.chunks():
-            out.write(chunk)
+    """Store an uploaded zip in storage (`uploads/`) and queue its import; the job owns the stored file
+    from then on (removed when it ends, however it ends), and a refused import removes it at once. A
+    worker on another host fetches it from storage: the web host's disk is never shared."""
+    stored = default_storage.save(f"uploads/{uuid.uuid4().hex}.zip", archive)
     try:
         return dataset_import_start(
-            path=target,
+            path=Path(stored),
             name=name or (archive.name or "upload").rsplit("/", 1)[-1].removesuffix(".zip"),
             classes=classes,
             created_by=created_by,
-            delete_source_after=True,
+            stored_upload=stored,
             generator=generator,
             size=size,
             source_microns_per_pixel=source_microns_per_pixel,
         )
     except DatasetImportError:
-        target.unlink(missing_ok=True)
+        default_storage.delete(stored)
         raise
 
 
 def dataset_import_job(job: Job, context: JobContext) -> dict[str, Any]:
     """The body of the import task: run the import with live progress, then clean up an upload."""
     params = job.params
-    path = Path(params["path"])
+    stored_upload = params.get("stored_upload")
+    if stored_upload:
+        path = cache_root() / "uploads" / f"job-{job.pk}.zip"
+        try:
+            stored_copy_to(stored_upload, path)
+        except StoredFileError as exc:
+            job_release_files(job=job)
+            raise JobError(f"the uploaded archive is gone: {exc}") from None
+    else:
+        path = Path(params["path"])
 
     def progress(done: int, total: int) -> None:
         context.progress(done / max(total, 1), f"{done:,} of {total:,} files", {"done": done, "total": total})
@@ -504,5 +506,7 @@ def dataset_import_job(job: Job, context: JobContext) -> dict[str, Any]:
     finally:
         if params.get("delete_source_after"):  # jobs queued before `owned_files` existed
             path.unlink(missing_ok=True)
+        if stored_upload:
+            path.unlink(missing_ok=True)  # the local copy; the stored upload goes with the job's files
         job_release_files(job=job)
     return report.as_dict()

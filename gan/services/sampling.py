@@ -2,20 +2,21 @@
 
 from __future__ import annotations
 
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
 
-from django.core.files.base import ContentFile
-from django.core.files.storage import default_storage
+import numpy as np
 from django.db import transaction
 from django.utils import timezone
 
+from core.filecache import StoredFileError, store_content_addressed
 from core.jobs import JobError, job_start
 from core.models import Job
 from core.roles import UserLike, signed_in
 from gan import imaging, jobs
 from gan.models import Checkpoint, Dataset, Patch, SamplingRun, Source, TrainingRun, patch_storage_name
-from gan.services.checkpoints import RunError, checkpoint_check, checkpoint_path
-from gan.services.datasets import Generator, file_sha256
+from gan.services.checkpoints import RunError, checkpoint_check, checkpoint_local, checkpoint_sha256
+from gan.services.datasets import Generator
 from gan.signals import sampling_finished
 from gan.sources import PAPER_SYNTHETIC_COUNT
 
@@ -23,6 +24,8 @@ if TYPE_CHECKING:
     from core.jobs import JobContext
 
 MAX_COUNT = 1_000_000
+# Threads storing a sampling run's patches while the next batch is generated (each waits on storage).
+STORE_THREADS = 8
 
 
 def _sampling_dataset_name(run_name: str, step: int, count: int, tissue_class: str) -> str:
@@ -82,7 +85,7 @@ def sampling_run_start(
                     name=run.name,
                     kind="GAN",
                     description=_generator_description(run),
-                    checkpoint_sha256=file_sha256(checkpoint_path(checkpoint)),
+                    checkpoint_sha256=checkpoint_sha256(checkpoint),
                     sampling={
                         "step": checkpoint.step,
                         "class": tissue_class,
@@ -114,45 +117,59 @@ def sampling_run_execute(
     from neural.sampling import generate, load_generator
 
     device = pick_device(device_preference)
-    generator, config, step = load_generator(checkpoint_path(run.checkpoint), device)
+    try:
+        path = checkpoint_local(run.checkpoint)
+    except StoredFileError as exc:
+        raise RunError(f"the checkpoint to sample from: {exc}") from None
+    generator, config, step = load_generator(path, device)
     run.environment = environment(device) | {"precision": "fp32"}
     run.save(update_fields=["environment"])
     class_index = config.classes.index(run.tissue_class)
     done = set(run.patches.values_list("seed", flat=True))
     seeds = [s for s in range(run.seed, run.seed + run.count) if s not in done]
     stored = len(done)
-    for chunk, images in generate(
-        generator,
-        class_index=class_index,
-        seeds=seeds,
-        device=device,
-        batch_size=batch_size,
-    ):
-        patches = []
-        for seed, pixels in zip(chunk, images, strict=True):
-            image = imaging.from_array(pixels)
-            digest = imaging.content_hash(image)
-            name = patch_storage_name(run.dataset_id, digest)
-            if not default_storage.exists(name):
-                name = default_storage.save(name, ContentFile(imaging.encode_png(image)))
-            patches.append(
-                Patch(
-                    dataset_id=run.dataset_id,
-                    tissue_class=run.tissue_class,
-                    source=Source.SYNTHETIC,
-                    content_hash=digest,
-                    image=name,
-                    sampling_run=run,
-                    seed=seed,
-                    provenance={"training_run": run.checkpoint.run_id, "checkpoint_step": step},
-                )
-            )
+    step_of = {"training_run": run.checkpoint.run_id, "checkpoint_step": step}
+
+    def store(seed: int, pixels: np.ndarray) -> Patch:
+        image = imaging.from_array(pixels)
+        digest = imaging.content_hash(image)
+        name = store_content_addressed(
+            patch_storage_name(run.dataset_id, digest), lambda: imaging.encode_png(image)
+        )
+        return Patch(
+            dataset_id=run.dataset_id,
+            tissue_class=run.tissue_class,
+            source=Source.SYNTHETIC,
+            content_hash=digest,
+            image=name,
+            sampling_run=run,
+            seed=seed,
+            provenance=step_of,
+        )
+
+    def record(pending: list[Future[Patch]]) -> None:
+        nonlocal stored
+        patches = [future.result() for future in pending]
         with transaction.atomic():
             Patch.objects.bulk_create(patches, ignore_conflicts=True)
         stored += len(patches)
         if context is not None:
             context.progress(stored / run.count, f"{stored:,} of {run.count:,} patches", {"stored": stored})
             context.raise_if_cancelled()
+
+    # A batch is encoded and stored (an object store answers each write over the network) by a pool of
+    # threads while the next batch is generated; its rows are written once all of it is stored.
+    with ThreadPoolExecutor(max_workers=STORE_THREADS, thread_name_prefix="store") as pool:
+        pending: list[Future[Patch]] = []
+        for chunk, images in generate(
+            generator, class_index=class_index, seeds=seeds, device=device, batch_size=batch_size
+        ):
+            submitted = [pool.submit(store, seed, pixels) for seed, pixels in zip(chunk, images, strict=True)]
+            if pending:
+                record(pending)
+            pending = submitted
+        if pending:
+            record(pending)
     total = run.patches.count()
     return {"stored": total, "requested": run.count, "duplicates_of_other_seeds": run.count - total}
 

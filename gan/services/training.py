@@ -6,23 +6,25 @@ import hashlib
 import io
 import logging
 import math
+import shutil
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-from django.conf import settings
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
 from django.db import transaction
 from PIL import Image
 
+from core import filecache
+from core.filecache import StoredFileError, cache_root
 from core.jobs import JobCancelled, JobError, job_start
 from core.models import Job
 from core.roles import UserLike
 from gan import imaging, jobs
 from gan.models import Checkpoint, Dataset, SamplingRun, Source, TrainingRun
-from gan.services.checkpoints import RunError, checkpoint_check, checkpoint_path
+from gan.services.checkpoints import RunError, checkpoint_check, checkpoint_local, checkpoint_publish
 from gan.services.sampling import sampling_run_start
 from gan.sources import PAPER_SYNTHETIC_COUNT
 from neural import health
@@ -102,17 +104,32 @@ def training_run_start(
     )
 
 
+PACK_PARTS = (".images.npy", ".labels.npy", ".json")  # the marker, `.json`, is written and published last
+
+
 def training_data_pack(*, dataset: Dataset, classes: tuple[str, ...]) -> PackedPatches:
-    """The dataset's patches of `classes` as a memory-mapped uint8 array, packed once and reused."""
+    """The dataset's patches of `classes` as a memory-mapped uint8 array, packed once and reused.
+
+    A pack is named by its content (the patches' hashes and classes), kept in storage beside the patches
+    so that any worker can fetch it instead of decoding every patch again, and memory-mapped from the
+    worker's own cache: training reads no byte of storage per step. Order: the worker's cache, then
+    storage, then packing from the patches (and publishing the pack)."""
     rows = list(
         dataset.patches.filter(tissue_class__in=classes)
         .order_by("id")
         .values_list("id", "content_hash", "tissue_class")
     )
-    key = hashlib.sha256(repr((classes, [(r[1], r[2]) for r in rows])).encode()).hexdigest()[:16]
-    path = Path(settings.MEDIA_ROOT) / "packs" / f"dataset-{dataset.pk}-{key}"
-    if pack_exists(path):
-        return open_pack(path)
+    key = hashlib.sha256(repr((classes, [(r[1], r[2]) for r in rows])).encode()).hexdigest()[:32]
+    local = filecache.cache_root() / "packs" / key
+    stored = f"packs/{key}"
+    if pack_exists(local):
+        filecache.touch(local.with_name(local.name + part) for part in PACK_PARTS)
+        return open_pack(local)
+    if default_storage.exists(stored + ".json"):
+        for part in PACK_PARTS:
+            filecache.stored_copy_to(stored + part, local.with_name(local.name + part))
+        filecache.cache_trim(keep=[local])
+        return open_pack(local)
     index = {c: i for i, c in enumerate(classes)}
     names = dict(dataset.patches.filter(id__in=[r[0] for r in rows]).values_list("id", "image"))
 
@@ -121,7 +138,11 @@ def training_data_pack(*, dataset: Dataset, classes: tuple[str, ...]) -> PackedP
             with default_storage.open(names[patch_id], "rb") as handle:
                 yield imaging.decode_png_array(handle.read()), index[tissue_class]
 
-    return pack_patches(items(), count=len(rows), classes=classes, path=path)
+    pack = pack_patches(items(), count=len(rows), classes=classes, path=local)
+    for part in PACK_PARTS:
+        filecache.store_file(local.with_name(local.name + part), stored + part, exact=True)
+    filecache.cache_trim(keep=[local])
+    return pack
 
 
 class _RunRecorder:
@@ -223,23 +244,23 @@ class _RunRecorder:
 
     def checkpoint(self, step: int, path: Path) -> None:
         self.flush()
-        relative = path.relative_to(Path(settings.MEDIA_ROOT)).as_posix()
-        Checkpoint.objects.update_or_create(
-            run=self.run, step=step, defaults={"file": relative, "size": path.stat().st_size}
-        )
+        checkpoint_publish(run=self.run, step=step, path=path)
+        path.unlink()  # its content stays in the cache (cache_adopt) until the cache needs the room
 
 
-def _latest_usable_checkpoint(run: TrainingRun) -> Checkpoint | None:
-    """The newest checkpoint of the run that loads; a file cut short by a crash is passed over."""
+def _latest_usable_checkpoint(run: TrainingRun) -> tuple[Checkpoint, Path] | None:
+    """The newest checkpoint of the run that loads, and its local copy; a file cut short by a crash, or
+    missing from storage, or not the one published, is passed over."""
     from neural.checkpoint import CheckpointError, load_checkpoint
 
     for checkpoint in run.checkpoints.order_by("-step"):
         try:
-            load_checkpoint(checkpoint_path(checkpoint))
-        except CheckpointError:
-            logger.warning("checkpoint %s of run %s is unusable: skipped", checkpoint.step, run.pk)
+            path = checkpoint_local(checkpoint)
+            load_checkpoint(path)
+        except (CheckpointError, StoredFileError) as exc:
+            logger.warning("checkpoint %s of run %s is unusable (%s): skipped", checkpoint.step, run.pk, exc)
             continue
-        return checkpoint
+        return checkpoint, path
     return None
 
 
@@ -255,20 +276,26 @@ def training_run_execute(
     run.environment = environment(device)
     run.save(update_fields=["environment"])
     data = training_data_pack(dataset=run.dataset, classes=config.classes)
-    resume_from = _latest_usable_checkpoint(run)
-    if resume_from is not None:
+    usable = _latest_usable_checkpoint(run)
+    resume_from = usable[0] if usable is not None else None
+    resume_path: Path | None = None
+    if usable is not None:
         # Work after the last checkpoint is redone: drop what was recorded of it.
+        resume_from, resume_path = usable
         run.history = [row for row in run.history if row[0] <= resume_from.step]
         run.step = resume_from.step
         run.save(update_fields=["history", "step"])
-        resume_path: Path | None = checkpoint_path(resume_from)
     elif run.init_checkpoint is not None:
-        resume_path = checkpoint_path(run.init_checkpoint)
-    else:
-        resume_path = None
+        try:
+            resume_path = checkpoint_local(run.init_checkpoint)
+        except StoredFileError as exc:
+            raise RunError(f"the checkpoint to start from: {exc}") from None
     reference = health.real_spreads(data.images, data.labels, config.classes, seed=config.seed)
     recorder = _RunRecorder(run, context, reference=reference, config=config)
-    checkpoint_dir = Path(settings.MEDIA_ROOT) / "checkpoints" / f"run-{run.pk}"
+    # Checkpoints are written here, then stored and published (checkpoint_publish): a local scratch
+    # folder of this worker's, never a path of the web host's.
+    checkpoint_dir = cache_root() / "runs" / f"run-{run.pk}"
+    shutil.rmtree(checkpoint_dir, ignore_errors=True)  # what a killed attempt left half-written here
     result = train(
         config=config,
         data=data,

@@ -201,7 +201,8 @@ def test_cancelling_a_queued_import_removes_the_uploaded_archive(
 ) -> None:
     import io
     import zipfile
-    from pathlib import Path
+
+    from django.core.files.storage import default_storage
 
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w") as archive:
@@ -213,10 +214,11 @@ def test_cancelling_a_queued_import_removes_the_uploaded_archive(
     )
     assert response.status_code == 302
     job = Job.objects.get(kind="import")
-    upload = Path(job.params["owned_files"][0])
-    assert upload.exists() and Path(settings.DATA_DIR).resolve() in upload.resolve().parents
+    # The upload is kept in storage (a worker on another host fetches it from there), owned by the job.
+    (upload,) = job.params["owned_stored_files"]
+    assert upload.startswith("uploads/") and default_storage.exists(upload)
     services.job_cancel(job=job)
-    assert job.state == Job.State.CANCELLED and not upload.exists()
+    assert job.state == Job.State.CANCELLED and not default_storage.exists(upload)
 
 
 def test_a_job_never_removes_files_outside_the_data_folder(tmp_path: Any, settings: Any) -> None:

@@ -6,16 +6,28 @@ from typing import Any
 import numpy as np
 import pytest
 import torch
+from django.core.files.base import ContentFile
+from django.core.files.storage import default_storage
 
 from core.models import Job
 from gan.models import Checkpoint, Dataset, SamplingRun, TrainingRun
 from gan.services import sampling as sampling_services
 from gan.services import training as training_services
+from gan.services.checkpoints import checkpoint_local
 from gan.services.training import RunError
 from neural.sampling import generate, load_generator
 from tests.gan.fixtures import TINY
 
 pytestmark = pytest.mark.django_db
+
+
+def _published_corrupt(checkpoint: Checkpoint, data: bytes) -> None:
+    """A checkpoint whose file was already broken when it was published (a row from before hashes were
+    kept): what storage holds is all there is to load."""
+    default_storage.delete(checkpoint.file.name)
+    default_storage.save(checkpoint.file.name, ContentFile(data))
+    Checkpoint.objects.filter(pk=checkpoint.pk).update(sha256="")
+    checkpoint.sha256 = ""
 
 
 def _start(dataset: Dataset, **overrides: Any) -> TrainingRun:
@@ -94,9 +106,8 @@ def test_a_crashed_run_continues_from_its_last_checkpoint(lym_tum: Dataset, medi
     run.refresh_from_db()
     assert list(run.checkpoints.values_list("step", flat=True)) == [3]
     # The checkpoint at step 6 was being written when the worker died: a truncated file is passed over.
-    broken = media_root / "checkpoints" / f"run-{run.pk}" / "step-0000006.pt"
-    broken.write_bytes(b"cut short")
-    Checkpoint.objects.create(run=run, step=6, file=broken.relative_to(media_root).as_posix())
+    broken = default_storage.save(f"checkpoints/run-{run.pk}/step-0000006.pt", ContentFile(b"cut short"))
+    Checkpoint.objects.create(run=run, step=6, file=broken)
 
     outcome = training_services.training_run_execute(run=run, context=None, device_preference="cpu")
     run.refresh_from_db()
@@ -104,7 +115,7 @@ def test_a_crashed_run_continues_from_its_last_checkpoint(lym_tum: Dataset, medi
     assert [row[0] for row in run.history] == list(range(1, 10))  # steps after 3 recorded once
     assert list(run.checkpoints.values_list("step", flat=True)) == [3, 6, 9]
     final = {
-        c.run_id: torch.load(training_services.checkpoint_path(c), weights_only=True)
+        c.run_id: torch.load(checkpoint_local(c), weights_only=True)
         for c in Checkpoint.objects.filter(step=9)
     }
     a, b = final[run.pk]["generator"], final[uninterrupted.pk]["generator"]
@@ -127,7 +138,7 @@ def test_continuing_from_a_checkpoint_of_another_architecture_is_refused(
         training_services.training_run_start(
             dataset=lym_tum, config=other_classes, init_checkpoint=checkpoint, enqueue=False
         )
-    training_services.checkpoint_path(checkpoint).write_bytes(b"\x00" * 100)
+    _published_corrupt(checkpoint, b"\x00" * 100)
     same = training_services.config_build(overrides=TINY, demo=True)
     with pytest.raises(RunError, match="corrupt, truncated or not a checkpoint"):
         training_services.training_run_start(
@@ -162,9 +173,7 @@ def test_sampling_stores_reproducible_patches_without_duplicates_on_retry(
 
     from gan.imaging import decode_png_array
 
-    generator, _, _ = load_generator(
-        training_services.checkpoint_path(trained_checkpoint), torch.device("cpu")
-    )
+    generator, _, _ = load_generator(checkpoint_local(trained_checkpoint), torch.device("cpu"))
     _, images = next(generate(generator, class_index=0, seeds=[104], device=torch.device("cpu")))
     with patches[4].image.open("rb") as handle:
         assert np.array_equal(decode_png_array(handle.read()), images[0])
@@ -209,7 +218,7 @@ def test_a_run_that_fails_later_is_marked_failed_with_its_reason(
     run = training_services.training_run_start(
         dataset=lym_tum, config=config, init_checkpoint=checkpoint, enqueue=False
     )
-    training_services.checkpoint_path(checkpoint).write_bytes(b"gone bad after the run was queued")
+    _published_corrupt(checkpoint, b"gone bad after the run was queued")
     assert job_run(job_id=str(run.job_id), worker="w", body=training_services.training_run_job) == "failed"
     run.job.refresh_from_db()
     assert "corrupt, truncated or not a checkpoint" in run.job.error
@@ -243,3 +252,19 @@ def test_sampling_outputs_have_names_a_study_manager_recognises(trained_checkpoi
     run = trained_checkpoint.run.name
     expected = f"{run}, step 3: 7 LYM ({timezone.localdate():%Y-%m-%d})"
     assert first.dataset.name == expected and again.dataset.name == f"{expected} #2"
+
+
+def test_a_stored_checkpoint_changed_after_publication_is_never_loaded(
+    trained_checkpoint: Checkpoint, settings: Any, tmp_path: Path
+) -> None:
+    published = trained_checkpoint.sha256
+    assert len(published) == 64 and trained_checkpoint.file.name.startswith("checkpoints/")
+    original = default_storage.open(trained_checkpoint.file.name).read()
+    default_storage.delete(trained_checkpoint.file.name)
+    default_storage.save(trained_checkpoint.file.name, ContentFile(original[:-10] + b"0123456789"))
+    # The host that trained it holds the published bytes in its cache, and uses those.
+    assert checkpoint_local(trained_checkpoint).read_bytes() == original
+    # Another host (an empty cache) fetches the stored file, finds it is not what was published, refuses.
+    settings.WORKER_CACHE_DIR = tmp_path / "another-host"
+    with pytest.raises(RunError, match="is not the file that was published"):
+        sampling_services.sampling_run_start(checkpoint=trained_checkpoint, tissue_class="LYM", enqueue=False)
