@@ -9,7 +9,7 @@ import torch
 from neural.checkpoint import CheckpointError, load_checkpoint, require_compatible
 from neural.data import PackedPatches
 from neural.loop import train
-from neural.sampling import generate_all, load_generator, to_uint8
+from neural.sampling import BATCH_TOLERANCE, generate_all, load_generator, reproducibility, to_uint8
 from tests.neural.conftest import tiny_config
 
 CPU = torch.device("cpu")
@@ -40,6 +40,20 @@ def test_same_checkpoint_class_and_seed_give_the_same_image(checkpoint: Path) ->
     assert np.array_equal(_one(checkpoint, 1, [12]), alone)
     assert not np.array_equal(_one(checkpoint, 0, [12]), alone)
     assert not np.array_equal(batch[0], batch[1])
+
+
+def test_batched_sampling_stays_within_its_tolerance_of_each_image_alone(checkpoint: Path) -> None:
+    """The path CUDA takes (a chunk in one call), run here on the CPU: each image within BATCH_TOLERANCE
+    grey levels of its seed alone, the same bytes when run again; the CPU's own path is exact."""
+    generator, _, _ = load_generator(checkpoint, CPU)
+    seeds = list(range(40, 56))
+    batched = reproducibility(generator, class_index=1, seeds=seeds, device=CPU, batch_size=8, batched=True)
+    assert batched.batched and batched.images == 16 and batched.repeatable
+    assert batched.max_difference_to_alone <= BATCH_TOLERANCE and batched.within_tolerance
+    exact = reproducibility(generator, class_index=1, seeds=seeds, device=CPU, batch_size=8)
+    assert not exact.batched and exact.max_difference_to_alone == 0 and exact.differing_pixels == 0.0
+    in_batches = generate_all(generator, class_index=1, seeds=seeds, device=CPU, batch_size=8, batched=True)
+    assert not np.array_equal(in_batches[0], in_batches[1])  # a batch is not one image repeated
 
 
 def test_to_uint8_rounds_rather_than_truncates() -> None:
