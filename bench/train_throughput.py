@@ -8,6 +8,13 @@ sample statistics side by side, to show that bf16 still learns.
     python bench/train_throughput.py                      # the paper's network at batch 125
     python bench/train_throughput.py --device cuda        # on a GPU
     python bench/train_throughput.py --check-steps 0      # throughput only
+    python bench/train_throughput.py --storage s3         # the training data through an object store
+
+With `--storage` (filesystem, or s3: a moto S3 server process on the loopback): the demo patches are
+imported into that storage and packed as a training run packs them (`training_data_pack`), timed three
+ways (packed and published; from the worker's cache; from the store into an empty cache), and the
+project's steps are timed with their batches read from the memory-mapped pack against the same batches
+already in memory: the packs must not slow the steps.
 """
 
 from __future__ import annotations
@@ -30,6 +37,8 @@ from neural.data import PackedPatches, batch_indices, load_batch
 from neural.loop import Trainer
 from neural.model import build_models
 from neural.runtime import pick_device
+
+REPO = Path(__file__).resolve().parents[1]
 
 
 def sync(device: torch.device) -> None:
@@ -185,6 +194,94 @@ def learning_check(args: argparse.Namespace, device: torch.device) -> None:
         )
 
 
+def packs_check(args: argparse.Namespace, device: torch.device) -> None:
+    import os
+    import shutil
+    import tempfile
+
+    workdir = tempfile.mkdtemp(prefix="histoturing-bench-")
+    os.environ.update(
+        {"DEBUG": "1", "HISTOTURING_DATA_DIR": workdir, "DJANGO_SETTINGS_MODULE": "config.settings"}
+    )
+    os.environ.pop("DATABASE_URL", None)
+    server = None
+    if args.storage == "s3" and not os.environ.get("AWS_S3_ENDPOINT_URL"):
+        from tests.servers import S3Server
+
+        server = S3Server(Path(workdir))
+        server.start()
+        os.environ.update(server.env())
+    else:
+        os.environ["MEDIA_STORAGE"] = args.storage
+    try:
+        import django
+
+        django.setup()
+        from django.conf import settings
+        from django.core.files.storage import default_storage
+        from django.core.management import call_command
+
+        from gan.models import Dataset
+        from gan.services import dataset_import
+        from gan.services.training import training_data_pack
+
+        call_command("migrate", verbosity=0)
+        paper = TrainingConfig()
+        config = (demo_config().replace(classes=paper.classes) if args.demo else paper).replace(
+            batch_size=args.batch
+        )
+        report = dataset_import(
+            path=REPO / "demo" / "data" / "CRC-VAL-HE-7K", name="bench", classes=config.classes
+        )
+        dataset = Dataset.objects.get(pk=report.dataset_id)
+        timings = {}
+        for how in (
+            "packed from the patches and published",
+            "from the worker's cache",
+            "from the store, cache empty",
+        ):
+            if how.startswith("from the store"):
+                shutil.rmtree(settings.WORKER_CACHE_DIR)
+            start = time.perf_counter()
+            pack = training_data_pack(dataset=dataset, classes=config.classes)
+            timings[how] = time.perf_counter() - start
+        print(
+            f"storage: {default_storage.__class__.__name__}; {len(pack)} demo patches, "
+            f"{len(config.classes)} classes"
+        )
+        for how, seconds in timings.items():
+            print(f"  pack {how}: {seconds * 1000:8.1f} ms")
+
+        trainer = Trainer(config, device)
+        in_memory = [
+            load_batch(pack, batch_indices(seed=0, step=s, batch_size=args.batch, n=len(pack))[0], device)
+            for s in range(args.steps + args.warmup)
+        ]
+        counter = iter(range(10**9))
+        memory_s = time_steps(
+            lambda: trainer.step(*in_memory[next(counter) % len(in_memory)], 0),
+            device,
+            args.warmup,
+            args.steps,
+        )
+        counter = iter(range(10**9))
+
+        def from_pack() -> None:
+            step = next(counter)
+            indices, _ = batch_indices(seed=0, step=step, batch_size=args.batch, n=len(pack))
+            trainer.step(*load_batch(pack, indices, device), step)
+
+        pack_s = time_steps(from_pack, device, args.warmup, args.steps)
+        print(f"  steps, batches already in memory:     {args.batch / memory_s:9.1f} img/s")
+        print(
+            f"  steps, batches read from the pack:    {args.batch / pack_s:9.1f} img/s "
+            f"({100 * (pack_s - memory_s) / memory_s:+.1f}%)"
+        )
+    finally:
+        if server is not None:
+            server.stop()
+
+
 def main() -> None:
     parser = ArgumentParser(description=__doc__, formatter_class=RawDescriptionHelpFormatter)
     parser.add_argument("--device", default="auto")
@@ -197,8 +294,13 @@ def main() -> None:
         "--check-steps", type=int, default=150, help="steps of the bf16/fp32 learning check (0: skip)"
     )
     parser.add_argument("--out", default="bench/out", help="where the learning check's sample grids go")
+    parser.add_argument("--storage", choices=("filesystem", "s3"), help="time the packs through this storage")
+    parser.add_argument("--demo", action="store_true", help="with --storage: the demo network's steps")
     args = parser.parse_args()
     device = pick_device(args.device)
+    if args.storage:
+        packs_check(args, device)
+        return
     throughput(args, device)
     if args.check_steps:
         learning_check(args, device)

@@ -240,7 +240,7 @@ def media_storage(env: Env) -> dict[str, Any]:
         "max_memory_size": 32 * 1024 * 1024,
         "object_parameters": {"CacheControl": "private, no-store"},
     }
-    return {"BACKEND": "storages.backends.s3.S3Storage", "OPTIONS": options}
+    return {"BACKEND": "core.storage.MediaS3Storage", "OPTIONS": options}
 
 
 MEDIA_STORAGE = env.choice("MEDIA_STORAGE", "filesystem", ("filesystem", "s3"))

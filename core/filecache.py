@@ -18,7 +18,9 @@ import logging
 import os
 import shutil
 import tempfile
+import threading
 from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from django.conf import settings
@@ -149,6 +151,22 @@ def store_file(path: Path, name: str, *, exact: bool = False) -> str:
     if exact and stored != name:
         raise StoredFileError(f"storage kept {name} as {stored}: another writer is storing it at once")
     return stored
+
+
+STORE_THREADS = 8
+_store_pool: ThreadPoolExecutor | None = None
+_store_pool_lock = threading.Lock()
+
+
+def store_pool() -> ThreadPoolExecutor:
+    """The process's threads for storing many small files at once (a sampling run's patches). Kept for
+    the life of the process: each thread holds its own connection to an object store, which costs a
+    tenth of a second or more of CPU to open, so a worker opens them once, not once per run."""
+    global _store_pool
+    with _store_pool_lock:
+        if _store_pool is None:
+            _store_pool = ThreadPoolExecutor(max_workers=STORE_THREADS, thread_name_prefix="store")
+        return _store_pool
 
 
 def store_content_addressed(name: str, content: Callable[[], bytes]) -> str:

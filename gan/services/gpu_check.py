@@ -19,9 +19,8 @@ import numpy as np
 from django.conf import settings
 from django.core.files.storage import default_storage
 
-from core.filecache import store_content_addressed
+from core.filecache import store_content_addressed, store_pool
 from gan import imaging
-from gan.services.sampling import STORE_THREADS
 from neural.config import TrainingConfig
 
 if TYPE_CHECKING:
@@ -78,8 +77,7 @@ def _store_all(images: np.ndarray, prefix: str) -> list[str]:
         name = f"{prefix}/{imaging.content_hash(image)}.png"
         return store_content_addressed(name, lambda: imaging.encode_png(image))
 
-    with ThreadPoolExecutor(max_workers=STORE_THREADS, thread_name_prefix="store") as pool:
-        return list(pool.map(store, images))
+    return list(store_pool().map(store, images))
 
 
 def gpu_check(*, device: torch.device, steps: int, batch_size: int = 125, count: int) -> GpuCheck:

@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from django.db import transaction
 from django.utils import timezone
 
-from core.filecache import StoredFileError, store_content_addressed
+from core.filecache import StoredFileError, store_content_addressed, store_pool
 from core.jobs import JobError, job_start
 from core.models import Job
 from core.roles import UserLike, signed_in
@@ -24,8 +24,6 @@ if TYPE_CHECKING:
     from core.jobs import JobContext
 
 MAX_COUNT = 1_000_000
-# Threads storing a sampling run's patches while the next batch is generated (each waits on storage).
-STORE_THREADS = 8
 
 
 def _sampling_dataset_name(run_name: str, step: int, count: int, tissue_class: str) -> str:
@@ -159,8 +157,9 @@ def sampling_run_execute(
 
     # A batch is encoded and stored (an object store answers each write over the network) by a pool of
     # threads while the next batch is generated; its rows are written once all of it is stored.
-    with ThreadPoolExecutor(max_workers=STORE_THREADS, thread_name_prefix="store") as pool:
-        pending: list[Future[Patch]] = []
+    pool = store_pool()
+    pending: list[Future[Patch]] = []
+    try:
         for chunk, images in generate(
             generator, class_index=class_index, seeds=seeds, device=device, batch_size=batch_size
         ):
@@ -170,6 +169,9 @@ def sampling_run_execute(
             pending = submitted
         if pending:
             record(pending)
+    finally:
+        for future in pending:  # a run stopped half-way leaves none of its stores running
+            future.cancel()
     total = run.patches.count()
     return {"stored": total, "requested": run.count, "duplicates_of_other_seeds": run.count - total}
 

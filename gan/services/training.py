@@ -133,10 +133,15 @@ def training_data_pack(*, dataset: Dataset, classes: tuple[str, ...]) -> PackedP
     index = {c: i for i, c in enumerate(classes)}
     names = dict(dataset.patches.filter(id__in=[r[0] for r in rows]).values_list("id", "image"))
 
+    def read(row: tuple[int, str, str]) -> tuple[np.ndarray, int]:
+        with default_storage.open(names[row[0]], "rb") as handle:
+            return imaging.decode_png_array(handle.read()), index[row[2]]
+
     def items() -> Any:
-        for patch_id, _, tissue_class in rows:
-            with default_storage.open(names[patch_id], "rb") as handle:
-                yield imaging.decode_png_array(handle.read()), index[tissue_class]
+        # Read a few hundred at a time by the store's threads (each read from an object store waits on
+        # the network), in order, holding no more than one slice's images at once.
+        for start in range(0, len(rows), 256):
+            yield from filecache.store_pool().map(read, rows[start : start + 256])
 
     pack = pack_patches(items(), count=len(rows), classes=classes, path=local)
     for part in PACK_PARTS:
