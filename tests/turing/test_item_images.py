@@ -13,7 +13,7 @@ from django.urls import reverse
 
 from gan import imaging
 from gan.models import Dataset
-from tests.turing.fixtures import builder_form
+from tests.turing.fixtures import builder_form, study_for
 from turing.models import Study, StudyItem, StudyItemImage
 from turing.services import answer_next, study_protocol
 from turing.services.items import item_transform
@@ -126,3 +126,29 @@ def test_equal_transforms_turn_every_item_alike_and_a_real_patch_no_longer_match
 def test_without_the_option_an_item_is_shown_as_stored(study: Study) -> None:
     assert not study.equal_transforms
     assert {item_transform(study, t) for t in study.items.values_list("token", flat=True)} == {0}
+
+
+def test_a_patch_file_swapped_in_storage_stops_the_build(real_lym: Dataset, synthetic_lym: Dataset) -> None:
+    """Whoever can write to the media store can put another picture under a patch's name; the build
+    checks every file it reads against the content hash the patch was imported with."""
+    from django.core.files.base import ContentFile
+    from django.core.files.storage import default_storage
+
+    from turing.services import StudyError
+
+    other = real_lym.patches.order_by("id").first()
+    assert other is not None
+    with default_storage.open(other.image.name, "rb") as handle:
+        real_bytes = handle.read()
+    swapped = set()
+    for victim in synthetic_lym.patches.all():  # every one, so that whichever is drawn is caught
+        default_storage.delete(victim.image.name)
+        default_storage.save(victim.image.name, ContentFile(real_bytes))
+        swapped.add(victim.pk)
+    before = Study.objects.count()
+    with pytest.raises(
+        StudyError, match=r"patch (\d+)'s stored image .* is not the picture it was imported as"
+    ) as caught:
+        study_for(real_lym, synthetic_lym)
+    assert int(str(caught.value).split()[1].split("'")[0]) in swapped
+    assert Study.objects.count() == before

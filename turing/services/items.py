@@ -24,6 +24,7 @@ from turing.models import (
     StudyItemImage,
 )
 from turing.services.design import StudyPlan, pool_patches, repeat_count
+from turing.services.errors import StudyError
 
 
 def repeat_order(order: Sequence[str], *, repeats: int, gap: int, washout: bool, seed: int) -> list[str]:
@@ -88,11 +89,19 @@ def _blinded_pngs(
     (`transforms`: patch id -> its item's symmetry; `stain`: the study's stain target, None for no
     normalisation; `jpeg_quality`: its harmonisation, 0 for none); made once per item, never per
     request."""
-    files = dict(Patch.objects.filter(pk__in=set(transforms)).values_list("pk", "image"))
+    rows = Patch.objects.filter(pk__in=set(transforms)).values_list("pk", "image", "content_hash")
     pngs = {}
-    for patch_id, name in files.items():
+    for patch_id, name, content_hash in rows:
         with default_storage.open(name, "rb") as handle:
-            pngs[patch_id] = imaging.blinded_png(handle.read(), jpeg_quality, transforms[patch_id], stain)
+            data = handle.read()
+        # The stored file must still be the patch it was imported as: a file swapped in storage (by
+        # anyone with write access to the bucket or folder) would otherwise be shown under its name.
+        if hashlib.sha256(imaging.decode_png_array(data).tobytes()).hexdigest() != content_hash:
+            raise StudyError(
+                f"patch {patch_id}'s stored image ({name}) is not the picture it was imported as "
+                "(its pixels no longer match its content hash): the study was not built"
+            )
+        pngs[patch_id] = imaging.blinded_png(data, jpeg_quality, transforms[patch_id], stain)
     return pngs
 
 
