@@ -26,6 +26,9 @@ class Dataset(models.Model):
     # Where it came from and how: source path, resampling filter, size, pipeline version and, for a
     # synthetic set, "generator" (`gan.services.datasets.Generator`: name, kind, checkpoint hash, ...).
     provenance = models.JSONField(default=dict, blank=True)
+    # A synthetic set's class check: what the tissue classifier calls its patches, against the class they
+    # were declared as (`evaluation.services.class_check`); empty until checked.
+    class_check = models.JSONField(default=dict, blank=True)
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )

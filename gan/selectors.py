@@ -95,3 +95,46 @@ class HistoryRow(NamedTuple):
 
 def training_run_history(*, run: TrainingRun) -> list[HistoryRow]:
     return [HistoryRow(*row[:4]) for row in run.history]
+
+
+def dataset_class_check_lines(*, dataset: Dataset, tissue_class: str | None = None) -> list[dict[str, Any]]:
+    """A synthetic set's class check (`Dataset.class_check`, written by evaluation's check) in the words
+    of a page: one line per declared class, and whether to look closer."""
+    check = dataset.class_check
+    if not check:
+        return [{"text": "Not checked against its class yet.", "flagged": False}]
+    if check.get("state") == "pending":
+        return [{"text": "The class check is running.", "flagged": False}]
+    lines = []
+    for declared, entry in check.get("classes", {}).items():
+        if tissue_class is not None and declared != tissue_class:
+            continue
+        if entry.get("unreadable"):
+            lines.append({"text": f"{declared}: not checked: {entry['unreadable']}.", "flagged": False})
+            continue
+        if entry.get("classifier") is None:
+            lines.append(
+                {
+                    "text": f"{declared}: no tissue classifier knows {declared} yet; train one "
+                    "(Evaluation, tissue classifier) and the set is checked then.",
+                    "flagged": False,
+                }
+            )
+            continue
+        others = ", ".join(f"{n} {c}" for c, n in entry["counts"].items() if c != declared)
+        recall, accuracy = entry.get("classifier_recall"), entry.get("classifier_accuracy")
+        if recall is not None:
+            own = f", which calls {recall:.0%} of held-out real {declared} patches {declared}"
+        elif accuracy is not None:
+            own = f", which is right on {accuracy:.0%} of held-out real patches"
+        else:
+            own = ""
+        lines.append(
+            {
+                "text": f"{entry['agreeing']} of {entry['checked']} classified {declared}"
+                + (f" (others: {others})" if others else "")
+                + f" by the tissue classifier trained on {entry['classifier_dataset']}{own}.",
+                "flagged": entry["flagged"],
+            }
+        )
+    return lines or [{"text": f"No {tissue_class} patches were checked.", "flagged": False}]

@@ -31,7 +31,12 @@ def dataset_detail(request: HttpRequest, dataset_id: int) -> HttpResponse:
     dataset = get_object_or_404(Dataset, pk=dataset_id)
     counts = selectors.dataset_class_counts(dataset=dataset)
     sample = selectors.dataset_sample_patches(dataset=dataset)
-    context = {"dataset": dataset, "counts": counts, "sample": sample}
+    context = {
+        "dataset": dataset,
+        "counts": counts,
+        "sample": sample,
+        "class_check": selectors.dataset_class_check_lines(dataset=dataset),
+    }
     return render(request, "gan/dataset_detail.html", context)
 
 

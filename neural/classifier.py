@@ -147,7 +147,14 @@ def train_classifier(
     }
     if n_val:
         predicted = predict(model, data.images[val_idx], device)
-        metrics["validation_accuracy"] = float((predicted == data.labels[val_idx]).mean())
+        truth = data.labels[val_idx]
+        metrics["validation_accuracy"] = float((predicted == truth).mean())
+        # Each class's recall on the validation patches: what a class check of a set compares against.
+        metrics["per_class_recall"] = {
+            name: float((predicted[truth == i] == i).mean())
+            for i, name in enumerate(config.classes)
+            if (truth == i).any()
+        }
     return TrainedClassifier({k: v.detach().cpu() for k, v in model.state_dict().items()}, config, metrics)
 
 

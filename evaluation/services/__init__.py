@@ -1,6 +1,12 @@
 """Writes of the evaluation app: FID reports, the tissue classifier, augmentation experiments."""
 
 from evaluation.services.augmentation import augmentation_job, augmentation_plan, augmentation_start
+from evaluation.services.class_check import (
+    class_check_job,
+    class_check_run,
+    class_check_start,
+    class_check_unchecked,
+)
 from evaluation.services.classifier import classifier_load, classifier_train_job, classifier_train_start
 from evaluation.services.common import ClassifierError, EvaluationError, ExperimentError, ReportError
 from evaluation.services.copying import copying_check_job, copying_check_start
@@ -14,6 +20,10 @@ __all__ = [
     "augmentation_job",
     "augmentation_plan",
     "augmentation_start",
+    "class_check_job",
+    "class_check_run",
+    "class_check_start",
+    "class_check_unchecked",
     "classifier_load",
     "classifier_train_job",
     "classifier_train_start",

@@ -26,6 +26,7 @@ from core.roles import UserLike, signed_in
 from core.services import job_create, job_release_files
 from gan import imaging
 from gan.models import Dataset, Patch, SamplingRun, Source, patch_storage_name
+from gan.signals import dataset_imported
 from gan.sources import ImportSource, SourceError
 from neural.config import DEFAULT_CLASSES, KNOWN_CLASSES
 
@@ -509,4 +510,6 @@ def dataset_import_job(job: Job, context: JobContext) -> dict[str, Any]:
         if stored_upload:
             path.unlink(missing_ok=True)  # the local copy; the stored upload goes with the job's files
         job_release_files(job=job)
+    if report.dataset_id is not None:
+        dataset_imported.send(sender=Dataset, dataset=Dataset.objects.get(pk=report.dataset_id))
     return report.as_dict()

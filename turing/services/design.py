@@ -10,6 +10,7 @@ from django.db.models import QuerySet
 
 from analysis import planning
 from gan.models import Dataset, Patch, Source, TrainingRun
+from gan.selectors import dataset_class_check_lines
 from turing.models import (
     Study,
 )
@@ -114,6 +115,8 @@ class StudyPlan:
     practice_synthetic: int = 0
     repeats: int = 0  # test items each reader reads a second time
     microns_per_pixel: float | None = None  # the real pool's resolution: readers' scale bar (None: no bar)
+    # Each synthetic set's class check for the study's class: (set name, what the page says, flagged).
+    class_checks: list[tuple[str, str, bool]] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
@@ -368,6 +371,12 @@ def study_plan(spec: StudySpec) -> StudyPlan:
     patch_size, size_problems = _size_problem([*real_datasets, *all_synthetic, *practice])
     problems += size_problems
     warnings = _colour_leak_warnings(real_datasets, all_synthetic)
+    class_checks = _class_checks(all_synthetic, tissue_class)
+    warnings += [
+        f"{name}: {text} Look at its patches (its dataset page) before readers do."
+        for name, text, flagged in class_checks
+        if flagged
+    ]
     if overlap:
         warnings.append(
             f"The practice pools hold the same images as {overlap} patch{'es' if overlap != 1 else ''} of "
@@ -391,7 +400,17 @@ def study_plan(spec: StudySpec) -> StudyPlan:
         practice_synthetic if options.practice_items else 0,
         repeat_count(items_per_reader, options.repeat_share),
         pool_resolution(real_datasets),
+        class_checks,
     )
+
+
+def _class_checks(synthetic_datasets: Sequence[Dataset], tissue_class: str) -> list[tuple[str, str, bool]]:
+    """What the class check of each synthetic set says of the study's class (gan's words for it)."""
+    checks = []
+    for dataset in synthetic_datasets:
+        line = dataset_class_check_lines(dataset=dataset, tissue_class=tissue_class)[0]
+        checks.append((dataset.name, line["text"], bool(line["flagged"])))
+    return checks
 
 
 MARGIN_RANGE = (0.01, 0.30)

@@ -8,6 +8,8 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from tqdm import tqdm
 
 from gan import download, imaging, services
+from gan.models import Dataset
+from gan.signals import dataset_imported
 
 
 class Command(BaseCommand):
@@ -86,6 +88,8 @@ class Command(BaseCommand):
             bar.close()
         for line in report.lines():
             self.stdout.write(line)
+        if report.dataset_id is not None:  # what the import page's job does next (the class check)
+            dataset_imported.send(sender=Dataset, dataset=Dataset.objects.get(pk=report.dataset_id))
 
     def _generator(self, options: dict[str, Any]) -> services.Generator | None:
         given = [
