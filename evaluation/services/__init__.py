@@ -6,6 +6,7 @@ from evaluation.services.class_check import (
     class_check_run,
     class_check_start,
     class_check_unchecked,
+    classifier_train_then_check,
 )
 from evaluation.services.classifier import classifier_load, classifier_train_job, classifier_train_start
 from evaluation.services.common import ClassifierError, EvaluationError, ExperimentError, ReportError
@@ -27,6 +28,7 @@ __all__ = [
     "classifier_load",
     "classifier_train_job",
     "classifier_train_start",
+    "classifier_train_then_check",
     "copying_check_job",
     "copying_check_start",
     "fid_report_job",

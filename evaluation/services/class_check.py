@@ -20,6 +20,7 @@ from core.models import Job
 from core.services import job_create
 from evaluation import jobs
 from evaluation.models import Classifier
+from evaluation.services.classifier import classifier_load, classifier_train_job
 from gan import imaging
 from gan.models import Dataset, Source
 
@@ -55,7 +56,6 @@ def class_check_start(*, dataset: Dataset) -> Job | None:
 
 def class_check_run(*, dataset: Dataset, device: str = "cpu") -> dict[str, Any]:
     """Classify (up to CLASS_CHECK_MAX of) the set's patches of each declared class; keep the result."""
-    from evaluation.services.classifier import classifier_load
     from neural.classifier import predict
     from neural.runtime import pick_device
 
@@ -126,3 +126,10 @@ def class_check_unchecked() -> list[Job]:
             if job is not None:
                 started.append(job)
     return started
+
+
+def classifier_train_then_check(job: Job, context: JobContext) -> dict[str, Any]:
+    """The classifier's training job, then the check of the synthetic sets no classifier could check."""
+    metrics = classifier_train_job(job, context)
+    class_check_unchecked()
+    return metrics

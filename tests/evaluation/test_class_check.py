@@ -43,7 +43,10 @@ def real_pool(media_root: Any) -> Dataset:
 
 def _train(dataset: Dataset) -> Any:
     trained = services.classifier_train_start(dataset=dataset, epochs=6)
-    assert job_run(job_id=str(trained.job_id), worker="w", body=services.classifier_train_job) == "finished"
+    assert (
+        job_run(job_id=str(trained.job_id), worker="w", body=services.classifier_train_then_check)
+        == "finished"
+    )
     trained.refresh_from_db()
     return trained
 
