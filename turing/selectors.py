@@ -28,6 +28,17 @@ def reader_pseudonyms(*, study: Study) -> dict[int, str]:
     return {assignment_id: f"R{index}" for index, assignment_id in enumerate(ids, start=1)}
 
 
+def reader_previous_profile(*, assignment: Assignment) -> Assignment | None:
+    """The reader's latest profile given in another study, to offer instead of four blank questions."""
+    return (
+        Assignment.objects.select_related("study")
+        .filter(reader_id=assignment.reader_id, profile_at__isnull=False)
+        .exclude(pk=assignment.pk)
+        .order_by("-profile_at")
+        .first()
+    )
+
+
 def assignment_for_reader(*, study_id: Any, user: Any) -> Assignment:
     """The user's assignment in a study, or 404: another reader's study does not even exist for them."""
     assignment = (

@@ -74,7 +74,18 @@ TYPICAL_SECONDS_PER_ITEM = 8
 def study_profile(request: HttpRequest, study_id: int) -> HttpResponse:
     """The reader's short profile, before their first patch."""
     assignment = selectors.assignment_for_reader(study_id=study_id, user=request.user)
-    form = ReaderProfileForm(request.POST or None)
+    previous = selectors.reader_previous_profile(assignment=assignment) if request.method == "GET" else None
+    initial = (
+        {
+            "role": previous.profile_role,
+            "years": previous.profile_years,
+            "gi_subspecialty": "yes" if previous.profile_gi else "no",
+            "seen_synthetic": "yes" if previous.profile_seen_synthetic else "no",
+        }
+        if previous is not None
+        else None
+    )
+    form = ReaderProfileForm(request.POST or None, initial=initial)
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
         try:
@@ -88,7 +99,8 @@ def study_profile(request: HttpRequest, study_id: int) -> HttpResponse:
         except services.StudyError as exc:
             messages.error(request, str(exc))
         return redirect("turing:study_read", study_id=study_id)
-    return render(request, "turing/profile.html", {"study": assignment.study, "form": form})
+    context = {"study": assignment.study, "form": form, "previous": previous}
+    return render(request, "turing/profile.html", context)
 
 
 @never_cache

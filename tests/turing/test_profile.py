@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 from typing import Any
 
 import pytest
@@ -132,3 +133,41 @@ def test_a_profile_given_again_is_recorded_and_none_is_taken_after_the_first_ans
     assert page.status_code == 200 and b"first answer has been given" in page.content
     assignment.refresh_from_db()
     assert (assignment.profile_role, assignment.profile_years) == ("pathologist", 2)
+
+
+def test_a_reader_confirms_the_profile_given_in_another_study_instead_of_retyping_it(
+    real_lym: Dataset, synthetic_lym: Dataset, expert: Any
+) -> None:
+    first = study_for(real_lym, synthetic_lym, [expert], name="first study", ask_profile=True)
+    second = study_for(real_lym, synthetic_lym, [expert], name="second study", ask_profile=True)
+    client = Client()
+    client.force_login(expert)
+    blank = client.get(reverse("turing:study_profile", args=[first.pk])).content.decode()
+    assert "checked" not in blank and "Filled in with your answers" not in blank
+    client.post(
+        reverse("turing:study_profile", args=[first.pk]),
+        {"role": "resident", "years": "4", "gi_subspecialty": "yes", "seen_synthetic": "no"},
+    )
+    page = client.get(reverse("turing:study_profile", args=[second.pk])).content.decode()
+    assert "Filled in with your answers for “first study”" in page and "Confirm and continue" in page
+    checked = set(re.findall(r'<input type="radio" name="(\w+)" value="(\w+)"[^>]*checked', page))
+    assert checked == {("role", "resident"), ("gi_subspecialty", "yes"), ("seen_synthetic", "no")}
+    assert re.search(r'name="years" value="4"', page)
+    # Confirming stores the same answers on this study's assignment; the first study's stay as they were.
+    client.post(
+        reverse("turing:study_profile", args=[second.pk]),
+        {"role": "resident", "years": "5", "gi_subspecialty": "yes", "seen_synthetic": "yes"},
+    )
+    a, b = (s.assignments.get(reader=expert) for s in (first, second))
+    assert (a.profile_role, a.profile_years, a.profile_gi, a.profile_seen_synthetic) == (
+        "resident",
+        4,
+        True,
+        False,
+    )
+    assert (b.profile_role, b.profile_years, b.profile_gi, b.profile_seen_synthetic) == (
+        "resident",
+        5,
+        True,
+        True,
+    )
