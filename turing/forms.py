@@ -288,7 +288,10 @@ class StudyForm(forms.Form):
         pilot = self.fields["pilot"]
         assert isinstance(pilot, forms.TypedChoiceField)
         pilot.choices = [("", "planning values from the literature"), *pilot_candidates()]
-        details = pool_details()
+        # Thumbnails of the class the form asks for (as the manager changes it, the live preview
+        # brings the new ones).
+        chosen = self.data.get("tissue_class") if self.is_bound else (self.initial or {}).get("tissue_class")
+        details = pool_details(tissue_class=str(chosen or self.fields["tissue_class"].initial))
         for name in (
             "real_datasets",
             "synthetic_datasets",
@@ -299,6 +302,87 @@ class StudyForm(forms.Form):
             widget = self.fields[name].widget
             assert isinstance(widget, PoolWidget)
             widget.details = details
+
+    # The page in sections: the first always open (enough for the paper's study), the others folded
+    # until asked for, or open where a field needs attention or the preview advises their remedy.
+    SECTIONS: tuple[tuple[str, str, tuple[str, ...]], ...] = (
+        (
+            "basic",
+            "The study",
+            (
+                "name",
+                "tissue_class",
+                "real_datasets",
+                "synthetic_datasets",
+                "arm1_name",
+                "items_per_reader",
+                "readers",
+            ),
+        ),
+        (
+            "shortcuts",
+            "What readers see: remedies for a shortcut",
+            ("stain_normalisation", "harmonise_jpeg_quality", "equal_transforms", "shortcut_confirmed"),
+        ),
+        (
+            "arms",
+            "Ratio and more arms",
+            (
+                "real_parts",
+                "synthetic_parts",
+                "arm2_name",
+                "arm2_datasets",
+                "arm2_parts",
+                "arm3_name",
+                "arm3_datasets",
+                "arm3_parts",
+            ),
+        ),
+        (
+            "reading",
+            "How readers read",
+            (
+                "instructions",
+                "ask_confidence",
+                "ask_reasons",
+                "reasons",
+                "ask_profile",
+                "allow_changes",
+                "show_personal_result",
+                "too_fast_ms",
+            ),
+        ),
+        (
+            "practice",
+            "Practice and repeat reads",
+            (
+                "practice_items",
+                "practice_datasets",
+                "repeat_share",
+                "repeat_gap",
+                "repeat_washout_days",
+                "same_items_for_all",
+            ),
+        ),
+        (
+            "verdict",
+            "Verdict and sample size",
+            ("equivalence_margin", "alpha", "planned_readers", "pilot", "seed"),
+        ),
+    )
+
+    def sections(self, *, open_all: bool = False, advise: bool = False) -> list[dict[str, Any]]:
+        """The form's sections for the page: key, title, bound fields, and whether it is shown open (the
+        first always; another when one of its fields has an error, when `open_all` (a copied study, whose
+        settings should be seen), or the shortcut remedies when the preview `advise`s them)."""
+        out = []
+        for index, (key, title, names) in enumerate(self.SECTIONS):
+            fields = [self[name] for name in names]
+            is_open = (
+                index == 0 or open_all or any(f.errors for f in fields) or (key == "shortcuts" and advise)
+            )
+            out.append({"key": key, "title": title, "fields": fields, "open": is_open})
+        return out
 
     def options(self) -> ProtocolOptions:
         """Practice and repeat reads as asked for (empty fields: none)."""
@@ -408,18 +492,20 @@ class InviteForm(forms.Form):
         return [e for e in re.split(r"[\s,;]+", self.cleaned_data.get("emails") or "") if e]
 
 
-def pool_details(thumbnails: int = 4) -> dict[int, dict[str, Any]]:
-    """Per dataset: its patches per class, and the image URLs of its first few patches (for managers)."""
+def pool_details(thumbnails: int = 4, *, tissue_class: str = "LYM") -> dict[int, dict[str, Any]]:
+    """Per dataset: its patches per class, and the image URLs of its first few patches of `tissue_class`
+    (for managers: what the study would draw from)."""
     counts: dict[int, dict[str, int]] = {}
-    for dataset_id, tissue_class, n in (
+    for dataset_id, held, n in (
         Patch.objects.values_list("dataset_id", "tissue_class").annotate(n=Count("id")).order_by()
     ):
-        counts.setdefault(dataset_id, {})[tissue_class] = n
+        counts.setdefault(dataset_id, {})[held] = n
     # The first few patches of every dataset in one query (the live preview renders this on each change).
     rank = Window(RowNumber(), partition_by=F("dataset_id"), order_by=F("id").asc())
     first: dict[int, list[str]] = {}
     for dataset_id, pk in (
-        Patch.objects.annotate(rank=rank)
+        Patch.objects.filter(tissue_class=tissue_class)
+        .annotate(rank=rank)
         .filter(rank__lte=thumbnails)
         .order_by("dataset_id", "id")
         .values_list("dataset_id", "pk")

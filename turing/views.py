@@ -228,6 +228,10 @@ def study_new(request: HttpRequest) -> HttpResponse:
             "fitted": preview.fitted if preview else None,
             "shortcut": preview.shortcut if preview else None,
             "min_readers": mrmc.MIN_EQUIVALENCE_READERS,
+            "sections": form.sections(
+                open_all=initial is not None and request.method == "GET",
+                advise=bool(preview and preview.shortcut and preview.shortcut.get("warning")),
+            ),
         },
     )
 

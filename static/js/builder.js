@@ -14,6 +14,18 @@ async function refresh() {
     const page = new DOMParser().parseFromString(await response.text(), "text/html");
     const preview = page.querySelector("section.preview");
     if (preview) document.querySelector("section.preview").replaceWith(preview);
+    // A shortcut found: open the section of its remedies (stain normalisation, JPEG, turns).
+    const remedies = form.querySelector("#section-shortcuts");
+    if (preview && remedies && preview.querySelector(".shortcut [role=alert]")) remedies.open = true;
+    // The pools' thumbnails follow the chosen tissue class.
+    for (const fresh of page.querySelectorAll("label.pool-option")) {
+      const here = fresh.htmlFor && form.querySelector(`label.pool-option[for="${fresh.htmlFor}"]`);
+      const thumbnails = fresh.querySelector(".pool-thumbnails");
+      const old = here && here.querySelector(".pool-thumbnails");
+      if (old && thumbnails) old.replaceWith(thumbnails);
+      else if (old) old.remove();
+      else if (here && thumbnails) here.append(thumbnails);
+    }
     const fitted = page.querySelector("#id_items_per_reader");
     if (fitted) form.querySelector("#id_items_per_reader").value = fitted.value; // fitted to the pools
   } catch (error) {

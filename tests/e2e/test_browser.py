@@ -112,7 +112,11 @@ def test_study_manager_builds_a_study_and_sees_progress(
     )
     page.get_by_role("checkbox", name="expert-a").check()
     shot(page, "manager-builder-preview")
-    # The test's synthetic patches are flat fields: the shortcut check says so, and asks for a yes.
+    # The test's synthetic patches are flat fields: the shortcut check says so, opens the folded
+    # section of its remedies, and asks for a yes; the other advanced sections stay folded.
+    expect(page.locator("#section-shortcuts")).to_have_attribute("open", "")
+    for folded in ("arms", "reading", "practice", "verdict"):
+        expect(page.locator(f"#section-{folded}")).not_to_have_attribute("open", "")
     page.get_by_label("Build it despite a near-certain shortcut").check()
     page.get_by_role("button", name="Create the study").click()
     page.wait_for_url("**/manage/studies/*/")
@@ -121,6 +125,22 @@ def test_study_manager_builds_a_study_and_sees_progress(
     study = Study.objects.get(name="Browser-built study")
     assert study.items.count() == 6
     shot(page, "manager-study-detail")
+
+
+def test_the_builders_thumbnails_follow_the_chosen_class(
+    page: Any, live_server: Any, manager: Any, real_lym: Any, synthetic_lym: Any
+) -> None:
+    from playwright.sync_api import expect
+
+    _login(page, live_server.url, "manager-a")
+    page.goto(f"{live_server.url}/manage/studies/new/")
+    pool = page.locator("#id_real_datasets label.pool-option", has_text="real LYM")
+    expect(pool.locator(".pool-thumbnails img")).to_have_count(4)
+    page.get_by_label("Tissue class").select_option("TUM")  # the pool holds no TUM patch
+    expect(pool.locator(".pool-thumbnails img")).to_have_count(0)
+    page.get_by_label("Tissue class").select_option("LYM")
+    expect(pool.locator(".pool-thumbnails img")).to_have_count(4)
+    shot(page, "manager-builder-sections")
 
 
 def test_study_manager_reads_the_verdict_first_with_its_charts(

@@ -298,3 +298,19 @@ def test_empty_instructions_name_the_generators_of_the_chosen_sets(
     assert manager_client.post(reverse("turing:study_new"), form | {"create": "1"}).status_code == 302
     instructions = Study.objects.get().instructions
     assert "made by a generative model (PathLDM (fine-tuned))" in instructions and "GAN" not in instructions
+
+
+def test_the_builder_shows_every_field_once_in_its_sections(manager_client: Any, db: Any) -> None:
+    from turing.forms import StudyForm
+
+    named = [name for _, _, names in StudyForm.SECTIONS for name in names]
+    assert sorted(named) == sorted(StudyForm.base_fields)  # none left out, none twice
+    form = StudyForm({"alpha": "7", "tissue_class": "LYM"})
+    form.is_valid()
+    opened = {s["key"]: s["open"] for s in form.sections()}
+    assert opened["basic"] and opened["verdict"]  # a folded section with an error opens
+    assert not opened["practice"] and not opened["shortcuts"]
+    assert form.sections(advise=True)[1]["key"] == "shortcuts" and form.sections(advise=True)[1]["open"]
+    page = manager_client.get(reverse("turing:study_new")).content.decode()
+    assert page.count('<details class="builder-section"') == len(StudyForm.SECTIONS) - 1
+    assert " open>" not in page.split('id="section-shortcuts"')[1].split("\n")[0]
