@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from tests.e2e.conftest import ARTIFACTS, shot
+from tests.e2e.conftest import ARTIFACTS, PATIENCE_MS, shot
 from tests.turing.fixtures import create_study
 from turing.models import Answer, Study
 
@@ -555,7 +555,7 @@ def test_the_whole_patch_and_the_answer_controls_fit_without_scrolling(
     Study.objects.filter(pk=study.pk).update(allow_changes=True)
     context = browser.new_context(viewport={"width": width, "height": height})
     page = context.new_page()
-    page.set_default_timeout(15_000)
+    page.set_default_timeout(PATIENCE_MS)
     try:
         _login(page, live_server.url, "expert-a")
         page.goto(f"{live_server.url}/studies/{study.pk}/?start=1")
@@ -654,3 +654,72 @@ def test_practice_then_the_blinded_test_with_repeat_reads_by_keyboard(
     reads = sorted(Answer.objects.filter(assignment__study=study).values_list("read", flat=True))
     assert reads == [1] * 10 + [2] * 2
     assert not page.locator(".feedback").count()
+
+
+@pytest.mark.parametrize(("width", "height"), VIEWPORTS)
+def test_a_walk_through_every_page_fits_each_screen_width(
+    browser: Any,
+    live_server: Any,
+    study: Study,
+    manager: Any,
+    expert: Any,
+    real_lym: Any,
+    synthetic_lym: Any,
+    width: int,
+    height: int,
+) -> None:
+    """The pages a manager and an expert meet, at a desktop, a laptop and a phone: none is wider than
+    the screen (a table too wide scrolls in its own box, never the page), each is screenshotted whole."""
+    from django.urls import reverse
+
+    from turing.services import answer_next, answer_submit
+
+    assignment = study.assignments.get(reader=expert)
+    for _ in range(4):  # a few answers, so that the report and the progress have something to show
+        upcoming = answer_next(assignment=assignment)
+        answer_submit(study_id=study.pk, reader=expert, token=upcoming.token, label="real", confidence=3)
+    walks = {
+        "manager-a": [
+            ("dashboard", "/"),
+            ("datasets", reverse("gan:dataset_list")),
+            ("dataset-real", reverse("gan:dataset_detail", args=[real_lym.pk])),
+            ("dataset-synthetic", reverse("gan:dataset_detail", args=[synthetic_lym.pk])),
+            ("import", reverse("gan:dataset_import")),
+            ("builder", reverse("turing:study_new")),
+            ("studies", reverse("turing:study_list")),
+            ("study", reverse("turing:study_detail", args=[study.pk])),
+            ("report", reverse("evaluation:study_report", args=[study.pk])),
+        ],
+        "expert-a": [
+            ("my-studies", reverse("turing:my_studies")),
+            ("reading", reverse("turing:study_read", args=[study.pk])),
+        ],
+    }
+    context = browser.new_context(viewport={"width": width, "height": height})
+    page = context.new_page()
+    page.set_default_timeout(PATIENCE_MS)
+    ARTIFACTS.mkdir(exist_ok=True)
+    too_wide = []
+    try:
+        for user, pages in walks.items():
+            _login(page, live_server.url, user)
+            for name, path in pages:
+                response = page.goto(f"{live_server.url}{path}")
+                assert response is not None and response.status == 200, (name, response and response.status)
+                page.wait_for_load_state("networkidle")
+                overflow = page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
+                if overflow > 1:
+                    widest = page.evaluate(
+                        "() => { let w = null; for (const e of document.querySelectorAll('main *')) {"
+                        " const r = e.getBoundingClientRect();"
+                        " const p = e.parentElement.getBoundingClientRect();"
+                        " if (r.right > window.innerWidth + 1 && p.right <= window.innerWidth + 1)"
+                        " w = [e.tagName + '.' + e.className, e.parentElement.tagName + '.' +"
+                        " e.parentElement.className, r.width]; } return w; }"
+                    )
+                    too_wide.append(f"{name} ({overflow} px, widest {widest})")
+                page.screenshot(path=str(ARTIFACTS / f"walk-{width}x{height}-{name}.png"), full_page=True)
+            context.clear_cookies()  # the next user signs in afresh
+    finally:
+        context.close()
+    assert not too_wide, f"wider than a {width} px screen: {', '.join(too_wide)}"
