@@ -15,6 +15,8 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
 matplotlib.rcParams["svg.hashsalt"] = "histoturing"  # stable ids: the same data gives the same bytes
+# Legible where a chart is shown at its own size in a report (matplotlib's 10 pt read small there).
+matplotlib.rcParams["font.size"] = 12
 
 
 def line_chart_svg(
@@ -158,7 +160,7 @@ def roc_curves_svg(
             ylabel="synthetic patches called synthetic",
             title="ROC of the 'how synthetic' ratings",
         )
-        axes.legend(loc="lower right", fontsize="x-small")
+        axes.legend(loc="lower right", fontsize="small")
         return _svg(axes)
 
 
@@ -192,7 +194,7 @@ def grouped_bars_svg(
         for g, (name, counts) in enumerate(groups.items()):
             xs = [i + (g - (len(groups) - 1) / 2) * width for i in range(len(categories))]
             axes.bar(xs, counts, width=width, label=name, color=colours[g % len(colours)])
-        axes.set_xticks(range(len(categories)), categories, fontsize="x-small")
+        axes.set_xticks(range(len(categories)), categories, fontsize="small")
         axes.set(ylabel=y_label, title=title)
         axes.legend(fontsize="small")
         return _svg(axes)

@@ -526,6 +526,19 @@ def audit_rows(*, study: Study, names: bool = False) -> Iterator[dict[str, Any]]
     """The study's audit trail: readers as their pseudonyms (user names with `names`), managers by name."""
     readers = dict(Assignment.objects.filter(study=study).values_list("reader_id", "id"))
     by_assignment = reader_pseudonyms(study=study)
+    usernames = (
+        dict(Assignment.objects.filter(study=study).values_list("reader_id", "reader__username"))
+        if names
+        else {}
+    )
+
+    def reader_named(payload: dict[str, Any]) -> dict[str, Any]:
+        """A reader in an event's content as the report names them (a user id is no one's name)."""
+        reader = payload.get("reader") if isinstance(payload, dict) else None
+        if not isinstance(reader, int) or reader not in readers:
+            return payload
+        return payload | {"reader": usernames[reader] if names else by_assignment[readers[reader]]}
+
     for event in study.events.select_related("actor").order_by("at", "id"):
         actor = ""
         if event.actor is not None:
@@ -535,8 +548,8 @@ def audit_rows(*, study: Study, names: bool = False) -> Iterator[dict[str, Any]]
             "at": event.at.isoformat(),
             "kind": event.kind,
             "actor": actor,
-            "before": json.dumps(event.before, sort_keys=True),
-            "after": json.dumps(event.after, sort_keys=True),
+            "before": json.dumps(reader_named(event.before), sort_keys=True),
+            "after": json.dumps(reader_named(event.after), sort_keys=True),
         }
 
 

@@ -152,6 +152,14 @@ def test_the_audit_is_exported_and_every_export_names_the_protocol_and_the_recor
         rows[1]["actor"] == "manager-a"
         and json.loads(rows[2]["after"])["protocol_hash"] == study.protocol_hash
     )
+    # The reader added is named as the report names them: a pseudonym, or (asked for) the user name.
+    assert json.loads(rows[1]["after"])["reader"] == "R1"
+    named_text = b"".join(
+        manager_client.get(
+            reverse("evaluation:study_export", args=[study.pk, "audit"]) + "?names=1"
+        ).streaming_content
+    ).decode()
+    assert json.loads(list(csv.DictReader(io.StringIO(named_text)))[1]["after"])["reader"] == "expert-a"
     report = manager_client.get(reverse("evaluation:study_report", args=[study.pk])).content.decode()
     assert study.protocol_hash in report and "audit trail" in report
 
