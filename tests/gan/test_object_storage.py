@@ -19,6 +19,8 @@ import pytest
 from django.conf import settings as django_settings
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.db import connection
+from django.test import Client
+from django.urls import reverse
 
 from config.env import Env
 from config.settings import media_storage
@@ -211,3 +213,14 @@ def test_workers_on_other_hosts_share_nothing_but_the_services(
     assert len(seen) == 8
     for info in seen.values():
         assert not any(name.lower().startswith("x-amz") for name, _ in info["headers"])
+    # A manager's views of stored files (a patch, the run's sample grid) stream them from the store.
+    client = Client()
+    client.force_login(manager)
+    patch = samples[0]
+    response = client.get(reverse("gan:patch_image", args=[patch.pk]))
+    assert response.status_code == 200 and response["Content-Type"] == "image/png"
+    assert b"".join(response.streaming_content) == s3.client().get_object(
+        Bucket=s3.BUCKET, Key=patch.image.name
+    )["Body"].read()
+    grid = client.get(reverse("gan:run_grid", args=[run.pk]))
+    assert grid.status_code == 200 and b"".join(grid.streaming_content).startswith(b"\x89PNG")
