@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import os
 import sys
-import tempfile
 import time
 from argparse import ArgumentParser, RawDescriptionHelpFormatter
 from pathlib import Path
@@ -40,27 +39,10 @@ def main() -> None:
     )
     args = parser.parse_args()
 
-    workdir = tempfile.mkdtemp(prefix="histoturing-bench-")
-    os.environ.update(
-        {"DEBUG": "1", "HISTOTURING_DATA_DIR": workdir, "DJANGO_SETTINGS_MODULE": "config.settings"}
-    )
-    os.environ.pop("DATABASE_URL", None)
-    server = None
-    if args.storage == "s3" and not os.environ.get("AWS_S3_ENDPOINT_URL"):
-        from tests.servers import S3Server
+    from tests.servers import bench_environment
 
-        server = S3Server(Path(workdir))
-        server.start()
-        os.environ.update(server.env())
-    elif args.storage == "s3":
-        os.environ["MEDIA_STORAGE"] = "s3"
-    else:
-        os.environ["MEDIA_STORAGE"] = "filesystem"
-    try:
+    with bench_environment(args.storage) as (workdir, server):
         run(args, workdir, server)
-    finally:
-        if server is not None:
-            server.stop()
 
 
 def run(args: Any, workdir: str, server: Any) -> None:

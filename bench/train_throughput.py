@@ -195,91 +195,78 @@ def learning_check(args: argparse.Namespace, device: torch.device) -> None:
 
 
 def packs_check(args: argparse.Namespace, device: torch.device) -> None:
-    import os
+    from tests.servers import bench_environment
+
+    with bench_environment(args.storage):
+        _packs_check(args, device)
+
+
+def _packs_check(args: argparse.Namespace, device: torch.device) -> None:
     import shutil
-    import tempfile
 
-    workdir = tempfile.mkdtemp(prefix="histoturing-bench-")
-    os.environ.update(
-        {"DEBUG": "1", "HISTOTURING_DATA_DIR": workdir, "DJANGO_SETTINGS_MODULE": "config.settings"}
+    import django
+
+    django.setup()
+    from django.conf import settings
+    from django.core.files.storage import default_storage
+    from django.core.management import call_command
+
+    from gan.models import Dataset
+    from gan.services import dataset_import
+    from gan.services.training import training_data_pack
+
+    call_command("migrate", verbosity=0)
+    paper = TrainingConfig()
+    config = (demo_config().replace(classes=paper.classes) if args.demo else paper).replace(
+        batch_size=args.batch
     )
-    os.environ.pop("DATABASE_URL", None)
-    server = None
-    if args.storage == "s3" and not os.environ.get("AWS_S3_ENDPOINT_URL"):
-        from tests.servers import S3Server
+    report = dataset_import(
+        path=REPO / "demo" / "data" / "CRC-VAL-HE-7K", name="bench", classes=config.classes
+    )
+    dataset = Dataset.objects.get(pk=report.dataset_id)
+    timings = {}
+    for how in (
+        "packed from the patches and published",
+        "from the worker's cache",
+        "from the store, cache empty",
+    ):
+        if how.startswith("from the store"):
+            shutil.rmtree(settings.WORKER_CACHE_DIR)
+        start = time.perf_counter()
+        pack = training_data_pack(dataset=dataset, classes=config.classes)
+        timings[how] = time.perf_counter() - start
+    print(
+        f"storage: {default_storage.__class__.__name__}; {len(pack)} demo patches, "
+        f"{len(config.classes)} classes"
+    )
+    for how, seconds in timings.items():
+        print(f"  pack {how}: {seconds * 1000:8.1f} ms")
 
-        server = S3Server(Path(workdir))
-        server.start()
-        os.environ.update(server.env())
-    else:
-        os.environ["MEDIA_STORAGE"] = args.storage
-    try:
-        import django
+    trainer = Trainer(config, device)
+    in_memory = [
+        load_batch(pack, batch_indices(seed=0, step=s, batch_size=args.batch, n=len(pack))[0], device)
+        for s in range(args.steps + args.warmup)
+    ]
+    counter = iter(range(10**9))
+    memory_s = time_steps(
+        lambda: trainer.step(*in_memory[next(counter) % len(in_memory)], 0),
+        device,
+        args.warmup,
+        args.steps,
+    )
+    counter = iter(range(10**9))
 
-        django.setup()
-        from django.conf import settings
-        from django.core.files.storage import default_storage
-        from django.core.management import call_command
+    def from_pack() -> None:
+        step = next(counter)
+        indices, _ = batch_indices(seed=0, step=step, batch_size=args.batch, n=len(pack))
+        trainer.step(*load_batch(pack, indices, device), step)
 
-        from gan.models import Dataset
-        from gan.services import dataset_import
-        from gan.services.training import training_data_pack
-
-        call_command("migrate", verbosity=0)
-        paper = TrainingConfig()
-        config = (demo_config().replace(classes=paper.classes) if args.demo else paper).replace(
-            batch_size=args.batch
-        )
-        report = dataset_import(
-            path=REPO / "demo" / "data" / "CRC-VAL-HE-7K", name="bench", classes=config.classes
-        )
-        dataset = Dataset.objects.get(pk=report.dataset_id)
-        timings = {}
-        for how in (
-            "packed from the patches and published",
-            "from the worker's cache",
-            "from the store, cache empty",
-        ):
-            if how.startswith("from the store"):
-                shutil.rmtree(settings.WORKER_CACHE_DIR)
-            start = time.perf_counter()
-            pack = training_data_pack(dataset=dataset, classes=config.classes)
-            timings[how] = time.perf_counter() - start
-        print(
-            f"storage: {default_storage.__class__.__name__}; {len(pack)} demo patches, "
-            f"{len(config.classes)} classes"
-        )
-        for how, seconds in timings.items():
-            print(f"  pack {how}: {seconds * 1000:8.1f} ms")
-
-        trainer = Trainer(config, device)
-        in_memory = [
-            load_batch(pack, batch_indices(seed=0, step=s, batch_size=args.batch, n=len(pack))[0], device)
-            for s in range(args.steps + args.warmup)
-        ]
-        counter = iter(range(10**9))
-        memory_s = time_steps(
-            lambda: trainer.step(*in_memory[next(counter) % len(in_memory)], 0),
-            device,
-            args.warmup,
-            args.steps,
-        )
-        counter = iter(range(10**9))
-
-        def from_pack() -> None:
-            step = next(counter)
-            indices, _ = batch_indices(seed=0, step=step, batch_size=args.batch, n=len(pack))
-            trainer.step(*load_batch(pack, indices, device), step)
-
-        pack_s = time_steps(from_pack, device, args.warmup, args.steps)
-        print(f"  steps, batches already in memory:     {args.batch / memory_s:9.1f} img/s")
-        print(
-            f"  steps, batches read from the pack:    {args.batch / pack_s:9.1f} img/s "
-            f"({100 * (pack_s - memory_s) / memory_s:+.1f}%)"
-        )
-    finally:
-        if server is not None:
-            server.stop()
+    pack_s = time_steps(from_pack, device, args.warmup, args.steps)
+    print(f"  steps, batches already in memory:     {args.batch / memory_s:9.1f} img/s")
+    print(
+        f"  steps, batches read from the pack:    {args.batch / pack_s:9.1f} img/s "
+        f"({100 * (pack_s - memory_s) / memory_s:+.1f}%)"
+    )
 
 
 def main() -> None:

@@ -13,6 +13,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -269,3 +270,26 @@ class S3Server:
             except subprocess.TimeoutExpired:
                 os.killpg(self.proc.pid, signal.SIGKILL)
                 self.proc.wait()
+
+
+@contextlib.contextmanager
+def bench_environment(storage: str) -> Iterator[tuple[str, S3Server | None]]:
+    """A benchmark's own throw-away world, set in os.environ before Django starts: a data folder (a SQLite
+    database), and media on `storage`: `filesystem`, or `s3` (the store AWS_S3_ENDPOINT_URL names, or
+    else an S3 server process of its own). Yields the folder and that server (None if none)."""
+    workdir = tempfile.mkdtemp(prefix="histoturing-bench-")
+    os.environ.update(
+        {"DEBUG": "1", "HISTOTURING_DATA_DIR": workdir, "DJANGO_SETTINGS_MODULE": "config.settings"}
+    )
+    os.environ.pop("DATABASE_URL", None)
+    os.environ["MEDIA_STORAGE"] = storage
+    server = None
+    if storage == "s3" and not os.environ.get("AWS_S3_ENDPOINT_URL"):
+        server = S3Server(Path(workdir))
+        server.start()
+        os.environ.update(server.env())
+    try:
+        yield workdir, server
+    finally:
+        if server is not None:
+            server.stop()

@@ -28,6 +28,31 @@ TINY = {
     "spectral_norm": False,
     "augmentations": [],
 }
+# Long enough to be killed part-way (a checkpoint every 5 of 60 steps), for the tests of a worker killed
+# mid-run.
+KILLABLE = TINY | {
+    "g_filters": 32,
+    "d_filters": 32,
+    "latent_dim": 64,
+    "batch_size": 16,
+    "steps": 60,
+    "checkpoint_every": 5,
+    "sample_every": 20,
+}
+
+
+@pytest.fixture
+def redis_server(tmp_path: Path) -> Any:
+    """A Redis server of the test's own (`tests.servers.PrivateRedis`), killed at the end."""
+    from tests.servers import PrivateRedis
+
+    try:
+        server = PrivateRedis(tmp_path)
+    except FileNotFoundError as exc:
+        pytest.skip(f"needs a Redis server binary: {exc}")
+    server.start()
+    yield server
+    server.kill()
 
 
 @pytest.fixture

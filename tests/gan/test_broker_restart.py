@@ -31,17 +31,6 @@ RESEND_AFTER_S = 2
 
 
 @pytest.fixture
-def redis_server(tmp_path: Path) -> Any:
-    try:
-        server = PrivateRedis(tmp_path)
-    except FileNotFoundError as exc:
-        pytest.skip(f"needs a Redis server binary: {exc}")
-    server.start()
-    yield server
-    server.kill()
-
-
-@pytest.fixture
 def worker_env(redis_server: PrivateRedis, media_root: Path) -> dict[str, str]:
     return dict(os.environ) | {
         "DATABASE_URL": _database_url(connection.settings_dict),

@@ -29,7 +29,7 @@ from gan.models import Dataset, SamplingRun, TrainingRun
 from gan.services import dataset_import_upload
 from gan.services import training as training_services
 from tests.conftest import REPO, WorkerProcess, _database_url
-from tests.gan.fixtures import TINY
+from tests.gan.fixtures import KILLABLE
 from tests.servers import PATIENCE_S, PrivateRedis, S3Server
 from tests.turing.fixtures import create_study
 from tests.turing.test_blinding import _assert_blind
@@ -45,17 +45,6 @@ def s3(tmp_path: Path) -> Any:
     server.start()
     yield server
     server.stop()
-
-
-@pytest.fixture
-def redis_server(tmp_path: Path) -> Any:
-    try:
-        server = PrivateRedis(tmp_path)
-    except FileNotFoundError as exc:
-        pytest.skip(f"needs a Redis server binary: {exc}")
-    server.start()
-    yield server
-    server.kill()
 
 
 @pytest.fixture
@@ -146,18 +135,9 @@ def test_workers_on_other_hosts_share_nothing_but_the_services(
         assert {p.image.name for p in dataset.patches.all()} <= set(s3.objects())
 
         # A run trains on the first worker, which is killed once it has published a checkpoint.
-        steps = 60
+        steps = KILLABLE["steps"]
         config = training_services.config_build(
-            overrides=TINY
-            | {
-                "g_filters": 32,
-                "d_filters": 32,
-                "latent_dim": 64,
-                "batch_size": 16,
-                "steps": steps,
-                "checkpoint_every": 5,
-                "sample_every": 20,
-            },
+            overrides=KILLABLE,
             demo=True,
         )
         run = training_services.training_run_start(
@@ -219,8 +199,9 @@ def test_workers_on_other_hosts_share_nothing_but_the_services(
     patch = samples[0]
     response = client.get(reverse("gan:patch_image", args=[patch.pk]))
     assert response.status_code == 200 and response["Content-Type"] == "image/png"
-    assert b"".join(response.streaming_content) == s3.client().get_object(
-        Bucket=s3.BUCKET, Key=patch.image.name
-    )["Body"].read()
+    assert (
+        b"".join(response.streaming_content)
+        == s3.client().get_object(Bucket=s3.BUCKET, Key=patch.image.name)["Body"].read()
+    )
     grid = client.get(reverse("gan:run_grid", args=[run.pk]))
     assert grid.status_code == 200 and b"".join(grid.streaming_content).startswith(b"\x89PNG")

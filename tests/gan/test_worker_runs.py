@@ -12,7 +12,7 @@ from core.models import Job
 from gan.models import Dataset, TrainingRun
 from gan.services import dataset_import
 from gan.services import training as training_services
-from tests.gan.fixtures import TINY
+from tests.gan.fixtures import KILLABLE, TINY
 from tests.servers import PATIENCE_S
 
 pytestmark = [pytest.mark.worker, pytest.mark.django_db(transaction=True)]
@@ -46,18 +46,9 @@ def test_training_then_sampling_run_in_the_worker(
 def test_a_worker_killed_mid_run_is_resumed_from_its_last_checkpoint(
     celery_worker: Any, wait_for_job: Any, worker_dataset: Dataset
 ) -> None:
-    steps = 60
+    steps = KILLABLE["steps"]
     config = training_services.config_build(
-        overrides=TINY
-        | {
-            "g_filters": 32,
-            "d_filters": 32,
-            "latent_dim": 64,
-            "batch_size": 16,
-            "steps": steps,
-            "checkpoint_every": 5,
-            "sample_every": 20,
-        },
+        overrides=KILLABLE,
         demo=True,
     )
     run = training_services.training_run_start(dataset=worker_dataset, config=config)
