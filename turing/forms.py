@@ -291,7 +291,9 @@ class StudyForm(forms.Form):
         # Thumbnails of the class the form asks for (as the manager changes it, the live preview
         # brings the new ones).
         chosen = self.data.get("tissue_class") if self.is_bound else (self.initial or {}).get("tissue_class")
-        details = pool_details(tissue_class=str(chosen or self.fields["tissue_class"].initial))
+        if chosen not in KNOWN_CLASSES:  # not yet validated here: anything else shows the default's
+            chosen = self.fields["tissue_class"].initial
+        details = pool_details(tissue_class=str(chosen))
         for name in (
             "real_datasets",
             "synthetic_datasets",
