@@ -223,7 +223,14 @@ def blinded_png(
     return encode_png_blinded(from_array(harmonised(pixels, jpeg_quality)))
 
 
-def decode_png_array(data: bytes) -> np.ndarray:
-    """A stored patch back to a [size, size, 3] uint8 array."""
+def decode_png_array(data: bytes, size: int | None = None) -> np.ndarray:
+    """A stored patch back to a [size, size, 3] uint8 array: at its own size, or downsampled to `size` by
+    the import's one filter (the tissue classifier and the copying check read 128 px whatever a set's
+    size); never upsampled."""
     with Image.open(io.BytesIO(data)) as image:
-        return np.asarray(image.convert("RGB"), dtype=np.uint8)
+        rgb = image.convert("RGB")
+        if size is not None and rgb.size != (size, size):
+            if rgb.width < size:
+                raise ImageRejected(f"a {rgb.width} px patch is never upsampled to {size} px")
+            rgb = rgb.resize((size, size), RESAMPLE)
+        return np.asarray(rgb, dtype=np.uint8)

@@ -36,6 +36,7 @@ def dataset_detail(request: HttpRequest, dataset_id: int) -> HttpResponse:
         "counts": counts,
         "sample": sample,
         "class_check": selectors.dataset_class_check_lines(dataset=dataset),
+        "width_um": (dataset.microns_per_pixel or 0) * dataset.patch_size,
     }
     return render(request, "gan/dataset_detail.html", context)
 

@@ -12,7 +12,6 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-from django.core.files.storage import default_storage
 from django.db import transaction
 from django.utils import timezone
 
@@ -21,6 +20,7 @@ from core.services import job_create
 from evaluation import jobs
 from evaluation.models import Classifier
 from evaluation.services.classifier import classifier_load, classifier_train_job
+from evaluation.services.common import patches_load
 from gan import imaging
 from gan.models import Dataset, Source
 
@@ -80,15 +80,8 @@ def class_check_run(*, dataset: Dataset, device: str = "cpu") -> dict[str, Any]:
                 f"{dataset.patch_size} px",
             }
             continue
-        pixels = []
-        for name in rows:  # at the classifier's size, by the import's one Lanczos filter
-            with default_storage.open(name, "rb") as handle:
-                decoded = imaging.decode_patch(
-                    handle.read(), max_pixels=dataset.patch_size**2, size=imaging.PATCH_SIZE
-                )
-            pixels.append(np.asarray(decoded.image))
         device_ = pick_device(device)
-        labels = predict(trained.model(device_), np.stack(pixels), device_)
+        labels = predict(trained.model(device_), patches_load(rows), device_)
         names = trained.config.classes
         counts = {names[i]: int(n) for i, n in enumerate(np.bincount(labels, minlength=len(names))) if n}
         agreeing = counts.get(tissue_class, 0)

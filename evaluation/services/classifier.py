@@ -32,10 +32,11 @@ def classifier_train_start(
 ) -> Any:
     from neural.classifier import ClassifierConfig
 
-    if dataset.patch_size != PATCH_SIZE:
+    if dataset.patch_size < PATCH_SIZE:
         raise ClassifierError(
             f"Dataset {dataset.name!r} holds {dataset.patch_size} px patches: the tissue classifier reads "
-            f"{PATCH_SIZE} px patches, the size the product's generator makes."
+            f"{PATCH_SIZE} px patches, the size the product's generator makes, and smaller ones are never "
+            "upsampled."
         )
     present = sorted(set(real_classes(dataset)))
     chosen = tuple(classes or present)
@@ -61,7 +62,8 @@ def classifier_train_job(job: Job, context: JobContext) -> dict[str, Any]:
 
     classifier = Classifier.objects.select_related("dataset").get(job=job)
     config = ClassifierConfig.from_dict(classifier.config)
-    data = training_data_pack(dataset=classifier.dataset, classes=config.classes)
+    # Larger real patches are read at the classifier's size, by the filter that makes every patch.
+    data = training_data_pack(dataset=classifier.dataset, classes=config.classes, size=PATCH_SIZE)
 
     def progress(epoch: int, epochs: int, loss: float) -> None:
         context.progress(epoch / epochs, f"epoch {epoch} of {epochs}, loss {loss:.3f}", force=True)

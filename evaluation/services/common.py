@@ -40,8 +40,10 @@ def real_classes(dataset: Dataset) -> list[str]:
 
 
 def patches_load(patch_names: list[str]) -> np.ndarray:
-    images = np.empty((len(patch_names), 128, 128, 3), dtype=np.uint8)  # [N, 128, 128, 3]
+    """Stored patches as [N, 128, 128, 3] uint8, larger ones downsampled by the import's one filter."""
+    size = imaging.PATCH_SIZE
+    images = np.empty((len(patch_names), size, size, 3), dtype=np.uint8)
     for index, name in enumerate(patch_names):
         with default_storage.open(name, "rb") as handle:
-            images[index] = imaging.decode_png_array(handle.read())
+            images[index] = imaging.decode_png_array(handle.read(), size)
     return images

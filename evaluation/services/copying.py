@@ -49,9 +49,10 @@ def copying_check_start(
         reference_dataset = run.dataset
     if reference_dataset.source != Source.REAL:
         raise EvaluationError(f"{reference_dataset.name} is not a real dataset.")
-    if {synthetic_dataset.patch_size, reference_dataset.patch_size} != {PATCH_SIZE}:
+    if min(synthetic_dataset.patch_size, reference_dataset.patch_size) < PATCH_SIZE:
         raise EvaluationError(
-            f"The copying check compares {PATCH_SIZE} px patches: these sets are of another size."
+            f"The copying check compares {PATCH_SIZE} px patches (larger ones downsampled, smaller ones "
+            "never upsampled): one of these sets is smaller."
         )
     classes = sorted(set(synthetic_dataset.patches.values_list("tissue_class", flat=True)))
     if not classes:
@@ -80,7 +81,7 @@ def copying_check_job(job: Job, context: JobContext) -> dict[str, Any]:
     classes = tuple(sorted({row[2] for row in synthetic_rows}))
     context.progress(0.05, f"Loading {len(synthetic_rows):,} synthetic patches", force=True)
     synthetic = patches_load([row[1] for row in synthetic_rows])
-    pack = training_data_pack(dataset=check.reference_dataset, classes=classes)
+    pack = training_data_pack(dataset=check.reference_dataset, classes=classes, size=PATCH_SIZE)
     reference_ids = list(
         check.reference_dataset.patches.filter(tissue_class__in=classes)
         .order_by("id")

@@ -207,6 +207,7 @@ def dataset_import(
     generator: Generator | None = None,
     size: int | None = imaging.PATCH_SIZE,
     source_microns_per_pixel: float | None = None,
+    source_label: str | None = None,
 ) -> ImportReport:
     """Import a folder or zip laid out like NCT-CRC-HE-100K into the dataset `name`: real patches, or
     synthetic ones when `generator` says what made them. Every patch becomes `size` x `size` px; `None`
@@ -215,6 +216,8 @@ def dataset_import(
 
     `source_microns_per_pixel`: the source images' resolution (NCT-CRC-HE-100K: 0.5 at 224 px); the
     dataset records its patches' resolution after resampling, for the reading page's scale bar.
+    `source_label`: what the dataset says it was imported from, where `path` is a worker's own copy
+    (an upload: the file's name as sent, not the cache path it was fetched to).
 
     Idempotent: a patch whose pixels are already in the dataset is counted, not stored again.
     Every file that cannot be imported gets a line in the report; the rest goes on, and each
@@ -255,14 +258,15 @@ def dataset_import(
         if not listing.files:
             return report
 
+        imported_from = source_label or str(path)
         provenance: dict[str, Any] = {
-            "imported_from": str(path),
+            "imported_from": imported_from,
             "resampling": imaging.RESAMPLE_NAME,
             "size": size,
             "pipeline_version": imaging.PIPELINE_VERSION,
         }
         if generator is not None:
-            provenance["generator"] = generator.as_dict() | {"origin": generator.origin or str(path)}
+            provenance["generator"] = generator.as_dict() | {"origin": generator.origin or imported_from}
         dataset = existing or Dataset.objects.create(
             name=dataset_name,
             source=source_kind,
@@ -407,6 +411,7 @@ def dataset_import_start(
     generator: Generator | None = None,
     size: int | None = imaging.PATCH_SIZE,
     source_microns_per_pixel: float | None = None,
+    upload_name: str | None = None,
 ) -> Job:
     """Check what can be checked now, then queue the import as a job (`size` None: the images' own).
 
@@ -435,6 +440,7 @@ def dataset_import_start(
             # An uploaded archive belongs to the job: removed when it ends, however it ends.
             "owned_files": [str(path)] if delete_source_after else [],
             "stored_upload": stored_upload,
+            "upload_name": upload_name,
             "owned_stored_files": [stored_upload] if stored_upload else [],
         },
         created_by=created_by,
@@ -455,10 +461,12 @@ def dataset_import_upload(
     from then on (removed when it ends, however it ends), and a refused import removes it at once. A
     worker on another host fetches it from storage: the web host's disk is never shared."""
     stored = default_storage.save(f"uploads/{uuid.uuid4().hex}.zip", archive)
+    sent_as = (archive.name or "upload.zip").replace("\\", "/").rsplit("/", 1)[-1][:200]
     try:
         return dataset_import_start(
             path=Path(stored),
-            name=name or (archive.name or "upload").rsplit("/", 1)[-1].removesuffix(".zip"),
+            name=name or sent_as.removesuffix(".zip"),
+            upload_name=sent_as,
             classes=classes,
             created_by=created_by,
             stored_upload=stored,
@@ -497,6 +505,7 @@ def dataset_import_job(job: Job, context: JobContext) -> dict[str, Any]:
             generator=Generator(**params["generator"]) if params.get("generator") else None,
             size=params.get("size", imaging.PATCH_SIZE),  # None: the images' own size
             source_microns_per_pixel=params.get("microns_per_pixel"),
+            source_label=f"upload {params.get('upload_name') or 'of a zip'}" if stored_upload else None,
             progress=progress,
             should_abort=context.should_abort,
         )

@@ -107,8 +107,13 @@ def training_run_start(
 PACK_PARTS = (".images.npy", ".labels.npy", ".json")  # the marker, `.json`, is written and published last
 
 
-def training_data_pack(*, dataset: Dataset, classes: tuple[str, ...]) -> PackedPatches:
+def training_data_pack(
+    *, dataset: Dataset, classes: tuple[str, ...], size: int | None = None
+) -> PackedPatches:
     """The dataset's patches of `classes` as a memory-mapped uint8 array, packed once and reused.
+
+    `size`: the patches at this size, a larger set downsampled by the import's one filter (the tissue
+    classifier reads 128 px whatever the real set's size); None, their stored size.
 
     A pack is named by its content (the patches' hashes and classes), kept in storage beside the patches
     so that any worker can fetch it instead of decoding every patch again, and memory-mapped from the
@@ -119,7 +124,11 @@ def training_data_pack(*, dataset: Dataset, classes: tuple[str, ...]) -> PackedP
         .order_by("id")
         .values_list("id", "content_hash", "tissue_class")
     )
-    key = hashlib.sha256(repr((classes, [(r[1], r[2]) for r in rows])).encode()).hexdigest()[:32]
+    resize = size is not None and size != dataset.patch_size
+    if resize and size is not None and size > dataset.patch_size:
+        raise ValueError(f"{dataset.patch_size} px patches are never upsampled to {size} px")
+    content = [(r[1], r[2]) for r in rows]
+    key = hashlib.sha256(repr((classes, content) + ((size,) if resize else ())).encode()).hexdigest()[:32]
     local = filecache.cache_root() / "packs" / key
     stored = f"packs/{key}"
     if pack_exists(local):
@@ -135,7 +144,7 @@ def training_data_pack(*, dataset: Dataset, classes: tuple[str, ...]) -> PackedP
 
     def read(row: tuple[int, str, str]) -> tuple[np.ndarray, int]:
         with default_storage.open(names[row[0]], "rb") as handle:
-            return imaging.decode_png_array(handle.read()), index[row[2]]
+            return imaging.decode_png_array(handle.read(), size), index[row[2]]
 
     def items() -> Any:
         # Read a few hundred at a time by the store's threads (each read from an object store waits on

@@ -21,24 +21,32 @@ from tests.turing.fixtures import patches_from_arrays, plan_study
 pytestmark = pytest.mark.django_db
 
 
-def _tissue(kind: str, n: int, seed: int) -> list[np.ndarray]:
+def _tissue(kind: str, n: int, seed: int, size: int = 128) -> list[np.ndarray]:
     """Stand-ins a small classifier tells apart at once: dark purple "LYM", pale pink "STR"."""
     rng = np.random.default_rng(seed)
     base = {"LYM": (70, 40, 110), "STR": (230, 160, 190)}[kind]
     return [
-        np.clip(np.array(base) + rng.normal(0, 12, size=(128, 128, 3)), 0, 255).astype(np.uint8)
+        np.clip(np.array(base) + rng.normal(0, 12, size=(size, size, 3)), 0, 255).astype(np.uint8)
         for _ in range(n)
     ]
 
 
-@pytest.fixture
-def real_pool(media_root: Any) -> Dataset:
-    real = patches_from_arrays("real LYM", _tissue("LYM", 16, 1), source=Source.REAL, tissue_class="LYM")
-    stroma = patches_from_arrays("real STR", _tissue("STR", 16, 2), source=Source.REAL, tissue_class="STR")
+def _real_pool(size: int = 128) -> Dataset:
+    real = patches_from_arrays(
+        f"real LYM {size}", _tissue("LYM", 16, 1, size), source=Source.REAL, tissue_class="LYM"
+    )
+    stroma = patches_from_arrays(
+        f"real STR {size}", _tissue("STR", 16, 2, size), source=Source.REAL, tissue_class="STR"
+    )
     for patch in stroma.patches.all():  # one real dataset of both classes, as a classifier is trained on
         patch.dataset = real
         patch.save(update_fields=["dataset"])
     return real
+
+
+@pytest.fixture
+def real_pool(media_root: Any) -> Dataset:
+    return _real_pool()
 
 
 def _train(dataset: Dataset) -> Any:
@@ -125,3 +133,17 @@ def test_an_imported_synthetic_set_is_checked_a_real_one_is_not(real_pool: Datas
     ]
     synthetic.refresh_from_db()
     assert dataset_class_check_lines(dataset=synthetic)[0]["text"] == "The class check is running."
+
+
+def test_sets_larger_than_the_classifier_reads_are_trained_on_and_checked(media_root: Any) -> None:
+    """A group whose real tiles and generator are at 200 px (an outside diffusion model's): the classifier
+    learns from the real set downsampled to 128 px by the import's filter, and checks the 200 px set."""
+    classifier = _train(_real_pool(200))
+    assert classifier.metrics["per_class_recall"] == {"LYM": 1.0, "STR": 1.0}
+    mostly_stroma = patches_from_arrays(
+        "200 px LYM", _tissue("LYM", 2, 8, 200) + _tissue("STR", 5, 9, 200), source=Source.SYNTHETIC
+    )
+    check = _check(mostly_stroma)["classes"]["LYM"]
+    assert (check["checked"], check["agreeing"], check["flagged"]) == (7, 2, True)
+    small = patches_from_arrays("96 px LYM", _tissue("LYM", 2, 10, 96), source=Source.SYNTHETIC)
+    assert "this set's are 96 px" in _check(small)["classes"]["LYM"]["unreadable"]

@@ -89,9 +89,11 @@ def test_classifier_refuses_classes_the_dataset_lacks(lym_tum: Any) -> None:
 
 
 @pytest.mark.django_db
-def test_classifier_refuses_patches_of_another_size(lym_tum: Any) -> None:
-    type(lym_tum).objects.filter(pk=lym_tum.pk).update(patch_size=224)
+def test_classifier_refuses_patches_smaller_than_it_reads(lym_tum: Any) -> None:
+    type(lym_tum).objects.filter(pk=lym_tum.pk).update(patch_size=96)
     lym_tum.refresh_from_db()
-    with pytest.raises(services.ClassifierError, match="holds 224 px patches: the tissue classifier"):
+    with pytest.raises(
+        services.ClassifierError, match="holds 96 px patches: the tissue classifier.*never upsampled"
+    ):
         services.classifier_train_start(dataset=lym_tum, classes=["LYM"])
     assert not Classifier.objects.exists()

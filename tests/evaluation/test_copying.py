@@ -88,3 +88,25 @@ def test_the_copying_job_page_and_report(
     report = manager_client.get(reverse("evaluation:study_report", args=[study.pk])).content.decode()
     assert "6 of this study's items flagged as near-copies" in report
     assert Dataset.objects.filter(name="suspicious set").exists()
+
+
+@pytest.mark.django_db
+def test_a_larger_outside_set_is_compared_at_128_px(real: np.ndarray, media_root: Path) -> None:
+    """An outside generator's 200 px set against 128 px training patches: both read at 128 px (the larger
+    downsampled by the import's filter), so enlarged copies of training patches are still found."""
+    from PIL import Image
+
+    def enlarged(images: np.ndarray) -> list[np.ndarray]:
+        return [np.asarray(Image.fromarray(i).resize((200, 200), Image.Resampling.BICUBIC)) for i in images]
+
+    training = patches_from_arrays("training 128", real[:40], source=Source.REAL)
+    outside = patches_from_arrays(
+        "outside 200", enlarged(real[:4]) + enlarged(real[60:64]), source=Source.SYNTHETIC
+    )
+    check = services.copying_check_start(synthetic_dataset=outside, reference_dataset=training, enqueue=False)
+    assert job_run(job_id=str(check.job_id), worker="w", body=services.copying_check_job) == "finished"
+    flagged = CopyingCheck.objects.get(pk=check.pk).results["spaces"]["pixels"]["flagged_ids"]
+    assert set(flagged) == set(outside.patches.order_by("id").values_list("id", flat=True)[:4])
+    small = patches_from_arrays("outside 96", [i[:96, :96] for i in real[:2]], source=Source.SYNTHETIC)
+    with pytest.raises(services.EvaluationError, match="never upsampled"):
+        services.copying_check_start(synthetic_dataset=small, reference_dataset=training)

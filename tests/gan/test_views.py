@@ -93,3 +93,36 @@ def test_the_import_page_takes_a_resolution_and_can_keep_the_images_own_size(
     assert "Give a patch size or keep the images&#x27; own size, not both." in both.content.decode()
     page = manager_client.get(reverse("gan:dataset_import")).content.decode()
     assert "µm per pixel" in page and "Keep the images" in page and "--" not in page.split("<main")[1]
+
+
+def test_an_uploaded_set_names_its_file_and_says_whether_readers_get_a_scale_bar(
+    manager_client: Client, sample_root: Path, media_root: Path, django_capture_on_commit_callbacks: Any
+) -> None:
+    """The dataset page says where an upload came from by the name it was sent under (not the worker's
+    cached copy), and what its resolution means for the reading page."""
+    import zipfile
+
+    from core.jobs import job_run
+    from gan.models import Dataset
+
+    def upload(name: str, form: dict[str, Any]) -> Any:
+        buffer = io.BytesIO()
+        with zipfile.ZipFile(buffer, "w") as zf:
+            for file in sorted((sample_root / "CRC-VAL-HE-7K" / "LYM").iterdir())[:3]:
+                zf.write(file, f"LYM/{name}-{file.name}")
+        buffer.seek(0)
+        buffer.name = f"{name}.zip"
+        with django_capture_on_commit_callbacks(execute=False):
+            manager_client.post(reverse("gan:dataset_import"), {"archive": buffer, "classes": ["LYM"]} | form)
+        job = Job.objects.latest("created_at")
+        assert job_run(job_id=str(job.pk), worker="test", body=services.dataset_import_job) == "finished"
+        dataset = Dataset.objects.get(name=name)
+        return manager_client.get(reverse("gan:dataset_detail", args=[dataset.pk])).content.decode()
+
+    with_resolution = upload("outside-set", {"native_size": "on", "microns_per_pixel": "0.5"})
+    assert "Imported from upload outside-set.zip." in with_resolution
+    assert "cache" not in with_resolution.split("<main")[1]
+    assert "Resolution 0.5 µm per pixel (128 px is 64 µm): readers get a scale bar." in with_resolution
+    without = upload("other-set", {"synthetic": "on", "generator": "A diffusion model"})
+    assert "Resolution not given: readers get no scale bar." in without
+    assert "<dt>Origin</dt><dd>upload other-set.zip</dd>" in without
