@@ -147,7 +147,8 @@ class StudyForm(forms.Form):
         required=False,
         label="Build it despite a near-certain shortcut",
         help_text=(
-            "Needed only when the shortcut check tells the sets apart almost surely (AUC 0.95 or more): "
+            "Needed only when the shortcut check tells the sets apart almost surely (AUC 0.95 or more, all "
+            "features together or one family alone): "
             "readers could then answer from that difference rather than from the tissue."
         ),
     )

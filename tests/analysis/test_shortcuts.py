@@ -50,3 +50,15 @@ def test_jpeg_traces_are_caught_by_the_traces_family(pool: np.ndarray) -> None:
 def test_too_few_patches_give_a_reason() -> None:
     result = shortcuts.shortcut_check(np.zeros((3, 16, 16, 3), np.uint8), np.zeros((3, 16, 16, 3), np.uint8))
     assert result.auc is None and "at least 5 real and 5 synthetic" in result.reason
+
+
+def test_one_family_near_certain_is_severe_though_all_together_score_lower() -> None:
+    """A small pool: the joint model (many features, few patches) at 0.92 while one family alone reaches
+    1.00 is still a near-certain shortcut, and asks the manager to confirm."""
+    joint, certain = shortcuts.AUC(0.92, 0.79, 1.0), shortcuts.AUC(1.0, 1.0, 1.0)
+    mild = shortcuts.AUC(0.85, 0.7, 0.96)
+    result = shortcuts.ShortcutResult(13, 24, joint, {"colour (RGB)": mild, "power spectrum": certain})
+    assert result.severe
+    assert not shortcuts.ShortcutResult(13, 24, joint, {"colour (RGB)": mild}).severe
+    chance = shortcuts.AUC(0.97, 0.45, 1.0)  # high, but its interval reaches below 0.5
+    assert not shortcuts.ShortcutResult(5, 5, mild, {"power spectrum": chance}).severe

@@ -16,7 +16,7 @@ from evaluation import services
 from gan.models import Dataset, Source
 from gan.selectors import dataset_class_check_lines
 from gan.signals import dataset_imported
-from tests.turing.fixtures import patches_from_arrays, plan_study
+from tests.turing.fixtures import builder_form, patches_from_arrays, plan_study
 
 pytestmark = pytest.mark.django_db
 
@@ -68,7 +68,7 @@ def _check(dataset: Dataset) -> dict[str, Any]:
 
 
 def test_a_set_mostly_of_another_tissue_is_named_and_flagged(
-    real_pool: Dataset, manager_client: Client
+    real_pool: Dataset, manager_client: Client, expert: Any
 ) -> None:
     classifier = _train(real_pool)
     assert classifier.metrics["per_class_recall"] == {"LYM": 1.0, "STR": 1.0}
@@ -92,6 +92,14 @@ def test_a_set_mostly_of_another_tissue_is_named_and_flagged(
     )
     assert plan.class_checks == [("LYM, mostly not", line["text"], True)]
     assert any(w.startswith("LYM, mostly not: 3 of 10 classified LYM") for w in plan.warnings)
+    # The builder's preview says it once, flagged, with what to do.
+    form = builder_form(real_pool, mixed, expert, items_per_reader=6)
+    preview = manager_client.post(reverse("turing:study_new"), form).content.decode()
+    assert preview.count("3 of 10 classified LYM") == 1
+    assert (
+        "Look at this set's patches (its dataset page) before readers do:</strong> LYM, mostly not"
+        in preview
+    )
 
     faithful = patches_from_arrays(
         "LYM, faithful", _tissue("LYM", 8, 5), source=Source.SYNTHETIC, tissue_class="LYM"

@@ -123,6 +123,16 @@ class StudyPlan:
         return not self.problems
 
     @property
+    def other_warnings(self) -> list[str]:
+        """The warnings the preview shows below the class checks (a flagged check is shown once, there)."""
+        flagged = {
+            f"{name}: {text}{CLASS_CHECK_ADVICE}"
+            for name, text, is_flagged in self.class_checks
+            if is_flagged
+        }
+        return [w for w in self.warnings if w not in flagged]
+
+    @property
     def max_items(self) -> int:
         """The most items per reader these pools fill at this ratio (real : each arm)."""
         parts = [self.real_parts] + [a.parts for a in self.arms]
@@ -372,11 +382,7 @@ def study_plan(spec: StudySpec) -> StudyPlan:
     problems += size_problems
     warnings = _colour_leak_warnings(real_datasets, all_synthetic)
     class_checks = _class_checks(all_synthetic, tissue_class)
-    warnings += [
-        f"{name}: {text} Look at its patches (its dataset page) before readers do."
-        for name, text, flagged in class_checks
-        if flagged
-    ]
+    warnings += [f"{name}: {text}{CLASS_CHECK_ADVICE}" for name, text, flagged in class_checks if flagged]
     if overlap:
         warnings.append(
             f"The practice pools hold the same images as {overlap} patch{'es' if overlap != 1 else ''} of "
@@ -402,6 +408,9 @@ def study_plan(spec: StudySpec) -> StudyPlan:
         pool_resolution(real_datasets),
         class_checks,
     )
+
+
+CLASS_CHECK_ADVICE = " Look at its patches (its dataset page) before readers do."
 
 
 def _class_checks(synthetic_datasets: Sequence[Dataset], tissue_class: str) -> list[tuple[str, str, bool]]:
