@@ -74,7 +74,8 @@ def training_run_status(*, run: TrainingRun) -> dict[str, Any]:
             }
             for c in run.checkpoints.order_by("step")
         ],
-        "environment": run.environment,
+        "environment": {k: v for k, v in run.environment.items() if k != "starts"},
+        "starts": run.environment.get("starts", []),
         "warnings": [w["message"] for w in run.health.get("warnings", [])],
     }
 

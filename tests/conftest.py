@@ -121,9 +121,10 @@ def _purge_queues() -> None:
 
 
 class WorkerProcess:
-    def __init__(self, log_path: Path, env: dict[str, str]) -> None:
+    def __init__(self, log_path: Path, env: dict[str, str], name: str = "") -> None:
         self.log_path = log_path
         self.env = env
+        self.name = name or f"test-{os.getpid()}@%h"  # the worker's node name (-n)
         self.proc: subprocess.Popen[bytes] | None = None
 
     def start(self, *, timeout_s: float = PATIENCE_S) -> None:
@@ -141,7 +142,7 @@ class WorkerProcess:
                 "-c",
                 "1",
                 "-n",
-                f"test-{os.getpid()}@%h",
+                self.name,
                 "--without-gossip",
                 "--without-mingle",
                 "--loglevel",

@@ -15,6 +15,7 @@ import numpy as np
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
 from django.db import transaction
+from django.utils import timezone
 from PIL import Image
 
 from core import filecache
@@ -287,6 +288,7 @@ def training_run_execute(
 
     config = TrainingConfig.from_dict(run.config)
     device = pick_device(device_preference)
+    starts = list(run.environment.get("starts", []))
     run.environment = environment(device)
     run.save(update_fields=["environment"])
     data = training_data_pack(dataset=run.dataset, classes=config.classes)
@@ -304,6 +306,18 @@ def training_run_execute(
             resume_path = checkpoint_local(run.init_checkpoint)
         except StoredFileError as exc:
             raise RunError(f"the checkpoint to start from: {exc}") from None
+    # Every start of the run, kept: which worker took it up, when, and from which published checkpoint.
+    starts.append(
+        {
+            "worker": (context.job.worker if context is not None else "") or "a terminal (manage.py train)",
+            "at": timezone.now().isoformat(timespec="seconds"),
+            "device": str(device),
+            "from_step": resume_from.step if resume_from is not None else 0,
+            "checkpoint_sha256": resume_from.sha256 if resume_from is not None else "",
+        }
+    )
+    run.environment = run.environment | {"starts": starts}
+    run.save(update_fields=["environment"])
     reference = health.real_spreads(data.images, data.labels, config.classes, seed=config.seed)
     recorder = _RunRecorder(run, context, reference=reference, config=config)
     # Checkpoints are written here, then stored and published (checkpoint_publish): a local scratch

@@ -97,8 +97,7 @@ def test_a_set_mostly_of_another_tissue_is_named_and_flagged(
     preview = manager_client.post(reverse("turing:study_new"), form).content.decode()
     assert preview.count("3 of 10 classified LYM") == 1
     assert (
-        "Look at this set's patches (its dataset page) before readers do:</strong> LYM, mostly not"
-        in preview
+        "Look at this set's patches (its dataset page) before readers do:</strong> LYM, mostly not" in preview
     )
 
     faithful = patches_from_arrays(

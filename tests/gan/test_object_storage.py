@@ -91,7 +91,7 @@ def _worker(folder: Path, s3: S3Server, redis_server: PrivateRedis) -> WorkerPro
         "PYTHONUNBUFFERED": "1",
         **s3.env(),
     }
-    worker = WorkerProcess(folder / "worker.log", env)
+    worker = WorkerProcess(folder / "worker.log", env, name=f"{folder.name}@%h")
     worker.start()
     return worker
 
@@ -161,6 +161,13 @@ def test_workers_on_other_hosts_share_nothing_but_the_services(
         job = wait_for_job(run.job_id, worker=second, timeout_s=PATIENCE_S)
         assert job.state == Job.State.FINISHED, job.error
         assert job.attempts == 2 and job.result["resumed_from"] >= 10 and job.result["step"] == steps
+        # The run keeps both starts: which worker, from which published checkpoint.
+        starts = TrainingRun.objects.get(pk=run.pk).environment["starts"]
+        assert [s["worker"].split("@")[0] for s in starts] == ["host-1", "host-2"]
+        assert [s["from_step"] for s in starts] == [0, job.result["resumed_from"]]
+        assert starts[1]["checkpoint_sha256"] == dict(published)[
+            run.checkpoints.get(step=job.result["resumed_from"]).file.name
+        ]
         sampling = SamplingRun.objects.get(checkpoint__run=run)
         sampling_job = wait_for_job(sampling.job_id, worker=second, timeout_s=PATIENCE_S)
         assert sampling_job.state == Job.State.FINISHED, sampling_job.error
@@ -205,3 +212,7 @@ def test_workers_on_other_hosts_share_nothing_but_the_services(
     )
     grid = client.get(reverse("gan:run_grid", args=[run.pk]))
     assert grid.status_code == 200 and b"".join(grid.streaming_content).startswith(b"\x89PNG")
+    # The run's page says it was started twice, and from what the second start resumed.
+    page = client.get(reverse("gan:run_detail", args=[run.pk])).content.decode()
+    resumed = job.result["resumed_from"]
+    assert "Started 2 times:" in page and f"resumed from the published checkpoint of step {resumed}" in page
