@@ -490,6 +490,14 @@ class InviteForm(forms.Form):
             field = self.fields["readers"]
             assert isinstance(field, forms.ModelMultipleChoiceField)
             field.queryset = _experts().exclude(assignments__study=study)
+        field = self.fields["readers"]
+        assert isinstance(field, forms.ModelMultipleChoiceField)
+        if not field.queryset.exists():  # an empty list box says nothing: say why it is empty
+            field.help_text = (
+                "No other expert has an account yet: invite them by address above."
+                if study is None or study.assignments.exists()
+                else "No expert has an account yet: invite them by address above."
+            )
 
     def clean_emails(self) -> list[str]:
         return [e for e in re.split(r"[\s,;]+", self.cleaned_data.get("emails") or "") if e]

@@ -7,6 +7,7 @@ import numpy as np
 from django.db.models import Count, DurationField, ExpressionWrapper, F, Max, Q, Sum
 from django.http import Http404
 from django.utils import timezone
+from django.utils.formats import date_format
 
 from analysis import chain, planning, stats
 from turing.models import (
@@ -209,11 +210,25 @@ def study_progress(*, study: Study) -> list[dict[str, Any]]:
             "last_answer": a.last_answer,
             "finished_at": a.finished_at,
             "time_spent_s": a.time_spent.total_seconds() if a.time_spent is not None else 0.0,
+            "last_answer_text": _when(a.last_answer),
+            "time_text": _minutes(a.time_spent.total_seconds() if a.time_spent is not None else 0.0),
             "assignment_id": a.pk,
             "removed_at": a.removed_at,
         }
         for a in assignments
     ]
+
+
+def _when(moment: Any) -> str:
+    """A time as the study page writes every time (the site's zone, to the minute): the live table's
+    updates read as the rows rendered with the page and as the invitations beside them."""
+    return date_format(timezone.localtime(moment), "Y-m-d H:i") if moment is not None else "—"
+
+
+def _minutes(seconds: float) -> str:
+    if seconds <= 0:
+        return "0 min"
+    return "under 1 min" if seconds < 60 else f"{round(seconds / 60):,} min"
 
 
 def study_live_status(*, study: Study) -> dict[str, Any]:
@@ -231,6 +246,8 @@ def study_live_status(*, study: Study) -> dict[str, Any]:
                 "last_answer": row["last_answer"].isoformat() if row["last_answer"] else None,
                 "finished": row["finished_at"] is not None,
                 "minutes": round(row["time_spent_s"] / 60, 1),
+                "last_answer_text": row["last_answer_text"],
+                "time_text": row["time_text"],
             }
             for row in rows
         ],

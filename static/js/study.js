@@ -8,8 +8,8 @@ function render(status) {
     const row = table.querySelector(`tr[data-pseudonym="${reader.pseudonym}"]`);
     if (!row) continue; // a reader invited after the page loaded shows at the next reload
     row.querySelector(".answered").textContent = `${reader.answered} of ${reader.total}`;
-    row.querySelector(".last-answer").textContent = reader.last_answer ? new Date(reader.last_answer).toLocaleString() : "—";
-    row.querySelector(".minutes").textContent = `${Math.round(reader.minutes)} min`;
+    row.querySelector(".last-answer").textContent = reader.last_answer_text;
+    row.querySelector(".minutes").textContent = reader.time_text;
     row.querySelector(".finished").textContent = reader.finished ? "yes" : "—";
   }
 }

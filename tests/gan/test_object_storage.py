@@ -165,9 +165,10 @@ def test_workers_on_other_hosts_share_nothing_but_the_services(
         starts = TrainingRun.objects.get(pk=run.pk).environment["starts"]
         assert [s["worker"].split("@")[0] for s in starts] == ["host-1", "host-2"]
         assert [s["from_step"] for s in starts] == [0, job.result["resumed_from"]]
-        assert starts[1]["checkpoint_sha256"] == dict(published)[
-            run.checkpoints.get(step=job.result["resumed_from"]).file.name
-        ]
+        assert (
+            starts[1]["checkpoint_sha256"]
+            == dict(published)[run.checkpoints.get(step=job.result["resumed_from"]).file.name]
+        )
         sampling = SamplingRun.objects.get(checkpoint__run=run)
         sampling_job = wait_for_job(sampling.job_id, worker=second, timeout_s=PATIENCE_S)
         assert sampling_job.state == Job.State.FINISHED, sampling_job.error

@@ -227,3 +227,15 @@ def test_readers_who_have_not_finished_are_reminded_with_a_new_link_and_it_is_re
         reverse("turing:invitation_manage", args=[invitation.pk, "remind"]), follow=True
     ).content.decode()
     assert "has finished: a reminder is not needed" in refused and len(mail.outbox) == 1
+
+
+def test_the_list_of_existing_experts_says_why_it_is_empty(manager_client: Client, study: Study) -> None:
+    """Every expert already reads the study: the list box would be empty, so the page says so instead."""
+    assert study.assignments.exists()
+    before = manager_client.get(reverse("turing:study_detail", args=[study.pk])).content.decode()
+    assert "No other expert has an account yet: invite them by address above." in before
+    get_user_model().objects.create_user("expert-new", "new@example.org", "a-long-test-pass-1").groups.add(
+        *get_user_model().objects.get(username=study.assignments.first().reader.username).groups.all()
+    )
+    after = manager_client.get(reverse("turing:study_detail", args=[study.pk])).content.decode()
+    assert "No other expert" not in after and "expert-new" in after

@@ -6,12 +6,13 @@ from typing import Any
 import pytest
 from django.test import Client
 from django.urls import reverse
+from django.utils import timezone
 
 from core.services import user_create
 from gan.models import Dataset
 from tests.turing.fixtures import answer_next_item, builder_form, plan_study, study_for
 from turing.forms import DEFAULT_ITEMS_PER_READER
-from turing.models import Study
+from turing.models import Answer, Study
 from turing.services import ProtocolOptions, answer_next, answer_submit
 
 pytestmark = pytest.mark.django_db
@@ -164,6 +165,11 @@ def test_the_study_page_and_list_show_progress_under_pseudonyms(
         10,
     )
     assert reader["last_answer"] and reader["minutes"] >= 0 and not reader["finished"]
+    # The live table writes times as the page does (the site's zone, to the minute) and a reading of
+    # seconds as under a minute, not as 0.
+    last = Answer.objects.filter(assignment=assignment).latest("answered_at").answered_at
+    assert reader["last_answer_text"] == timezone.localtime(last).strftime("%Y-%m-%d %H:%M")
+    assert reader["time_text"] == "under 1 min"
     assert expert_client.get(reverse("turing:study_live_status", args=[study.pk])).status_code == 403
     listing = manager_client.get(reverse("turing:study_list")).content.decode()
     assert "2 of 10" in listing
