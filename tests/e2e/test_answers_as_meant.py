@@ -169,3 +169,39 @@ def test_the_reading_page_at_three_sizes_pause_notices_and_back(
         assert not StudyEvent.objects.filter(study=study, kind=StudyEvent.Kind.ANSWER_CHANGED).exists()
     finally:
         context.close()
+
+
+@pytest.mark.parametrize("touch", [False, True], ids=["keyboard", "touch"])
+def test_the_first_page_speaks_of_taps_on_a_touch_screen_and_of_keys_on_a_keyboard(
+    browser: Any, live_server: Any, expert: Any, real_lym: Any, synthetic_lym: Any, touch: bool
+) -> None:
+    """A phone reader is told to tap the buttons, not to press keys they do not have; a desk reader
+    gets the keys. A phone reader then answers by taps alone: a confidence, then the label."""
+    from playwright.sync_api import expect
+
+    study = _changeable(expert, real_lym, synthetic_lym)
+    size = {"width": 390, "height": 844} if touch else {"width": 1280, "height": 800}
+    context = browser.new_context(viewport=size, has_touch=touch, is_mobile=touch)
+    page = context.new_page()
+    try:
+        _login(page, live_server.url, "expert-a")
+        page.goto(f"{live_server.url}/studies/{study.pk}/")
+        taps, keys = page.locator("li.on-touch"), page.locator("li.on-keys").first
+        if touch:
+            expect(taps).to_be_visible()
+            expect(taps).to_contain_text("Tap Real or Synthetic")
+            expect(keys).to_be_hidden()
+        else:
+            expect(keys).to_be_visible()
+            expect(taps).to_be_hidden()
+        shot(page, f"expert-intro-{'touch' if touch else 'keyboard'}")
+        _start(page)
+        _drawn(page)
+        if touch:
+            page.locator("input[name=confidence][value='4']").tap()
+            page.locator("button.answer[data-label=synthetic]").tap()
+            expect(page.locator(".reader-progress-text")).to_have_text("Patch 2 of 6 · 1 answered")
+            saved = Answer.objects.get(assignment__study=study, position=0)
+            assert (saved.label, saved.confidence) == ("synthetic", 4)
+    finally:
+        context.close()
