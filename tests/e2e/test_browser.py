@@ -672,8 +672,15 @@ def test_a_walk_through_every_page_fits_each_screen_width(
     the screen (a table too wide scrolls in its own box, never the page), each is screenshotted whole."""
     from django.urls import reverse
 
+    from gan.models import Dataset, Source
     from turing.services import answer_next, answer_submit
 
+    # A name as long as managers give them: every list box that offers it must still fit a phone.
+    Dataset.objects.create(
+        name="Held-out tiles of the second centre, scanned again at 40x, re-imported after the stain review",
+        source=Source.REAL,
+        patch_size=128,
+    )
     assignment = study.assignments.get(reader=expert)
     for _ in range(4):  # a few answers, so that the report and the progress have something to show
         upcoming = answer_next(assignment=assignment)
@@ -689,6 +696,10 @@ def test_a_walk_through_every_page_fits_each_screen_width(
             ("studies", reverse("turing:study_list")),
             ("study", reverse("turing:study_detail", args=[study.pk])),
             ("report", reverse("evaluation:study_report", args=[study.pk])),
+            ("evaluation", reverse("evaluation:report_list")),
+            ("runs", reverse("gan:run_list")),
+            ("train", reverse("gan:run_new")),
+            ("sample", reverse("gan:sampling_new")),
         ],
         "expert-a": [
             ("my-studies", reverse("turing:my_studies")),
