@@ -486,13 +486,13 @@ class InviteForm(forms.Form):
 
     def __init__(self, *args: Any, study: Any = None, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        if study is not None:  # experts already reading this study are not offered again
-            field = self.fields["readers"]
-            assert isinstance(field, forms.ModelMultipleChoiceField)
-            field.queryset = _experts().exclude(assignments__study=study)
         field = self.fields["readers"]
         assert isinstance(field, forms.ModelMultipleChoiceField)
-        if not field.queryset.exists():  # an empty list box says nothing: say why it is empty
+        offered = _experts()
+        if study is not None:  # experts already reading this study are not offered again
+            offered = offered.exclude(assignments__study=study)
+            field.queryset = offered
+        if not offered.exists():  # an empty list box says nothing: say why it is empty
             field.help_text = (
                 "No other expert has an account yet: invite them by address above."
                 if study is None or study.assignments.exists()
