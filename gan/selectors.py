@@ -98,6 +98,20 @@ def training_run_history(*, run: TrainingRun) -> list[HistoryRow]:
     return [HistoryRow(*row[:4]) for row in run.history]
 
 
+SCALE_TOLERANCE = 1.25  # tissue read at up to 25% another scale than the classifier learnt it at
+
+
+def _scale_caution(read_at: float | None, learnt_at: float | None) -> str:
+    """Where both scales are known and differ: the classifier saw this tissue larger or smaller than it
+    learnt it, so its figure is a rougher guide."""
+    if not read_at or not learnt_at or max(read_at, learnt_at) / min(read_at, learnt_at) <= SCALE_TOLERANCE:
+        return ""
+    return (
+        f" It read these patches at {read_at:.2g} µm per pixel and learnt at {learnt_at:.2g}: the tissue "
+        "is at another scale than it was trained on, so take its figure as a rougher guide."
+    )
+
+
 def dataset_class_check_lines(*, dataset: Dataset, tissue_class: str | None = None) -> list[dict[str, Any]]:
     """A synthetic set's class check (`Dataset.class_check`, written by evaluation's check) in the words
     of a page: one line per declared class, and whether to look closer."""
@@ -134,7 +148,8 @@ def dataset_class_check_lines(*, dataset: Dataset, tissue_class: str | None = No
             {
                 "text": f"{entry['agreeing']} of {entry['checked']} classified {declared}"
                 + (f" (others: {others})" if others else "")
-                + f" by the tissue classifier trained on {entry['classifier_dataset']}{own}.",
+                + f" by the tissue classifier trained on {entry['classifier_dataset']}{own}."
+                + _scale_caution(entry.get("read_at_um_per_px"), entry.get("classifier_um_per_px")),
                 "flagged": entry["flagged"],
             }
         )

@@ -54,6 +54,13 @@ def class_check_start(*, dataset: Dataset) -> Job | None:
         )
 
 
+def _read_at(dataset: Dataset) -> float | None:
+    """Micrometres per pixel of the dataset's patches as the classifier reads them (128 px)."""
+    if dataset.microns_per_pixel is None:
+        return None
+    return dataset.microns_per_pixel * dataset.patch_size / imaging.PATCH_SIZE
+
+
 def class_check_run(*, dataset: Dataset, device: str = "cpu") -> dict[str, Any]:
     """Classify (up to CLASS_CHECK_MAX of) the set's patches of each declared class; keep the result."""
     from neural.classifier import predict
@@ -94,6 +101,10 @@ def class_check_run(*, dataset: Dataset, device: str = "cpu") -> dict[str, Any]:
             "checked": len(rows),
             "agreeing": agreeing,
             "counts": dict(sorted(counts.items(), key=lambda kv: -kv[1])),
+            # The scale each side is read at (after the downsampling to 128 px), where known: a classifier
+            # reading tissue at another scale than it learnt is a rougher guide, and the page says so.
+            "read_at_um_per_px": _read_at(dataset),
+            "classifier_um_per_px": _read_at(classifier.dataset),
             "classifier_recall": real_recall,  # of held-out real patches of the class, called the class
             "classifier_accuracy": accuracy,
             "flagged": bool(rows) and agreeing / len(rows) < AGREEMENT_WARNING * (reference or 1.0),

@@ -154,3 +154,26 @@ def test_sets_larger_than_the_classifier_reads_are_trained_on_and_checked(media_
     assert (check["checked"], check["agreeing"], check["flagged"]) == (7, 2, True)
     small = patches_from_arrays("96 px LYM", _tissue("LYM", 2, 10, 96), source=Source.SYNTHETIC)
     assert "this set's are 96 px" in _check(small)["classes"]["LYM"]["unreadable"]
+
+
+def test_a_set_read_at_another_scale_than_the_classifier_learnt_is_said_to_be_a_rougher_guide(
+    real_pool: Dataset,
+) -> None:
+    """The classifier learnt 128 px patches at 0.5 µm/px; a 200 px set at 0.5 µm/px is read at 0.78 µm/px
+    (downsampled to 128 px): more than 25% apart, so its line says so. A set at the classifier's own
+    scale, or of unknown resolution, carries no such words."""
+    Dataset.objects.filter(pk=real_pool.pk).update(microns_per_pixel=0.5)
+    _train(real_pool)
+    other_scale = patches_from_arrays("200 px at 0.5", _tissue("LYM", 4, 11, 200), source=Source.SYNTHETIC)
+    Dataset.objects.filter(pk=other_scale.pk).update(microns_per_pixel=0.5)
+    same_scale = patches_from_arrays("128 px at 0.5", _tissue("LYM", 4, 12), source=Source.SYNTHETIC)
+    Dataset.objects.filter(pk=same_scale.pk).update(microns_per_pixel=0.5)
+    unknown = patches_from_arrays("128 px, unknown", _tissue("LYM", 4, 13), source=Source.SYNTHETIC)
+    for dataset in (other_scale, same_scale, unknown):
+        dataset.refresh_from_db()
+        _check(dataset)
+    (line,) = dataset_class_check_lines(dataset=other_scale)
+    assert "It read these patches at 0.78 µm per pixel and learnt at 0.5" in line["text"]
+    assert "rougher guide" in line["text"]
+    for dataset in (same_scale, unknown):
+        assert "rougher guide" not in dataset_class_check_lines(dataset=dataset)[0]["text"], dataset.name
