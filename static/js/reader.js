@@ -244,7 +244,8 @@ function saveIfComplete(withoutConfidence = false) {
   if (!askConfidence || withoutConfidence || chosenConfidence() !== null) {
     answer(label);
   } else {
-    statusLine.textContent = `${label === "real" ? "Real" : "Synthetic"} chosen: now a confidence, 1 to 5 (Enter saves it without).`;
+    const name = label === "real" ? "Real" : "Synthetic";
+    statusLine.textContent = `${name} chosen: now a confidence, 1 to 5 (Enter, or ${name} again, saves it without).`;
   }
 }
 
@@ -425,7 +426,15 @@ async function answer(chosen) {
   }
 }
 
-for (const button of buttons) button.addEventListener("click", () => chooseLabel(button.dataset.label));
+// A click (or tap) on the label already chosen saves it without a confidence: a touch screen has no Enter.
+// Keys never do (a key pressed twice by accident must not save a half-made answer).
+for (const button of buttons) {
+  button.addEventListener("click", () => {
+    const again = ready() && revisiting === null && label === button.dataset.label && chosenConfidence() === null;
+    if (again) saveIfComplete(true);
+    else chooseLabel(button.dataset.label);
+  });
+}
 for (const radio of root.querySelectorAll("input[name=confidence]")) {
   radio.addEventListener("change", () => chooseConfidence(radio.value));
   // A confidence chosen with the mouse hands the keyboard back to the patch: the arrow keys (which pan)

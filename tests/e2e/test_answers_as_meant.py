@@ -195,13 +195,34 @@ def test_the_first_page_speaks_of_taps_on_a_touch_screen_and_of_keys_on_a_keyboa
             expect(keys).to_be_visible()
             expect(taps).to_be_hidden()
         shot(page, f"expert-intro-{'touch' if touch else 'keyboard'}")
-        _start(page)
-        _drawn(page)
         if touch:
+            _start(page)
+            _drawn(page)
             page.locator("input[name=confidence][value='4']").tap()
             page.locator("button.answer[data-label=synthetic]").tap()
-            expect(page.locator(".reader-progress-text")).to_have_text("Patch 2 of 6 · 1 answered")
+            progress = page.locator(".reader-progress-text")
+            expect(progress).to_have_text("Patch 2 of 6 · 1 answered")
             saved = Answer.objects.get(assignment__study=study, position=0)
             assert (saved.label, saved.confidence) == ("synthetic", 4)
+            # A label first waits for a confidence; the same label tapped again saves it without one.
+            _drawn(page)
+            page.wait_for_timeout(450)  # the answer lock, from when the patch shows
+            page.locator("button.answer[data-label=real]").tap()
+            expect(page.locator(".status")).to_contain_text("Real again, saves it without")
+            assert not Answer.objects.filter(
+                assignment__study=study, position=1, label__isnull=False
+            ).exists()
+            page.locator("button.answer[data-label=real]").tap()
+            expect(progress).to_have_text("Patch 3 of 6 · 2 answered")
+            second = Answer.objects.get(assignment__study=study, position=1)
+            assert (second.label, second.confidence) == ("real", None)
+        else:
+            # Keys never save a half-made answer: R pressed twice still waits for a confidence.
+            _start(page)
+            _drawn(page)
+            page.keyboard.press("r")
+            page.keyboard.press("r")
+            expect(page.locator(".status")).to_contain_text("now a confidence")
+            assert not Answer.objects.filter(assignment__study=study, label__isnull=False).exists()
     finally:
         context.close()
