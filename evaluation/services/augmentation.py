@@ -71,11 +71,11 @@ def augmentation_plan(
     )
     synthetic_available = sampling_run.patches.count()
     problems = plan.problems
-    odd_sizes = [d.name for d in (train_dataset, test_dataset) if d.patch_size != PATCH_SIZE]
-    if odd_sizes:
+    small = [d.name for d in (train_dataset, test_dataset) if d.patch_size < PATCH_SIZE]
+    if small:
         problems.append(
-            f"{', '.join(odd_sizes)} hold(s) patches of another size than {PATCH_SIZE} px, the size the "
-            "sampling run made: the experiment needs one size."
+            f"{', '.join(small)} hold(s) patches smaller than {PATCH_SIZE} px, the size the sampling run "
+            "made: larger ones are downsampled to it, smaller ones never upsampled."
         )
     if sampling_run.tissue_class != tissue_class:
         problems.append(
@@ -152,8 +152,9 @@ def augmentation_job(job: Job, context: JobContext) -> dict[str, Any]:
     ).get(job=job)
     config = experiment.config
     classes = tuple(config["classes"])
-    train = training_data_pack(dataset=experiment.train_dataset, classes=classes)
-    test = training_data_pack(dataset=experiment.test_dataset, classes=classes)
+    # At the sampling run's size: a larger real set is read downsampled by the import's one filter.
+    train = training_data_pack(dataset=experiment.train_dataset, classes=classes, size=PATCH_SIZE)
+    test = training_data_pack(dataset=experiment.test_dataset, classes=classes, size=PATCH_SIZE)
     synthetic = patches_load(sorted(experiment.sampling_run.patches.values_list("image", flat=True)))
     device = pick_device(job.params.get("device", "auto"))
 

@@ -192,3 +192,23 @@ def test_a_proportions_interval_over_few_seeds_stays_within_zero_and_one() -> No
     assert ci is not None and ci[0] == 0.0 and 0 < mean < ci[1] < 1
     _, high = augmentation.interval([1.0, 0.96, 1.0])
     assert high is not None and high[1] == 1.0
+
+
+def test_a_larger_real_test_set_is_read_at_the_sampling_runs_size(
+    lym_tum: Dataset, tiff_root: Path, sampling_run: Any
+) -> None:
+    """A real test set kept at its own 224 px: read downsampled to the sampling run's 128 px by the
+    import's filter, and the experiment runs; a smaller set is refused before any training."""
+    report = dataset_import(
+        path=tiff_root / "CRC-VAL-HE-7K", name="224 px test", classes=["LYM", "TUM"], size=None
+    )
+    larger = Dataset.objects.get(pk=report.dataset_id)
+    assert larger.patch_size == 224
+    experiment = _start(lym_tum, larger, sampling_run, amounts=[0, 4], seeds=[0])
+    assert job_run(job_id=str(experiment.job_id), worker="w", body=services.augmentation_job) == "finished"
+    experiment.refresh_from_db()
+    assert experiment.results["protocol"]["test_counts"] == {"LYM": 2, "TUM": 1}
+    Dataset.objects.filter(pk=larger.pk).update(patch_size=96)
+    larger.refresh_from_db()
+    with pytest.raises(services.ExperimentError, match="smaller than 128 px.*never upsampled"):
+        _start(lym_tum, larger, sampling_run)
