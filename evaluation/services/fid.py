@@ -16,6 +16,7 @@ from evaluation.models import FidReport
 from evaluation.selectors import classifier_for
 from evaluation.services.classifier import classifier_load
 from evaluation.services.common import ReportError, patches_load, real_pool
+from gan.imaging import PATCH_SIZE
 from gan.models import Dataset, SamplingRun
 
 if TYPE_CHECKING:
@@ -50,6 +51,11 @@ def fid_report_start(
         )
     if n < 2:
         raise ReportError("A report needs at least 2 images on each side.")
+    if real_dataset.patch_size < PATCH_SIZE:
+        raise ReportError(
+            f"{real_dataset.name} holds {real_dataset.patch_size} px patches: the report compares "
+            f"{PATCH_SIZE} px patches (larger ones downsampled, smaller ones never upsampled)."
+        )
     record = FidReport(sampling_run=sampling_run, real_dataset=real_dataset, n_images=n, seed=seed)
     title = f"FID: {sampling_run.tissue_class} samples of {sampling_run.checkpoint.run.name} (N = {n})"
     return job_start(kind=jobs.FID_REPORT, record=record, title=title, created_by=created_by, device=device)

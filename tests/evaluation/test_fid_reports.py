@@ -62,3 +62,25 @@ def test_sizes_are_checked_before_anything_is_queued(sampling_run: Any, manager_
     )
     assert response.status_code == 400 and b"fewer than the 50" in response.content
     assert not FidReport.objects.exists()
+
+
+def test_a_larger_real_set_is_compared_at_128_px_and_a_smaller_is_refused(
+    sampling_run: Any, settings: Any, tmp_path: Path, tiff_root: Path, media_root: Path
+) -> None:
+    """Real tiles kept at their own 224 px against the run's 128 px samples: both sides read at 128 px
+    (the larger downsampled by the import's filter); a real set smaller than that is refused up front."""
+    from gan.models import Dataset
+    from gan.services import dataset_import
+
+    settings.FID_WEIGHTS_PATH = random_inception_weights(tmp_path / "random.pth")
+    imported = dataset_import(path=tiff_root / "CRC-VAL-HE-7K", name="224 px", classes=["LYM"], size=None)
+    larger = Dataset.objects.get(pk=imported.dataset_id)
+    assert larger.patch_size == 224
+    report = services.fid_report_start(sampling_run=sampling_run, real_dataset=larger, n_images=2)
+    assert job_run(job_id=str(report.job_id), worker="w", body=services.fid_report_job) == "finished"
+    report.refresh_from_db()
+    assert report.fid is not None and report.protocol["n_real"] == 2
+    Dataset.objects.filter(pk=larger.pk).update(patch_size=96)
+    larger.refresh_from_db()
+    with pytest.raises(services.ReportError, match="holds 96 px patches.*never upsampled"):
+        services.fid_report_start(sampling_run=sampling_run, real_dataset=larger, n_images=2)
