@@ -65,7 +65,14 @@ class Command(BaseCommand):
             f"({r.measured_bf16_tflops:,.1f} TFLOP/s)",
             f"sampling: {r.generated_per_second:,.1f} patches/s generated, "
             f"{r.stored_per_second:,.1f} patches/s generated and stored "
-            f"({r.sampled:,} LYM patches, PNG, {r.storage})",
+            f"({r.sampled:,} LYM patches, PNG, {r.storage}; each batch of 64 is stored while the next is "
+            f"generated, the last after"
+            + (
+                "; with one batch nothing overlaps, so --count 1024 or more gives the steady rate"
+                if r.sampled <= 64
+                else ""
+            )
+            + ")",
             f"per-image seeds: {'batched' if repro.batched else 'one at a time'}; each image within "
             f"{repro.max_difference_to_alone} grey level(s) of its seed alone "
             f"({100 * repro.differing_pixels:.3f}% of values differ), the same bytes again: "
