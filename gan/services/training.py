@@ -125,11 +125,11 @@ def training_data_pack(
         .order_by("id")
         .values_list("id", "content_hash", "tissue_class")
     )
-    resize = size is not None and size != dataset.patch_size
-    if resize and size is not None and size > dataset.patch_size:
+    if size is not None and size > dataset.patch_size:
         raise ValueError(f"{dataset.patch_size} px patches are never upsampled to {size} px")
+    resized = (size,) if size is not None and size != dataset.patch_size else ()  # in the key: another pack
     content = [(r[1], r[2]) for r in rows]
-    key = hashlib.sha256(repr((classes, content) + ((size,) if resize else ())).encode()).hexdigest()[:32]
+    key = hashlib.sha256(repr((classes, content, *resized)).encode()).hexdigest()[:32]
     local = filecache.cache_root() / "packs" / key
     stored = f"packs/{key}"
     if pack_exists(local):
@@ -289,7 +289,9 @@ def training_run_execute(
     config = TrainingConfig.from_dict(run.config)
     device = pick_device(device_preference)
     starts = list(run.environment.get("starts", []))
-    run.environment = environment(device)
+    # The earlier starts are kept in this first write too: a job killed while its pack is built must not
+    # lose them.
+    run.environment = environment(device) | {"starts": starts}
     run.save(update_fields=["environment"])
     data = training_data_pack(dataset=run.dataset, classes=config.classes)
     usable = _latest_usable_checkpoint(run)
@@ -316,7 +318,7 @@ def training_run_execute(
             "checkpoint_sha256": resume_from.sha256 if resume_from is not None else "",
         }
     )
-    run.environment = run.environment | {"starts": starts}
+    run.environment = run.environment | {"starts": starts}  # `starts` now holds this start as well
     run.save(update_fields=["environment"])
     reference = health.real_spreads(data.images, data.labels, config.classes, seed=config.seed)
     recorder = _RunRecorder(run, context, reference=reference, config=config)

@@ -268,3 +268,32 @@ def test_a_stored_checkpoint_changed_after_publication_is_never_loaded(
     settings.WORKER_CACHE_DIR = tmp_path / "another-host"
     with pytest.raises(RunError, match="is not the file that was published"):
         sampling_services.sampling_run_start(checkpoint=trained_checkpoint, tissue_class="LYM", enqueue=False)
+
+
+def test_every_start_is_kept_also_when_a_start_dies_before_training(
+    lym_tum: Dataset, media_root: Path, monkeypatch: Any
+) -> None:
+    """A run's record of its starts survives a start killed while its pack is built (the environment is
+    rewritten first), and the next start is added after the earlier ones."""
+    run = _start(lym_tum, steps=3)
+    training_services.training_run_execute(run=run, context=None, device_preference="cpu")
+    run.refresh_from_db()
+    (first,) = run.environment["starts"]
+    assert first["from_step"] == 0 and first["worker"] == "a terminal (manage.py train)"
+
+    class Killed(Exception):
+        pass
+
+    def killed(**_: Any) -> Any:
+        raise Killed
+
+    monkeypatch.setattr(training_services, "training_data_pack", killed)
+    with pytest.raises(Killed):
+        training_services.training_run_execute(run=run, context=None, device_preference="cpu")
+    run.refresh_from_db()
+    assert run.environment["starts"] == [first] and run.environment["device"] == "cpu"
+    monkeypatch.undo()
+    training_services.training_run_execute(run=run, context=None, device_preference="cpu")
+    run.refresh_from_db()
+    assert [s["from_step"] for s in run.environment["starts"]] == [0, 3]
+    assert run.environment["starts"][1]["checkpoint_sha256"] == run.checkpoints.get(step=3).sha256

@@ -125,12 +125,8 @@ class StudyPlan:
     @property
     def other_warnings(self) -> list[str]:
         """The warnings the preview shows below the class checks (a flagged check is shown once, there)."""
-        flagged = {
-            f"{name}: {text}{CLASS_CHECK_ADVICE}"
-            for name, text, is_flagged in self.class_checks
-            if is_flagged
-        }
-        return [w for w in self.warnings if w not in flagged]
+        shown = {_class_check_warning(name, text) for name, text, flagged in self.class_checks if flagged}
+        return [w for w in self.warnings if w not in shown]
 
     @property
     def max_items(self) -> int:
@@ -382,7 +378,7 @@ def study_plan(spec: StudySpec) -> StudyPlan:
     problems += size_problems
     warnings = _colour_leak_warnings(real_datasets, all_synthetic)
     class_checks = _class_checks(all_synthetic, tissue_class)
-    warnings += [f"{name}: {text}{CLASS_CHECK_ADVICE}" for name, text, flagged in class_checks if flagged]
+    warnings += [_class_check_warning(name, text) for name, text, flagged in class_checks if flagged]
     if overlap:
         warnings.append(
             f"The practice pools hold the same images as {overlap} patch{'es' if overlap != 1 else ''} of "
@@ -410,7 +406,9 @@ def study_plan(spec: StudySpec) -> StudyPlan:
     )
 
 
-CLASS_CHECK_ADVICE = " Look at its patches (its dataset page) before readers do."
+def _class_check_warning(name: str, text: str) -> str:
+    """The builder's warning for a flagged class check (one wording, found again by `other_warnings`)."""
+    return f"{name}: {text} Look at its patches (its dataset page) before readers do."
 
 
 def _class_checks(synthetic_datasets: Sequence[Dataset], tissue_class: str) -> list[tuple[str, str, bool]]:
