@@ -21,6 +21,14 @@ def _drawn(page: Any) -> None:
     expect(page.locator("img.patch")).to_have_attribute("data-drawn", "1")
 
 
+def _answerable(page: Any) -> None:
+    """Wait until the page takes the next answer: its patch drawn, and past the short lock (400 ms) that
+    starts when the previous answer is saved, before that patch is drawn. A key pressed earlier does
+    nothing, as for a reader; on a busy machine the patch can take long to draw."""
+    _drawn(page)
+    page.wait_for_timeout(450)
+
+
 def _start(page: Any) -> None:
     """Past the instructions page a first sitting opens with, to patch 1."""
     page.get_by_role("link", name="Start with patch 1").click()
@@ -58,11 +66,11 @@ def test_expert_labels_by_keyboard_reloads_resumes_and_finishes(
                 "Resumed at patch 6 of 10: your 5 earlier answers are saved."
             )
             shot(page, "expert-resumed-after-reload")
+        _answerable(page)
         page.keyboard.press(str(index % 5 + 1))
         page.keyboard.press(key)
         if index < len(keys) - 1:
             expect(progress).to_have_text(f"Patch {index + 2} of 10 · {index + 1} answered")
-            page.wait_for_timeout(450)  # past the short lock after each answer, as a reader would be
     page.wait_for_url(f"**/studies/{study.pk}/done/")
     assert "You have answered 10 of 10 patches" in page.content()
     shot(page, "expert-finished")
@@ -262,11 +270,11 @@ def test_label_then_confidence_stores_the_confidence_on_the_patch_it_was_given_f
     page.keyboard.press("4")
     expect(progress).to_have_text("Patch 2 of 10 · 1 answered")
     expect(page.locator("input[name=confidence]:checked")).to_have_count(0)  # nothing carried over
-    page.wait_for_timeout(500)  # past the lock after an answer
+    _answerable(page)
     page.keyboard.press("2")
     page.keyboard.press("s")  # the other order
     expect(progress).to_have_text("Patch 3 of 10 · 2 answered")
-    page.wait_for_timeout(500)
+    _answerable(page)
     page.keyboard.press("r")
     page.keyboard.press("Enter")  # a label alone, deliberately
     expect(progress).to_have_text("Patch 4 of 10 · 3 answered")
