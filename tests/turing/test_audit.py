@@ -86,8 +86,9 @@ def test_the_first_answer_freezes_the_study_once(study: Study, expert: Any, othe
         lambda p: p["items"][0].__setitem__(1, "0" * 64),
         lambda p: p["items"].pop(),
         lambda p: p["real_datasets"].append(999),
+        lambda p: p["images"][0].__setitem__(1, "0" * 64),
     ],
-    ids=["margin", "instructions", "seed", "truth", "patch", "item set", "pool"],
+    ids=["margin", "instructions", "seed", "truth", "patch", "item set", "pool", "served image"],
 )
 def test_the_protocol_hash_changes_when_any_frozen_input_does(study: Study, change: Any) -> None:
     protocol = study_protocol(study=study)

@@ -13,7 +13,7 @@ from django.core.management import CommandError, call_command
 from django.urls import reverse
 
 from core.services import user_create
-from turing.models import Assignment, Study, StudyItem
+from turing.models import Assignment, Study, StudyItem, StudyItemImage
 from turing.services import answer_next, answer_submit, protocol_hash, study_invite, study_verify
 
 pytestmark = pytest.mark.django_db
@@ -88,8 +88,16 @@ def _snapshot(study: Study) -> str:
     return "the protocol kept at the freeze no longer matches its hash"
 
 
+def _swap_image(study: Study) -> str:
+    """Another item's served bytes put in place of one item's (a picture readers would then see instead,
+    its patch and content hash untouched)."""
+    first, second = study.items.order_by("id")[:2]
+    StudyItemImage.objects.filter(item=first).update(png=StudyItemImage.objects.get(item=second).png)
+    return f"item {first.token}'s image (the bytes readers are shown) changed"
+
+
 @pytest.mark.parametrize(
-    "edit", [_flip_truth, _move_assignment, _reseed, _reorder, _setting, _margin, _snapshot]
+    "edit", [_flip_truth, _move_assignment, _reseed, _reorder, _setting, _margin, _snapshot, _swap_image]
 )
 def test_each_kind_of_sql_edit_is_found_and_named(
     study: Study, expert: Any, edit: Callable[[Study], str]
@@ -135,12 +143,43 @@ def test_a_study_frozen_before_its_protocol_was_kept_is_checked_by_its_hash(
     old["settings"].pop("equal_transforms")  # settings added later still
     old["settings"].pop("stain_target")
     old.pop("assignments")
+    old.pop("images")
     old["items"] = sorted([h, t, a] for _token, h, t, a in old["items"])
     Study.objects.filter(pk=frozen.pk).update(protocol={}, protocol_hash=protocol_hash(old))
     assert study_verify(study=Study.objects.get(pk=frozen.pk)) == []
     _flip_truth(frozen)
     (line,) = study_verify(study=Study.objects.get(pk=frozen.pk))
     assert "differs from its hash" in line
+
+
+def test_a_study_with_practice_is_intact_and_a_practice_patch_served_as_other_bytes_is_found(
+    real_lym: Any, synthetic_lym: Any, expert: Any
+) -> None:
+    from tests.turing.fixtures import study_for
+    from turing.models import PracticeItem
+    from turing.services import ProtocolOptions
+
+    options = ProtocolOptions(practice_items=2, practice_datasets=[real_lym, synthetic_lym])
+    frozen = _frozen(study_for(real_lym, synthetic_lym, [expert], options=options), expert)
+    assert study_verify(study=frozen) == []  # a study with practice patches is intact as it stands
+    first, second = frozen.practice.order_by("id")[:2]
+    PracticeItem.objects.filter(pk=first.pk).update(png=second.png)
+    assert study_verify(study=Study.objects.get(pk=frozen.pk)) == [
+        f"practice patch {first.token}'s image (the bytes readers are shown) changed since the freeze"
+    ]
+
+
+def test_a_study_frozen_before_its_served_images_were_hashed_is_checked_without_them(
+    study: Study, expert: Any
+) -> None:
+    """Its kept protocol has no "images" and its hash was made without them: intact, and every other
+    check still runs."""
+    frozen = _frozen(study, expert)
+    old = {key: value for key, value in frozen.protocol.items() if key != "images"}
+    Study.objects.filter(pk=frozen.pk).update(protocol=old, protocol_hash=protocol_hash(old))
+    assert study_verify(study=Study.objects.get(pk=frozen.pk)) == []
+    expected = _flip_truth(frozen)
+    assert any(expected in line for line in study_verify(study=Study.objects.get(pk=frozen.pk)))
 
 
 def test_answers_without_a_freeze_are_found(study: Study, expert: Any) -> None:

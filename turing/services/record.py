@@ -18,9 +18,11 @@ from core.roles import UserLike, signed_in
 from turing.models import (
     Answer,
     Assignment,
+    PracticeItem,
     RecordEntry,
     Study,
     StudyEvent,
+    StudyItemImage,
 )
 
 PROTOCOL_SETTINGS = (
@@ -78,9 +80,10 @@ def study_event_record(
 
 def study_protocol(*, study: Study, at: Any = None) -> dict[str, Any]:
     """What the study's protocol hash covers: its settings, its seed, its pools, every item (token, patch
-    content hash, truth, arm) and every reader enrolled by the freeze (`at`, default the study's
-    `frozen_at`): assignment, reader, seed and a hash of their order. Readers enrolled later are events
-    (`reader added`, with their seed), not protocol."""
+    content hash, truth, arm), the SHA-256 of the bytes each item and practice patch is served as, and
+    every reader enrolled by the freeze (`at`, default the study's `frozen_at`): assignment, reader, seed
+    and a hash of their order. Readers enrolled later are events (`reader added`, with their seed), not
+    protocol."""
     items = sorted(
         [token, content_hash, truth, arm or ""]
         for token, content_hash, truth, arm in study.items.values_list(
@@ -100,12 +103,29 @@ def study_protocol(*, study: Study, at: Any = None) -> dict[str, Any]:
             for a in study.arms.prefetch_related("datasets")
         ],
         "items": items,
-        "practice": sorted(study.practice.values_list("patch__content_hash", "truth")),
+        # Lists, not tuples, as the protocol kept in its JSON column gives them back to compare.
+        "practice": sorted(
+            [h, truth] for h, truth in study.practice.values_list("patch__content_hash", "truth")
+        ),
+        "images": served_image_hashes(study),
         "assignments": [
             [pk, reader, seed, protocol_hash({"order": order})]
             for pk, reader, seed, order in enrolled.values_list("pk", "reader_id", "seed", "order")
         ],
     }
+
+
+def served_image_hashes(study: Study) -> list[list[str]]:
+    """[token, SHA-256] of the bytes readers are shown for each item and practice patch: the patch's
+    content hash says which picture was drawn, this says that the pixels served are still the ones made
+    from it when the study was built (an image swapped in the table would otherwise go unseen)."""
+    items = StudyItemImage.objects.filter(item__study=study).values_list("item__token", "png")
+    practice = PracticeItem.objects.filter(study=study).values_list("token", "png")
+    return sorted(
+        [token, hashlib.sha256(bytes(png)).hexdigest()]
+        for rows in (items, practice)
+        for token, png in rows.iterator(chunk_size=100)
+    )
 
 
 def protocol_hash(protocol: dict[str, Any]) -> str:

@@ -121,6 +121,7 @@ def _protocol_differences(study: Study) -> list[str]:
         for what, a, b in zip(fields, then_items[token], now_items[token], strict=True):
             if a != b:
                 differences.append(f"item {token}'s {what}: {a!r} at the freeze, {b!r} now")
+    differences += _image_differences(frozen, now, items=set(then_items) | set(now_items))
     then_readers = {row[0]: row[1:] for row in frozen.get("assignments", [])}
     now_readers = {row[0]: row[1:] for row in now["assignments"]}
     for pk in sorted(set(then_readers) | set(now_readers)):
@@ -144,12 +145,26 @@ def _protocol_differences(study: Study) -> list[str]:
     return differences
 
 
+def _image_differences(frozen: dict[str, Any], now: dict[str, Any], *, items: set[str]) -> list[str]:
+    """Served images whose bytes are not those hashed at the freeze (studies frozen before these hashes
+    were kept have none to compare)."""
+    if "images" not in frozen:
+        return []
+    then, current = dict(frozen["images"]), dict(now["images"])
+    return [
+        f"{'item' if token in items else 'practice patch'} {token}'s image (the bytes readers are shown) "
+        "changed since the freeze"
+        for token in sorted(set(then) | set(current))
+        if then.get(token) != current.get(token)
+    ]
+
+
 def _protocol_before_kept(protocol: dict[str, Any]) -> dict[str, Any]:
     """A protocol in the form studies frozen before it was kept were hashed in: no planned readers, no
-    assignments, items as (content hash, truth, arm)."""
+    assignments, no served images, items as (content hash, truth, arm)."""
     settings = {
         k: v for k, v in protocol["settings"].items() if k != "planned_readers" and k not in LATER_SETTINGS
     }
     items = sorted([content_hash, truth, arm] for _token, content_hash, truth, arm in protocol["items"])
-    rest = {k: v for k, v in protocol.items() if k not in ("settings", "items", "assignments")}
+    rest = {k: v for k, v in protocol.items() if k not in ("settings", "items", "assignments", "images")}
     return rest | {"settings": settings, "items": items}
