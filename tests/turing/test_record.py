@@ -5,10 +5,12 @@ a record rewritten with its hashes recomputed still fails (its seals are the ser
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import timedelta
 from typing import Any
 
 import pytest
 from django.db.models import Max
+from django.utils import timezone
 
 from analysis import chain
 from tests.turing.fixtures import study_for
@@ -138,6 +140,13 @@ def _unremove(study: Study) -> str:
     return f"assignment {assignment.pk}'s removal differs from its record"
 
 
+def _finished_early(study: Study) -> str:
+    """A reader marked finished half-way (the planning pilot and the archive read who finished)."""
+    assignment = study.assignments.get(reader__username="expert-b")
+    Assignment.objects.filter(pk=assignment.pk).update(finished_at=timezone.now())
+    return f"assignment {assignment.pk}'s finish differs from its last answer"
+
+
 def _entry_content(study: Study) -> str:
     entry = study.record.filter(kind="answer").order_by("chain", "seq").first()
     RecordEntry.objects.filter(pk=entry.pk).update(content=entry.content | {"label": "real"})
@@ -178,6 +187,7 @@ def _rewritten_with_hashes(study: Study) -> str:
         _delete_event,
         _profile,
         _unremove,
+        _finished_early,
         _entry_content,
         _entry_deleted,
         _rewritten_with_hashes,
@@ -189,6 +199,19 @@ def test_each_edit_behind_the_application_is_found_and_named(
     expected = edit(read)
     found = study_verify(study=Study.objects.get(pk=read.pk))
     assert any(expected in line for line in found), found
+
+
+def test_a_finish_is_the_time_of_the_last_answer_and_an_edit_of_it_is_named(read: Study, expert: Any) -> None:
+    assignment = read.assignments.get(reader=expert)
+    while (token := answer_next(assignment=Assignment.objects.get(pk=assignment.pk)).token) is not None:
+        answer_submit(study_id=read.pk, reader=expert, token=token, label="real", confidence=2)
+    finished = Assignment.objects.get(pk=assignment.pk).finished_at
+    assert finished is not None and study_verify(study=read) == []
+    for edit in (None, finished - timedelta(days=1)):  # unfinished, and finished the day before
+        Assignment.objects.filter(pk=assignment.pk).update(finished_at=edit)
+        assert study_verify(study=read) == [
+            f"assignment {assignment.pk}'s finish differs from its last answer"
+        ]
 
 
 def test_the_record_head_moves_with_each_write_and_only_then(read: Study, expert: Any) -> None:

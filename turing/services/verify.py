@@ -58,8 +58,10 @@ def record_differences(*, study: Study) -> list[str]:
     for row in StudyEvent.objects.filter(study=study).values(*EVENT_FIELDS):
         current["event", str(row["id"])] = event_state(row)
     answered = Answer.objects.filter(assignment__study=study, label__isnull=False)
+    answered_at: dict[tuple[int, int], Any] = {}
     for row in answered.values(*ANSWER_FIELDS):
         current["answer", str(row["id"])] = answer_state(row)
+        answered_at[row["assignment_id"], row["position"]] = row["answered_at"]
     profiled = Assignment.objects.filter(study=study, profile_at__isnull=False)
     for row in profiled.values("pk", *PROFILE_FIELDS):
         current["profile", reader_chain(row["pk"])] = profile_state(row)
@@ -71,6 +73,11 @@ def record_differences(*, study: Study) -> list[str]:
     }
     # A repeat read's image comes from its own row: it must show the item its reader's order puts there.
     orders = dict(Assignment.objects.filter(study=study).values_list("pk", "order"))
+    # A reader finishes when their last patch is answered, at that answer's time (`answer_submit`): the
+    # finish is checked against that answer, whose own row is checked against its record above.
+    for pk, finished_at in Assignment.objects.filter(study=study).values_list("pk", "finished_at"):
+        if finished_at != answered_at.get((pk, len(orders[pk] or []) - 1)):
+            problems.append(f"assignment {pk}'s finish differs from its last answer")
     repeats = RepeatRead.objects.filter(assignment__study=study).values_list(
         "assignment_id", "position", "item__token"
     )
