@@ -93,29 +93,29 @@ def study_protocol(*, study: Study, at: Any = None) -> dict[str, Any]:
     at = at or study.frozen_at
     enrolled = Assignment.objects.filter(study=study).order_by("id")
     enrolled = enrolled.filter(invited_at__lte=at) if at is not None else enrolled
-    return {
-        "settings": protocol_settings(study),
-        "seed": study.seed,
-        "real_datasets": sorted(study.real_datasets.values_list("pk", flat=True)),
-        "synthetic_datasets": sorted(study.synthetic_datasets.values_list("pk", flat=True)),
-        "arms": [
-            {"name": a.name, "parts": a.parts, "datasets": sorted(d.pk for d in a.datasets.all())}
-            for a in study.arms.prefetch_related("datasets")
-        ],
-        "items": items,
-        # Lists, not tuples, as the protocol kept in its JSON column gives them back to compare.
-        "practice": sorted(
-            [h, truth] for h, truth in study.practice.values_list("patch__content_hash", "truth")
-        ),
-        "images": served_image_hashes(study),
-        "assignments": [
-            [pk, reader, seed, protocol_hash({"order": order})]
-            for pk, reader, seed, order in enrolled.values_list("pk", "reader_id", "seed", "order")
-        ],
-    }
+    # As its JSON column gives it back (tuples as lists), so that the kept protocol compares equal.
+    return _normal(
+        {
+            "settings": protocol_settings(study),
+            "seed": study.seed,
+            "real_datasets": sorted(study.real_datasets.values_list("pk", flat=True)),
+            "synthetic_datasets": sorted(study.synthetic_datasets.values_list("pk", flat=True)),
+            "arms": [
+                {"name": a.name, "parts": a.parts, "datasets": sorted(d.pk for d in a.datasets.all())}
+                for a in study.arms.prefetch_related("datasets")
+            ],
+            "items": items,
+            "practice": sorted(study.practice.values_list("patch__content_hash", "truth")),
+            "images": _served_image_hashes(study),
+            "assignments": [
+                [pk, reader, seed, protocol_hash({"order": order})]
+                for pk, reader, seed, order in enrolled.values_list("pk", "reader_id", "seed", "order")
+            ],
+        }
+    )
 
 
-def served_image_hashes(study: Study) -> list[list[str]]:
+def _served_image_hashes(study: Study) -> list[list[str]]:
     """[token, SHA-256] of the bytes readers are shown for each item and practice patch: the patch's
     content hash says which picture was drawn, this says that the pixels served are still the ones made
     from it when the study was built (an image swapped in the table would otherwise go unseen)."""

@@ -71,13 +71,18 @@ def record_differences(*, study: Study) -> list[str]:
         for e in study.events.filter(kind=StudyEvent.Kind.READER_REMOVED)
         if "removed_at" in e.after
     }
-    # A repeat read's image comes from its own row: it must show the item its reader's order puts there.
-    orders = dict(Assignment.objects.filter(study=study).values_list("pk", "order"))
-    # A reader finishes when their last patch is answered, at that answer's time (`answer_submit`): the
-    # finish is checked against that answer, whose own row is checked against its record above.
-    for pk, finished_at in Assignment.objects.filter(study=study).values_list("pk", "finished_at"):
-        if finished_at != answered_at.get((pk, len(orders[pk] or []) - 1)):
+    readers = list(
+        Assignment.objects.filter(study=study).values_list("pk", "order", "finished_at", "removed_at")
+    )
+    orders = {pk: order or [] for pk, order, _finished_at, _removed_at in readers}
+    for pk, _order, finished_at, removed_at in readers:
+        # A reader finishes when their last patch is answered, at that answer's time (`answer_submit`):
+        # the finish is checked against that answer, whose own row is checked against its record above.
+        if finished_at != answered_at.get((pk, len(orders[pk]) - 1)):
             problems.append(f"assignment {pk}'s finish differs from its last answer")
+        if (removed_at.isoformat() if removed_at else None) != removed.get(pk):
+            problems.append(f"assignment {pk}'s removal differs from its record")
+    # A repeat read's image comes from its own row: it must show the item its reader's order puts there.
     repeats = RepeatRead.objects.filter(assignment__study=study).values_list(
         "assignment_id", "position", "item__token"
     )
@@ -87,10 +92,6 @@ def record_differences(*, study: Study) -> list[str]:
             problems.append(
                 f"the repeat read at patch {position + 1} of assignment {assignment_id} shows another item"
             )
-    for pk, removed_at in Assignment.objects.filter(study=study).values_list("pk", "removed_at"):
-        then = removed.get(pk)
-        if (removed_at.isoformat() if removed_at else None) != then:
-            problems.append(f"assignment {pk}'s removal differs from its record")
     return problems
 
 
